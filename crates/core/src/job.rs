@@ -1,0 +1,282 @@
+//! The job that travels from ingest through the queue to the workers.
+//!
+//! A job is versioned (`"version": "1"`) so that workers can refuse, and dead-letter, a shape they do
+//! not know instead of misreading it after a rolling upgrade.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::ids::{MerchantId, SallaId};
+
+/// What a worker does with a job. Several Salla events map to one kind (see [`crate::routing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobKind {
+    /// `customer.created` / `customer.updated` → `res.partner`.
+    #[serde(rename = "customer.upsert")]
+    CustomerUpsert,
+    /// `product.created` / `updated` / `price.updated` / `status.updated` … → `product.product`.
+    #[serde(rename = "product.upsert")]
+    ProductUpsert,
+    /// `product.deleted` → archive the product.
+    #[serde(rename = "product.delete")]
+    ProductDelete,
+    /// `order.created` / `updated` / `products.updated` / … → quotation or sale order.
+    #[serde(rename = "order.upsert")]
+    OrderUpsert,
+    /// `order.status.updated`, `order.cancelled`, `order.refunded`, `order.payment.updated` → Odoo steps.
+    #[serde(rename = "order.status")]
+    OrderStatus,
+    /// `order.deleted` → cancel the quotation if Odoo still allows it.
+    #[serde(rename = "order.delete")]
+    OrderDelete,
+    /// `shipment.*` and `order.shipment.*` → tracking data on the delivery order.
+    #[serde(rename = "shipment.sync")]
+    ShipmentSync,
+    /// `invoice.created` → cross-check the Odoo invoice.
+    #[serde(rename = "invoice.check")]
+    InvoiceCheck,
+    /// `app.store.authorize` → store the merchant's tokens, encrypted.
+    #[serde(rename = "store.authorize")]
+    StoreAuthorize,
+    /// `app.installed` / `app.updated` → create or update the store record.
+    #[serde(rename = "store.install")]
+    StoreInstall,
+    /// `app.uninstalled` → disconnect the store and schedule its purge.
+    #[serde(rename = "store.uninstall")]
+    StoreUninstall,
+    /// `app.settings.updated` → the merchant's settings form.
+    #[serde(rename = "store.settings")]
+    StoreSettings,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 12] = [
+        JobKind::CustomerUpsert,
+        JobKind::ProductUpsert,
+        JobKind::ProductDelete,
+        JobKind::OrderUpsert,
+        JobKind::OrderStatus,
+        JobKind::OrderDelete,
+        JobKind::ShipmentSync,
+        JobKind::InvoiceCheck,
+        JobKind::StoreAuthorize,
+        JobKind::StoreInstall,
+        JobKind::StoreUninstall,
+        JobKind::StoreSettings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::CustomerUpsert => "customer.upsert",
+            JobKind::ProductUpsert => "product.upsert",
+            JobKind::ProductDelete => "product.delete",
+            JobKind::OrderUpsert => "order.upsert",
+            JobKind::OrderStatus => "order.status",
+            JobKind::OrderDelete => "order.delete",
+            JobKind::ShipmentSync => "shipment.sync",
+            JobKind::InvoiceCheck => "invoice.check",
+            JobKind::StoreAuthorize => "store.authorize",
+            JobKind::StoreInstall => "store.install",
+            JobKind::StoreUninstall => "store.uninstall",
+            JobKind::StoreSettings => "store.settings",
+        }
+    }
+
+    /// The Salla object this kind of job changes, and where its id sits in the webhook's `data`.
+    /// Jobs on the same entity are serialised by the worker's per-entity lock.
+    pub fn entity(self, data: &serde_json::Value) -> Option<EntityRef> {
+        let (kind, pointers): (EntityKind, &[&str]) = match self {
+            JobKind::CustomerUpsert => (EntityKind::Customer, &["/id"]),
+            JobKind::ProductUpsert | JobKind::ProductDelete => (EntityKind::Product, &["/id"]),
+            // `order.status.updated` carries a status-history entry whose `id` is not the order's.
+            JobKind::OrderStatus => (EntityKind::Order, &["/order/id", "/id"]),
+            JobKind::OrderUpsert | JobKind::OrderDelete => (EntityKind::Order, &["/id"]),
+            // Shipments act on their order's delivery; `order.shipment.*` carry the order as `data`.
+            JobKind::ShipmentSync => (EntityKind::Order, &["/order_id", "/id"]),
+            JobKind::InvoiceCheck => (EntityKind::Order, &["/order_id"]),
+            JobKind::StoreAuthorize
+            | JobKind::StoreInstall
+            | JobKind::StoreUninstall
+            | JobKind::StoreSettings => return None,
+        };
+        pointers.iter().find_map(|p| {
+            let id = serde_json::from_value::<SallaId>(data.pointer(p)?.clone()).ok()?;
+            Some(EntityRef { kind, id })
+        })
+    }
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of Salla object a job is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Customer,
+    Product,
+    Order,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Customer => "customer",
+            EntityKind::Product => "product",
+            EntityKind::Order => "order",
+        }
+    }
+}
+
+/// One Salla object of one store: the unit of the per-entity lock and of the id map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntityRef {
+    pub kind: EntityKind,
+    pub id: SallaId,
+}
+
+/// SHA-256 of a webhook's raw body: with merchant and event, the key that recognises a repeated delivery.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BodyDigest([u8; 32]);
+
+impl BodyDigest {
+    pub fn of(body: &[u8]) -> Self {
+        Self(Sha256::digest(body).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for BodyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BodyDigest({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for BodyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for BodyDigest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(&s, &mut out).map_err(serde::de::Error::custom)?;
+        Ok(Self(out))
+    }
+}
+
+/// A unit of work for the workers, as stored in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "version")]
+pub enum SyncJob {
+    #[serde(rename = "1")]
+    V1(SyncJobV1),
+}
+
+/// Version 1 of the job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncJobV1 {
+    /// Unique per enqueued job (UUIDv7: sortable by creation time).
+    pub id: Uuid,
+    pub kind: JobKind,
+    pub merchant: MerchantId,
+    /// The Salla event name as delivered, e.g. `order.created`.
+    pub event: String,
+    /// The object the job changes, when the payload names it.
+    pub entity: Option<EntityRef>,
+    /// Digest of the raw webhook body (dedupe key, and a handle to find the delivery in logs).
+    pub digest: BodyDigest,
+    /// Salla's `created_at`, kept verbatim: it has two formats and one-second resolution.
+    pub salla_created_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// How many times a worker has already tried this job (0 when first queued, or after a replay).
+    pub attempt: u32,
+    /// The webhook's `data` object, unchanged.
+    pub data: serde_json::Value,
+}
+
+impl SyncJob {
+    pub fn v1(&self) -> &SyncJobV1 {
+        match self {
+            SyncJob::V1(job) => job,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a SyncJob always serialises")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, crate::CoreError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn job_round_trips_with_its_version_tag() {
+        let job = SyncJob::V1(SyncJobV1 {
+            id: Uuid::now_v7(),
+            kind: JobKind::OrderUpsert,
+            merchant: MerchantId::new(42),
+            event: "order.created".into(),
+            entity: JobKind::OrderUpsert.entity(&json!({"id": "77"})),
+            digest: BodyDigest::of(b"{}"),
+            salla_created_at: "2022-12-31 12:31:25".into(),
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            attempt: 0,
+            data: json!({"id": "77"}),
+        });
+        let bytes = job.to_json();
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert!(text.contains(r#""version":"1""#), "{text}");
+        assert!(text.contains(r#""kind":"order.upsert""#), "{text}");
+        assert_eq!(SyncJob::from_json(&bytes).unwrap(), job);
+        assert_eq!(job.v1().entity.unwrap().id, SallaId::new(77));
+    }
+
+    #[test]
+    fn unknown_job_versions_are_refused() {
+        let err = SyncJob::from_json(br#"{"version":"9","kind":"order.upsert"}"#).unwrap_err();
+        assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn status_updates_lock_the_order_not_the_history_entry() {
+        let data = json!({"id": 198290473, "order": {"id": 629263027}});
+        let entity = JobKind::OrderStatus.entity(&data).unwrap();
+        assert_eq!(entity.id, SallaId::new(629263027));
+        assert_eq!(entity.kind, EntityKind::Order);
+        assert_eq!(JobKind::StoreAuthorize.entity(&data), None);
+    }
+
+    #[test]
+    fn digest_is_lowercase_hex_sha256() {
+        assert_eq!(
+            BodyDigest::of(b"").to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

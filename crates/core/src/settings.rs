@@ -1,0 +1,295 @@
+//! Configuration: `config/default.toml` (compiled in) → an optional file → environment variables.
+//!
+//! The environment uses `SALLA_ODOO__<SECTION>__<KEY>`; `REDIS_URL` and `DATABASE_URL` are aliases.
+//! A key that the defaults do not have is an error wherever it comes from, so a typo never falls
+//! back silently to a default. Secrets are `secrecy` types: their `Debug` prints `[REDACTED]`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use toml::{Table, Value};
+
+use crate::error::CoreError;
+use crate::retry::RetryPolicy;
+
+/// The documented defaults, compiled into every binary.
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "SALLA_ODOO__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub ingest: IngestSettings,
+    pub salla: SallaSettings,
+    pub queue: QueueSettings,
+    pub redis: RedisSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub retry: RetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub listen: SocketAddr,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityStrategy {
+    Signature,
+    Token,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SallaSettings {
+    pub security_strategy: SecurityStrategy,
+    pub webhook_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub namespace: String,
+    pub dedupe_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    pub connect_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    pub base_ms: u64,
+    pub cap_secs: u64,
+    pub max_attempts: u32,
+}
+
+impl Settings {
+    /// Defaults, then `file` (TOML text), then the matching environment variables.
+    pub fn load<I, K, V>(file: Option<&str>, env: I) -> Result<Self, CoreError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut merged: Table = toml::from_str(DEFAULTS).expect("config/default.toml is valid TOML");
+        if let Some(text) = file {
+            let overlay: Table = toml::from_str(text)
+                .map_err(|e| CoreError::Config(format!("config file: {}", e.message())))?;
+            merge(&mut merged, overlay, "")?;
+        }
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect();
+        // Aliases first, so an explicit SALLA_ODOO__… variable wins over them.
+        vars.sort_by_key(|(k, _)| k.starts_with(ENV_PREFIX));
+        for (key, value) in vars {
+            let path: Vec<String> = match key.as_str() {
+                "REDIS_URL" => vec!["redis".into(), "url".into()],
+                "DATABASE_URL" => vec!["database".into(), "url".into()],
+                k => match k.strip_prefix(ENV_PREFIX) {
+                    Some(rest) => rest.split("__").map(str::to_ascii_lowercase).collect(),
+                    None => continue,
+                },
+            };
+            set_from_env(&mut merged, &path, &key, &value)?;
+        }
+        let settings: Settings = Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| CoreError::Config(e.message().to_owned()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), CoreError> {
+        let ns = &self.queue.namespace;
+        if ns.is_empty() || !ns.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+            return Err(CoreError::Config(format!(
+                "queue.namespace {ns:?} must be non-empty and use only letters, digits and - _ . :"
+            )));
+        }
+        if self.ingest.body_limit_bytes == 0 {
+            return Err(CoreError::Config("ingest.body_limit_bytes must be > 0".into()));
+        }
+        if self.retry.max_attempts == 0 || self.retry.base_ms == 0 {
+            return Err(CoreError::Config(
+                "retry.max_attempts and retry.base_ms must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The webhook secret, required by anything that verifies webhooks.
+    pub fn require_webhook_secret(&self) -> Result<&SecretString, CoreError> {
+        if self.salla.webhook_secret.expose_secret().is_empty() {
+            return Err(CoreError::Config(
+                "salla.webhook_secret is empty: set SALLA_ODOO__SALLA__WEBHOOK_SECRET to the app's \
+                 webhook secret from the Salla Partner Portal"
+                    .into(),
+            ));
+        }
+        Ok(&self.salla.webhook_secret)
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(self.retry.base_ms),
+            cap: Duration::from_secs(self.retry.cap_secs),
+            max_attempts: self.retry.max_attempts,
+        }
+    }
+}
+
+fn merge(base: &mut Table, overlay: Table, prefix: &str) -> Result<(), CoreError> {
+    for (key, value) in overlay {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match (base.get_mut(&key), value) {
+            (None, _) => return Err(CoreError::Config(format!("unknown key `{path}`"))),
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &path)?,
+            (Some(Value::Table(_)), _) => {
+                return Err(CoreError::Config(format!("`{path}` must be a table")));
+            }
+            (Some(slot), v) => *slot = v,
+        }
+    }
+    Ok(())
+}
+
+fn set_from_env(root: &mut Table, path: &[String], var: &str, raw: &str) -> Result<(), CoreError> {
+    let unknown = || CoreError::Config(format!("environment variable {var} names no configuration key"));
+    let (last, parents) = path.split_last().ok_or_else(unknown)?;
+    let mut table = root;
+    for p in parents {
+        table = match table.get_mut(p) {
+            Some(Value::Table(t)) => t,
+            _ => return Err(unknown()),
+        };
+    }
+    let slot = table.get_mut(last).ok_or_else(unknown)?;
+    // The default's type says how to read the text of the variable.
+    let parsed = match slot {
+        Value::String(_) => Some(Value::String(raw.to_owned())),
+        Value::Integer(_) => raw.trim().parse().ok().map(Value::Integer),
+        Value::Float(_) => raw.trim().parse().ok().map(Value::Float),
+        Value::Boolean(_) => raw.trim().parse().ok().map(Value::Boolean),
+        Value::Table(_) => return Err(unknown()),
+        _ => toml::from_str::<Table>(&format!("v = {raw}")).ok().and_then(|mut t| t.remove("v")),
+    };
+    *slot = parsed.ok_or_else(|| {
+        CoreError::Config(format!("environment variable {var}: {raw:?} is not a valid value"))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load(None, no_env()).unwrap();
+        assert_eq!(s.ingest.body_limit_bytes, 1024 * 1024);
+        assert_eq!(s.queue.dedupe_window_secs, 48 * 3600);
+        assert_eq!(s.salla.security_strategy, SecurityStrategy::Signature);
+        assert!(s.require_webhook_secret().is_err());
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let file = "[queue]\nnamespace = \"from-file\"\ndedupe_window_secs = 60\n";
+        let env = [
+            ("SALLA_ODOO__QUEUE__NAMESPACE", "from-env"),
+            ("SALLA_ODOO__SALLA__SECURITY_STRATEGY", "token"),
+            ("SALLA_ODOO__SALLA__WEBHOOK_SECRET", "s3cret"),
+            ("REDIS_URL", "redis://10.0.0.1:6380"),
+            ("SALLA_ODOO__INGEST__BODY_LIMIT_BYTES", "2048"),
+            ("PATH", "/usr/bin"),
+        ];
+        let s = Settings::load(Some(file), env).unwrap();
+        assert_eq!(s.queue.namespace, "from-env");
+        assert_eq!(s.queue.dedupe_window_secs, 60);
+        assert_eq!(s.salla.security_strategy, SecurityStrategy::Token);
+        assert_eq!(s.require_webhook_secret().unwrap().expose_secret(), "s3cret");
+        assert_eq!(s.redis.url.expose_secret(), "redis://10.0.0.1:6380");
+        assert_eq!(s.ingest.body_limit_bytes, 2048);
+    }
+
+    #[test]
+    fn explicit_variable_beats_alias() {
+        let env = [
+            ("SALLA_ODOO__REDIS__URL", "redis://explicit"),
+            ("REDIS_URL", "redis://alias"),
+        ];
+        let s = Settings::load(None, env).unwrap();
+        assert_eq!(s.redis.url.expose_secret(), "redis://explicit");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Settings::load(Some("[queue]\nnamspace = \"x\"\n"), no_env()).unwrap_err();
+        assert!(err.to_string().contains("queue.namspace"), "{err}");
+        let err = Settings::load(None, [("SALLA_ODOO__QUEUE__NAMSPACE", "x")]).unwrap_err();
+        assert!(err.to_string().contains("SALLA_ODOO__QUEUE__NAMSPACE"), "{err}");
+        let err = Settings::load(None, [("SALLA_ODOO__NOPE", "x")]).unwrap_err();
+        assert!(err.to_string().contains("names no configuration key"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_that_do_not_echo_secrets() {
+        let err = Settings::load(None, [("SALLA_ODOO__INGEST__BODY_LIMIT_BYTES", "lots")]).unwrap_err();
+        assert!(err.to_string().contains("BODY_LIMIT_BYTES"), "{err}");
+        let err = Settings::load(None, [("SALLA_ODOO__SALLA__SECURITY_STRATEGY", "none")]).unwrap_err();
+        assert!(err.to_string().contains("none"), "{err}");
+        let err = Settings::load(None, [("SALLA_ODOO__QUEUE__NAMESPACE", "a b")]).unwrap_err();
+        assert!(err.to_string().contains("namespace"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let s = Settings::load(None, [("SALLA_ODOO__SALLA__WEBHOOK_SECRET", "hunter2-secret")]).unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("hunter2-secret"));
+        assert!(dbg.contains("REDACTED"));
+    }
+}
