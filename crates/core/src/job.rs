@@ -86,10 +86,10 @@ impl JobKind {
         }
     }
 
-    /// The Salla object this kind of job changes, and where its id sits in the webhook's `data`.
-    /// Jobs on the same entity are serialised by the worker's per-entity lock.
-    pub fn entity(self, data: &serde_json::Value) -> Option<EntityRef> {
-        let (kind, pointers): (EntityKind, &[&str]) = match self {
+    /// The Salla object this kind of job changes, and the JSON pointers (into the webhook's `data`)
+    /// where its id may sit, first match wins. Jobs on one entity are serialised by a per-entity lock.
+    pub fn entity_location(self) -> Option<(EntityKind, &'static [&'static str])> {
+        Some(match self {
             JobKind::CustomerUpsert => (EntityKind::Customer, &["/id"]),
             JobKind::ProductUpsert | JobKind::ProductDelete => (EntityKind::Product, &["/id"]),
             // `order.status.updated` carries a status-history entry whose `id` is not the order's.
@@ -102,10 +102,6 @@ impl JobKind {
             | JobKind::StoreInstall
             | JobKind::StoreUninstall
             | JobKind::StoreSettings => return None,
-        };
-        pointers.iter().find_map(|p| {
-            let id = serde_json::from_value::<SallaId>(data.pointer(p)?.clone()).ok()?;
-            Some(EntityRef { kind, id })
         })
     }
 }
@@ -242,7 +238,10 @@ mod tests {
             kind: JobKind::OrderUpsert,
             merchant: MerchantId::new(42),
             event: "order.created".into(),
-            entity: JobKind::OrderUpsert.entity(&json!({"id": "77"})),
+            entity: Some(EntityRef {
+                kind: EntityKind::Order,
+                id: SallaId::new(77),
+            }),
             digest: BodyDigest::of(b"{}"),
             salla_created_at: "2022-12-31 12:31:25".into(),
             received_at: OffsetDateTime::UNIX_EPOCH,
@@ -265,11 +264,10 @@ mod tests {
 
     #[test]
     fn status_updates_lock_the_order_not_the_history_entry() {
-        let data = json!({"id": 198290473, "order": {"id": 629263027}});
-        let entity = JobKind::OrderStatus.entity(&data).unwrap();
-        assert_eq!(entity.id, SallaId::new(629263027));
-        assert_eq!(entity.kind, EntityKind::Order);
-        assert_eq!(JobKind::StoreAuthorize.entity(&data), None);
+        let (kind, pointers) = JobKind::OrderStatus.entity_location().unwrap();
+        assert_eq!(kind, EntityKind::Order);
+        assert_eq!(pointers[0], "/order/id");
+        assert_eq!(JobKind::StoreAuthorize.entity_location(), None);
     }
 
     #[test]

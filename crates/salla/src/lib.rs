@@ -1,0 +1,12 @@
+//! Salla: webhook verification and lenient payload models.
+//!
+//! A webhook starts as an [`UnverifiedWebhook`] (raw body + the headers that matter). Only
+//! [`WebhookVerifier::verify`] turns it into a [`VerifiedWebhook`], and only a verified webhook can be
+//! parsed into an [`Envelope`], so nothing unauthenticated can reach the queue.
+
+pub mod lenient;
+pub mod payload;
+pub mod verify;
+
+pub use payload::{Envelope, ParseError, Payload};
+pub use verify::{Strategy, UnverifiedWebhook, VerifiedWebhook, VerifyError, WebhookVerifier};

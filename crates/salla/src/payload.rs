@@ -1,0 +1,502 @@
+//! Lenient models of Salla webhook payloads.
+//!
+//! Only the fields the connector uses are typed; everything else is ignored (Salla adds fields at any
+//! time, so no `deny_unknown_fields`). Where Salla is inconsistent, see [`crate::lenient`].
+
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::Value;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem, macros::format_description};
+
+use crate::lenient::{self, Money, SallaDate};
+
+/// Why a verified body could not be read as a Salla webhook. Permanent for that body.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The body is not JSON at all (syntax error, truncated, not UTF-8).
+    #[error("malformed JSON: {0}")]
+    MalformedJson(serde_json::Error),
+    /// JSON, but not the envelope `{event, merchant, created_at, data}`.
+    #[error("invalid webhook envelope: {0}")]
+    InvalidEnvelope(String),
+    /// The envelope is fine but `data` does not have the shape of its event.
+    #[error("invalid {event} payload: {message}")]
+    InvalidPayload { event: String, message: String },
+}
+
+impl ParseError {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ParseError::MalformedJson(_) => "malformed_json",
+            ParseError::InvalidEnvelope(_) => "invalid_envelope",
+            ParseError::InvalidPayload { .. } => "invalid_payload",
+        }
+    }
+}
+
+/// The envelope every Salla webhook shares. There is no event id: duplicates are recognised by digest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Envelope {
+    pub event: String,
+    #[serde(deserialize_with = "lenient::id")]
+    pub merchant: u64,
+    /// Verbatim: `"Sun Jun 26 2022 12:21:48 GMT+0300"` or `"2022-12-31 12:31:25"`.
+    pub created_at: String,
+    pub data: Value,
+}
+
+const JS_DATE: &[FormatItem<'static>] = format_description!(
+    "[weekday repr:short] [month repr:short] [day] [year] [hour]:[minute]:[second] GMT[offset_hour sign:mandatory][offset_minute]"
+);
+const PLAIN_DATE: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+impl Envelope {
+    pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        let env: Envelope = serde_json::from_slice(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ParseError::InvalidEnvelope(e.to_string()),
+            _ => ParseError::MalformedJson(e),
+        })?;
+        if env.event.trim().is_empty() {
+            return Err(ParseError::InvalidEnvelope("`event` is empty".into()));
+        }
+        if !env.data.is_object() {
+            return Err(ParseError::InvalidEnvelope("`data` is not an object".into()));
+        }
+        Ok(env)
+    }
+
+    /// `created_at` as an instant, for display only (one-second resolution; never an ordering key).
+    /// The zone-less format is taken as Asia/Riyadh (UTC+3), which Salla's examples suggest.
+    pub fn created_at_instant(&self) -> Option<OffsetDateTime> {
+        let s = self.created_at.trim();
+        OffsetDateTime::parse(s, JS_DATE).ok().or_else(|| {
+            let riyadh = UtcOffset::from_hms(3, 0, 0).ok()?;
+            Some(PrimitiveDateTime::parse(s, PLAIN_DATE).ok()?.assume_offset(riyadh))
+        })
+    }
+
+    /// The typed payload for this event.
+    pub fn payload(&self) -> Result<Payload, ParseError> {
+        fn typed<T: for<'de> Deserialize<'de>>(env: &Envelope) -> Result<T, ParseError> {
+            T::deserialize(&env.data).map_err(|e| ParseError::InvalidPayload {
+                event: env.event.clone(),
+                message: e.to_string(),
+            })
+        }
+        let e = self.event.as_str();
+        Ok(match e {
+            "order.status.updated" => Payload::OrderStatus(typed(self)?),
+            _ if e.starts_with("order.shipment.") => Payload::OrderShipment(typed(self)?),
+            _ if e.starts_with("order.") => Payload::Order(Box::new(typed(self)?)),
+            _ if e.starts_with("product.") => Payload::Product(Box::new(typed(self)?)),
+            _ if e.starts_with("customer.") => Payload::Customer(Box::new(typed(self)?)),
+            _ if e.starts_with("shipment.") => Payload::Shipment(Box::new(typed(self)?)),
+            "invoice.created" => Payload::Invoice(Box::new(typed(self)?)),
+            "app.store.authorize" => Payload::StoreAuthorize(typed(self)?),
+            _ if e.starts_with("app.") => Payload::App(Box::new(typed(self)?)),
+            _ => Payload::Other(self.data.clone()),
+        })
+    }
+}
+
+/// The typed `data` of a webhook, by event family.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Order(Box<Order>),
+    OrderStatus(OrderStatusUpdate),
+    OrderShipment(OrderShipmentRef),
+    Product(Box<Product>),
+    Customer(Box<Customer>),
+    Shipment(Box<Shipment>),
+    Invoice(Box<Invoice>),
+    StoreAuthorize(StoreAuthorize),
+    App(Box<AppEvent>),
+    Other(Value),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Customer {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub mobile: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub mobile_code: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<SallaDate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderStatus {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Map by slug: custom sub-statuses inherit their parent's slug.
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tax {
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub percent: Option<Decimal>,
+    #[serde(default)]
+    pub amount: Option<Money>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Discount {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub discount: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderAmounts {
+    #[serde(default)]
+    pub sub_total: Option<Money>,
+    #[serde(default)]
+    pub shipping_cost: Option<Money>,
+    #[serde(default)]
+    pub cash_on_delivery: Option<Money>,
+    #[serde(default)]
+    pub tax: Option<Tax>,
+    #[serde(default)]
+    pub discounts: Vec<Discount>,
+    #[serde(default)]
+    pub total: Option<Money>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemAmounts {
+    #[serde(default)]
+    pub price_without_tax: Option<Money>,
+    #[serde(default)]
+    pub total_discount: Option<Money>,
+    #[serde(default)]
+    pub tax: Option<Tax>,
+    #[serde(default)]
+    pub total: Option<Money>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemProduct {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderItem {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub sku: Option<String>,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub quantity: Decimal,
+    #[serde(default)]
+    pub amounts: Option<ItemAmounts>,
+    #[serde(default)]
+    pub product: Option<ItemProduct>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Address {
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub shipping_address: Option<String>,
+    #[serde(default)]
+    pub street_number: Option<String>,
+    #[serde(default)]
+    pub block: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub postal_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Receiver {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Shipping {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub receiver: Option<Receiver>,
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+/// The order model shared by `order.created` and most order events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub reference_id: Option<u64>,
+    #[serde(default)]
+    pub date: Option<SallaDate>,
+    #[serde(default)]
+    pub updated_at: Option<SallaDate>,
+    #[serde(default)]
+    pub status: Option<OrderStatus>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub amounts: Option<OrderAmounts>,
+    #[serde(default)]
+    pub shipping: Option<Shipping>,
+    #[serde(default)]
+    pub customer: Option<Customer>,
+    #[serde(default)]
+    pub items: Vec<OrderItem>,
+}
+
+/// `order.status.updated`: a status-history entry with the order nested in it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderStatusUpdate {
+    /// The status-history entry id, not the order id.
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    /// The status name (Arabic by default); the slug is in `order.status.slug`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub order: Order,
+}
+
+impl OrderStatusUpdate {
+    pub fn slug(&self) -> Option<&str> {
+        self.order.status.as_ref()?.slug.as_deref()
+    }
+}
+
+/// `order.shipment.*`: the order id and its shipping number only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderShipmentRef {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub reference_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub shipping_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Variant {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub price: Option<Money>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub stock_quantity: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Category {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The product model (`product.created`, `updated`, `deleted`, …); small events carry a subset.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Product {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, rename = "type")]
+    pub product_type: Option<String>,
+    #[serde(default)]
+    pub price: Option<Money>,
+    #[serde(default)]
+    pub sale_price: Option<Money>,
+    #[serde(default)]
+    pub cost_price: Option<Money>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub quantity: Option<Decimal>,
+    #[serde(default)]
+    pub unlimited_quantity: Option<bool>,
+    /// `hidden`, `sale` or `out`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<SallaDate>,
+    #[serde(default)]
+    pub skus: Vec<Variant>,
+    #[serde(default)]
+    pub categories: Vec<Category>,
+}
+
+/// The store-side shipment model (`shipment.creating` / `created` / `updated` / `cancelled`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Shipment {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub order_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub shipping_number: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub tracking_number: Option<String>,
+    #[serde(default)]
+    pub tracking_link: Option<String>,
+    #[serde(default)]
+    pub courier_name: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `[]` or `{format, url}`.
+    #[serde(default)]
+    pub label: Value,
+}
+
+impl Shipment {
+    pub fn label_url(&self) -> Option<&str> {
+        self.label.get("url")?.as_str()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceItem {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub sku: Option<String>,
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub quantity: Decimal,
+    #[serde(default)]
+    pub price: Option<Money>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invoice {
+    #[serde(deserialize_with = "lenient::id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub invoice_number: Option<String>,
+    #[serde(deserialize_with = "lenient::id")]
+    pub order_id: u64,
+    #[serde(default)]
+    pub total: Option<Money>,
+    #[serde(default)]
+    pub items: Vec<InvoiceItem>,
+}
+
+/// `app.store.authorize`: the merchant's tokens (Easy Mode). `expires` is a Unix timestamp here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreAuthorize {
+    pub access_token: SecretString,
+    #[serde(default)]
+    pub refresh_token: Option<SecretString>,
+    pub expires: i64,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub token_type: Option<String>,
+}
+
+/// `app.installed`, `app.updated`, `app.uninstalled`, `app.settings.updated`, …
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppEvent {
+    /// The app id.
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub app_name: Option<String>,
+    /// `development`, `demo` or `live`.
+    #[serde(default)]
+    pub store_type: Option<String>,
+    #[serde(default)]
+    pub installation_date: Option<String>,
+    #[serde(default)]
+    pub uninstallation_date: Option<String>,
+    #[serde(default)]
+    pub refunded: Option<bool>,
+    #[serde(default)]
+    pub settings: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors_are_classified() {
+        assert!(matches!(Envelope::from_slice(b"{\"event\":"), Err(ParseError::MalformedJson(_))));
+        assert!(matches!(Envelope::from_slice(b"\xff\xfe"), Err(ParseError::MalformedJson(_))));
+        assert!(matches!(
+            Envelope::from_slice(br#"{"event":"order.created","created_at":"x","data":{}}"#),
+            Err(ParseError::InvalidEnvelope(m)) if m.contains("merchant")
+        ));
+        assert!(matches!(
+            Envelope::from_slice(br#"{"event":"","merchant":1,"created_at":"x","data":{}}"#),
+            Err(ParseError::InvalidEnvelope(_))
+        ));
+        assert!(matches!(
+            Envelope::from_slice(br#"{"event":"a","merchant":1,"created_at":"x","data":[]}"#),
+            Err(ParseError::InvalidEnvelope(_))
+        ));
+        assert!(matches!(Envelope::from_slice(b"[1,2]"), Err(ParseError::InvalidEnvelope(_))));
+    }
+
+    #[test]
+    fn both_created_at_formats_read_as_instants() {
+        let mk = |c: &str| Envelope {
+            event: "e".into(),
+            merchant: 1,
+            created_at: c.into(),
+            data: Value::Null,
+        };
+        let a = mk("Sun Jun 26 2022 12:21:48 GMT+0300").created_at_instant().unwrap();
+        let b = mk("2022-06-26 12:21:48").created_at_instant().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(mk("yesterday").created_at_instant(), None);
+    }
+
+    #[test]
+    fn tokens_do_not_leak_through_debug() {
+        let data = serde_json::json!({"access_token": "tok-AAA", "refresh_token": "tok-BBB", "expires": 1634819484});
+        let auth: StoreAuthorize = serde_json::from_value(data).unwrap();
+        let dbg = format!("{auth:?}");
+        assert!(!dbg.contains("tok-AAA") && !dbg.contains("tok-BBB"), "{dbg}");
+    }
+}
