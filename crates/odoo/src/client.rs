@@ -1,0 +1,679 @@
+//! The client: configuration, the per-server session (version, transport, uid) and the typed operations.
+//!
+//! State held per client, all behind one `Arc` so clones are cheap and share connections:
+//! - the HTTP pool and the concurrency semaphore ([`crate::transport`]);
+//! - the session, made once on first use: `common.version` picks the transport, then (JSON-RPC only)
+//!   `common.authenticate` gives the uid that every `execute_kw` carries. A failed attempt is not cached, so
+//!   a transient failure is retried on the next call;
+//! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]).
+//!
+//! Each call is one HTTP request and one Odoo transaction. The client never retries by itself: the caller
+//! decides from [`crate::Error::class`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::domain::Domain;
+use crate::error::{Error, Result};
+use crate::probe::{Capabilities, ServerVersion};
+use crate::transport::{Http, HttpOptions, Transport};
+
+/// A record id.
+pub type Id = i64;
+
+/// A record as returned by `read` / `search_read`.
+pub type Record = Map<String, Value>;
+
+/// Which transport to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportChoice {
+    /// JSON-2 when `common.version` reports a major version ≥ 19, JSON-RPC otherwise.
+    #[default]
+    Auto,
+    /// Always JSON-RPC.
+    JsonRpc,
+    /// Always JSON-2.
+    Json2,
+}
+
+/// Client configuration. `Debug` never shows the API key.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The server's base URL, e.g. `https://erp.example.com` (a path prefix is kept).
+    pub url: Url,
+    /// The database name (`X-Odoo-Database` on JSON-2, first `execute_kw` argument on JSON-RPC).
+    pub database: String,
+    /// The login of the API user (JSON-RPC `authenticate`; unused on JSON-2).
+    pub login: String,
+    /// The API key (or, on a test server, the password).
+    pub api_key: SecretString,
+    /// Transport selection.
+    pub transport: TransportChoice,
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (send, Odoo's work, answer). Keep it above the slowest expected call.
+    pub request_timeout: Duration,
+    /// Calls in flight at once for this client (the per-Odoo-instance limit of docs/odoo-api.md §15).
+    pub max_concurrency: usize,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Context sent with every call (e.g. `lang`, `tz`); a call's own context overrides its keys.
+    pub context: Map<String, Value>,
+    /// `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Config {
+    /// A configuration with the defaults: automatic transport, 10 s connect, 120 s request, 4 calls in
+    /// flight, 90 s idle connections.
+    pub fn new(url: &str, database: &str, login: &str, api_key: SecretString) -> Result<Self> {
+        let url = Url::parse(url).map_err(|e| Error::config(format!("bad Odoo URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::config("the Odoo URL must be http or https"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Error::config(
+                "the Odoo URL must not carry credentials; use login and api_key",
+            ));
+        }
+        Ok(Config {
+            url,
+            database: database.to_owned(),
+            login: login.to_owned(),
+            api_key,
+            transport: TransportChoice::Auto,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            max_concurrency: 4,
+            pool_idle_timeout: Duration::from_secs(90),
+            context: Map::new(),
+            user_agent: concat!("salla-odoo-connector/", env!("CARGO_PKG_VERSION")).to_owned(),
+        })
+    }
+}
+
+/// A method call on a model, the escape hatch for anything the typed operations do not cover.
+///
+/// Parameters are named, because JSON-2 has no positional arguments. On JSON-RPC the record ids and the
+/// [`Call::arg`] parameters are sent positionally (in order) and the [`Call::kwarg`] ones as keyword
+/// arguments; on JSON-2 all of them are body keys.
+#[derive(Debug, Clone)]
+pub struct Call {
+    model: String,
+    method: String,
+    ids: Option<Vec<Id>>,
+    args: Vec<(String, Value)>,
+    kwargs: Map<String, Value>,
+    context: Map<String, Value>,
+}
+
+impl Call {
+    /// `model.method()` with no arguments.
+    pub fn new(model: &str, method: &str) -> Self {
+        Call {
+            model: model.to_owned(),
+            method: method.to_owned(),
+            ids: None,
+            args: Vec::new(),
+            kwargs: Map::new(),
+            context: Map::new(),
+        }
+    }
+
+    /// The records the method runs on (first positional argument; JSON-2 `ids`).
+    pub fn ids(mut self, ids: &[Id]) -> Self {
+        self.ids = Some(ids.to_vec());
+        self
+    }
+
+    /// A parameter sent positionally on JSON-RPC and by `name` on JSON-2 (give the Python parameter name).
+    pub fn arg(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.args.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// A keyword parameter.
+    pub fn kwarg(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.kwargs.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Adds context keys for this call (they override the client's).
+    pub fn context(mut self, ctx: Map<String, Value>) -> Self {
+        self.context.extend(ctx);
+        self
+    }
+
+    /// Adds one context key.
+    pub fn with_context(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.context.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+}
+
+/// Options of `search` and `search_read`.
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    /// `limit`
+    pub limit: Option<u32>,
+    /// `offset`
+    pub offset: Option<u32>,
+    /// `order`, e.g. `"id desc"`
+    pub order: Option<String>,
+}
+
+impl SearchOptions {
+    /// Only `limit`.
+    pub fn limit(limit: u32) -> Self {
+        SearchOptions {
+            limit: Some(limit),
+            ..Default::default()
+        }
+    }
+}
+
+/// The session with one server: made once, shared by clones.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub version: ServerVersion,
+    pub transport: Transport,
+    /// The uid for `execute_kw` (JSON-RPC only).
+    pub uid: Option<Id>,
+}
+
+struct Inner {
+    http: Http,
+    login: String,
+    transport: TransportChoice,
+    next_id: AtomicU64,
+    session: OnceCell<Session>,
+    capabilities: OnceCell<Arc<Capabilities>>,
+}
+
+/// An Odoo client for one server and database. Cheap to clone; clones share connections, the concurrency
+/// limit, the session and the capability probe.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    context: Arc<Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("http", &self.inner.http)
+            .field("login", &self.inner.login)
+            .field("transport", &self.inner.transport)
+            .field("session", &self.inner.session.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds a client. No request is made until the first call.
+    pub fn new(config: Config) -> Result<Self> {
+        let http = Http::new(HttpOptions {
+            base: config.url,
+            database: config.database,
+            api_key: config.api_key,
+            connect_timeout: config.connect_timeout,
+            request_timeout: config.request_timeout,
+            max_concurrency: config.max_concurrency,
+            pool_idle_timeout: config.pool_idle_timeout,
+            user_agent: config.user_agent,
+        })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                login: config.login,
+                transport: config.transport,
+                next_id: AtomicU64::new(1),
+                session: OnceCell::new(),
+                capabilities: OnceCell::new(),
+            }),
+            context: Arc::new(config.context),
+        })
+    }
+
+    /// A view of this client whose calls also carry `ctx` (e.g. `tracking_disable`). Shares everything else.
+    pub fn with_context(&self, ctx: Map<String, Value>) -> Client {
+        let mut merged = (*self.context).clone();
+        merged.extend(ctx);
+        Client {
+            inner: Arc::clone(&self.inner),
+            context: Arc::new(merged),
+        }
+    }
+
+    /// The server version (from `common.version`, made once).
+    pub async fn version(&self) -> Result<ServerVersion> {
+        Ok(self.session().await?.version.clone())
+    }
+
+    /// The transport in use (made once from the version unless configured).
+    pub async fn transport(&self) -> Result<Transport> {
+        Ok(self.session().await?.transport)
+    }
+
+    /// The uid of the API user (JSON-RPC); `None` on JSON-2, which needs none.
+    pub async fn uid(&self) -> Result<Option<Id>> {
+        Ok(self.session().await?.uid)
+    }
+
+    /// The capability probe (version and renamed fields), made once per client and cached.
+    pub async fn capabilities(&self) -> Result<Arc<Capabilities>> {
+        self.inner
+            .capabilities
+            .get_or_try_init(|| async {
+                let session = self.session().await?.clone();
+                crate::probe::probe(self, &session).await.map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+
+    pub(crate) async fn session(&self) -> Result<&Session> {
+        self.inner
+            .session
+            .get_or_try_init(|| self.open_session())
+            .await
+    }
+
+    async fn open_session(&self) -> Result<Session> {
+        let version = match self.inner.transport {
+            TransportChoice::Json2 => match self.web_version().await {
+                Ok(v) => v,
+                Err(e) if e.class() == crate::ErrorClass::Permanent => {
+                    self.common_version().await?
+                }
+                Err(e) => return Err(e),
+            },
+            _ => match self.common_version().await {
+                Ok(v) => v,
+                // JSON-RPC switched off (newer servers answer 404): ask the JSON-2-era endpoint.
+                Err(e) if e.class() == crate::ErrorClass::Permanent => {
+                    self.web_version().await.map_err(|_| e)?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let transport = match self.inner.transport {
+            TransportChoice::JsonRpc => Transport::JsonRpc,
+            TransportChoice::Json2 => Transport::Json2,
+            TransportChoice::Auto if version.major >= 19 => Transport::Json2,
+            TransportChoice::Auto => Transport::JsonRpc,
+        };
+        let uid = match transport {
+            Transport::JsonRpc => Some(self.authenticate().await?),
+            Transport::Json2 => None,
+        };
+        tracing::debug!(version = %version.serie, ?transport, "odoo session opened");
+        Ok(Session {
+            version,
+            transport,
+            uid,
+        })
+    }
+
+    /// `common.version` over JSON-RPC.
+    pub async fn common_version(&self) -> Result<ServerVersion> {
+        let v = self.rpc("common", "version", json!([])).await?;
+        ServerVersion::from_common_version(&v)
+    }
+
+    /// `GET /web/version` (19+).
+    async fn web_version(&self) -> Result<ServerVersion> {
+        let answer = self.inner.http.get_web_version().await?;
+        if answer.status != 200 {
+            return Err(self.inner.http.status_error(&answer));
+        }
+        let v: Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| Error::protocol(format!("/web/version is not JSON: {e}")))?;
+        ServerVersion::from_web_version(&v)
+    }
+
+    /// `common.authenticate(db, login, key, {})`: the uid, or [`Error::AuthenticationFailed`] when Odoo
+    /// answers `false` (a permanent error). Older servers may raise `AccessDenied` instead; both are permanent.
+    pub async fn authenticate(&self) -> Result<Id> {
+        let http = &self.inner.http;
+        let args = json!([
+            http.database(),
+            self.inner.login,
+            http.api_key().expose_secret(),
+            {}
+        ]);
+        let v = self.rpc("common", "authenticate", args).await?;
+        uid_from_authenticate(&v, &self.inner.login, http.database())
+    }
+
+    /// One raw JSON-RPC call: `{"service", "method", "args"}`.
+    pub async fn rpc(&self, service: &str, method: &str, args: Value) -> Result<Value> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = serde_json::to_vec(&json!({
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": id,
+            "params": {"service": service, "method": method, "args": args},
+        }))
+        .map_err(|e| Error::config(format!("cannot encode the request: {e}")))?;
+        let answer = self.inner.http.post_jsonrpc(body).await?;
+        self.inner.http.jsonrpc_result(answer, id)
+    }
+
+    /// Runs a [`Call`] over the session's transport and returns the raw result (`null` for `None`).
+    pub async fn call(&self, call: &Call) -> Result<Value> {
+        let session = self.session().await?;
+        let started = Instant::now();
+        let result = match session.transport {
+            Transport::JsonRpc => self.call_jsonrpc(session, call).await,
+            Transport::Json2 => self.call_json2(call).await,
+        };
+        match &result {
+            Ok(_) => tracing::debug!(
+                model = %call.model, method = %call.method,
+                elapsed_ms = started.elapsed().as_millis() as u64, "odoo call"
+            ),
+            Err(e) => tracing::debug!(
+                model = %call.model, method = %call.method,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                class = ?e.class(), error = %e, "odoo call failed"
+            ),
+        }
+        result
+    }
+
+    /// Runs a [`Call`] and decodes its result.
+    pub async fn call_as<T: DeserializeOwned>(&self, call: &Call) -> Result<T> {
+        let v = self.call(call).await?;
+        decode(v, call)
+    }
+
+    fn merged_context(&self, call: &Call) -> Option<Map<String, Value>> {
+        if self.context.is_empty() && call.context.is_empty() {
+            return None;
+        }
+        let mut ctx = (*self.context).clone();
+        ctx.extend(call.context.clone());
+        Some(ctx)
+    }
+
+    async fn call_jsonrpc(&self, session: &Session, call: &Call) -> Result<Value> {
+        let http = &self.inner.http;
+        let mut positional = Vec::with_capacity(call.args.len() + 1);
+        if let Some(ids) = &call.ids {
+            positional.push(json!(ids));
+        }
+        positional.extend(call.args.iter().map(|(_, v)| v.clone()));
+        let mut kwargs = call.kwargs.clone();
+        if let Some(ctx) = self.merged_context(call) {
+            kwargs.insert("context".into(), Value::Object(ctx));
+        }
+        let args = json!([
+            http.database(),
+            session.uid.unwrap_or_default(),
+            http.api_key().expose_secret(),
+            call.model,
+            call.method,
+            positional,
+            kwargs,
+        ]);
+        self.rpc("object", "execute_kw", args).await
+    }
+
+    async fn call_json2(&self, call: &Call) -> Result<Value> {
+        let mut body = Map::new();
+        if let Some(ids) = &call.ids {
+            body.insert("ids".into(), json!(ids));
+        }
+        for (name, v) in &call.args {
+            body.insert(name.clone(), v.clone());
+        }
+        for (name, v) in &call.kwargs {
+            body.insert(name.clone(), v.clone());
+        }
+        if let Some(ctx) = self.merged_context(call) {
+            body.insert("context".into(), Value::Object(ctx));
+        }
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| Error::config(format!("cannot encode the request: {e}")))?;
+        let answer = self
+            .inner
+            .http
+            .post_json2(&call.model, &call.method, bytes)
+            .await?;
+        self.inner.http.json2_result(answer)
+    }
+
+    // ----- typed operations -------------------------------------------------------------------------
+
+    /// `search(domain)`: matching ids.
+    pub async fn search(
+        &self,
+        model: &str,
+        domain: &Domain,
+        opts: &SearchOptions,
+    ) -> Result<Vec<Id>> {
+        let call = with_search_options(
+            Call::new(model, "search").arg("domain", domain.to_value()),
+            opts,
+        );
+        self.call_as(&call).await
+    }
+
+    /// `search_read(domain, fields)`: matching records with the given fields (always pass fields).
+    pub async fn search_read<T: DeserializeOwned>(
+        &self,
+        model: &str,
+        domain: &Domain,
+        fields: &[&str],
+        opts: &SearchOptions,
+    ) -> Result<Vec<T>> {
+        let call = with_search_options(
+            Call::new(model, "search_read")
+                .arg("domain", domain.to_value())
+                .kwarg("fields", json!(fields)),
+            opts,
+        );
+        self.call_as(&call).await
+    }
+
+    /// `search_count(domain)`.
+    pub async fn search_count(&self, model: &str, domain: &Domain) -> Result<u64> {
+        let call = Call::new(model, "search_count").arg("domain", domain.to_value());
+        self.call_as(&call).await
+    }
+
+    /// `read(ids, fields)`. Ids that do not exist are left out of the answer (no error).
+    pub async fn read<T: DeserializeOwned>(
+        &self,
+        model: &str,
+        ids: &[Id],
+        fields: &[&str],
+    ) -> Result<Vec<T>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let call = Call::new(model, "read")
+            .ids(ids)
+            .kwarg("fields", json!(fields));
+        self.call_as(&call).await
+    }
+
+    /// Reads one record; `None` when it does not exist.
+    pub async fn read_one(&self, model: &str, id: Id, fields: &[&str]) -> Result<Option<Record>> {
+        Ok(self
+            .read::<Record>(model, &[id], fields)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// `create(vals)`: the new id.
+    pub async fn create(&self, model: &str, vals: Map<String, Value>) -> Result<Id> {
+        let transport = self.session().await?.transport;
+        // JSON-RPC: a single dict, as Odoo's own clients send it, answers a single id.
+        // JSON-2: `vals_list` must be a list and the answer is a list of ids.
+        let vals = match transport {
+            Transport::JsonRpc => Value::Object(vals),
+            Transport::Json2 => json!([vals]),
+        };
+        let call = Call::new(model, "create").arg("vals_list", vals);
+        let v = self.call(&call).await?;
+        match &v {
+            Value::Array(ids) if ids.len() == 1 => ids[0].as_i64(),
+            other => other.as_i64(),
+        }
+        .ok_or_else(|| {
+            Error::protocol(format!(
+                "{model}.create answered {} instead of an id",
+                kind_of(&v)
+            ))
+        })
+    }
+
+    /// `create(vals_list)`: the new ids, in order. One transaction for all of them.
+    pub async fn create_many(
+        &self,
+        model: &str,
+        vals_list: Vec<Map<String, Value>>,
+    ) -> Result<Vec<Id>> {
+        if vals_list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = vals_list.len();
+        let call = Call::new(model, "create").arg("vals_list", json!(vals_list));
+        let ids: Vec<Id> = self.call_as(&call).await?;
+        if ids.len() != n {
+            return Err(Error::protocol(format!(
+                "{model}.create answered {} ids for {n} records",
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// `write(ids, vals)`. Raises `MissingError` for ids that do not exist.
+    pub async fn write(&self, model: &str, ids: &[Id], vals: Map<String, Value>) -> Result<bool> {
+        let call = Call::new(model, "write")
+            .ids(ids)
+            .arg("vals", Value::Object(vals));
+        Ok(truthy(&self.call(&call).await?))
+    }
+
+    /// `unlink(ids)`.
+    pub async fn unlink(&self, model: &str, ids: &[Id]) -> Result<bool> {
+        let call = Call::new(model, "unlink").ids(ids);
+        Ok(truthy(&self.call(&call).await?))
+    }
+
+    /// `fields_get(allfields, attributes)`: field name → attributes. `allfields` limits the answer; names
+    /// that do not exist are simply absent from it.
+    pub async fn fields_get(
+        &self,
+        model: &str,
+        allfields: Option<&[&str]>,
+        attributes: &[&str],
+    ) -> Result<Map<String, Value>> {
+        let mut call = Call::new(model, "fields_get");
+        if let Some(names) = allfields {
+            call = call.kwarg("allfields", json!(names));
+        }
+        call = call.kwarg("attributes", json!(attributes));
+        self.call_as(&call).await
+    }
+}
+
+/// Interprets the `common.authenticate` result: a uid, or `false` for refused credentials.
+pub(crate) fn uid_from_authenticate(v: &Value, login: &str, db: &str) -> Result<Id> {
+    match v {
+        Value::Number(n) if n.as_i64().is_some_and(|u| u > 0) => Ok(n.as_i64().unwrap_or_default()),
+        Value::Bool(false) | Value::Null => Err(Error::AuthenticationFailed {
+            login: login.to_owned(),
+            db: db.to_owned(),
+        }),
+        other => Err(Error::protocol(format!(
+            "authenticate answered {} instead of a uid",
+            kind_of(other)
+        ))),
+    }
+}
+
+fn with_search_options(mut call: Call, opts: &SearchOptions) -> Call {
+    if let Some(offset) = opts.offset {
+        call = call.kwarg("offset", offset);
+    }
+    if let Some(limit) = opts.limit {
+        call = call.kwarg("limit", limit);
+    }
+    if let Some(order) = &opts.order {
+        call = call.kwarg("order", order.as_str());
+    }
+    call
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(v: Value, call: &Call) -> Result<T> {
+    let kind = kind_of(&v);
+    serde_json::from_value(v).map_err(|e| {
+        Error::protocol(format!(
+            "{}.{} answered {kind} that does not decode: {e}",
+            call.model, call.method
+        ))
+    })
+}
+
+/// Odoo's truthiness for a method result.
+pub(crate) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => false,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(true) => true,
+    }
+}
+
+/// A short description of a value's shape, for error messages that must not carry data.
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The id of a many2one value (`[id, "name"]`, a bare id, or `false`).
+pub fn many2one_id(v: &Value) -> Option<Id> {
+    match v {
+        Value::Array(a) => a.first().and_then(Value::as_i64),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+}
+
+/// The ids of an x2many value (`[1, 2]`).
+pub fn x2many_ids(v: &Value) -> Vec<Id> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,37 @@
+//! Odoo external API client for the connector: JSON-RPC for Odoo 16–18 and JSON-2 for 19+, one capability
+//! probe per server, typed model operations, the business recipes of docs/odoo-api.md §10, and one error
+//! type whose [`ErrorClass`] drives the caller's retries.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), odoo::Error> {
+//! use odoo::{Client, Config, Domain, SearchOptions};
+//! let config = Config::new("https://erp.example.com", "odoo", "connector", "key".to_owned().into())?;
+//! let client = Client::new(config)?;
+//! let caps = client.capabilities().await?; // version, transport, renamed fields
+//! let orders: Vec<odoo::Record> = client
+//!     .search_read("sale.order", &Domain::new().eq("client_order_ref", "SALLA-1"), &["id", "state"],
+//!                  &SearchOptions::limit(1))
+//!     .await?;
+//! # let _ = (caps, orders); Ok(()) }
+//! ```
+//!
+//! Never XML-RPC: it cannot marshal `None` and fails after Odoo has committed (§5).
+
+mod client;
+mod domain;
+mod envelope;
+mod error;
+mod probe;
+pub mod recipes;
+mod transport;
+
+pub use client::{
+    Call, Client, Config, Id, Record, SearchOptions, TransportChoice, many2one_id, x2many_ids,
+};
+pub use domain::{Domain, command};
+pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};
+pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
+pub use transport::Transport;
+
+/// Re-exported so callers can build the API key without naming `secrecy` themselves.
+pub use secrecy::SecretString;
