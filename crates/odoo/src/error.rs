@@ -206,6 +206,14 @@ pub enum Error {
         /// The database.
         db: String,
     },
+    /// A record a recipe works on does not exist (or is not visible to the API user).
+    #[error("{model} record {id} does not exist")]
+    NotFound {
+        /// The model.
+        model: String,
+        /// The id that was looked up.
+        id: i64,
+    },
     /// The answer arrived but is not what the protocol or the method promises.
     #[error("unexpected answer from Odoo: {detail}")]
     Protocol {
@@ -259,7 +267,9 @@ impl Error {
             // The call completed on the server but its answer cannot be used (e.g. a create whose id cannot be
             // read): treat it like a lost answer so that creates are looked up, not repeated.
             Error::Protocol { .. } => ErrorClass::OutcomeUnknown,
-            Error::Workflow { .. } | Error::Config { .. } => ErrorClass::Permanent,
+            Error::NotFound { .. } | Error::Workflow { .. } | Error::Config { .. } => {
+                ErrorClass::Permanent
+            }
         }
     }
 
@@ -287,6 +297,7 @@ impl Error {
         match self {
             Error::Odoo(f) => Some(f.kind()),
             Error::AuthenticationFailed { .. } => Some(FaultKind::AccessDenied),
+            Error::NotFound { .. } => Some(FaultKind::Missing),
             _ => None,
         }
     }
@@ -302,7 +313,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by the recipes
     pub(crate) fn workflow(detail: impl Into<String>) -> Self {
         Error::Workflow {
             detail: detail.into(),

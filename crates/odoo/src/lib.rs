@@ -31,6 +31,7 @@ pub use client::{
 pub use domain::{Domain, command};
 pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};
 pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
+pub use recipes::{Invoicing, Payment, PaymentRequest, Step};
 pub use transport::Transport;
 
 /// Re-exported so callers can build the API key without naming `secrecy` themselves.
