@@ -1,0 +1,265 @@
+//! Helpers for the end-to-end suites: each test gets its own Redis key namespace (or its own
+//! Redis server, when it needs to stop one), its own Postgres database, and an ingest service on
+//! port 0 that it stops itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use salla_odoo_core::Settings;
+use salla_odoo_queue::RedisQueue;
+
+pub use salla_odoo_salla::verify::sign;
+
+/// The test webhook secret (a test value, not a real one).
+pub const SECRET: &str = "test-webhook-secret";
+
+/// The shared Redis for tests (`TEST_REDIS_URL`, else `REDIS_URL`, else the local default).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL")
+        .or_else(|_| std::env::var("REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The Postgres server for tests, as a URL without a database name.
+pub fn postgres_base_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A namespace no other test uses.
+pub fn unique_namespace(test: &str) -> String {
+    format!("test:{test}:{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Settings for a test: defaults, the test secret, the given namespace and Redis, quiet logs.
+pub fn test_settings(namespace: &str, redis: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("SALLA_ODOO__SALLA__WEBHOOK_SECRET".into(), SECRET.into()),
+        ("SALLA_ODOO__QUEUE__NAMESPACE".into(), namespace.into()),
+        ("SALLA_ODOO__REDIS__URL".into(), redis.into()),
+        ("SALLA_ODOO__REDIS__CONNECT_TIMEOUT_MS".into(), "500".into()),
+        ("SALLA_ODOO__REDIS__COMMAND_TIMEOUT_MS".into(), "500".into()),
+        ("SALLA_ODOO__INGEST__SHUTDOWN_GRACE_MS".into(), "2000".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Settings::load(None, env).expect("test settings are valid")
+}
+
+/// An ingest service on 127.0.0.1:0, stopped when dropped.
+pub struct TestIngest {
+    pub addr: SocketAddr,
+    pub queue: RedisQueue,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    namespace: String,
+    redis: String,
+}
+
+impl TestIngest {
+    pub async fn start(settings: Settings) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let namespace = settings.queue.namespace.clone();
+        let redis = secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_owned();
+        let state = salla_odoo_ingest::AppState::new(&settings).expect("ingest state");
+        let queue = state.queue().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            salla_odoo_ingest::serve(listener, state, Duration::from_secs(2), async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("ingest serves");
+        });
+        Self {
+            addr,
+            queue,
+            client: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+            stop: Some(tx),
+            task: Some(task),
+            namespace,
+            redis,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST `body` to the webhook endpoint, signed with the test secret.
+    pub async fn post_signed(&self, body: &[u8]) -> (u16, serde_json::Value) {
+        self.post(body, &[("x-salla-signature", &sign(SECRET, body))]).await
+    }
+
+    /// POST `body` with exactly these extra headers.
+    pub async fn post(&self, body: &[u8], headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .post(self.url("/webhooks/salla"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("ingest answers");
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    /// Stop the server and wait until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestIngest {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        delete_namespace(&self.redis, &self.namespace);
+    }
+}
+
+/// Remove every key of a test namespace (best effort: the Redis may already be gone).
+pub fn delete_namespace(redis_url: &str, namespace: &str) {
+    let Ok(client) = redis::Client::open(redis_url) else { return };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else { return };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{namespace}:*"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut conn);
+    }
+}
+
+/// Salla's fixtures, read from `../shared` beside the repository (never copied into it).
+/// `None`, with a message, where `../shared` is absent (a user's clone).
+pub fn salla_fixtures() -> Option<Vec<(String, Vec<u8>)>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/salla");
+    if !dir.is_dir() {
+        eprintln!("skipping: ../shared/fixtures/salla not present (CI always has it)");
+        return None;
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        // The invoice example is a bare `data` object: wrap it in the standard envelope.
+        let body = match name.split_once(".data-only") {
+            Some((event, _)) => {
+                let mut b = format!(
+                    r#"{{"event":"{event}","merchant":1305146709,"created_at":"2025-05-19 12:05:05","data":"#
+                )
+                .into_bytes();
+                b.extend_from_slice(&bytes);
+                b.push(b'}');
+                b
+            }
+            None => bytes,
+        };
+        out.push((name, body));
+    }
+    out.sort();
+    Some(out)
+}
+
+/// A webhook body written for the project, in the shape of Salla's `order.created`.
+pub fn sample_order(merchant: u64, order_id: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event": "order.created",
+        "merchant": merchant,
+        "created_at": "Mon Nov 02 2026 10:00:00 GMT+0300",
+        "data": {
+            "id": order_id,
+            "reference_id": order_id % 100_000,
+            "status": {"id": 1, "name": "Under review", "slug": "under_review"},
+            "currency": "SAR",
+            "amounts": {"total": {"amount": "115.00", "currency": "SAR"}},
+            "customer": {"id": 9000 + order_id % 50, "first_name": "Sample", "last_name": "Buyer",
+                         "mobile": 500000000 + order_id % 1000, "mobile_code": "+966",
+                         "email": format!("buyer{}@example.test", order_id % 50)},
+            "items": [{"id": order_id * 10, "name": "Sample tea", "sku": "TEA-1", "quantity": 1,
+                       "amounts": {"price_without_tax": {"amount": 100, "currency": "SAR"}}}]
+        }
+    }))
+    .unwrap()
+}
+
+/// A Redis server of the test's own, on a free port, so the test can stop and restart it without
+/// touching the machine's shared Redis. Killed when dropped.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut r = Self { port, child: None };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Start (again) on the same port, and wait until it answers.
+    pub fn restart(&mut self) {
+        let child = Command::new(redis_server_binary())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (install redis-server, or run `make test`, which does)");
+        self.child = Some(child);
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..200 {
+            if let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(100))
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("own redis-server on port {} did not answer", self.port);
+    }
+
+    /// Kill it (SIGKILL) and wait until the port is closed.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn redis_server_binary() -> String {
+    std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -7,6 +7,7 @@ pub mod job;
 pub mod retry;
 pub mod routing;
 pub mod settings;
+pub mod telemetry;
 
 pub use error::{CoreError, SyncError};
 pub use ids::{MerchantId, SallaId};

@@ -1,0 +1,355 @@
+//! The ingest service: verifies Salla webhooks and turns them into jobs in the queue.
+//!
+//! It answers 200 only once Redis holds the job (or knows it already holds it), so an acknowledged
+//! webhook is never lost; every other answer queues nothing, and Salla resends:
+//!
+//! | answer | when |
+//! |---|---|
+//! | 200 `queued` / `duplicate` / `ignored` | the job is in Redis / was already / the event is not synced |
+//! | 400 | the verified body is not JSON, or lacks `event`, `merchant`, `created_at` or `data` |
+//! | 401 | signature or token missing or wrong (checked before the body is parsed) |
+//! | 413 | the body is larger than `ingest.body_limit_bytes` |
+//! | 503 | Redis is unreachable or too slow (`Retry-After` set) |
+//!
+//! It never calls Odoo or Postgres: the request path is verify → parse envelope → one Redis script.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use salla_odoo_core::{
+    BodyDigest, EntityRef, MerchantId, Route, SallaId, Settings, SyncJob, SyncJobV1,
+    settings::SecurityStrategy,
+};
+use salla_odoo_queue::{DedupeKey, Enqueued, QueueConfig, RedisQueue};
+use salla_odoo_salla::{Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+/// Errors that stop the service from starting or serving. All permanent except `Io`.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Config(#[from] salla_odoo_core::CoreError),
+    #[error(transparent)]
+    Queue(#[from] salla_odoo_queue::QueueError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl IngestError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, IngestError::Io(_))
+    }
+}
+
+/// Everything a request needs, shared by all requests.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    verifier: WebhookVerifier,
+    queue: RedisQueue,
+    metrics: PrometheusHandle,
+    body_limit: usize,
+    request_timeout: Duration,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings) -> Result<Self, IngestError> {
+        let secret = settings.require_webhook_secret()?.clone();
+        let strategy = match settings.salla.security_strategy {
+            SecurityStrategy::Signature => Strategy::Signature,
+            SecurityStrategy::Token => Strategy::Token,
+        };
+        let queue = RedisQueue::new(
+            settings.redis.url.expose_secret(),
+            QueueConfig {
+                namespace: settings.queue.namespace.clone(),
+                dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
+                connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
+                command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
+            },
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                verifier: WebhookVerifier::new(strategy, secret),
+                queue,
+                metrics: metrics_handle(),
+                body_limit: settings.ingest.body_limit_bytes,
+                request_timeout: Duration::from_millis(settings.ingest.request_timeout_ms),
+            }),
+        })
+    }
+
+    pub fn queue(&self) -> &RedisQueue {
+        &self.inner.queue
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; tests start many apps in one process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .expect("buckets are not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+/// The HTTP routes.
+pub fn app(state: AppState) -> Router {
+    // The webhook handler reads the raw body itself and enforces `ingest.body_limit_bytes`.
+    Router::new()
+        .route("/webhooks/salla", post(receive))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Serve on `listener` until `shutdown` resolves, then give in-flight requests `grace` to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async {
+        let _ = rx.await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = &mut server => return Ok(res?),
+        () = shutdown => {}
+    }
+    tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
+    let _ = tx.send(());
+    match tokio::time::timeout(grace, server).await {
+        Ok(res) => res?,
+        Err(_) => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Build the state from `settings` and serve on `listener` until `shutdown`.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let state = AppState::new(&settings)?;
+    if let Err(e) = state.queue().ping().await {
+        tracing::warn!(error = %e, "redis is not reachable yet; webhooks are answered 503 until it is");
+    }
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        namespace = state.queue().namespace(),
+        strategy = state.inner.verifier.strategy().as_str(),
+        "ingest listening"
+    );
+    serve(listener, state, Duration::from_millis(settings.ingest.shutdown_grace_ms), shutdown).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.inner.queue.ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.inner.metrics.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        state.inner.metrics.render(),
+    )
+        .into_response()
+}
+
+/// What happened to one webhook: its answer, and the labels for logs and metrics.
+struct Outcome {
+    status: StatusCode,
+    body: serde_json::Value,
+    /// `queued`, `duplicate`, `ignored`, `unauthorized`, `bad_request`, `too_large`, `unavailable`.
+    outcome: &'static str,
+    /// The event for metrics: known names only (unknown ones would be unbounded), else `-`/`unknown`.
+    event_label: String,
+    merchant: Option<MerchantId>,
+    event: Option<String>,
+}
+
+impl Outcome {
+    fn rejected(status: StatusCode, outcome: &'static str, error: &str, message: Option<String>) -> Self {
+        let mut body = json!({"status": "rejected", "error": error});
+        if let Some(m) = message {
+            body["message"] = m.into();
+        }
+        Self { status, body, outcome, event_label: "-".into(), merchant: None, event: None }
+    }
+}
+
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(state.inner.request_timeout, handle(&state, &headers, body)).await {
+        Ok(o) => o,
+        // The enqueue script is atomic: if it ran after all, Salla's resend is answered `duplicate`.
+        Err(_) => Outcome::rejected(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "timeout", None),
+    };
+    let elapsed = started.elapsed();
+    metrics::counter!("salla_odoo_webhooks_total", "event" => outcome.event_label.clone(), "outcome" => outcome.outcome)
+        .increment(1);
+    metrics::histogram!("salla_odoo_ingest_request_duration_seconds", "outcome" => outcome.outcome)
+        .record(elapsed.as_secs_f64());
+    let merchant = outcome.merchant.map(|m| m.get());
+    let event = outcome.event.as_deref().unwrap_or("-");
+    if outcome.status.is_success() {
+        tracing::info!(merchant, event, outcome = outcome.outcome, status = outcome.status.as_u16(), latency_us = elapsed.as_micros() as u64, "webhook");
+    } else {
+        tracing::warn!(merchant, event, outcome = outcome.outcome, status = outcome.status.as_u16(), error = outcome.body["error"].as_str(), latency_us = elapsed.as_micros() as u64, "webhook refused");
+    }
+    let mut response = (outcome.status, Json(outcome.body)).into_response();
+    if outcome.status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
+    let limit = state.inner.body_limit;
+    let too_large = || {
+        Outcome::rejected(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "body_too_large",
+            Some(format!("the body limit is {limit} bytes")),
+        )
+    };
+    // Refuse early on a declared length; count the bytes anyway (the header may be absent or lie).
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes: Bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => return too_large(),
+        // The client went away or sent a broken chunked body.
+        Err(_) => {
+            return Outcome::rejected(StatusCode::BAD_REQUEST, "bad_request", "unreadable_body", None);
+        }
+    };
+
+    let verified = match state.inner.verifier.verify(UnverifiedWebhook::new(headers, bytes)) {
+        Ok(v) => v,
+        Err(e) => return Outcome::rejected(StatusCode::UNAUTHORIZED, "unauthorized", e.as_str(), None),
+    };
+    let envelope = match verified.parse() {
+        Ok(env) => env,
+        Err(e) => {
+            return Outcome::rejected(StatusCode::BAD_REQUEST, "bad_request", e.as_str(), Some(e.to_string()));
+        }
+    };
+    let merchant = MerchantId::new(envelope.merchant);
+    let kind = match salla_odoo_core::route(&envelope.event) {
+        Route::Job(kind) => kind,
+        Route::Ignored(reason) => {
+            let event_label = match reason {
+                salla_odoo_core::IgnoreReason::NotSynced => envelope.event.clone(),
+                salla_odoo_core::IgnoreReason::Unknown => "unknown".into(),
+            };
+            return Outcome {
+                status: StatusCode::OK,
+                body: json!({"status": "ignored", "reason": reason.as_str()}),
+                outcome: "ignored",
+                event_label,
+                merchant: Some(merchant),
+                event: Some(envelope.event),
+            };
+        }
+    };
+
+    let digest = BodyDigest::of(verified.body());
+    let entity = kind.entity_location().and_then(|(entity_kind, pointers)| {
+        pointers.iter().find_map(|p| {
+            Some(EntityRef { kind: entity_kind, id: SallaId::new(lenient::id_at(&envelope.data, p)?) })
+        })
+    });
+    let dedupe = DedupeKey::new(merchant, &envelope.event, &digest);
+    let job = SyncJob::V1(SyncJobV1 {
+        id: Uuid::now_v7(),
+        kind,
+        merchant,
+        event: envelope.event.clone(),
+        entity,
+        digest,
+        salla_created_at: envelope.created_at,
+        received_at: OffsetDateTime::now_utc(),
+        attempt: 0,
+        data: envelope.data,
+    });
+    let (status, body, outcome) = match state.inner.queue.enqueue(&job, &dedupe).await {
+        Ok(Enqueued::Queued) => (
+            StatusCode::OK,
+            json!({"status": "queued", "job_id": job.v1().id, "kind": kind.as_str()}),
+            "queued",
+        ),
+        Ok(Enqueued::Duplicate) => (StatusCode::OK, json!({"status": "duplicate"}), "duplicate"),
+        Err(e) => {
+            tracing::error!(merchant = merchant.get(), event = %envelope.event, error = %e, "enqueue failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"status": "rejected", "error": "queue_unavailable"}),
+                "unavailable",
+            )
+        }
+    };
+    Outcome { status, body, outcome, event_label: envelope.event.clone(), merchant: Some(merchant), event: Some(envelope.event) }
+}

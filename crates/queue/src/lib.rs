@@ -1,0 +1,293 @@
+//! The job queue: a façade over the backend, so that ingest, workers and the CLI never see it.
+//!
+//! # Backend
+//! apalis-redis 1.0. Jobs are pushed with its own Lua script (`queries::push_tasks`) under an explicit
+//! queue name (apalis would otherwise use the Rust type name).
+//!
+//! # Key layout (namespace `ns`, from `queue.namespace`; every key of a deployment starts with it)
+//! | key | type | holds |
+//! |---|---|---|
+//! | `ns:sync:data` | HASH | job id → job JSON ([`SyncJob`]) |
+//! | `ns:sync:meta:{id}` | HASH | apalis' per-job metadata: attempts, status, result, done_at |
+//! | `ns:sync:scheduled` | ZSET | job id → run-at (Unix seconds); every push lands here, delayed retries too |
+//! | `ns:sync:active` | LIST | ids promoted from `scheduled`, waiting for a worker |
+//! | `ns:sync:inflight:{worker}` | SET | ids a worker has taken |
+//! | `ns:sync:workers` | ZSET | worker name → last heartbeat |
+//! | `ns:sync:done`, `ns:sync:dead` | SET | finished ids (apalis' view; our outcomes live in Postgres) |
+//! | `ns:sync:signal` | LIST | apalis' "work available" flag |
+//! | `ns:sync:idempotency:{merchant}:{event}:{sha256}` | STRING | dedupe claim → job id, expires after the dedupe window |
+//!
+//! # Failure handling
+//! Enqueueing is one Lua call that claims the dedupe key (`SETNX` + `EXPIRE` with the configured
+//! window: apalis' own default TTL of `None` would expire it at once) and stores the job, atomically:
+//! either both happen or neither does. So an error means nothing was queued (the caller answers 503 and
+//! Salla resends), success means the job is in Redis, and a resend of a queued delivery is a duplicate.
+//! Every call is bounded by `redis.command_timeout_ms`; the connection manager reconnects in the
+//! background after Redis comes back. Redis Cluster is not supported (the scripts build key names).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
+use apalis_redis::Config as ApalisConfig;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use salla_odoo_core::{BodyDigest, JobKind, MerchantId, SyncJob};
+use serde::Serialize;
+
+/// Errors of the queue. Every one is transient except [`QueueError::Config`].
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis url is invalid: {0}")]
+    Config(String),
+    #[error("redis unavailable: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("queue backend: {0}")]
+    Backend(#[from] apalis_redis::Error),
+}
+
+impl QueueError {
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, QueueError::Config(_))
+    }
+}
+
+/// Queue settings, from `[queue]` and `[redis]` in the configuration.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub namespace: String,
+    pub dedupe_window: Duration,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+/// What enqueueing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The job is in Redis.
+    Queued,
+    /// The same delivery was queued within the dedupe window; nothing new was stored.
+    Duplicate,
+}
+
+/// Identifies a delivery for deduplication: Salla has no event id, so merchant + event + body digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupeKey(String);
+
+impl DedupeKey {
+    pub fn new(merchant: MerchantId, event: &str, digest: &BodyDigest) -> Self {
+        // Event names are short dotted words; anything else is kept out of the key.
+        let event: String = event
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
+            .take(64)
+            .collect();
+        Self(format!("{merchant}:{event}:{digest}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Counts over the key layout above, for `salla-odoo queue stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    pub namespace: String,
+    /// Waiting for a worker now (due in `scheduled`, plus `active`).
+    pub queued: u64,
+    /// Waiting for a later time (retries with backoff).
+    pub scheduled: u64,
+    /// Taken by a worker and not finished.
+    pub in_flight: u64,
+    pub done: u64,
+    pub dead: u64,
+    pub workers: u64,
+    /// Waiting jobs (queued + scheduled) by job kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// Waiting jobs (queued + scheduled) by merchant.
+    pub by_store: BTreeMap<String, u64>,
+}
+
+/// The Redis queue.
+#[derive(Clone)]
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    apalis: ApalisConfig,
+    config: QueueConfig,
+}
+
+impl std::fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisQueue").field("namespace", &self.config.namespace).finish()
+    }
+}
+
+const STATS_SCRIPT: &str = r#"
+-- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] workers ZSET, KEYS[4] done SET, KEYS[5] dead SET
+-- ARGV[1] now (Unix seconds), ARGV[2] prefix of the per-worker inflight sets
+local due = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local later = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
+local active = redis.call('LLEN', KEYS[2])
+local workers = redis.call('ZRANGE', KEYS[3], 0, -1)
+local inflight = 0
+for _, w in ipairs(workers) do
+  inflight = inflight + redis.call('SCARD', ARGV[2] .. w)
+end
+return {due + active, later, inflight, redis.call('SCARD', KEYS[4]), redis.call('SCARD', KEYS[5]), #workers}
+"#;
+
+impl RedisQueue {
+    /// Prepare a queue on `url`. The connection is made lazily, so a service can start while Redis
+    /// is down and become ready when it comes up.
+    pub fn new(url: &str, config: QueueConfig) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(|e| QueueError::Config(e.to_string()))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.command_timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = client.get_connection_manager_lazy(manager_config)?;
+        let apalis = ApalisConfig::default()
+            .queue(format!("{}:sync", config.namespace))
+            .idempotency_ttl(Some(config.dedupe_window));
+        Ok(Self { conn, apalis, config })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.config.namespace
+    }
+
+    /// The apalis configuration (queue name and key names) for workers draining this queue.
+    pub fn apalis_config(&self) -> &ApalisConfig {
+        &self.apalis
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
+    where
+        F: Future<Output = Result<T, QueueError>>,
+    {
+        // Connecting and answering are each bounded by the manager; this bounds the whole call,
+        // including waiting on a reconnect in progress.
+        let limit = self.config.connect_timeout + self.config.command_timeout;
+        tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| QueueError::Timeout(limit))?
+    }
+
+    /// Queue `job` unless the same delivery was queued within the dedupe window. Atomic: on error
+    /// nothing was stored.
+    pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+        let task = TaskBuilder::new(job.to_json())
+            .task_id(TaskId::from_string(job.v1().id.to_string()))
+            .idempotency_key(dedupe.as_str())
+            .build();
+        let mut conn = self.conn.clone();
+        let (now, later) = self
+            .bounded(async {
+                Ok(apalis_redis::queries::push_tasks(&mut conn, &self.apalis, &[task]).await?)
+            })
+            .await?;
+        Ok(if now + later > 0 { Enqueued::Queued } else { Enqueued::Duplicate })
+    }
+
+    /// Redis answers.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        self.bounded(async {
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Counts by state, and waiting jobs by kind and by store.
+    pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let (queued, scheduled, in_flight, done, dead, workers): (u64, u64, u64, u64, u64, u64) = self
+            .bounded(async {
+                Ok(redis::Script::new(STATS_SCRIPT)
+                    .key(a.scheduled_jobs_set())
+                    .key(a.active_jobs_list())
+                    .key(a.workers_set())
+                    .key(a.done_jobs_set())
+                    .key(a.dead_jobs_set())
+                    .arg(now)
+                    .arg(format!("{}:", a.inflight_jobs_set()))
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        let mut stats = QueueStats {
+            namespace: self.config.namespace.clone(),
+            queued,
+            scheduled,
+            in_flight,
+            done,
+            dead,
+            workers,
+            ..Default::default()
+        };
+        for job in self.waiting_jobs().await? {
+            let job = job.v1();
+            *stats.by_kind.entry(job.kind.as_str().to_owned()).or_default() += 1;
+            *stats.by_store.entry(job.merchant.to_string()).or_default() += 1;
+        }
+        Ok(stats)
+    }
+
+    /// Every job waiting to run (queued or scheduled), oldest first. Undecodable entries are skipped.
+    pub async fn waiting_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        self.bounded(async {
+            let mut ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(a.scheduled_jobs_set())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            let active: Vec<String> = redis::cmd("LRANGE")
+                .arg(a.active_jobs_list())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            ids.extend(active);
+            let mut jobs = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(500) {
+                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                    .arg(a.job_data_hash())
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await?;
+                jobs.extend(raw.into_iter().flatten().filter_map(|b| SyncJob::from_json(&b).ok()));
+            }
+            Ok(jobs)
+        })
+        .await
+    }
+
+    /// Number of jobs of `kind` waiting (for tests and the CLI).
+    pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
+        Ok(self.waiting_jobs().await?.iter().filter(|j| j.v1().kind == kind).count() as u64)
+    }
+
+    /// Remaining lifetime of a dedupe claim (None when absent): lets tests check the window.
+    pub async fn dedupe_ttl(&self, dedupe: &DedupeKey) -> Result<Option<Duration>, QueueError> {
+        let mut conn = self.conn.clone();
+        let key = format!("{}:{}", self.apalis.idempotency_key_set(), dedupe.as_str());
+        let ttl: i64 = self
+            .bounded(async { Ok(redis::cmd("TTL").arg(key).query_async(&mut conn).await?) })
+            .await?;
+        Ok((ttl >= 0).then(|| Duration::from_secs(ttl as u64)))
+    }
+}
