@@ -33,16 +33,21 @@ pub enum StoreError {
 impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Database(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-                sqlx::Error::Database(db) => {
-                    // serialization_failure, deadlock_detected, too_many_connections, admin_shutdown
-                    matches!(db.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01"))
-                }
-                _ => false,
-            },
+            StoreError::Database(e) => sqlx_is_transient(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => sqlx_is_transient(e),
             _ => false,
         }
+    }
+}
+
+fn sqlx_is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // serialization_failure, deadlock_detected, too_many_connections, admin_shutdown
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01"))
+        }
+        _ => false,
     }
 }
 
