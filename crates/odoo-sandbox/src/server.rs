@@ -1,0 +1,379 @@
+//! The accept loop, per-connection HTTP/1.1 serving, fault application and persistence.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::db::{Db, Env};
+use crate::error::OdooError;
+use crate::faults::{Before, FaultKind, Faults};
+use crate::schema::Schema;
+use crate::{Options, SHUTDOWN_GRACE, rpc, seed};
+
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// The connection is to be closed without an answer.
+#[derive(Debug)]
+pub(crate) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+impl std::error::Error for Dropped {}
+
+pub(crate) struct Shared {
+    pub opts: Options,
+    pub schema: Schema,
+    db: Mutex<Db>,
+    pub faults: Faults,
+    dirty: Notify,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    pub fn new(opts: Options) -> io::Result<Shared> {
+        let db = match &opts.state_file {
+            Some(path) if path.exists() => {
+                let bytes = std::fs::read(path)?;
+                let db: Db = serde_json::from_slice(&bytes)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if db.version != opts.version {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "state file {} holds an Odoo {} database, not {}",
+                            path.display(),
+                            db.version,
+                            opts.version
+                        ),
+                    ));
+                }
+                db
+            }
+            _ => seed::fresh(&opts),
+        };
+        let faults = Faults::default();
+        faults.set_latency(opts.latency.fixed, opts.latency.jitter);
+        Ok(Shared {
+            schema: Schema::build(opts.version),
+            opts,
+            db: Mutex::new(db),
+            faults,
+            dirty: Notify::new(),
+            calls: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn db(&self) -> MutexGuard<'_, Db> {
+        lock(&self.db)
+    }
+
+    pub fn mark_dirty(&self) {
+        if self.opts.state_file.is_some() {
+            self.dirty.notify_one();
+        }
+    }
+
+    pub fn reset(&self) {
+        *self.db() = seed::fresh(&self.opts);
+        self.faults.clear();
+        self.faults.set_latency(Duration::ZERO, Duration::ZERO);
+        lock(&self.calls).clear();
+        self.mark_dirty();
+    }
+
+    pub fn count_call(&self, key: &str) {
+        *lock(&self.calls).entry(key.to_owned()).or_insert(0) += 1;
+    }
+
+    pub fn calls(&self, key: &str) -> u64 {
+        lock(&self.calls).get(key).copied().unwrap_or(0)
+    }
+
+    pub fn all_calls(&self) -> Map<String, Value> {
+        lock(&self.calls)
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect()
+    }
+
+    /// Inspection search as the superuser, archived records included.
+    pub fn search(
+        &self,
+        model: &str,
+        domain: &Value,
+        fields: Option<&[String]>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Value>, OdooError> {
+        if self.schema.model(model).is_none() {
+            return Err(OdooError::user(format!("Object {model} doesn't exist")));
+        }
+        let mut db = self.db();
+        let mut ctx = Map::new();
+        ctx.insert("active_test".into(), json!(false));
+        let env = Env {
+            db: &mut db,
+            schema: &self.schema,
+            uid: 1,
+            ctx,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let ids = env.search(model, domain, 0, limit, Some("id"))?;
+        env.read(model, &ids, fields)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(&*self.db()).unwrap_or_default()
+    }
+}
+
+async fn write_state(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, path).await
+}
+
+/// Accept loop: serve until `shutdown`, then drain connections and persist.
+pub(crate) async fn run(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let addr = listener.local_addr()?;
+    let mut listener = Some(listener);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+
+    // Persister: writes the state file shortly after changes.
+    let persister = shared.opts.state_file.clone().map(|path| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                shared.dirty.notified().await;
+                let bytes = shared.snapshot();
+                if let Err(e) = write_state(&path, bytes).await {
+                    tracing::warn!(error = %e, "cannot write the state file");
+                }
+            }
+        })
+    });
+
+    loop {
+        while conns.try_join_next().is_some() {}
+        if let Some(until) = shared.faults.outage_until() {
+            // Outage: close the listening socket so connections are refused.
+            if listener.take().is_some() {
+                tracing::info!("outage window opened: refusing connections");
+            }
+            let wait = async {
+                match until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wait => {}
+                () = shared.faults.changed() => {}
+            }
+            continue;
+        }
+        if listener.is_none() {
+            listener = Some(rebind(addr).await?);
+            tracing::info!("outage window closed: accepting connections");
+        }
+        let Some(l) = listener.as_ref() else { continue };
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = shared.faults.changed() => {}
+            accepted = l.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                conns.spawn(serve_conn(stream, shared.clone(), stop_rx.clone()));
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        conns.abort_all();
+    }
+    if let Some(p) = persister {
+        p.abort();
+    }
+    if let Some(path) = &shared.opts.state_file {
+        write_state(path, shared.snapshot()).await?;
+    }
+    Ok(())
+}
+
+async fn rebind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let mut last = None;
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("cannot bind again")))
+}
+
+async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    // A second handle on the socket, to turn a close into a reset (SO_LINGER 0).
+    let sock = match stream
+        .into_std()
+        .and_then(|s| s.try_clone().map(|c| (s, c)))
+    {
+        Ok((s, c)) => match TcpStream::from_std(s) {
+            Ok(s) => (s, Arc::new(c)),
+            Err(_) => return,
+        },
+        Err(_) => return,
+    };
+    let (stream, handle) = sock;
+    let io = TokioIo::new(stream);
+    let svc = service_fn(move |req| {
+        let shared = shared.clone();
+        let handle = handle.clone();
+        async move { handle_request(shared, req, handle).await }
+    });
+    let conn = http1::Builder::new().serve_connection(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+fn reset(handle: &std::net::TcpStream) -> Dropped {
+    let _ = socket2::SockRef::from(handle).set_linger(Some(Duration::ZERO));
+    Dropped
+}
+
+pub(crate) fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+pub(crate) fn json_response(status: StatusCode, v: &Value) -> Resp {
+    respond(status, "application/json", crate::pyjson::to_vec(v))
+}
+
+async fn handle_request(
+    shared: Arc<Shared>,
+    req: http::Request<Incoming>,
+    handle: Arc<std::net::TcpStream>,
+) -> Result<Resp, Dropped> {
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let is_admin = path == "/_sandbox" || path.starts_with("/_sandbox/");
+    if !is_admin && shared.faults.in_outage() {
+        return Err(reset(&handle));
+    }
+    let body = match Limited::new(req.into_body(), 128 << 20).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(Dropped),
+    };
+    if is_admin {
+        return Ok(rpc::admin(&shared, &method, &path, &query, &body));
+    }
+    let call = match rpc::prepare(&shared, &method, &path, &headers, &body) {
+        Ok(c) => c,
+        Err(resp) => return Ok(resp),
+    };
+    shared.count_call(&call.key());
+    let delay = shared.faults.latency();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    match shared.faults.before(call.model(), call.method()) {
+        Before::Proceed => {}
+        Before::Fail(kind) => match kind {
+            FaultKind::ConnectionReset => return Err(reset(&handle)),
+            FaultKind::Http5xx(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                let text = format!(
+                    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+                    format!(
+                        "{} {}",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap_or("Error")
+                    )
+                );
+                return Ok(respond(status, "text/html", text.into_bytes()));
+            }
+            FaultKind::TooManyRequests { retry_after_secs } => {
+                let mut r = respond(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "text/plain",
+                    b"Too Many Requests".to_vec(),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                return Ok(r);
+            }
+            FaultKind::SerializationFailure => {
+                return Ok(rpc::error_response(
+                    &shared,
+                    &call,
+                    &OdooError::serialization_failure(),
+                ));
+            }
+        },
+    }
+    let (resp, wrote) = rpc::execute(&shared, &call);
+    if wrote {
+        shared.mark_dirty();
+    }
+    if shared.faults.drop_after(call.model(), call.method()) {
+        return Err(Dropped);
+    }
+    Ok(resp)
+}
