@@ -405,6 +405,8 @@ impl Env<'_> {
         Ok(match &def.ty {
             Ty::Char | Ty::Text | Ty::Html | Ty::Date | Ty::Datetime => match value {
                 Value::Null | Value::Bool(false) => Value::Bool(false),
+                // Odoo's domains treat '' and NULL alike on text fields; store both as unset.
+                Value::String(s) if s.is_empty() => Value::Bool(false),
                 Value::String(_) => value.clone(),
                 other => Value::String(other.to_string()),
             },

@@ -399,7 +399,7 @@ pub fn compare_scalar(raw: &Value, op: &str, value: &Value) -> bool {
             let Some(h) = text_of(raw) else {
                 return false;
             };
-            like(&h, &p, op.contains('i'), op.starts_with('='))
+            like(&h, &p, op.ends_with("ilike"), op.starts_with("="))
         }
         "not like" | "not ilike" => !compare_scalar(raw, positive_of(op), value),
         _ => false,
