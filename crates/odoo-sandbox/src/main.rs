@@ -8,7 +8,7 @@ use odoo_sandbox::{Options, Version};
 
 /// A faithful in-memory Odoo server (JSON-RPC 16-19, JSON-2 19) with fault injection.
 #[derive(Debug, Parser)]
-#[command(name = "odoo-sandbox", version)]
+#[command(name = "odoo-sandbox")]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "ODOO_SANDBOX_LISTEN", default_value = "127.0.0.1:8069")]
