@@ -327,6 +327,25 @@ async fn handle_request(
         Ok(c) => c,
         Err(resp) => return Ok(resp),
     };
+    // The call runs in its own task: like Odoo, it finishes (and commits) even when the client
+    // goes away meanwhile (e.g. a client timeout during injected latency).
+    let outcome = tokio::spawn(process(shared, call))
+        .await
+        .unwrap_or(Outcome::Drop);
+    match outcome {
+        Outcome::Answer(resp) => Ok(resp),
+        Outcome::Reset => Err(reset(&handle)),
+        Outcome::Drop => Err(Dropped),
+    }
+}
+
+enum Outcome {
+    Answer(Resp),
+    Reset,
+    Drop,
+}
+
+async fn process(shared: Arc<Shared>, call: rpc::Call) -> Outcome {
     shared.count_call(&call.key());
     let delay = shared.faults.latency();
     if !delay.is_zero() {
@@ -334,46 +353,46 @@ async fn handle_request(
     }
     match shared.faults.before(call.model(), call.method()) {
         Before::Proceed => {}
-        Before::Fail(kind) => match kind {
-            FaultKind::ConnectionReset => return Err(reset(&handle)),
-            FaultKind::Http5xx(code) => {
-                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
-                let text = format!(
-                    "<html>\r\n<head><title>{0}</title></head>\r\n<body>\r\n<center><h1>{0}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
-                    format!(
+        Before::Fail(kind) => {
+            return match kind {
+                FaultKind::ConnectionReset => Outcome::Reset,
+                FaultKind::Http5xx(code) => {
+                    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                    let title = format!(
                         "{} {}",
                         status.as_u16(),
                         status.canonical_reason().unwrap_or("Error")
-                    )
-                );
-                return Ok(respond(status, "text/html", text.into_bytes()));
-            }
-            FaultKind::TooManyRequests { retry_after_secs } => {
-                let mut r = respond(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "text/plain",
-                    b"Too Many Requests".to_vec(),
-                );
-                if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                    );
+                    let text = format!(
+                        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+                    );
+                    Outcome::Answer(respond(status, "text/html", text.into_bytes()))
                 }
-                return Ok(r);
-            }
-            FaultKind::SerializationFailure => {
-                return Ok(rpc::error_response(
+                FaultKind::TooManyRequests { retry_after_secs } => {
+                    let mut r = respond(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "text/plain",
+                        b"Too Many Requests".to_vec(),
+                    );
+                    if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                        r.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                    Outcome::Answer(r)
+                }
+                FaultKind::SerializationFailure => Outcome::Answer(rpc::error_response(
                     &shared,
                     &call,
                     &OdooError::serialization_failure(),
-                ));
-            }
-        },
+                )),
+            };
+        }
     }
     let (resp, wrote) = rpc::execute(&shared, &call);
     if wrote {
         shared.mark_dirty();
     }
     if shared.faults.drop_after(call.model(), call.method()) {
-        return Err(Dropped);
+        return Outcome::Drop;
     }
-    Ok(resp)
+    Outcome::Answer(resp)
 }

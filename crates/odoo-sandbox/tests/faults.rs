@@ -272,3 +272,24 @@ async fn latency_is_added_before_each_call() {
     assert_eq!(r.json()["errors"][0]["kind"], json!({"http5xx": 500}));
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_whose_client_left_still_commits() {
+    use tokio::io::AsyncWriteExt;
+    let sb = odoo_sandbox::spawn(Options::default()).await.unwrap();
+    sb.faults()
+        .set_latency(Duration::from_millis(150), Duration::ZERO);
+    let body = create_partner("left").to_string();
+    let mut s = tokio::net::TcpStream::connect(sb.addr()).await.unwrap();
+    let head = format!(
+        "POST /jsonrpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    // Wait until the server has the call, then hang up before the answer.
+    wait_until(async || sb.inspect().calls("res.partner", "create") == 1).await;
+    drop(s);
+    wait_until(async || count(&sb, "left").await == 1).await;
+    sb.shutdown().await;
+}
