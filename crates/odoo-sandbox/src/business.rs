@@ -653,6 +653,23 @@ pub fn before_create(
             }
         }
         "product.template" | "product.product" => sync_product_type(env, vals),
+        "res.users" => {
+            // Odoo creates the user's partner on the fly.
+            if !vals.get("partner_id").is_some_and(truthy) {
+                let mut pvals = Map::new();
+                pvals.insert(
+                    "name".into(),
+                    vals.get("name").cloned().unwrap_or(json!(false)),
+                );
+                if let Some(login) = vals.get("login").and_then(Value::as_str)
+                    && login.contains('@')
+                {
+                    pvals.insert("email".into(), json!(login));
+                }
+                let pid = env.create("res.partner", &pvals)?;
+                vals.insert("partner_id".into(), json!(pid));
+            }
+        }
         "sale.order" => {
             if !vals.get("name").is_some_and(|n| truthy(n) && n != "New") {
                 let n = env.db.next_seq("sale.order");
@@ -1202,7 +1219,7 @@ pub fn create_quant(env: &mut Env<'_>, vals: &Map<String, Value>) -> OdooResult<
     if !env.exists("stock.location", location) {
         return Err(OdooError::missing("stock.location", &[location], env.uid));
     }
-    if env.version() >= Version::V18 && !is_storable(env, product) {
+    if !is_storable(env, product) {
         return Err(OdooError::validation(
             "Quants cannot be created for consumables or services.",
         ));

@@ -770,3 +770,83 @@ async fn version_personalities() {
         sb.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn inventory_mode_rules_and_users() {
+    for v in [Version::V16, Version::V18] {
+        let sb = sandbox(v).await;
+        let a = sb.addr();
+        let consu = call(
+            a,
+            "product.product",
+            "create",
+            json!([{"name": "Consumable"}]),
+            json!({}),
+        )
+        .await;
+        let e = call_env(
+            a,
+            "stock.quant",
+            "create",
+            json!([{"product_id": consu, "location_id": 8, "inventory_quantity": 5}]),
+            json!({"context": {"inventory_mode": true}}),
+        )
+        .await;
+        assert_eq!(
+            err(&e),
+            (
+                "odoo.exceptions.ValidationError".into(),
+                "Quants cannot be created for consumables or services.".into()
+            )
+        );
+        let storable = if v >= Version::V18 {
+            json!({"name": "S", "is_storable": true})
+        } else {
+            json!({"name": "S", "detailed_type": "product"})
+        };
+        let p = call(a, "product.product", "create", json!([storable]), json!({})).await;
+        let e = call_env(
+            a,
+            "stock.quant",
+            "create",
+            json!([{"product_id": p, "location_id": 8, "inventory_quantity": 5}]),
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            err(&e),
+            (
+                "odoo.exceptions.UserError".into(),
+                "Quant's creation is restricted, you can't do this operation.".into()
+            )
+        );
+        let e = call_env(
+            a,
+            "stock.quant",
+            "create",
+            json!([{"product_id": p, "location_id": 8, "quantity": 5}]),
+            json!({"context": {"inventory_mode": true}}),
+        )
+        .await;
+        assert_eq!(err(&e).0, "odoo.exceptions.UserError");
+        let u = call(
+            a,
+            "res.users",
+            "create",
+            json!([{"name": "Bot", "login": "bot@example.com"}]),
+            json!({}),
+        )
+        .await;
+        let r = call(
+            a,
+            "res.users",
+            "read",
+            json!([[u]]),
+            json!({"fields": ["partner_id", "email"]}),
+        )
+        .await;
+        assert_eq!(r[0]["partner_id"][1], "Bot");
+        assert_eq!(r[0]["email"], "bot@example.com");
+        sb.shutdown().await;
+    }
+}
