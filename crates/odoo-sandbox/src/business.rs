@@ -653,22 +653,20 @@ pub fn before_create(
             }
         }
         "product.template" | "product.product" => sync_product_type(env, vals),
-        "res.users" => {
-            // Odoo creates the user's partner on the fly.
-            if !vals.get("partner_id").is_some_and(truthy) {
-                let mut pvals = Map::new();
-                pvals.insert(
-                    "name".into(),
-                    vals.get("name").cloned().unwrap_or(json!(false)),
-                );
-                if let Some(login) = vals.get("login").and_then(Value::as_str)
-                    && login.contains('@')
-                {
-                    pvals.insert("email".into(), json!(login));
-                }
-                let pid = env.create("res.partner", &pvals)?;
-                vals.insert("partner_id".into(), json!(pid));
+        // Odoo creates the user's partner on the fly.
+        "res.users" if !vals.get("partner_id").is_some_and(truthy) => {
+            let mut pvals = Map::new();
+            pvals.insert(
+                "name".into(),
+                vals.get("name").cloned().unwrap_or(json!(false)),
+            );
+            if let Some(login) = vals.get("login").and_then(Value::as_str)
+                && login.contains('@')
+            {
+                pvals.insert("email".into(), json!(login));
             }
+            let pid = env.create("res.partner", &pvals)?;
+            vals.insert("partner_id".into(), json!(pid));
         }
         "sale.order" => {
             if !vals.get("name").is_some_and(|n| truthy(n) && n != "New") {
