@@ -867,9 +867,7 @@ pub fn after_create(env: &mut Env<'_>, model: &str, id: i64) -> OdooResult<()> {
         "product.template" if !env.ctx_flag("create_product_product") => {
             let mut vals = Map::new();
             vals.insert("product_tmpl_id".into(), json!(id));
-            let table = env.table_mut("product.product");
-            let pid = table.next_id.max(1);
-            table.next_id = pid + 1;
+            let pid = env.alloc_id("product.product");
             let now = env.now_str();
             let mut row = Map::new();
             row.insert("product_tmpl_id".into(), json!(id));
@@ -878,7 +876,7 @@ pub fn after_create(env: &mut Env<'_>, model: &str, id: i64) -> OdooResult<()> {
             row.insert("write_date".into(), json!(now));
             row.insert("create_uid".into(), json!(env.uid));
             row.insert("write_uid".into(), json!(env.uid));
-            env.table_mut("product.product").rows.insert(pid, row);
+            env.insert_row("product.product", pid, row);
         }
         "sale.order.line" => {
             if let Some(o) = m2o(env, model, id, "order_id")
@@ -1157,16 +1155,14 @@ fn quant_at(env: &mut Env<'_>, product: i64, loc: i64) -> i64 {
 fn insert_quant(env: &mut Env<'_>, product: i64, loc: i64) -> i64 {
     let now = env.now_str();
     let uid = env.uid;
-    let table = env.table_mut("stock.quant");
-    let id = table.next_id.max(1);
-    table.next_id = id + 1;
+    let id = env.alloc_id("stock.quant");
     let row = json!({
         "product_id": product, "location_id": loc, "quantity": 0.0, "reserved_quantity": 0.0,
         "inventory_quantity": 0.0, "inventory_quantity_set": false, "in_date": now,
         "create_date": now, "write_date": now, "create_uid": uid, "write_uid": uid,
     });
     if let Value::Object(r) = row {
-        table.rows.insert(id, r);
+        env.insert_row("stock.quant", id, r);
     }
     id
 }
@@ -1202,8 +1198,7 @@ pub fn create_quant(env: &mut Env<'_>, vals: &Map<String, Value>) -> OdooResult<
         } else {
             ("Location", "location_id")
         };
-        let table = env.table_mut("stock.quant");
-        table.next_id = table.next_id.max(1) + 1;
+        env.alloc_id("stock.quant");
         return Err(OdooError::mandatory(
             "Quants",
             "stock.quant",
@@ -2045,7 +2040,7 @@ pub fn delivery_confirm(env: &mut Env<'_>, wizard: i64) -> OdooResult<()> {
     }
     if !existing.is_empty() {
         for l in existing {
-            env.table_mut("sale.order.line").rows.remove(&l);
+            env.remove_row("sale.order.line", l);
         }
     }
     let product = m2o(env, "delivery.carrier", carrier, "product_id").unwrap_or_default();

@@ -8,7 +8,7 @@
 //! deliveries, invoices per year, payments) with the same rule. [`Db::credentials`] holds each
 //! user's password and API key. The whole `Db` is what `--state-file` persists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -64,6 +64,13 @@ impl Db {
     }
 }
 
+/// Before-images of the rows a call touched, to roll the call back.
+#[derive(Debug, Default)]
+pub struct Journal {
+    seen: HashSet<(String, i64)>,
+    before: Vec<(String, i64, Option<Record>)>,
+}
+
 /// One call's environment: the database, the schema, the user and the context.
 pub struct Env<'a> {
     pub db: &'a mut Db,
@@ -71,6 +78,8 @@ pub struct Env<'a> {
     pub uid: i64,
     pub ctx: Map<String, Value>,
     pub now: OffsetDateTime,
+    /// Row before-images, when the call may have to be rolled back.
+    pub journal: Option<Journal>,
 }
 
 pub fn fmt_datetime(t: OffsetDateTime) -> String {
@@ -124,7 +133,7 @@ impl Env<'_> {
         self.db.tables.get(model)
     }
 
-    pub fn table_mut(&mut self, model: &str) -> &mut Table {
+    fn table_mut(&mut self, model: &str) -> &mut Table {
         self.db
             .tables
             .entry(model.to_owned())
@@ -132,6 +141,64 @@ impl Env<'_> {
                 next_id: 1,
                 rows: BTreeMap::new(),
             })
+    }
+
+    /// Record the before-image of a row the first time the call touches it.
+    fn touch(&mut self, model: &str, id: i64) {
+        let Some(j) = self.journal.as_mut() else {
+            return;
+        };
+        if j.seen.insert((model.to_owned(), id)) {
+            let before = self
+                .db
+                .tables
+                .get(model)
+                .and_then(|t| t.rows.get(&id))
+                .cloned();
+            j.before.push((model.to_owned(), id, before));
+        }
+    }
+
+    /// Take the next id of a model's sequence (never rolled back).
+    pub fn alloc_id(&mut self, model: &str) -> i64 {
+        let table = self.table_mut(model);
+        let id = table.next_id.max(1);
+        table.next_id = id + 1;
+        id
+    }
+
+    pub fn row_mut(&mut self, model: &str, id: i64) -> Option<&mut Record> {
+        self.touch(model, id);
+        self.db
+            .tables
+            .get_mut(model)
+            .and_then(|t| t.rows.get_mut(&id))
+    }
+
+    pub fn insert_row(&mut self, model: &str, id: i64, row: Record) {
+        self.touch(model, id);
+        self.table_mut(model).rows.insert(id, row);
+    }
+
+    pub fn remove_row(&mut self, model: &str, id: i64) {
+        self.touch(model, id);
+        self.table_mut(model).rows.remove(&id);
+    }
+
+    /// Undo every row change recorded in the journal (sequences keep their values).
+    pub fn rollback(&mut self) {
+        let Some(j) = self.journal.take() else { return };
+        for (model, id, before) in j.before.into_iter().rev() {
+            let table = self.table_mut(&model);
+            match before {
+                Some(row) => {
+                    table.rows.insert(id, row);
+                }
+                None => {
+                    table.rows.remove(&id);
+                }
+            }
+        }
     }
 
     pub fn exists(&self, model: &str, id: i64) -> bool {
@@ -173,7 +240,7 @@ impl Env<'_> {
             }
             return;
         }
-        if let Some(row) = self.table_mut(model).rows.get_mut(&id) {
+        if let Some(row) = self.row_mut(model, id) {
             row.insert(field.to_owned(), value);
         }
     }
@@ -547,9 +614,7 @@ impl Env<'_> {
             }
         }
         // The id is taken before the NOT NULL checks (a failed INSERT still uses it).
-        let table = self.table_mut(model);
-        let id = table.next_id.max(1);
-        table.next_id = id + 1;
+        let id = self.alloc_id(model);
         for d in &defs {
             if d.required && d.name != "id" && !row.get(d.name).is_some_and(truthy_or_zero) {
                 let desc = self
@@ -565,7 +630,7 @@ impl Env<'_> {
         row.insert("write_date".into(), json!(now));
         row.insert("create_uid".into(), json!(self.uid));
         row.insert("write_uid".into(), json!(self.uid));
-        self.table_mut(model).rows.insert(id, row);
+        self.insert_row(model, id, row);
         for (k, cmds) in x2many {
             self.apply_x2many(model, id, &k, &cmds)?;
         }
@@ -627,7 +692,7 @@ impl Env<'_> {
             }
             let now = self.now_str();
             let uid = self.uid;
-            if let Some(row) = self.table_mut(model).rows.get_mut(&id) {
+            if let Some(row) = self.row_mut(model, id) {
                 row.insert("write_date".into(), json!(now));
                 row.insert("write_uid".into(), json!(uid));
             }
@@ -649,7 +714,7 @@ impl Env<'_> {
         }
         business::before_unlink(self, model, ids)?;
         for &id in ids {
-            self.table_mut(model).rows.remove(&id);
+            self.remove_row(model, id);
             // Cascade one2many children whose inverse is required; clear others.
             let schema = self.schema;
             for (mname, m) in &schema.models {
@@ -672,8 +737,8 @@ impl Env<'_> {
                             .unwrap_or_default();
                         for kid in kids {
                             if fl.required {
-                                self.table_mut(mname).rows.remove(&kid);
-                            } else if let Some(r) = self.table_mut(mname).rows.get_mut(&kid) {
+                                self.remove_row(mname, kid);
+                            } else if let Some(r) = self.row_mut(mname, kid) {
                                 r.insert(fl.name.to_owned(), Value::Bool(false));
                             }
                         }

@@ -288,30 +288,20 @@ pub fn execute(
         });
     };
     let bound = bind(method, spec, args, json2)?;
-    let snapshot = if spec.readonly {
-        None
-    } else {
-        Some(db.tables.clone())
-    };
     let mut env = Env {
         db,
         schema,
         uid,
         ctx: bound.ctx.clone(),
         now,
+        journal: (!spec.readonly).then(Default::default),
     };
     let result = env
         .check_access(model)
         .and_then(|()| run(&mut env, model, method, &bound, json2));
-    if result.is_err()
-        && let Some(mut snap) = snapshot
-    {
+    if result.is_err() {
         // Roll back the records but keep the sequences moving, as PostgreSQL does.
-        for (name, table) in &env.db.tables {
-            let t = snap.entry(name.clone()).or_default();
-            t.next_id = t.next_id.max(table.next_id);
-        }
-        env.db.tables = snap;
+        env.rollback();
     }
     result
 }

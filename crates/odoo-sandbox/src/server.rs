@@ -139,6 +139,7 @@ impl Shared {
             uid: 1,
             ctx,
             now: time::OffsetDateTime::now_utc(),
+            journal: None,
         };
         let ids = env.search(model, domain, 0, limit, Some("id"))?;
         env.read(model, &ids, fields)
