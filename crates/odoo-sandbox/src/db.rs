@@ -432,7 +432,21 @@ impl Env<'_> {
         Ok(ids)
     }
 
-    /// `search`: ids matching the domain, honouring `active_test`.
+    /// Ids matching the domain (unsorted), honouring `active_test`.
+    pub fn filter(&self, model: &str, domain: &Value) -> OdooResult<Vec<i64>> {
+        let node = domain::parse(self, model, domain)?;
+        let active_filter = self.schema.field(model, "active").is_some()
+            && self.ctx.get("active_test") != Some(&Value::Bool(false))
+            && !mentions(&node, "active");
+        Ok(self
+            .all_ids(model)
+            .into_iter()
+            .filter(|&id| !active_filter || truthy(&self.raw(model, id, "active")))
+            .filter(|&id| domain::eval(self, model, id, &node))
+            .collect())
+    }
+
+    /// `search`: ids matching the domain, sorted, then `offset` and `limit`.
     pub fn search(
         &self,
         model: &str,
@@ -441,16 +455,7 @@ impl Env<'_> {
         limit: Option<usize>,
         order: Option<&str>,
     ) -> OdooResult<Vec<i64>> {
-        let node = domain::parse(self, model, domain)?;
-        let active_filter = self.schema.field(model, "active").is_some()
-            && self.ctx.get("active_test") != Some(&Value::Bool(false))
-            && !mentions(&node, "active");
-        let ids: Vec<i64> = self
-            .all_ids(model)
-            .into_iter()
-            .filter(|&id| !active_filter || truthy(&self.raw(model, id, "active")))
-            .filter(|&id| domain::eval(self, model, id, &node))
-            .collect();
+        let ids = self.filter(model, domain)?;
         let ids = self.sort(model, ids, order)?;
         Ok(ids
             .into_iter()

@@ -406,7 +406,8 @@ fn run(
             let limit = p_usize(p, "limit");
             let order = p_str(p, "order");
             if method == "search_count" {
-                let n = env.search(model, &domain, 0, limit, None)?.len();
+                let n = env.filter(model, &domain)?.len();
+                let n = limit.map_or(n, |l| n.min(l));
                 return some(json!(n));
             }
             let found = env.search(model, &domain, offset, limit, order)?;

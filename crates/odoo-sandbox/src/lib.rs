@@ -231,7 +231,7 @@ pub struct Inspector {
 impl Inspector {
     /// Number of records of `model` matching `domain` (archived records included).
     pub fn count(&self, model: &str, domain: Value) -> Result<usize, OdooError> {
-        Ok(self.shared.search(model, &domain, None, None)?.len())
+        self.shared.count(model, &domain)
     }
     /// All fields (as `read` returns them) of the records matching `domain`.
     pub fn dump(&self, model: &str, domain: Value) -> Result<Vec<Value>, OdooError> {

@@ -664,9 +664,8 @@ pub(crate) fn admin(
                 };
                 let limit = req.get("limit").and_then(Value::as_u64).map(|n| n as usize);
                 let count = shared
-                    .search(&model, &domain, Some(&[]), None)
-                    .map_err(|e| json_response(StatusCode::BAD_REQUEST, &json2_body(&e)))?
-                    .len();
+                    .count(&model, &domain)
+                    .map_err(|e| json_response(StatusCode::BAD_REQUEST, &json2_body(&e)))?;
                 let records = shared
                     .search(&model, &domain, fields.as_deref(), limit)
                     .map_err(|e| json_response(StatusCode::BAD_REQUEST, &json2_body(&e)))?;

@@ -6,7 +6,7 @@
 //! at read time by [`crate::business::compute`]). `One2many` fields are always computed from
 //! their inverse many2one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
@@ -119,11 +119,13 @@ pub struct Model {
     pub inherits: Option<(&'static str, &'static str)>,
     /// Only administrators may access it (ir.config_parameter).
     pub admin_only: Option<&'static str>,
+    /// Position of each field in `fields`.
+    index: HashMap<&'static str, usize>,
 }
 
 impl Model {
     pub fn own_field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name == name)
+        self.index.get(name).map(|i| &self.fields[*i])
     }
 }
 
@@ -191,6 +193,12 @@ impl Schema {
             ];
             base.append(&mut m.fields);
             m.fields = base;
+            m.index = m
+                .fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (f.name, i))
+                .collect();
             models.insert(m.name, m);
         }
         Schema { version, models }
@@ -210,6 +218,7 @@ fn model(
         fields,
         inherits: None,
         admin_only: None,
+        index: HashMap::new(),
     }
 }
 

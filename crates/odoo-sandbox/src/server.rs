@@ -145,6 +145,25 @@ impl Shared {
         env.read(model, &ids, fields)
     }
 
+    /// Inspection count as the superuser, archived records included.
+    pub fn count(&self, model: &str, domain: &Value) -> Result<usize, OdooError> {
+        if self.schema.model(model).is_none() {
+            return Err(OdooError::user(format!("Object {model} doesn't exist")));
+        }
+        let mut db = self.db();
+        let mut ctx = Map::new();
+        ctx.insert("active_test".into(), json!(false));
+        let env = Env {
+            db: &mut db,
+            schema: &self.schema,
+            uid: 1,
+            ctx,
+            now: time::OffsetDateTime::now_utc(),
+            journal: None,
+        };
+        Ok(env.filter(model, domain)?.len())
+    }
+
     fn snapshot(&self) -> Vec<u8> {
         serde_json::to_vec(&*self.db()).unwrap_or_default()
     }
