@@ -720,32 +720,55 @@ impl Env<'_> {
         business::before_unlink(self, model, ids)?;
         for &id in ids {
             self.remove_row(model, id);
-            // Cascade one2many children whose inverse is required; clear others.
+            // References: cascade where Odoo does, refuse where a required link would dangle
+            // (a foreign-key violation), clear the others.
             let schema = self.schema;
             for (mname, m) in &schema.models {
                 for fl in &m.fields {
-                    if let Ty::Many2one(rel) = fl.ty
-                        && rel == model
-                        && fl.store
-                    {
-                        let kids: Vec<i64> = self
-                            .table(mname)
-                            .map(|t| {
-                                t.rows
-                                    .iter()
-                                    .filter(|(_, r)| {
-                                        r.get(fl.name).and_then(Value::as_i64) == Some(id)
-                                    })
-                                    .map(|(k, _)| *k)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        for kid in kids {
-                            if fl.required {
-                                self.remove_row(mname, kid);
-                            } else if let Some(r) = self.row_mut(mname, kid) {
-                                r.insert(fl.name.to_owned(), Value::Bool(false));
+                    let Some(rel) = fl.ty.relation() else {
+                        continue;
+                    };
+                    if rel != model || !fl.store {
+                        continue;
+                    }
+                    let refs: Vec<i64> = self
+                        .table(mname)
+                        .map(|t| {
+                            t.rows
+                                .iter()
+                                .filter(|(_, r)| match r.get(fl.name) {
+                                    Some(Value::Number(n)) => n.as_i64() == Some(id),
+                                    Some(Value::Array(a)) => {
+                                        a.iter().any(|x| x.as_i64() == Some(id))
+                                    }
+                                    _ => false,
+                                })
+                                .map(|(k, _)| *k)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for r in refs {
+                        if matches!(fl.ty, Ty::Many2many(_)) {
+                            let kept: Vec<i64> = ids_of(&self.stored(mname, r, fl.name))
+                                .into_iter()
+                                .filter(|x| *x != id)
+                                .collect();
+                            if let Some(row) = self.row_mut(mname, r) {
+                                row.insert(fl.name.to_owned(), Value::from(kept));
                             }
+                        } else if CASCADE.contains(&(*mname, fl.name)) {
+                            if self.exists(mname, r) {
+                                self.unlink(mname, &[r])?;
+                            }
+                        } else if fl.required {
+                            let desc = m.description;
+                            return Err(OdooError::validation(format!(
+                                "The operation cannot be completed: another model requires the record being deleted. If possible, archive it instead.\n\nModel: {desc} ({mname})\nConstraint: {}_{}_fkey\n",
+                                mname.replace('.', "_"),
+                                fl.name
+                            )));
+                        } else if let Some(row) = self.row_mut(mname, r) {
+                            row.insert(fl.name.to_owned(), Value::Bool(false));
                         }
                     }
                 }
@@ -896,6 +919,16 @@ impl Env<'_> {
         Ok(())
     }
 }
+
+/// Many2one links deleted together with their target (`ondelete='cascade'`).
+const CASCADE: &[(&str, &str)] = &[
+    ("sale.order.line", "order_id"),
+    ("account.move.line", "move_id"),
+    ("product.product", "product_tmpl_id"),
+    ("sale.order.cancel", "order_id"),
+    ("choose.delivery.carrier", "order_id"),
+    ("account.payment.method.line", "journal_id"),
+];
 
 fn truthy_or_zero(v: &Value) -> bool {
     match v {

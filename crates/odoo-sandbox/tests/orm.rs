@@ -850,3 +850,57 @@ async fn inventory_mode_rules_and_users() {
         sb.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn unlink_cascades_or_refuses_like_foreign_keys() {
+    let sb = sandbox(Version::V18).await;
+    let a = sb.addr();
+    let parent = call(
+        a,
+        "res.partner",
+        "create",
+        json!([{"name": "Co", "is_company": true, "child_ids": [[0, 0, {"name": "Kid"}]]}]),
+        json!({}),
+    )
+    .await;
+    let product = call(
+        a,
+        "product.product",
+        "create",
+        json!([{"name": "P"}]),
+        json!({}),
+    )
+    .await;
+    let so = call(
+        a,
+        "sale.order",
+        "create",
+        json!([{"partner_id": parent, "order_line": [[0, 0, {"product_id": product}]]}]),
+        json!({}),
+    )
+    .await;
+    let e = call_env(a, "res.partner", "unlink", json!([[parent]]), json!({})).await;
+    let (name, msg) = err(&e);
+    assert_eq!(name, "odoo.exceptions.ValidationError");
+    assert!(
+        msg.contains("Model: Sales Order (sale.order)\nConstraint: sale_order_partner_id_fkey"),
+        "{msg}"
+    );
+    assert_eq!(
+        sb.inspect()
+            .count("res.partner", json!([["id", "=", parent]]))
+            .unwrap(),
+        1
+    );
+    // A draft order goes with its lines.
+    call(a, "sale.order", "unlink", json!([[so]]), json!({})).await;
+    assert_eq!(sb.inspect().count("sale.order.line", json!([])).unwrap(), 0);
+    // Now the partner can go; its contact is detached, not deleted.
+    call(a, "res.partner", "unlink", json!([[parent]]), json!({})).await;
+    let kid = sb
+        .inspect()
+        .read("res.partner", json!([["name", "=", "Kid"]]), &["parent_id"])
+        .unwrap();
+    assert_eq!(kid[0]["parent_id"], json!(false));
+    sb.shutdown().await;
+}
