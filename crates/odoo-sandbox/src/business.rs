@@ -896,6 +896,28 @@ pub fn before_write(
     ids: &[i64],
     vals: &mut Map<String, Value>,
 ) -> OdooResult<()> {
+    let parent_field = match model {
+        "res.partner" | "product.category" => Some("parent_id"),
+        "stock.location" => Some("location_id"),
+        _ => None,
+    };
+    if let Some(pf) = parent_field
+        && let Some(mut cur) = vals.get(pf).and_then(Value::as_i64)
+    {
+        for _ in 0..10_000 {
+            if ids.contains(&cur) {
+                return Err(OdooError::validation(match model {
+                    "res.partner" => "You cannot create recursive Partner hierarchies.",
+                    "product.category" => "You cannot create recursive categories.",
+                    _ => "You cannot create recursive locations.",
+                }));
+            }
+            match m2o(env, model, cur, pf) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+    }
     match model {
         "product.template" | "product.product" => sync_product_type(env, vals),
         "stock.quant" => {

@@ -48,7 +48,7 @@
 //! | `POST /_sandbox/faults/expired_credentials` `{"expired": true}` | every authentication fails |
 //! | `GET` or `POST /_sandbox/inspect` `model`, `domain` (JSON), `fields`, `limit` | `{"model", "count", "records"}` |
 //! | `GET /_sandbox/calls` | how many calls each `model.method` received |
-//! | `POST /_sandbox/reset` | back to the fresh database, faults cleared |
+//! | `POST /_sandbox/reset` | back to the fresh database, faults cleared, call counters zeroed |
 
 pub mod business;
 pub mod db;
@@ -201,7 +201,8 @@ impl Sandbox {
     pub fn version(&self) -> Version {
         self.shared.opts.version
     }
-    /// Back to the fresh database; faults cleared.
+    /// Back to the fresh database; faults cleared (latency back to [`Options::latency`]); call
+    /// counters cleared.
     pub fn reset(&self) {
         self.shared.reset();
     }

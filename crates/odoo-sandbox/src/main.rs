@@ -29,25 +29,26 @@ struct Args {
     state_file: Option<PathBuf>,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this returns, so a signal
+/// sent as soon as the URL is printed is not lost.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 #[tokio::main]
@@ -70,10 +71,11 @@ async fn main() -> anyhow::Result<()> {
         state_file: args.state_file,
         ..Options::default()
     };
+    let shutdown = shutdown_signal()?;
     println!(
         "odoo-sandbox (Odoo {}) listening on http://{addr}",
         opts.version
     );
-    odoo_sandbox::serve(listener, opts, shutdown_signal()).await?;
+    odoo_sandbox::serve(listener, opts, shutdown).await?;
     Ok(())
 }

@@ -99,7 +99,9 @@ impl Shared {
     pub fn reset(&self) {
         *self.db() = seed::fresh(&self.opts);
         self.faults.clear();
-        self.faults.set_latency(Duration::ZERO, Duration::ZERO);
+        // Back to the latency the sandbox was started with.
+        self.faults
+            .set_latency(self.opts.latency.fixed, self.opts.latency.jitter);
         lock(&self.calls).clear();
         self.mark_dirty();
     }

@@ -904,3 +904,62 @@ async fn unlink_cascades_or_refuses_like_foreign_keys() {
     assert_eq!(kid[0]["parent_id"], json!(false));
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn recursive_hierarchies_are_refused() {
+    let sb = sandbox(Version::V18).await;
+    let a = sb.addr();
+    let top = call(
+        a,
+        "res.partner",
+        "create",
+        json!([{"name": "Top", "child_ids": [[0, 0, {"name": "Mid"}]]}]),
+        json!({}),
+    )
+    .await;
+    let mid = call(
+        a,
+        "res.partner",
+        "search",
+        json!([[["name", "=", "Mid"]]]),
+        json!({}),
+    )
+    .await[0]
+        .clone();
+    let e = call_env(
+        a,
+        "res.partner",
+        "write",
+        json!([[top], {"parent_id": mid}]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        err(&e),
+        (
+            "odoo.exceptions.ValidationError".into(),
+            "You cannot create recursive Partner hierarchies.".into()
+        )
+    );
+    let e = call_env(
+        a,
+        "res.partner",
+        "write",
+        json!([[top], {"parent_id": top}]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(err(&e).0, "odoo.exceptions.ValidationError");
+    assert_eq!(
+        call(
+            a,
+            "res.partner",
+            "read",
+            json!([[mid]]),
+            json!({"fields": ["display_name"]})
+        )
+        .await[0]["display_name"],
+        "Top, Mid"
+    );
+    sb.shutdown().await;
+}
