@@ -1,7 +1,7 @@
 //! Client overhead per call against the sandbox at zero latency, compared in the same run with a bare
 //! reqwest POST of the same JSON body to the same server.
 //!
-//! `cargo bench -p odoo --bench overhead` (optionally `-- CALLS`, default 3000). For each transport
+//! `cargo bench -p odoo --bench overhead` (optionally `-- CALLS`, default 6000). For each transport
 //! (JSON-RPC on the 18 personality, JSON-2 on 19) it times sequential `read` calls through
 //! [`odoo::Client`] and the same request bytes sent with a plain `reqwest::Client` (body read, not parsed),
 //! and prints calls/s for both, the ratio and the client's extra microseconds per call.
@@ -104,28 +104,36 @@ async fn bench(version: Version, label: &'static str, calls: usize) -> Run {
             .unwrap();
         bare_call().await;
     }
-    // Interleave halves so drift (allocator, CPU frequency) hits both sides alike.
+    // Alternate the two sides in six rounds (and which goes first) so that drift and noise from other
+    // processes on the machine hit both alike.
+    const ROUNDS: usize = 6;
+    let per_round = (calls / ROUNDS).max(1);
     let (mut t_client, mut t_bare) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..2 {
-        let start = Instant::now();
-        for _ in 0..calls / 2 {
-            let rows: Vec<odoo::Record> = client
-                .read("res.partner", &[partner], &["name"])
-                .await
-                .unwrap();
-            assert_eq!(rows.len(), 1);
+    for round in 0..ROUNDS {
+        for side in [round % 2, 1 - round % 2] {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                if side == 0 {
+                    let rows: Vec<odoo::Record> = client
+                        .read("res.partner", &[partner], &["name"])
+                        .await
+                        .unwrap();
+                    assert_eq!(rows.len(), 1);
+                } else {
+                    bare_call().await;
+                }
+            }
+            if side == 0 {
+                t_client += start.elapsed();
+            } else {
+                t_bare += start.elapsed();
+            }
         }
-        t_client += start.elapsed();
-        let start = Instant::now();
-        for _ in 0..calls / 2 {
-            bare_call().await;
-        }
-        t_bare += start.elapsed();
     }
     sandbox.shutdown().await;
     Run {
         label,
-        calls: calls / 2 * 2,
+        calls: per_round * ROUNDS,
         client: t_client,
         bare: t_bare,
     }
@@ -135,7 +143,7 @@ fn main() {
     let calls = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(3000);
+        .unwrap_or(6000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
