@@ -652,7 +652,31 @@ pub fn before_create(
                 return Err(OdooError::validation("Contacts require a name"));
             }
         }
-        "product.template" | "product.product" => sync_product_type(env, vals),
+        "product.template" | "product.product" => {
+            sync_product_type(env, vals);
+            check_barcode(env, model, vals, &[])?;
+        }
+        "ir.model.data" => {
+            let module = vals
+                .get("module")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let name = vals
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let taken = env.all_ids("ir.model.data").into_iter().any(|i| {
+                s(env, "ir.model.data", i, "module") == module
+                    && s(env, "ir.model.data", i, "name") == name
+            });
+            if taken {
+                return Err(OdooError::validation(format!(
+                    "duplicate key value violates unique constraint \"ir_model_data_module_name_uniq_index\"\nDETAIL:  Key (module, name)=({module}, {name}) already exists.\n"
+                )));
+            }
+        }
         // Odoo creates the user's partner on the fly.
         "res.users" if !vals.get("partner_id").is_some_and(truthy) => {
             let mut pvals = Map::new();
@@ -850,6 +874,46 @@ pub fn before_create(
     Ok(())
 }
 
+/// Barcodes are unique among products (ids: the records being written, which may keep theirs).
+fn check_barcode(
+    env: &Env<'_>,
+    model: &str,
+    vals: &Map<String, Value>,
+    ids: &[i64],
+) -> OdooResult<()> {
+    let Some(code) = vals
+        .get("barcode")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+    else {
+        return Ok(());
+    };
+    let owners: Vec<i64> = env
+        .all_ids("product.template")
+        .into_iter()
+        .filter(|t| s(env, "product.template", *t, "barcode") == code)
+        .collect();
+    let mine: Vec<i64> = if model == "product.product" {
+        ids.iter()
+            .filter_map(|i| m2o(env, model, *i, "product_tmpl_id"))
+            .collect()
+    } else {
+        ids.to_vec()
+    };
+    let others: Vec<String> = owners
+        .iter()
+        .filter(|o| !mine.contains(o))
+        .map(|o| display_name(env, "product.template", *o))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(OdooError::validation(format!(
+        "Barcode(s) already assigned:\n\n- Barcode \"{code}\" already assigned to product(s): {}",
+        others.join(", ")
+    )))
+}
+
 fn moves_of_lines(env: &Env<'_>, lines: &[i64]) -> Vec<i64> {
     let mut out = Vec::new();
     for l in lines {
@@ -919,7 +983,10 @@ pub fn before_write(
         }
     }
     match model {
-        "product.template" | "product.product" => sync_product_type(env, vals),
+        "product.template" | "product.product" => {
+            sync_product_type(env, vals);
+            check_barcode(env, model, vals, ids)?;
+        }
         "stock.quant" => {
             if !env.ctx_flag("inventory_mode") {
                 return Err(OdooError::user(

@@ -963,3 +963,49 @@ async fn recursive_hierarchies_are_refused() {
     );
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn unique_barcodes_and_external_ids() {
+    let sb = sandbox(Version::V18).await;
+    let a = sb.addr();
+    let p = call(
+        a,
+        "product.product",
+        "create",
+        json!([{"name": "A", "barcode": "629000"}]),
+        json!({}),
+    )
+    .await;
+    let e = call_env(
+        a,
+        "product.product",
+        "create",
+        json!([{"name": "B", "barcode": "629000"}]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(err(&e).0, "odoo.exceptions.ValidationError");
+    // Writing its own barcode again is fine.
+    call(
+        a,
+        "product.product",
+        "write",
+        json!([[p], {"barcode": "629000", "name": "A2"}]),
+        json!({}),
+    )
+    .await;
+    let x = json!([{"module": "salla", "name": "order_1", "model": "sale.order", "res_id": 1}]);
+    call(a, "ir.model.data", "create", x.clone(), json!({})).await;
+    let e = call_env(a, "ir.model.data", "create", x, json!({})).await;
+    assert_eq!(err(&e).0, "odoo.exceptions.ValidationError");
+    let found = call(
+        a,
+        "ir.model.data",
+        "search_read",
+        json!([[["module", "=", "salla"], ["name", "=", "order_1"]]]),
+        json!({"fields": ["res_id", "complete_name"]}),
+    )
+    .await;
+    assert_eq!(found[0]["complete_name"], "salla.order_1");
+    sb.shutdown().await;
+}
