@@ -24,7 +24,8 @@ pub fn redis_url() -> String {
 
 /// The Postgres server for tests, as a URL without a database name.
 pub fn postgres_base_url() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A namespace no other test uses.
@@ -40,7 +41,10 @@ pub fn test_settings(namespace: &str, redis: &str, extra: &[(&str, &str)]) -> Se
         ("SALLA_ODOO__REDIS__URL".into(), redis.into()),
         ("SALLA_ODOO__REDIS__CONNECT_TIMEOUT_MS".into(), "500".into()),
         ("SALLA_ODOO__REDIS__COMMAND_TIMEOUT_MS".into(), "500".into()),
-        ("SALLA_ODOO__INGEST__SHUTDOWN_GRACE_MS".into(), "2000".into()),
+        (
+            "SALLA_ODOO__INGEST__SHUTDOWN_GRACE_MS".into(),
+            "2000".into(),
+        ),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Settings::load(None, env).expect("test settings are valid")
@@ -77,7 +81,10 @@ impl TestIngest {
         Self {
             addr,
             queue,
-            client: reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap(),
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap(),
             stop: Some(tx),
             task: Some(task),
             namespace,
@@ -91,7 +98,8 @@ impl TestIngest {
 
     /// POST `body` to the webhook endpoint, signed with the test secret.
     pub async fn post_signed(&self, body: &[u8]) -> (u16, serde_json::Value) {
-        self.post(body, &[("x-salla-signature", &sign(SECRET, body))]).await
+        self.post(body, &[("x-salla-signature", &sign(SECRET, body))])
+            .await
     }
 
     /// POST `body` with exactly these extra headers.
@@ -132,8 +140,12 @@ impl Drop for TestIngest {
 
 /// Remove every key of a test namespace (best effort: the Redis may already be gone).
 pub fn delete_namespace(redis_url: &str, namespace: &str) {
-    let Ok(client) = redis::Client::open(redis_url) else { return };
-    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else { return };
+    let Ok(client) = redis::Client::open(redis_url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(500)) else {
+        return;
+    };
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{namespace}:*"))
         .query(&mut conn)
@@ -222,7 +234,16 @@ impl OwnRedis {
     /// Start (again) on the same port, and wait until it answers.
     pub fn restart(&mut self) {
         let child = Command::new(redis_server_binary())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -261,5 +282,9 @@ fn redis_server_binary() -> String {
 
 /// A TCP port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

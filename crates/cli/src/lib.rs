@@ -20,7 +20,11 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNAVAILABLE: u8 = 3;
 
 #[derive(Debug, Parser)]
-#[command(name = "salla-odoo", version, about = "Operate the salla-odoo connector.")]
+#[command(
+    name = "salla-odoo",
+    version,
+    about = "Operate the salla-odoo connector."
+)]
 pub struct Cli {
     /// Configuration file (TOML, same layout as config/default.toml).
     #[arg(long, global = true, env = "SALLA_ODOO_CONFIG")]
@@ -123,7 +127,11 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                 salla_odoo_store::migrate(&pool).await?
             };
             if cli.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&migrations).expect("serialisable"))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&migrations).expect("serialisable")
+                )?;
             } else {
                 writeln!(out, "{:<16} {:<8} DESCRIPTION", "VERSION", "STATE")?;
                 for m in &migrations {
@@ -132,10 +140,16 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                 }
             }
         }
-        Command::Queue { command: QueueCommand::Stats } => {
+        Command::Queue {
+            command: QueueCommand::Stats,
+        } => {
             let stats = queue_from(&settings)?.stats().await?;
             if cli.json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&stats).expect("serialisable"))?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&stats).expect("serialisable")
+                )?;
             } else {
                 writeln!(out, "namespace   {}", stats.namespace)?;
                 for (label, n) in [

@@ -13,7 +13,8 @@ fn redis_url() -> String {
 }
 
 fn pg_server() -> String {
-    std::env::var("TEST_DATABASE_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 fn cli(env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -55,15 +56,34 @@ async fn queue_stats_counts_the_namespace_in_use() {
     .unwrap();
     for n in 0..3 {
         let j = job(7, JobKind::OrderUpsert, n);
-        queue.enqueue(&j, &DedupeKey::new(MerchantId::new(7), "order.created", &j.v1().digest)).await.unwrap();
+        queue
+            .enqueue(
+                &j,
+                &DedupeKey::new(MerchantId::new(7), "order.created", &j.v1().digest),
+            )
+            .await
+            .unwrap();
     }
     let j = job(8, JobKind::CustomerUpsert, 99);
-    queue.enqueue(&j, &DedupeKey::new(MerchantId::new(8), "customer.created", &j.v1().digest)).await.unwrap();
+    queue
+        .enqueue(
+            &j,
+            &DedupeKey::new(MerchantId::new(8), "customer.created", &j.v1().digest),
+        )
+        .await
+        .unwrap();
 
     let redis = redis_url();
-    let env = [("REDIS_URL", redis.as_str()), ("SALLA_ODOO__QUEUE__NAMESPACE", ns.as_str())];
+    let env = [
+        ("REDIS_URL", redis.as_str()),
+        ("SALLA_ODOO__QUEUE__NAMESPACE", ns.as_str()),
+    ];
     let out = cli(&env, &["queue", "stats", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["queued"], 4);
     assert_eq!(stats["namespace"], ns.as_str());
@@ -76,19 +96,36 @@ async fn queue_stats_counts_the_namespace_in_use() {
 
     // Another namespace sees none of them.
     let other = format!("{ns}-other");
-    let out = cli(&[("REDIS_URL", redis.as_str()), ("SALLA_ODOO__QUEUE__NAMESPACE", &other)], &["queue", "stats", "--json"]);
+    let out = cli(
+        &[
+            ("REDIS_URL", redis.as_str()),
+            ("SALLA_ODOO__QUEUE__NAMESPACE", &other),
+        ],
+        &["queue", "stats", "--json"],
+    );
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["queued"], 0);
 
     let client = redis::Client::open(redis.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}:*")).query_async(&mut conn).await.unwrap();
-    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{ns}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
 }
 
 #[test]
 fn unreachable_redis_exits_3_and_says_so() {
-    let out = cli(&[("REDIS_URL", "redis://127.0.0.1:1")], &["queue", "stats", "--json"]);
+    let out = cli(
+        &[("REDIS_URL", "redis://127.0.0.1:1")],
+        &["queue", "stats", "--json"],
+    );
     assert_eq!(out.status.code(), Some(3));
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(err["exit_code"], 3);
@@ -116,47 +153,101 @@ fn config_never_prints_secrets() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("namespace"));
-    assert!(!text.contains("very-secret-value") && !text.contains("db-password"), "{text}");
+    assert!(
+        !text.contains("very-secret-value") && !text.contains("db-password"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn migrate_applies_then_reports_applied() {
     let db = format!("salla_odoo_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_server())).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.unwrap();
+    let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_server()))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&admin)
+        .await
+        .unwrap();
     let url = format!("{}/{db}", pg_server());
 
-    let out = cli(&[("DATABASE_URL", &url)], &["migrate", "--status", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &[("DATABASE_URL", &url)],
+        &["migrate", "--status", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(before.as_array().unwrap().iter().all(|m| m["applied"] == false));
+    assert!(
+        before
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["applied"] == false)
+    );
 
     let out = cli(&[("DATABASE_URL", &url)], &["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("applied"));
     // Running it again is a no-op.
     let out = cli(&[("DATABASE_URL", &url)], &["migrate", "--json"]);
     let after: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(after.as_array().unwrap().iter().all(|m| m["applied"] == true));
+    assert!(
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["applied"] == true)
+    );
 
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let row = salla_odoo_store::stores::upsert_installed(&pool, MerchantId::new(42), Some(6789012345), Some("live"))
+    let row = salla_odoo_store::stores::upsert_installed(
+        &pool,
+        MerchantId::new(42),
+        Some(6789012345),
+        Some("live"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(row.status, "installed");
+    let again = salla_odoo_store::stores::upsert_installed(&pool, MerchantId::new(42), None, None)
         .await
         .unwrap();
-    assert_eq!(row.status, "installed");
-    let again = salla_odoo_store::stores::upsert_installed(&pool, MerchantId::new(42), None, None).await.unwrap();
     assert_eq!(again.app_id, Some(6789012345));
-    assert_eq!(salla_odoo_store::stores::list(&pool).await.unwrap().len(), 1);
+    assert_eq!(
+        salla_odoo_store::stores::list(&pool).await.unwrap().len(),
+        1
+    );
     pool.close().await;
 
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {db} WITH (FORCE)"))).execute(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {db} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
 }
 
 #[test]
 fn unreachable_postgres_exits_3() {
     let out = cli(
-        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x"), ("SALLA_ODOO__DATABASE__ACQUIRE_TIMEOUT_MS", "500")],
+        &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/x"),
+            ("SALLA_ODOO__DATABASE__ACQUIRE_TIMEOUT_MS", "500"),
+        ],
         &["migrate"],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -137,20 +137,44 @@ mod tests {
     #[test]
     fn erp_events_become_jobs() {
         assert_eq!(route("order.created"), Route::Job(JobKind::OrderUpsert));
-        assert_eq!(route("order.status.updated"), Route::Job(JobKind::OrderStatus));
+        assert_eq!(
+            route("order.status.updated"),
+            Route::Job(JobKind::OrderStatus)
+        );
         assert_eq!(route("order.cancelled"), Route::Job(JobKind::OrderStatus));
-        assert_eq!(route("app.store.authorize"), Route::Job(JobKind::StoreAuthorize));
-        assert_eq!(route("order.shipment.cancelled"), Route::Job(JobKind::ShipmentSync));
+        assert_eq!(
+            route("app.store.authorize"),
+            Route::Job(JobKind::StoreAuthorize)
+        );
+        assert_eq!(
+            route("order.shipment.cancelled"),
+            Route::Job(JobKind::ShipmentSync)
+        );
     }
 
     #[test]
     fn other_events_are_ignored_with_a_reason() {
-        assert_eq!(route("customer.login"), Route::Ignored(IgnoreReason::NotSynced));
-        assert_eq!(route("review.added"), Route::Ignored(IgnoreReason::NotSynced));
-        assert_eq!(route("order.teleported"), Route::Ignored(IgnoreReason::Unknown));
+        assert_eq!(
+            route("customer.login"),
+            Route::Ignored(IgnoreReason::NotSynced)
+        );
+        assert_eq!(
+            route("review.added"),
+            Route::Ignored(IgnoreReason::NotSynced)
+        );
+        assert_eq!(
+            route("order.teleported"),
+            Route::Ignored(IgnoreReason::Unknown)
+        );
         // Names are case-sensitive, and the order event has two "l"s.
-        assert_eq!(route("Order.Created"), Route::Ignored(IgnoreReason::Unknown));
-        assert_eq!(route("order.canceled"), Route::Ignored(IgnoreReason::Unknown));
+        assert_eq!(
+            route("Order.Created"),
+            Route::Ignored(IgnoreReason::Unknown)
+        );
+        assert_eq!(
+            route("order.canceled"),
+            Route::Ignored(IgnoreReason::Unknown)
+        );
     }
 
     #[test]

@@ -108,7 +108,8 @@ impl Settings {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        let mut merged: Table = toml::from_str(DEFAULTS).expect("config/default.toml is valid TOML");
+        let mut merged: Table =
+            toml::from_str(DEFAULTS).expect("config/default.toml is valid TOML");
         if let Some(text) = file {
             let overlay: Table = toml::from_str(text)
                 .map_err(|e| CoreError::Config(format!("config file: {}", e.message())))?;
@@ -140,13 +141,19 @@ impl Settings {
 
     fn check(&self) -> Result<(), CoreError> {
         let ns = &self.queue.namespace;
-        if ns.is_empty() || !ns.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)) {
+        if ns.is_empty()
+            || !ns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
             return Err(CoreError::Config(format!(
                 "queue.namespace {ns:?} must be non-empty and use only letters, digits and - _ . :"
             )));
         }
         if self.ingest.body_limit_bytes == 0 {
-            return Err(CoreError::Config("ingest.body_limit_bytes must be > 0".into()));
+            return Err(CoreError::Config(
+                "ingest.body_limit_bytes must be > 0".into(),
+            ));
         }
         if self.retry.max_attempts == 0 || self.retry.base_ms == 0 {
             return Err(CoreError::Config(
@@ -179,7 +186,11 @@ impl Settings {
 
 fn merge(base: &mut Table, overlay: Table, prefix: &str) -> Result<(), CoreError> {
     for (key, value) in overlay {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match (base.get_mut(&key), value) {
             (None, _) => return Err(CoreError::Config(format!("unknown key `{path}`"))),
             (Some(Value::Table(b)), Value::Table(o)) => merge(b, o, &path)?,
@@ -193,7 +204,11 @@ fn merge(base: &mut Table, overlay: Table, prefix: &str) -> Result<(), CoreError
 }
 
 fn set_from_env(root: &mut Table, path: &[String], var: &str, raw: &str) -> Result<(), CoreError> {
-    let unknown = || CoreError::Config(format!("environment variable {var} names no configuration key"));
+    let unknown = || {
+        CoreError::Config(format!(
+            "environment variable {var} names no configuration key"
+        ))
+    };
     let (last, parents) = path.split_last().ok_or_else(unknown)?;
     let mut table = root;
     for p in parents {
@@ -210,10 +225,14 @@ fn set_from_env(root: &mut Table, path: &[String], var: &str, raw: &str) -> Resu
         Value::Float(_) => raw.trim().parse().ok().map(Value::Float),
         Value::Boolean(_) => raw.trim().parse().ok().map(Value::Boolean),
         Value::Table(_) => return Err(unknown()),
-        _ => toml::from_str::<Table>(&format!("v = {raw}")).ok().and_then(|mut t| t.remove("v")),
+        _ => toml::from_str::<Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut t| t.remove("v")),
     };
     *slot = parsed.ok_or_else(|| {
-        CoreError::Config(format!("environment variable {var}: {raw:?} is not a valid value"))
+        CoreError::Config(format!(
+            "environment variable {var}: {raw:?} is not a valid value"
+        ))
     })?;
     Ok(())
 }
@@ -250,7 +269,10 @@ mod tests {
         assert_eq!(s.queue.namespace, "from-env");
         assert_eq!(s.queue.dedupe_window_secs, 60);
         assert_eq!(s.salla.security_strategy, SecurityStrategy::Token);
-        assert_eq!(s.require_webhook_secret().unwrap().expose_secret(), "s3cret");
+        assert_eq!(
+            s.require_webhook_secret().unwrap().expose_secret(),
+            "s3cret"
+        );
         assert_eq!(s.redis.url.expose_secret(), "redis://10.0.0.1:6380");
         assert_eq!(s.ingest.body_limit_bytes, 2048);
     }
@@ -270,16 +292,24 @@ mod tests {
         let err = Settings::load(Some("[queue]\nnamspace = \"x\"\n"), no_env()).unwrap_err();
         assert!(err.to_string().contains("queue.namspace"), "{err}");
         let err = Settings::load(None, [("SALLA_ODOO__QUEUE__NAMSPACE", "x")]).unwrap_err();
-        assert!(err.to_string().contains("SALLA_ODOO__QUEUE__NAMSPACE"), "{err}");
+        assert!(
+            err.to_string().contains("SALLA_ODOO__QUEUE__NAMSPACE"),
+            "{err}"
+        );
         let err = Settings::load(None, [("SALLA_ODOO__NOPE", "x")]).unwrap_err();
-        assert!(err.to_string().contains("names no configuration key"), "{err}");
+        assert!(
+            err.to_string().contains("names no configuration key"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_values_are_errors_that_do_not_echo_secrets() {
-        let err = Settings::load(None, [("SALLA_ODOO__INGEST__BODY_LIMIT_BYTES", "lots")]).unwrap_err();
+        let err =
+            Settings::load(None, [("SALLA_ODOO__INGEST__BODY_LIMIT_BYTES", "lots")]).unwrap_err();
         assert!(err.to_string().contains("BODY_LIMIT_BYTES"), "{err}");
-        let err = Settings::load(None, [("SALLA_ODOO__SALLA__SECURITY_STRATEGY", "none")]).unwrap_err();
+        let err =
+            Settings::load(None, [("SALLA_ODOO__SALLA__SECURITY_STRATEGY", "none")]).unwrap_err();
         assert!(err.to_string().contains("none"), "{err}");
         let err = Settings::load(None, [("SALLA_ODOO__QUEUE__NAMESPACE", "a b")]).unwrap_err();
         assert!(err.to_string().contains("namespace"), "{err}");
@@ -287,7 +317,11 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_secrets() {
-        let s = Settings::load(None, [("SALLA_ODOO__SALLA__WEBHOOK_SECRET", "hunter2-secret")]).unwrap();
+        let s = Settings::load(
+            None,
+            [("SALLA_ODOO__SALLA__WEBHOOK_SECRET", "hunter2-secret")],
+        )
+        .unwrap();
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("hunter2-secret"));
         assert!(dbg.contains("REDACTED"));

@@ -145,7 +145,10 @@ pub async fn serve(
         res = &mut server => return Ok(res?),
         () = shutdown => {}
     }
-    tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: draining in-flight requests");
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutting down: draining in-flight requests"
+    );
     let _ = tx.send(());
     match tokio::time::timeout(grace, server).await {
         Ok(res) => res?,
@@ -170,7 +173,13 @@ pub async fn run(
         strategy = state.inner.verifier.strategy().as_str(),
         "ingest listening"
     );
-    serve(listener, state, Duration::from_millis(settings.ingest.shutdown_grace_ms), shutdown).await
+    serve(
+        listener,
+        state,
+        Duration::from_millis(settings.ingest.shutdown_grace_ms),
+        shutdown,
+    )
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -206,7 +215,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     state.inner.metrics.run_upkeep();
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
         state.inner.metrics.render(),
     )
         .into_response()
@@ -225,22 +237,42 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn rejected(status: StatusCode, outcome: &'static str, error: &str, message: Option<String>) -> Self {
+    fn rejected(
+        status: StatusCode,
+        outcome: &'static str,
+        error: &str,
+        message: Option<String>,
+    ) -> Self {
         let mut body = json!({"status": "rejected", "error": error});
         if let Some(m) = message {
             body["message"] = m.into();
         }
-        Self { status, body, outcome, event_label: "-".into(), merchant: None, event: None }
+        Self {
+            status,
+            body,
+            outcome,
+            event_label: "-".into(),
+            merchant: None,
+            event: None,
+        }
     }
 }
 
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(state.inner.request_timeout, handle(&state, &headers, body)).await {
-        Ok(o) => o,
-        // The enqueue script is atomic: if it ran after all, Salla's resend is answered `duplicate`.
-        Err(_) => Outcome::rejected(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "timeout", None),
-    };
+    let outcome =
+        match tokio::time::timeout(state.inner.request_timeout, handle(&state, &headers, body))
+            .await
+        {
+            Ok(o) => o,
+            // The enqueue script is atomic: if it ran after all, Salla's resend is answered `duplicate`.
+            Err(_) => Outcome::rejected(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "timeout",
+                None,
+            ),
+        };
     let elapsed = started.elapsed();
     metrics::counter!("salla_odoo_webhooks_total", "event" => outcome.event_label.clone(), "outcome" => outcome.outcome)
         .increment(1);
@@ -249,13 +281,30 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     let merchant = outcome.merchant.map(|m| m.get());
     let event = outcome.event.as_deref().unwrap_or("-");
     if outcome.status.is_success() {
-        tracing::info!(merchant, event, outcome = outcome.outcome, status = outcome.status.as_u16(), latency_us = elapsed.as_micros() as u64, "webhook");
+        tracing::info!(
+            merchant,
+            event,
+            outcome = outcome.outcome,
+            status = outcome.status.as_u16(),
+            latency_us = elapsed.as_micros() as u64,
+            "webhook"
+        );
     } else {
-        tracing::warn!(merchant, event, outcome = outcome.outcome, status = outcome.status.as_u16(), error = outcome.body["error"].as_str(), latency_us = elapsed.as_micros() as u64, "webhook refused");
+        tracing::warn!(
+            merchant,
+            event,
+            outcome = outcome.outcome,
+            status = outcome.status.as_u16(),
+            error = outcome.body["error"].as_str(),
+            latency_us = elapsed.as_micros() as u64,
+            "webhook refused"
+        );
     }
     let mut response = (outcome.status, Json(outcome.body)).into_response();
     if outcome.status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     response
 }
@@ -283,18 +332,34 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         Err(e) if e.is::<LengthLimitError>() => return too_large(),
         // The client went away or sent a broken chunked body.
         Err(_) => {
-            return Outcome::rejected(StatusCode::BAD_REQUEST, "bad_request", "unreadable_body", None);
+            return Outcome::rejected(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "unreadable_body",
+                None,
+            );
         }
     };
 
-    let verified = match state.inner.verifier.verify(UnverifiedWebhook::new(headers, bytes)) {
+    let verified = match state
+        .inner
+        .verifier
+        .verify(UnverifiedWebhook::new(headers, bytes))
+    {
         Ok(v) => v,
-        Err(e) => return Outcome::rejected(StatusCode::UNAUTHORIZED, "unauthorized", e.as_str(), None),
+        Err(e) => {
+            return Outcome::rejected(StatusCode::UNAUTHORIZED, "unauthorized", e.as_str(), None);
+        }
     };
     let envelope = match verified.parse() {
         Ok(env) => env,
         Err(e) => {
-            return Outcome::rejected(StatusCode::BAD_REQUEST, "bad_request", e.as_str(), Some(e.to_string()));
+            return Outcome::rejected(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                e.as_str(),
+                Some(e.to_string()),
+            );
         }
     };
     let merchant = MerchantId::new(envelope.merchant);
@@ -319,7 +384,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
     let digest = BodyDigest::of(verified.body());
     let entity = kind.entity_location().and_then(|(entity_kind, pointers)| {
         pointers.iter().find_map(|p| {
-            Some(EntityRef { kind: entity_kind, id: SallaId::new(lenient::id_at(&envelope.data, p)?) })
+            Some(EntityRef {
+                kind: entity_kind,
+                id: SallaId::new(lenient::id_at(&envelope.data, p)?),
+            })
         })
     });
     let dedupe = DedupeKey::new(merchant, &envelope.event, &digest);
@@ -351,5 +419,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
             )
         }
     };
-    Outcome { status, body, outcome, event_label: envelope.event.clone(), merchant: Some(merchant), event: Some(envelope.event) }
+    Outcome {
+        status,
+        body,
+        outcome,
+        event_label: envelope.event.clone(),
+        merchant: Some(merchant),
+        event: Some(envelope.event),
+    }
 }

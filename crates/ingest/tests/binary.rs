@@ -19,7 +19,11 @@ fn redis_url() -> String {
 #[tokio::test]
 async fn runs_logs_safely_and_stops_on_sigterm() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ns = format!("test:binary:{}", uuid::Uuid::new_v4().simple());
     let mut child = Command::new(env!("CARGO_BIN_EXE_salla-odoo-ingest"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -63,7 +67,10 @@ async fn runs_logs_safely_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut exited = None;
     for _ in 0..400 {
@@ -77,7 +84,12 @@ async fn runs_logs_safely_and_stops_on_sigterm() {
     assert!(exited.success(), "{exited:?}");
 
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
@@ -95,7 +107,10 @@ async fn runs_logs_safely_and_stops_on_sigterm() {
 
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_connection().unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{ns}:*")).query(&mut conn).unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{ns}:*"))
+        .query(&mut conn)
+        .unwrap();
     assert!(!keys.is_empty(), "the job reached Redis");
     let _: () = redis::cmd("DEL").arg(keys).query(&mut conn).unwrap();
 }

@@ -120,7 +120,9 @@ pub struct RedisQueue {
 
 impl std::fmt::Debug for RedisQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisQueue").field("namespace", &self.config.namespace).finish()
+        f.debug_struct("RedisQueue")
+            .field("namespace", &self.config.namespace)
+            .finish()
     }
 }
 
@@ -153,7 +155,11 @@ impl RedisQueue {
         let apalis = ApalisConfig::default()
             .queue(format!("{}:sync", config.namespace))
             .idempotency_ttl(Some(config.dedupe_window));
-        Ok(Self { conn, apalis, config })
+        Ok(Self {
+            conn,
+            apalis,
+            config,
+        })
     }
 
     pub fn namespace(&self) -> &str {
@@ -194,7 +200,11 @@ impl RedisQueue {
                 Ok(apalis_redis::queries::push_tasks(&mut conn, &self.apalis, &[task]).await?)
             })
             .await?;
-        Ok(if now + later > 0 { Enqueued::Queued } else { Enqueued::Duplicate })
+        Ok(if now + later > 0 {
+            Enqueued::Queued
+        } else {
+            Enqueued::Duplicate
+        })
     }
 
     /// Redis answers.
@@ -211,9 +221,12 @@ impl RedisQueue {
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut conn = self.conn.clone();
         let a = &self.apalis;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let (queued, scheduled, in_flight, done, dead, workers): (u64, u64, u64, u64, u64, u64) = self
-            .bounded(async {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let (queued, scheduled, in_flight, done, dead, workers): (u64, u64, u64, u64, u64, u64) =
+            self.bounded(async {
                 Ok(redis::Script::new(STATS_SCRIPT)
                     .key(a.scheduled_jobs_set())
                     .key(a.active_jobs_list())
@@ -238,7 +251,10 @@ impl RedisQueue {
         };
         for job in self.waiting_jobs().await? {
             let job = job.v1();
-            *stats.by_kind.entry(job.kind.as_str().to_owned()).or_default() += 1;
+            *stats
+                .by_kind
+                .entry(job.kind.as_str().to_owned())
+                .or_default() += 1;
             *stats.by_store.entry(job.merchant.to_string()).or_default() += 1;
         }
         Ok(stats)
@@ -269,7 +285,11 @@ impl RedisQueue {
                     .arg(chunk)
                     .query_async(&mut conn)
                     .await?;
-                jobs.extend(raw.into_iter().flatten().filter_map(|b| SyncJob::from_json(&b).ok()));
+                jobs.extend(
+                    raw.into_iter()
+                        .flatten()
+                        .filter_map(|b| SyncJob::from_json(&b).ok()),
+                );
             }
             Ok(jobs)
         })
@@ -278,7 +298,12 @@ impl RedisQueue {
 
     /// Number of jobs of `kind` waiting (for tests and the CLI).
     pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
-        Ok(self.waiting_jobs().await?.iter().filter(|j| j.v1().kind == kind).count() as u64)
+        Ok(self
+            .waiting_jobs()
+            .await?
+            .iter()
+            .filter(|j| j.v1().kind == kind)
+            .count() as u64)
     }
 
     /// Remaining lifetime of a dedupe claim (None when absent): lets tests check the window.

@@ -30,7 +30,9 @@ impl de::Visitor<'_> for U64Visitor {
         }
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-        v.trim().parse().map_err(|_| E::custom("id string is not an integer"))
+        v.trim()
+            .parse()
+            .map_err(|_| E::custom("id string is not an integer"))
     }
 }
 
@@ -119,10 +121,16 @@ impl<'de> Deserialize<'de> for SallaDate {
         #[serde(untagged)]
         enum Raw {
             Text(String),
-            Object { date: String, timezone: Option<String> },
+            Object {
+                date: String,
+                timezone: Option<String>,
+            },
         }
         Ok(match Raw::deserialize(d)? {
-            Raw::Text(date) => SallaDate { date, timezone: None },
+            Raw::Text(date) => SallaDate {
+                date,
+                timezone: None,
+            },
             Raw::Object { date, timezone } => SallaDate { date, timezone },
         })
     }
@@ -154,13 +162,20 @@ mod tests {
 
     #[test]
     fn numbers_and_strings_decode_alike() {
-        let a: Probe = serde_json::from_value(json!({"id": 2116149737u64, "amount": 834.76, "mobile": 501806978})).unwrap();
-        let b: Probe = serde_json::from_value(json!({"id": "2116149737", "amount": "834.76", "mobile": "501806978"})).unwrap();
+        let a: Probe = serde_json::from_value(
+            json!({"id": 2116149737u64, "amount": 834.76, "mobile": 501806978}),
+        )
+        .unwrap();
+        let b: Probe = serde_json::from_value(
+            json!({"id": "2116149737", "amount": "834.76", "mobile": "501806978"}),
+        )
+        .unwrap();
         assert_eq!(a.id, b.id);
         assert_eq!(a.amount, b.amount);
         assert_eq!(a.amount.to_string(), "834.76");
         assert_eq!(a.mobile, b.mobile);
-        let big: Probe = serde_json::from_str(r#"{"id": 3187825903901094400, "amount": "5.00"}"#).unwrap();
+        let big: Probe =
+            serde_json::from_str(r#"{"id": 3187825903901094400, "amount": "5.00"}"#).unwrap();
         assert_eq!(big.id, 3_187_825_903_901_094_400);
         assert_eq!(big.amount.to_string(), "5.00");
     }

@@ -7,7 +7,10 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem, macros::format_description};
+use time::{
+    OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem,
+    macros::format_description,
+};
 
 use crate::lenient::{self, Money, SallaDate};
 
@@ -62,7 +65,9 @@ impl Envelope {
             return Err(ParseError::InvalidEnvelope("`event` is empty".into()));
         }
         if !env.data.is_object() {
-            return Err(ParseError::InvalidEnvelope("`data` is not an object".into()));
+            return Err(ParseError::InvalidEnvelope(
+                "`data` is not an object".into(),
+            ));
         }
         Ok(env)
     }
@@ -73,7 +78,11 @@ impl Envelope {
         let s = self.created_at.trim();
         OffsetDateTime::parse(s, JS_DATE).ok().or_else(|| {
             let riyadh = UtcOffset::from_hms(3, 0, 0).ok()?;
-            Some(PrimitiveDateTime::parse(s, PLAIN_DATE).ok()?.assume_offset(riyadh))
+            Some(
+                PrimitiveDateTime::parse(s, PLAIN_DATE)
+                    .ok()?
+                    .assume_offset(riyadh),
+            )
         })
     }
 
@@ -87,7 +96,7 @@ impl Envelope {
         }
         let e = self.event.as_str();
         Ok(match e {
-            "order.status.updated" => Payload::OrderStatus(typed(self)?),
+            "order.status.updated" => Payload::OrderStatus(Box::new(typed(self)?)),
             _ if e.starts_with("order.shipment.") => Payload::OrderShipment(typed(self)?),
             _ if e.starts_with("order.") => Payload::Order(Box::new(typed(self)?)),
             _ if e.starts_with("product.") => Payload::Product(Box::new(typed(self)?)),
@@ -105,7 +114,7 @@ impl Envelope {
 #[derive(Debug, Clone)]
 pub enum Payload {
     Order(Box<Order>),
-    OrderStatus(OrderStatusUpdate),
+    OrderStatus(Box<OrderStatusUpdate>),
     OrderShipment(OrderShipmentRef),
     Product(Box<Product>),
     Customer(Box<Customer>),
@@ -461,8 +470,14 @@ mod tests {
 
     #[test]
     fn envelope_errors_are_classified() {
-        assert!(matches!(Envelope::from_slice(b"{\"event\":"), Err(ParseError::MalformedJson(_))));
-        assert!(matches!(Envelope::from_slice(b"\xff\xfe"), Err(ParseError::MalformedJson(_))));
+        assert!(matches!(
+            Envelope::from_slice(b"{\"event\":"),
+            Err(ParseError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            Envelope::from_slice(b"\xff\xfe"),
+            Err(ParseError::MalformedJson(_))
+        ));
         assert!(matches!(
             Envelope::from_slice(br#"{"event":"order.created","created_at":"x","data":{}}"#),
             Err(ParseError::InvalidEnvelope(m)) if m.contains("merchant")
@@ -475,7 +490,10 @@ mod tests {
             Envelope::from_slice(br#"{"event":"a","merchant":1,"created_at":"x","data":[]}"#),
             Err(ParseError::InvalidEnvelope(_))
         ));
-        assert!(matches!(Envelope::from_slice(b"[1,2]"), Err(ParseError::InvalidEnvelope(_))));
+        assert!(matches!(
+            Envelope::from_slice(b"[1,2]"),
+            Err(ParseError::InvalidEnvelope(_))
+        ));
     }
 
     #[test]
@@ -486,7 +504,9 @@ mod tests {
             created_at: c.into(),
             data: Value::Null,
         };
-        let a = mk("Sun Jun 26 2022 12:21:48 GMT+0300").created_at_instant().unwrap();
+        let a = mk("Sun Jun 26 2022 12:21:48 GMT+0300")
+            .created_at_instant()
+            .unwrap();
         let b = mk("2022-06-26 12:21:48").created_at_instant().unwrap();
         assert_eq!(a, b);
         assert_eq!(mk("yesterday").created_at_instant(), None);
@@ -497,6 +517,9 @@ mod tests {
         let data = serde_json::json!({"access_token": "tok-AAA", "refresh_token": "tok-BBB", "expires": 1634819484});
         let auth: StoreAuthorize = serde_json::from_value(data).unwrap();
         let dbg = format!("{auth:?}");
-        assert!(!dbg.contains("tok-AAA") && !dbg.contains("tok-BBB"), "{dbg}");
+        assert!(
+            !dbg.contains("tok-AAA") && !dbg.contains("tok-BBB"),
+            "{dbg}"
+        );
     }
 }

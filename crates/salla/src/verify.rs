@@ -143,18 +143,25 @@ impl WebhookVerifier {
         let secret = self.secret.expose_secret().as_bytes();
         match self.strategy {
             Strategy::Signature => {
-                let header = webhook.signature.as_deref().ok_or(VerifyError::MissingSignature)?;
+                let header = webhook
+                    .signature
+                    .as_deref()
+                    .ok_or(VerifyError::MissingSignature)?;
                 let mut expected = [0u8; 32];
                 hex::decode_to_slice(header, &mut expected)
                     .map_err(|_| VerifyError::MalformedSignature)?;
-                let mut mac =
-                    Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+                let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+                    .expect("HMAC accepts keys of any length");
                 mac.update(&webhook.body);
                 // verify_slice compares in constant time.
-                mac.verify_slice(&expected).map_err(|_| VerifyError::BadSignature)?;
+                mac.verify_slice(&expected)
+                    .map_err(|_| VerifyError::BadSignature)?;
             }
             Strategy::Token => {
-                let header = webhook.authorization.as_deref().ok_or(VerifyError::MissingToken)?;
+                let header = webhook
+                    .authorization
+                    .as_deref()
+                    .ok_or(VerifyError::MissingToken)?;
                 // Salla sends the bare secret; a "Bearer " prefix (added by some proxies) is accepted.
                 let token = header
                     .strip_prefix("Bearer ")
@@ -211,7 +218,13 @@ mod tests {
 
     #[test]
     fn uppercase_and_padded_signatures_are_accepted() {
-        let hook = request(&[("X-Salla-Signature", &format!(" {} ", SIGNATURE.to_uppercase()))], BODY);
+        let hook = request(
+            &[(
+                "X-Salla-Signature",
+                &format!(" {} ", SIGNATURE.to_uppercase()),
+            )],
+            BODY,
+        );
         assert!(verifier(Strategy::Signature).verify(hook).is_ok());
     }
 
@@ -222,17 +235,28 @@ mod tests {
             let mut body = BODY.to_vec();
             body[i] ^= 0x01;
             let hook = request(&[("x-salla-signature", SIGNATURE)], &body);
-            assert_eq!(v.verify(hook).unwrap_err(), VerifyError::BadSignature, "byte {i}");
+            assert_eq!(
+                v.verify(hook).unwrap_err(),
+                VerifyError::BadSignature,
+                "byte {i}"
+            );
         }
     }
 
     #[test]
     fn missing_or_malformed_signatures_are_refused() {
         let v = verifier(Strategy::Signature);
-        assert_eq!(v.verify(request(&[], BODY)).unwrap_err(), VerifyError::MissingSignature);
+        assert_eq!(
+            v.verify(request(&[], BODY)).unwrap_err(),
+            VerifyError::MissingSignature
+        );
         for bad in ["", "zz", &SIGNATURE[..62], &format!("sha256={SIGNATURE}")] {
             let hook = request(&[("x-salla-signature", bad)], BODY);
-            assert_eq!(v.verify(hook).unwrap_err(), VerifyError::MalformedSignature, "{bad}");
+            assert_eq!(
+                v.verify(hook).unwrap_err(),
+                VerifyError::MalformedSignature,
+                "{bad}"
+            );
         }
     }
 
@@ -241,7 +265,10 @@ mod tests {
         // A forged request that claims the Token strategy and presents the secret as a token is
         // still checked for a signature.
         let hook = request(
-            &[("x-salla-security-strategy", "Token"), ("authorization", SECRET)],
+            &[
+                ("x-salla-security-strategy", "Token"),
+                ("authorization", SECRET),
+            ],
             BODY,
         );
         assert_eq!(
@@ -253,10 +280,16 @@ mod tests {
     #[test]
     fn token_strategy_compares_the_authorization_header() {
         let v = verifier(Strategy::Token);
-        assert!(v.verify(request(&[("authorization", SECRET)], BODY)).is_ok());
         assert!(
-            v.verify(request(&[("authorization", &format!("Bearer {SECRET}"))], BODY))
+            v.verify(request(&[("authorization", SECRET)], BODY))
                 .is_ok()
+        );
+        assert!(
+            v.verify(request(
+                &[("authorization", &format!("Bearer {SECRET}"))],
+                BODY
+            ))
+            .is_ok()
         );
         assert_eq!(
             v.verify(request(&[("authorization", "test-webhook-secreT")], BODY))
@@ -264,10 +297,14 @@ mod tests {
             VerifyError::BadToken
         );
         assert_eq!(
-            v.verify(request(&[("authorization", "")], BODY)).unwrap_err(),
+            v.verify(request(&[("authorization", "")], BODY))
+                .unwrap_err(),
             VerifyError::BadToken
         );
-        assert_eq!(v.verify(request(&[], BODY)).unwrap_err(), VerifyError::MissingToken);
+        assert_eq!(
+            v.verify(request(&[], BODY)).unwrap_err(),
+            VerifyError::MissingToken
+        );
         // A valid signature is not a token.
         assert_eq!(
             v.verify(request(&[("x-salla-signature", SIGNATURE)], BODY))

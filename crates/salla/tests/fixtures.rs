@@ -51,18 +51,29 @@ fn fixture_bodies(dir: &PathBuf) -> Vec<(String, Vec<u8>)> {
 fn every_fixture_verifies_and_parses() {
     let Some(dir) = fixtures_dir() else { return };
     let bodies = fixture_bodies(&dir);
-    assert!(bodies.len() >= 13, "expected the 13 fixtures, found {}", bodies.len());
+    assert!(
+        bodies.len() >= 13,
+        "expected the 13 fixtures, found {}",
+        bodies.len()
+    );
     let secret = "fixture-secret";
     let verifier = WebhookVerifier::new(Strategy::Signature, SecretString::from(secret));
     for (name, body) in bodies {
         let mut headers = HeaderMap::new();
-        headers.insert("x-salla-signature", HeaderValue::from_str(&sign(secret, &body)).unwrap());
+        headers.insert(
+            "x-salla-signature",
+            HeaderValue::from_str(&sign(secret, &body)).unwrap(),
+        );
         let verified = verifier
             .verify(UnverifiedWebhook::new(&headers, Bytes::from(body)))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let env = verified.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(env.merchant > 0, "{name}");
-        assert!(env.created_at_instant().is_some(), "{name}: created_at {:?}", env.created_at);
+        assert!(
+            env.created_at_instant().is_some(),
+            "{name}: created_at {:?}",
+            env.created_at
+        );
         let payload = env.payload().unwrap_or_else(|e| panic!("{name}: {e}"));
         match (env.event.as_str(), payload) {
             ("order.created", Payload::Order(o)) => {
@@ -106,10 +117,7 @@ fn every_fixture_verifies_and_parses() {
             ("app.store.authorize", Payload::StoreAuthorize(a)) => {
                 assert_eq!(a.expires, 1634819484);
             }
-            (
-                "app.installed" | "app.uninstalled" | "app.settings.updated",
-                Payload::App(a),
-            ) => {
+            ("app.installed" | "app.uninstalled" | "app.settings.updated", Payload::App(a)) => {
                 assert_eq!(a.id, Some(6789012345));
             }
             (event, other) => panic!("{name}: unexpected payload for {event}: {other:?}"),

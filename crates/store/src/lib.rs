@@ -45,7 +45,10 @@ fn sqlx_is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         // serialization_failure, deadlock_detected, too_many_connections, admin_shutdown
         sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("40001" | "40P01" | "53300" | "57P01"))
+            matches!(
+                db.code().as_deref(),
+                Some("40001" | "40P01" | "53300" | "57P01")
+            )
         }
         _ => false,
     }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::{Router, body::Bytes, routing::post};
 use futures::StreamExt;
-use salla_odoo_tests::{SECRET, delete_namespace, redis_url, sample_order, sign, test_settings, unique_namespace};
+use salla_odoo_tests::{
+    SECRET, delete_namespace, redis_url, sample_order, sign, test_settings, unique_namespace,
+};
 
 const CONCURRENCY: usize = 32;
 const ROUND: Duration = Duration::from_secs(3);
@@ -47,7 +49,10 @@ fn samples(n: usize) -> Arc<Vec<Sample>> {
             })).unwrap(),
         };
         let signature = sign(SECRET, &body);
-        out.push(Sample { body: Bytes::from(body), signature });
+        out.push(Sample {
+            body: Bytes::from(body),
+            signature,
+        });
     }
     Arc::new(out)
 }
@@ -89,12 +94,22 @@ async fn fire(client: &reqwest::Client, url: &str, s: &Sample) -> (bool, Duratio
 }
 
 /// Closed loop: CONCURRENCY clients sending back to back for ROUND.
-async fn throughput(client: &reqwest::Client, url: &str, samples: &Arc<Vec<Sample>>, offset: &mut usize) -> Figures {
+async fn throughput(
+    client: &reqwest::Client,
+    url: &str,
+    samples: &Arc<Vec<Sample>>,
+    offset: &mut usize,
+) -> Figures {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(*offset));
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
-            let (client, url, samples, next) = (client.clone(), url.to_owned(), samples.clone(), next.clone());
+            let (client, url, samples, next) = (
+                client.clone(),
+                url.to_owned(),
+                samples.clone(),
+                next.clone(),
+            );
             tokio::spawn(async move {
                 let mut f = Figures::default();
                 while start.elapsed() < ROUND {
@@ -121,7 +136,12 @@ async fn throughput(client: &reqwest::Client, url: &str, samples: &Arc<Vec<Sampl
 }
 
 /// Open loop: RATE requests per second for RATE_SECS, each timed from its scheduled start.
-async fn at_rate(client: &reqwest::Client, url: &str, samples: &Arc<Vec<Sample>>, offset: &mut usize) -> Figures {
+async fn at_rate(
+    client: &reqwest::Client,
+    url: &str,
+    samples: &Arc<Vec<Sample>>,
+    offset: &mut usize,
+) -> Figures {
     let n = (RATE * RATE_SECS) as usize;
     let interval = Duration::from_secs(1) / RATE as u32;
     let start = Instant::now();
@@ -152,7 +172,13 @@ async fn bare_server() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // Reads the whole body, like ingest does, and answers 200.
-    let app = Router::new().route("/webhooks/salla", post(|body: Bytes| async move { std::hint::black_box(body.len()); "{\"status\":\"ok\"}" }));
+    let app = Router::new().route(
+        "/webhooks/salla",
+        post(|body: Bytes| async move {
+            std::hint::black_box(body.len());
+            "{\"status\":\"ok\"}"
+        }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
 }
@@ -166,18 +192,28 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let redis = redis_url();
     let ns = unique_namespace("bench");
-    let mut settings_env = vec![];
-    settings_env.push(("SALLA_ODOO__LOG__FILTER", "error"));
-    let settings = test_settings(&ns, &redis, &settings_env);
+    let settings = test_settings(&ns, &redis, &[("SALLA_ODOO__LOG__FILTER", "error")]);
     let state = salla_odoo_ingest::AppState::new(&settings).unwrap();
-    state.queue().ping().await.expect("Redis is reachable (make bench starts one)");
+    state
+        .queue()
+        .ping()
+        .await
+        .expect("Redis is reachable (make bench starts one)");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingest_addr = listener.local_addr().unwrap();
-    tokio::spawn(salla_odoo_ingest::serve(listener, state, Duration::from_secs(1), std::future::pending()));
+    tokio::spawn(salla_odoo_ingest::serve(
+        listener,
+        state,
+        Duration::from_secs(1),
+        std::future::pending(),
+    ));
     let bare_addr = bare_server().await;
 
     let samples = samples(200_000);
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY * 4).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY * 4)
+        .build()
+        .unwrap();
     let ingest_url = format!("http://{ingest_addr}/webhooks/salla");
     let bare_url = format!("http://{bare_addr}/webhooks/salla");
 
@@ -193,7 +229,10 @@ async fn main() {
     let mut ingest_t = Figures::default();
     let mut bare_t = Figures::default();
     for _ in 0..ROUNDS {
-        for (url, acc, off) in [(&bare_url, &mut bare_t, &mut ob), (&ingest_url, &mut ingest_t, &mut oi)] {
+        for (url, acc, off) in [
+            (&bare_url, &mut bare_t, &mut ob),
+            (&ingest_url, &mut ingest_t, &mut oi),
+        ] {
             let f = throughput(&client, url, &samples, off).await;
             acc.requests += f.requests;
             acc.errors += f.errors;
@@ -204,17 +243,39 @@ async fn main() {
     let bare_r = at_rate(&client, &bare_url, &samples, &mut ob).await;
     let ingest_r = at_rate(&client, &ingest_url, &samples, &mut oi).await;
 
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("# Ingest benchmark\n");
-    println!("Machine: {cpus} CPUs; client, servers and Redis share them. Bodies: {} distinct signed samples.", samples.len());
-    println!("Throughput: closed loop, {CONCURRENCY} concurrent clients, {ROUNDS} alternating rounds of {ROUND:?} each.");
+    println!(
+        "Machine: {cpus} CPUs; client, servers and Redis share them. Bodies: {} distinct signed samples.",
+        samples.len()
+    );
+    println!(
+        "Throughput: closed loop, {CONCURRENCY} concurrent clients, {ROUNDS} alternating rounds of {ROUND:?} each."
+    );
     println!("Latency at fixed rate: open loop, {RATE} requests/s for {RATE_SECS} s.\n");
-    println!("| server | requests/s | p50 | p99 | errors | p50 @1000/s | p99 @1000/s | errors @1000/s |");
+    println!(
+        "| server | requests/s | p50 | p99 | errors | p50 @1000/s | p99 @1000/s | errors @1000/s |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
-    for (name, t, r) in [("bare axum handler (baseline)", &bare_t, &bare_r), ("ingest (verify + parse + Redis enqueue)", &ingest_t, &ingest_r)] {
+    for (name, t, r) in [
+        ("bare axum handler (baseline)", &bare_t, &bare_r),
+        (
+            "ingest (verify + parse + Redis enqueue)",
+            &ingest_t,
+            &ingest_r,
+        ),
+    ] {
         println!(
             "| {name} | {:.0} | {} | {} | {} | {} | {} | {} |",
-            t.rps(), ms(t.pct(0.5)), ms(t.pct(0.99)), t.errors, ms(r.pct(0.5)), ms(r.pct(0.99)), r.errors
+            t.rps(),
+            ms(t.pct(0.5)),
+            ms(t.pct(0.99)),
+            t.errors,
+            ms(r.pct(0.5)),
+            ms(r.pct(0.99)),
+            r.errors
         );
     }
     println!(
