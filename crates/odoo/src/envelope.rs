@@ -50,6 +50,7 @@ pub(crate) fn parse_rpc_reply(
     expected_id: u64,
     redact: &dyn Fn(&str) -> String,
 ) -> Result<Value, Error> {
+    reject_html(body)?;
     let reply: RpcReply = serde_json::from_slice(body).map_err(|e| Error::NoAnswer {
         detail: format!(
             "the reply is not a complete JSON-RPC envelope ({} bytes, {e})",
@@ -81,6 +82,18 @@ pub(crate) fn parse_rpc_reply(
     Ok(reply.result.unwrap_or(Value::Null))
 }
 
+/// A complete page that is not JSON at all (it starts with `<`, which no JSON value does) did not come
+/// from Odoo's API: the URL points at something else (a website, a login portal). Permanent: retrying the
+/// same URL gets the same page. A cut-off JSON body, by contrast, is an answer lost on the way.
+fn reject_html(body: &[u8]) -> Result<(), Error> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+        return Err(Error::config(
+            "the server answered an HTML page instead of Odoo JSON: check the Odoo URL",
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a JSON-2 error body (`{name, message, arguments, context, debug}`) into a [`Fault`]; `None` when
 /// the body is not such an object.
 pub(crate) fn parse_json2_error(
@@ -105,6 +118,7 @@ pub(crate) fn parse_json2_result(body: &[u8]) -> Result<Value, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
+    reject_html(body)?;
     serde_json::from_slice(body).map_err(|e| Error::NoAnswer {
         detail: format!(
             "the JSON-2 answer is not complete JSON ({} bytes, {e})",
@@ -159,6 +173,17 @@ mod tests {
         assert_eq!(err.class(), ErrorClass::OutcomeUnknown);
         let err = parse_rpc_reply(b"", 4, &same).unwrap_err();
         assert_eq!(err.class(), ErrorClass::OutcomeUnknown);
+    }
+
+    #[test]
+    fn html_page_is_a_permanent_configuration_error() {
+        let err = parse_rpc_reply(b"\n<!DOCTYPE html><html>Welcome</html>", 1, &same).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err:?}");
+        assert_eq!(err.class(), ErrorClass::Permanent);
+        assert_eq!(
+            parse_json2_result(b"<html></html>").unwrap_err().class(),
+            ErrorClass::Permanent
+        );
     }
 
     #[test]

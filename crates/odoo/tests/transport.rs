@@ -497,3 +497,11 @@ async fn context_merges_client_and_call() {
         json!({"context": {"lang": "ar_001", "tz": "Asia/Riyadh", "tracking_disable": true}})
     );
 }
+
+#[test]
+fn client_and_error_cross_tasks() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Client>();
+    assert_send_sync::<odoo::Error>();
+    assert_send_sync::<odoo::Capabilities>();
+}
