@@ -15,7 +15,10 @@
 //!   method, private method, missing record), 403 (access error), 415 (not JSON), 422
 //!   (bad parameters, `UserError`, `ValidationError`, `ValueError`, `TypeError`), 500 (others).
 //!   The per-class statuses beyond 401/404/415/422 are the sandbox's choice (unconfirmed in Odoo).
-//! - `GET /web/health` (`{"status": "pass"}`) and, on 19, `GET /web/version`.
+//! - The web-client routes: `POST /web/session/authenticate` (sets a `session_id` cookie) and
+//!   `POST /web/dataset/call_kw[/<model>/<method>]` with that cookie (no session: `error.code`
+//!   100 "Odoo Session Expired"); `GET /web/health` (`{"status": "pass"}`); on 19,
+//!   `GET /web/version`.
 //!
 //! # State
 //!

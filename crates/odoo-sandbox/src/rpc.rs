@@ -26,6 +26,20 @@ pub(crate) enum Call {
         key: Option<String>,
         body: Map<String, Value>,
     },
+    /// `POST /web/session/authenticate` (the web client's login).
+    WebAuth {
+        id: Value,
+        params: Map<String, Value>,
+    },
+    /// `POST /web/dataset/call_kw[/<model>/<method>]` with the session cookie.
+    WebCallKw {
+        id: Value,
+        session: Option<String>,
+        model: String,
+        method: String,
+        args: Vec<Value>,
+        kwargs: Map<String, Value>,
+    },
 }
 
 impl Call {
@@ -39,8 +53,8 @@ impl Call {
             } if service == "object" && (method == "execute_kw" || method == "execute") => {
                 args.get(3).and_then(Value::as_str)
             }
-            Call::JsonRpc { .. } => None,
-            Call::Json2 { model, .. } => Some(model),
+            Call::JsonRpc { .. } | Call::WebAuth { .. } => None,
+            Call::Json2 { model, .. } | Call::WebCallKw { model, .. } => Some(model),
         }
     }
     pub fn method(&self) -> &str {
@@ -53,7 +67,10 @@ impl Call {
             } if service == "object" && (method == "execute_kw" || method == "execute") => {
                 args.get(4).and_then(Value::as_str).unwrap_or(method)
             }
-            Call::JsonRpc { method, .. } | Call::Json2 { method, .. } => method,
+            Call::JsonRpc { method, .. }
+            | Call::Json2 { method, .. }
+            | Call::WebCallKw { method, .. } => method,
+            Call::WebAuth { .. } => "authenticate",
         }
     }
     pub fn key(&self) -> String {
@@ -140,6 +157,45 @@ pub(crate) fn prepare(
                 }
             }
         }
+        (&Method::POST, "/web/session/authenticate") => {
+            let (id, params) = web_request(body)?;
+            Ok(Call::WebAuth { id, params })
+        }
+        (&Method::POST, p)
+            if p == "/web/dataset/call_kw" || p.starts_with("/web/dataset/call_kw/") =>
+        {
+            let (id, params) = web_request(body)?;
+            let session = headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|h| h.to_str().ok())
+                .flat_map(|h| h.split(';'))
+                .find_map(|c| c.trim().strip_prefix("session_id=").map(str::to_owned));
+            Ok(Call::WebCallKw {
+                id,
+                session,
+                model: params
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                method: params
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                args: params
+                    .get("args")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                kwargs: params
+                    .get("kwargs")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+        }
         (_, p) if p.starts_with("/json/2/") && v >= Version::V19 => {
             if method != Method::POST {
                 return Err(respond(
@@ -210,6 +266,36 @@ pub(crate) fn prepare(
     }
 }
 
+fn web_request(body: &[u8]) -> Result<(Value, Map<String, Value>), Resp> {
+    let Ok(Value::Object(req)) = serde_json::from_slice::<Value>(body) else {
+        return Err(respond(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            b"Invalid JSON data".to_vec(),
+        ));
+    };
+    let id = req.get("id").cloned().unwrap_or(Value::Null);
+    let params = req
+        .get("params")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok((id, params))
+}
+
+fn session_expired(id: &Value) -> Value {
+    let e = OdooError::new("odoo.http.SessionExpiredException", "Session expired");
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": 100,
+            "message": "Odoo Session Expired",
+            "data": {"name": e.name, "debug": e.debug(), "message": e.message, "arguments": [e.message], "context": {}}
+        }
+    })
+}
+
 fn rpc_error(v: Version, id: &Value, e: &OdooError) -> Value {
     json!({
         "jsonrpc": "2.0",
@@ -258,7 +344,7 @@ fn json2_status(e: &OdooError) -> StatusCode {
 /// An Odoo error in the transport of `call`.
 pub(crate) fn error_response(shared: &Shared, call: &Call, e: &OdooError) -> Resp {
     match call {
-        Call::JsonRpc { id, .. } => {
+        Call::JsonRpc { id, .. } | Call::WebAuth { id, .. } | Call::WebCallKw { id, .. } => {
             json_response(StatusCode::OK, &rpc_error(shared.opts.version, id, e))
         }
         Call::Json2 { .. } => json_response(json2_status(e), &json2_body(e)),
@@ -486,6 +572,95 @@ pub(crate) fn execute(shared: &Shared, call: &Call) -> (Resp, bool) {
             let body = match res {
                 Ok(Some(v)) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
                 Ok(None) => json!({"jsonrpc": "2.0", "id": id}),
+                Err(e) => rpc_error(shared.opts.version, id, &e),
+            };
+            (json_response(StatusCode::OK, &body), wrote)
+        }
+        Call::WebAuth { id, params } => {
+            let v = shared.opts.version;
+            let db = params.get("db").cloned().unwrap_or(Value::Null);
+            if db.as_str() != Some(shared.opts.database.as_str()) {
+                return (
+                    json_response(StatusCode::OK, &rpc_error(v, id, &db_error(&db))),
+                    false,
+                );
+            }
+            let login = params.get("login").cloned().unwrap_or(Value::Null);
+            let password = params.get("password").cloned().unwrap_or(Value::Null);
+            let Some(uid) = authenticate(shared, &login, &password) else {
+                return (
+                    json_response(
+                        StatusCode::OK,
+                        &rpc_error(v, id, &OdooError::access_denied()),
+                    ),
+                    false,
+                );
+            };
+            let session = shared.new_session(uid);
+            let (name, partner, admin) = {
+                let db = shared.db();
+                let row = db
+                    .tables
+                    .get("res.users")
+                    .and_then(|t| t.rows.get(&uid))
+                    .cloned()
+                    .unwrap_or_default();
+                let admin = db.credentials.get(&uid).is_some_and(|c| c.admin);
+                (
+                    row.get("name").cloned().unwrap_or(Value::Null),
+                    row.get("partner_id").cloned().unwrap_or(Value::Null),
+                    admin,
+                )
+            };
+            let result = json!({
+                "uid": uid,
+                "is_system": admin,
+                "is_admin": admin,
+                "user_context": {"lang": "en_US", "tz": false, "uid": uid},
+                "db": shared.opts.database,
+                "server_version": format!("{}.0", v.major()),
+                "server_version_info": version_info(v),
+                "name": name,
+                "username": login,
+                "partner_id": partner,
+            });
+            let mut resp = json_response(
+                StatusCode::OK,
+                &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+            );
+            if let Ok(h) = http::HeaderValue::from_str(&format!(
+                "session_id={session}; Path=/; HttpOnly; SameSite=Lax"
+            )) {
+                resp.headers_mut().insert(http::header::SET_COOKIE, h);
+            }
+            (resp, false)
+        }
+        Call::WebCallKw {
+            id,
+            session,
+            model,
+            method,
+            args,
+            kwargs,
+        } => {
+            let Some(uid) = session
+                .as_deref()
+                .and_then(|s| shared.session_uid(s))
+                .filter(|_| !shared.faults.expired())
+            else {
+                return (json_response(StatusCode::OK, &session_expired(id)), false);
+            };
+            let (res, wrote) = run_model_call(
+                shared,
+                uid,
+                model,
+                method,
+                Args::Positional(args.clone(), kwargs.clone()),
+                false,
+            );
+            let body = match res {
+                Ok(Some(v)) => json!({"jsonrpc": "2.0", "id": id, "result": v}),
+                Ok(None) => json!({"jsonrpc": "2.0", "id": id, "result": null}),
                 Err(e) => rpc_error(shared.opts.version, id, &e),
             };
             (json_response(StatusCode::OK, &body), wrote)

@@ -1,6 +1,6 @@
 //! The accept loop, per-connection HTTP/1.1 serving, fault application and persistence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     dirty: Notify,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// Web-client sessions (`session_id` cookie → uid).
+    sessions: Mutex<HashMap<String, i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,6 +85,7 @@ impl Shared {
             faults,
             dirty: Notify::new(),
             calls: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -103,7 +106,21 @@ impl Shared {
         self.faults
             .set_latency(self.opts.latency.fixed, self.opts.latency.jitter);
         lock(&self.calls).clear();
+        lock(&self.sessions).clear();
         self.mark_dirty();
+    }
+
+    pub fn new_session(&self, uid: i64) -> String {
+        use rand::Rng;
+        let token: String = (0..40)
+            .map(|_| format!("{:x}", rand::rng().random_range(0..16u8)))
+            .collect();
+        lock(&self.sessions).insert(token.clone(), uid);
+        token
+    }
+
+    pub fn session_uid(&self, token: &str) -> Option<i64> {
+        lock(&self.sessions).get(token).copied()
     }
 
     pub fn count_call(&self, key: &str) {
