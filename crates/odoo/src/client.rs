@@ -168,6 +168,17 @@ impl Call {
     }
 }
 
+/// The answer of [`Client::lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// No record matches: creating is safe.
+    None,
+    /// Exactly one record matches: adopt it into the mapping instead of creating.
+    One(Id),
+    /// Several records match: the key is not unique in this database; a person must decide.
+    Several,
+}
+
 /// Options of `search` and `search_read`.
 #[derive(Debug, Clone, Default)]
 pub struct SearchOptions {
@@ -340,7 +351,7 @@ impl Client {
 
     /// `GET /web/version` (19+).
     async fn web_version(&self) -> Result<ServerVersion> {
-        let answer = self.inner.http.get_web_version().await?;
+        let answer = self.inner.http.get_path("web/version").await?;
         if answer.status != 200 {
             return Err(self.inner.http.status_error(&answer));
         }
@@ -461,7 +472,35 @@ impl Client {
         self.inner.http.json2_result(answer)
     }
 
+    /// `GET /web/health`: `Ok` when the server answers `{"status": "pass"}`. Needs no credentials and
+    /// opens no session; a liveness probe for `doctor`-style checks.
+    pub async fn health(&self) -> Result<()> {
+        let answer = self.inner.http.get_path("web/health").await?;
+        if answer.status != 200 {
+            return Err(self.inner.http.status_error(&answer));
+        }
+        let v: Value = serde_json::from_slice(&answer.body)
+            .map_err(|_| Error::config("/web/health did not answer JSON: check the Odoo URL"))?;
+        match v.get("status").and_then(Value::as_str) {
+            Some("pass") => Ok(()),
+            other => Err(Error::protocol(format!(
+                "/web/health answered status {other:?}"
+            ))),
+        }
+    }
+
     // ----- typed operations -------------------------------------------------------------------------
+
+    /// Search-before-create (docs/odoo-api.md §13): looks a record up by its external key and says whether
+    /// none, exactly one, or several match (reads at most two ids).
+    pub async fn lookup(&self, model: &str, domain: &Domain) -> Result<Lookup> {
+        let ids = self.search(model, domain, &SearchOptions::limit(2)).await?;
+        Ok(match ids.as_slice() {
+            [] => Lookup::None,
+            [one] => Lookup::One(*one),
+            _ => Lookup::Several,
+        })
+    }
 
     /// `search(domain)`: matching ids.
     pub async fn search(

@@ -150,11 +150,11 @@ impl Http {
         self.send(req).await
     }
 
-    /// `GET /web/version` (19+): `{"version_info": [...], "version": "19.0"}`.
-    pub(crate) async fn get_web_version(&self) -> Result<RawAnswer> {
+    /// `GET <base>/<path>`, e.g. `web/version` (19+) or `web/health`.
+    pub(crate) async fn get_path(&self, path: &str) -> Result<RawAnswer> {
         let url = self
             .base
-            .join("web/version")
+            .join(path)
             .map_err(|e| Error::config(format!("bad Odoo URL: {e}")))?;
         self.send(self.client.get(url)).await
     }

@@ -518,6 +518,7 @@ async fn error_cases(client: &Client, sandbox: &Sandbox, flow: &Flow, major: u32
 
 async fn full(version: Version, major: u32) {
     let (sandbox, client) = start(version).await;
+    client.health().await.unwrap();
     let caps = client.capabilities().await.unwrap();
     check_capabilities(&caps, major);
     operations(&client).await;
@@ -654,6 +655,13 @@ async fn faults(version: Version) {
         .await
         .unwrap();
     assert_eq!(found.len(), 1, "the create committed before the drop");
+    assert_eq!(
+        client
+            .lookup("sale.order", &Domain::new().eq("client_order_ref", "F-CTD"))
+            .await
+            .unwrap(),
+        odoo::Lookup::One(found[0])
+    );
 
     // A timeout after the request was sent: outcome unknown.
     let slow = slow_client(&sandbox).await;

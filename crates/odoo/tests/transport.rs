@@ -505,3 +505,39 @@ fn client_and_error_cross_tasks() {
     assert_send_sync::<odoo::Error>();
     assert_send_sync::<odoo::Capabilities>();
 }
+
+#[tokio::test]
+async fn health_and_lookup() {
+    let double = Double::start(18, |s| {
+        if s.model_method() != ("sale.order", "search") {
+            return None;
+        }
+        let reference = s.args()[5][0][0][2].as_str().unwrap_or_default().to_owned();
+        let ids = match reference.as_str() {
+            "NONE" => json!([]),
+            "ONE" => json!([7]),
+            _ => json!([7, 9]),
+        };
+        Some(Answer::rpc_result(s, ids))
+    })
+    .await;
+    let client = Client::new(config(&double.url)).unwrap();
+    client.health().await.unwrap();
+    let by_ref = |r: &str| Domain::new().eq("client_order_ref", r);
+    assert_eq!(
+        client.lookup("sale.order", &by_ref("NONE")).await.unwrap(),
+        odoo::Lookup::None
+    );
+    assert_eq!(
+        client.lookup("sale.order", &by_ref("ONE")).await.unwrap(),
+        odoo::Lookup::One(7)
+    );
+    assert_eq!(
+        client.lookup("sale.order", &by_ref("TWO")).await.unwrap(),
+        odoo::Lookup::Several
+    );
+    assert_eq!(
+        double.calls().last().unwrap().args()[6],
+        json!({"limit": 2})
+    );
+}

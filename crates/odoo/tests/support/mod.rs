@@ -173,6 +173,7 @@ impl Double {
             .into_iter()
             .filter(|s| {
                 !(s.path == "/web/version"
+                    || s.path == "/web/health"
                     || matches!(s.service_method(), ("common", "version" | "authenticate")))
             })
             .collect()
@@ -222,6 +223,9 @@ async fn handle(
 }
 
 fn default_answer(major: u32, seen: &Seen) -> Answer {
+    if seen.path == "/web/health" {
+        return Answer::json(200, json!({"status": "pass"}));
+    }
     if seen.path == "/web/version" {
         return Answer::json(
             200,
