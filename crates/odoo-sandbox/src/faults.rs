@@ -1,7 +1,8 @@
 //! Fault injection, switchable at run time from Rust ([`Faults`]) or over `/_sandbox/faults`.
 //!
-//! Faults apply to Odoo calls only (`/jsonrpc`, `/json/2/...`, `/web/...`), never to the admin
-//! API. Per request, in this order:
+//! Faults apply to Odoo calls only (`/jsonrpc`, `/json/2/...`, `/web/session/authenticate`,
+//! `/web/dataset/call_kw`; `/web/health` and `/web/version` only see outages), never to the
+//! admin API under `/_sandbox`. Per request, in this order:
 //!
 //! 1. **Outage**: while an outage window is open the listening socket is closed, so new
 //!    connections are refused by the kernel; a request arriving on a connection opened before
