@@ -7,6 +7,7 @@ pub mod job;
 pub mod retry;
 pub mod routing;
 pub mod settings;
+pub mod store_options;
 pub mod telemetry;
 
 pub use error::{CoreError, SyncError};
@@ -15,3 +16,4 @@ pub use job::{BodyDigest, EntityKind, EntityRef, JobKind, SyncJob, SyncJobV1};
 pub use retry::RetryPolicy;
 pub use routing::{IgnoreReason, Route, route};
 pub use settings::Settings;
+pub use store_options::{OrderStep, StatusMap, StockMaster};

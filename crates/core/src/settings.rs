@@ -30,6 +30,44 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub retry: RetrySettings,
+    pub secrets: SecretsSettings,
+    pub worker: WorkerSettings,
+    pub limits: LimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    pub key: SecretString,
+    pub previous_keys: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub job_timeout_secs: u64,
+    pub drain_secs: u64,
+    pub heartbeat_secs: u64,
+    pub missed_heartbeats: u64,
+    pub poll_ms: u64,
+    pub max_starts: u32,
+    pub lock_busy_retry_ms: u64,
+    pub metrics_listen: SocketAddr,
+}
+
+impl WorkerSettings {
+    /// How long a silent worker's jobs wait before another worker takes them over.
+    pub fn orphan_timeout(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_secs * self.missed_heartbeats)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub store_concurrency: u32,
+    pub store_odoo_calls_per_sec: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +193,20 @@ impl Settings {
                 "ingest.body_limit_bytes must be > 0".into(),
             ));
         }
+        let w = &self.worker;
+        if w.orphan_timeout() <= Duration::from_secs(w.job_timeout_secs + w.drain_secs) {
+            return Err(CoreError::Config(format!(
+                "worker.heartbeat_secs × worker.missed_heartbeats ({} s, the orphan timeout) must exceed \
+                 worker.job_timeout_secs + worker.drain_secs ({} s)",
+                w.orphan_timeout().as_secs(),
+                w.job_timeout_secs + w.drain_secs
+            )));
+        }
+        if w.concurrency == 0 || self.limits.store_concurrency == 0 {
+            return Err(CoreError::Config(
+                "worker.concurrency and limits.store_concurrency must be > 0".into(),
+            ));
+        }
         if self.retry.max_attempts == 0 || self.retry.base_ms == 0 {
             return Err(CoreError::Config(
                 "retry.max_attempts and retry.base_ms must be > 0".into(),
@@ -173,6 +225,18 @@ impl Settings {
             ));
         }
         Ok(&self.salla.webhook_secret)
+    }
+
+    /// The secrets key, required by anything that reads or writes merchants' secrets.
+    pub fn require_secrets_key(&self) -> Result<&SecretString, CoreError> {
+        if self.secrets.key.expose_secret().is_empty() {
+            return Err(CoreError::Config(
+                "secrets.key is empty: set SALLA_ODOO__SECRETS__KEY to base64 of 32 random bytes \
+                 (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            ));
+        }
+        Ok(&self.secrets.key)
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
@@ -225,6 +289,14 @@ fn set_from_env(root: &mut Table, path: &[String], var: &str, raw: &str) -> Resu
         Value::Float(_) => raw.trim().parse().ok().map(Value::Float),
         Value::Boolean(_) => raw.trim().parse().ok().map(Value::Boolean),
         Value::Table(_) => return Err(unknown()),
+        // Lists of strings are comma-separated in the environment.
+        Value::Array(_) => Some(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
         _ => toml::from_str::<Table>(&format!("v = {raw}"))
             .ok()
             .and_then(|mut t| t.remove("v")),
@@ -313,6 +385,28 @@ mod tests {
         assert!(err.to_string().contains("none"), "{err}");
         let err = Settings::load(None, [("SALLA_ODOO__QUEUE__NAMESPACE", "a b")]).unwrap_err();
         assert!(err.to_string().contains("namespace"), "{err}");
+    }
+
+    #[test]
+    fn orphan_timeout_must_exceed_job_timeout_plus_drain() {
+        let err =
+            Settings::load(None, [("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "2")]).unwrap_err();
+        assert!(err.to_string().contains("orphan timeout"), "{err}");
+        let s = Settings::load(None, no_env()).unwrap();
+        assert_eq!(s.worker.orphan_timeout(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn previous_keys_are_a_comma_separated_list() {
+        let s = Settings::load(None, [("SALLA_ODOO__SECRETS__PREVIOUS_KEYS", "a, b")]).unwrap();
+        let keys: Vec<&str> = s
+            .secrets
+            .previous_keys
+            .iter()
+            .map(|k| k.expose_secret())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert!(s.require_secrets_key().is_err());
     }
 
     #[test]
