@@ -735,10 +735,8 @@ async fn slow_client(sandbox: &Sandbox) -> Client {
 }
 
 /// Real Odoo finishes (and commits) a call whose client has gone away; that is why a client timeout is
-/// "outcome unknown". The sandbox currently abandons the call when the connection closes during its
-/// injected latency, so the record is never written.
+/// "outcome unknown" and the caller must look the record up before creating it again.
 #[tokio::test]
-#[ignore = "odoo-sandbox drops the in-flight call when the client disconnects during injected latency; real Odoo commits it"]
 async fn timeout_after_send_still_commits() {
     let (sandbox, client) = start(Version::V18).await;
     let partner = client
