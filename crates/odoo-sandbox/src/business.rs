@@ -1104,7 +1104,10 @@ fn reserve_move(env: &mut Env<'_>, mv: i64) {
         return;
     };
     let demand = env.raw_f64("stock.move", mv, "product_uom_qty");
-    let reserved = if is_storable(env, product) {
+    // Only goods leaving an internal location need stock; receipts are always available.
+    let from_internal = m2o(env, "stock.move", mv, "location_id")
+        .is_some_and(|l| s(env, "stock.location", l, "usage") == "internal");
+    let reserved = if is_storable(env, product) && from_internal {
         let free = on_hand(env, product) - reserved_total(env, product, Some(mv));
         demand.min(free.max(0.0))
     } else {

@@ -661,3 +661,68 @@ async fn partial_delivery_and_backorder() {
     assert_eq!(f(&p[0]["qty_available"]), 0.0);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn receipt_adds_stock() {
+    let sb = sandbox(Version::V18).await;
+    let a = sb.addr();
+    let product = call(
+        a,
+        "product.product",
+        "create",
+        json!([storable(Version::V18, "R", "R-1")]),
+        json!({}),
+    )
+    .await;
+    let pick = call(a, "stock.picking", "create", json!([{"picking_type_id": 1, "move_ids": [[0, 0, {"product_id": product, "product_uom_qty": 7, "location_id": 4, "location_dest_id": 8}]]}]), json!({})).await;
+    let pk = call(
+        a,
+        "stock.picking",
+        "read",
+        json!([[pick]]),
+        json!({"fields": ["name", "state", "location_id"]}),
+    )
+    .await;
+    assert_eq!(pk[0]["name"], "WH/IN/00001");
+    assert_eq!(pk[0]["state"], "draft");
+    call(
+        a,
+        "stock.picking",
+        "action_confirm",
+        json!([[pick]]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        call(
+            a,
+            "stock.picking",
+            "read",
+            json!([[pick]]),
+            json!({"fields": ["state"]})
+        )
+        .await[0]["state"],
+        "assigned"
+    );
+    assert_eq!(
+        call(
+            a,
+            "stock.picking",
+            "button_validate",
+            json!([[pick]]),
+            json!({})
+        )
+        .await,
+        json!(true)
+    );
+    let p = call(
+        a,
+        "product.product",
+        "read",
+        json!([[product]]),
+        json!({"fields": ["qty_available"]}),
+    )
+    .await;
+    assert_eq!(f(&p[0]["qty_available"]), 7.0);
+    sb.shutdown().await;
+}
