@@ -20,6 +20,20 @@
 //!   100 "Odoo Session Expired"); `GET /web/health` (`{"status": "pass"}`); on 19,
 //!   `GET /web/version`.
 //!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use odoo_sandbox::{FaultKind, Match, Options, Version};
+//! let sb = odoo_sandbox::spawn(Options { version: Version::V17, ..Options::default() }).await?;
+//! let url = sb.url(); // http://127.0.0.1:PORT, database "odoo", admin/admin (uid 2)
+//! // The next sale.order.create gets a 502 from "the proxy"; nothing is written.
+//! sb.faults().inject(Match::any().model("sale.order").method("create").times(1), FaultKind::Http5xx(502));
+//! // Half of the confirmations commit, then the connection closes without an answer.
+//! sb.faults().commit_then_drop(Match::any().method("action_confirm").rate(0.5));
+//! let confirmed = sb.inspect().count("sale.order", serde_json::json!([["state", "=", "sale"]]));
+//! sb.shutdown().await;
+//! # let _ = (url, confirmed); Ok(()) }
+//! ```
+//!
 //! # State
 //!
 //! All records live in one [`db::Db`] behind a mutex: per model a table of stored fields keyed
