@@ -109,6 +109,36 @@ impl Domain {
         Domain { terms, exprs: 1 }
     }
 
+    /// A domain from its JSON form (`[["a", "=", 1], "|", …]`), checked to be a sequence of complete prefix
+    /// expressions: `&` and `|` take two, `!` one, and a leaf is a 3-element list.
+    pub fn from_value(v: Value) -> Result<Domain, crate::Error> {
+        let Value::Array(terms) = v else {
+            return Err(crate::Error::config("a domain must be a list"));
+        };
+        let (mut exprs, mut need) = (0usize, 0usize);
+        for t in &terms {
+            if need == 0 {
+                exprs += 1;
+                need = 1;
+            }
+            need -= 1;
+            need += match t {
+                Value::String(op) if op == "&" || op == "|" => 2,
+                Value::String(op) if op == "!" => 1,
+                Value::Array(leaf) if leaf.len() == 3 => 0,
+                other => {
+                    return Err(crate::Error::config(format!("not a domain term: {other}")));
+                }
+            };
+        }
+        if need != 0 {
+            return Err(crate::Error::config(
+                "the domain ends in the middle of an expression",
+            ));
+        }
+        Ok(Domain { terms, exprs })
+    }
+
     /// True when the domain has no term (matches every record).
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
@@ -229,6 +259,21 @@ mod tests {
             json!([["id", "=", 0]])
         );
         assert_eq!(Domain::new().to_value(), json!([]));
+    }
+
+    #[test]
+    fn from_value_counts_expressions() {
+        let d =
+            Domain::from_value(json!(["|", ["a", "=", 1], ["b", "=", 2], ["c", "=", 3]])).unwrap();
+        let wrapped = Domain::negate(d);
+        assert_eq!(
+            wrapped.to_value(),
+            json!(["!", "&", "|", ["a", "=", 1], ["b", "=", 2], ["c", "=", 3]])
+        );
+        assert!(Domain::from_value(json!(["|", ["a", "=", 1]])).is_err());
+        assert!(Domain::from_value(json!([["a", "="]])).is_err());
+        assert!(Domain::from_value(json!({"a": 1})).is_err());
+        assert!(Domain::from_value(json!([])).unwrap().is_empty());
     }
 
     #[test]
