@@ -12,7 +12,9 @@
 //!    `Http5xx(status)` answers that status with a proxy-like text body; `TooManyRequests`
 //!    answers 429 with `Retry-After`; `ConnectionReset` resets the connection without an answer;
 //!    `SerializationFailure` answers the Odoo error `psycopg2.errors.SerializationFailure`
-//!    ("could not serialize access due to concurrent update"), as Odoo does after its own retries.
+//!    ("could not serialize access due to concurrent update"), as Odoo does after its own retries;
+//!    `LoginCooldown` answers `AccessDenied` "Too many login failures, please wait a bit before
+//!    trying again.".
 //! 4. The call runs and commits.
 //! 5. **Commit-then-drop rules**: the connection is closed without an answer *after* the
 //!    call committed, so the client cannot know the outcome.
@@ -42,6 +44,10 @@ pub enum FaultKind {
     SerializationFailure,
     /// HTTP 429 with `Retry-After`.
     TooManyRequests { retry_after_secs: u64 },
+    /// Odoo's login cooldown: `odoo.exceptions.AccessDenied` "Too many login failures, please
+    /// wait a bit before trying again." (Odoo raises it on its web login after repeated
+    /// failures; injectable anywhere for classification tests).
+    LoginCooldown,
 }
 
 /// Which calls a rule applies to, how often and how many times.

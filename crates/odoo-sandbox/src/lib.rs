@@ -59,7 +59,7 @@
 //! | `GET /_sandbox` | version, database, login |
 //! | `GET /_sandbox/faults`, `PUT` (a [`FaultConfig`]), `DELETE` | read, replace, clear all faults |
 //! | `POST /_sandbox/faults/latency` `{"fixed_ms", "jitter_ms"}` | latency |
-//! | `POST /_sandbox/faults/errors` `{"model"?, "method"?, "rate"?, "times"?, "kind"}` | add an error rule; `kind` is `{"http5xx": 503}`, `"connection_reset"`, `"serialization_failure"` or `{"too_many_requests": {"retry_after_secs": 5}}` |
+//! | `POST /_sandbox/faults/errors` `{"model"?, "method"?, "rate"?, "times"?, "kind"}` | add an error rule; `kind` is `{"http5xx": 503}`, `"connection_reset"`, `"serialization_failure"`, `"login_cooldown"` or `{"too_many_requests": {"retry_after_secs": 5}}` |
 //! | `POST /_sandbox/faults/commit_then_drop` `{"model"?, "method"?, "rate"?, "times"?}` | add a commit-then-drop rule |
 //! | `POST /_sandbox/faults/outage` `{"seconds"}` | refuse connections for that long |
 //! | `POST /_sandbox/faults/expired_credentials` `{"expired": true}` | every authentication fails |

@@ -423,6 +423,14 @@ async fn process(shared: Arc<Shared>, call: rpc::Call) -> Outcome {
                     &call,
                     &OdooError::serialization_failure(),
                 )),
+                FaultKind::LoginCooldown => Outcome::Answer(rpc::error_response(
+                    &shared,
+                    &call,
+                    &OdooError::new(
+                        "odoo.exceptions.AccessDenied",
+                        "Too many login failures, please wait a bit before trying again.",
+                    ),
+                )),
             };
         }
     }

@@ -100,6 +100,22 @@ async fn serialization_failure_is_an_odoo_error() {
     );
     assert_eq!(env["error"]["code"], 200);
     assert_eq!(count(&sb, "ser").await, 0);
+    sb.faults()
+        .inject(Match::any().times(1), FaultKind::LoginCooldown);
+    let env = rpc(
+        sb.addr(),
+        "object",
+        "execute_kw",
+        json!(["odoo", 2, "admin", "res.partner", "search_count", [[]]]),
+    )
+    .await;
+    assert_eq!(
+        err(&env),
+        (
+            "odoo.exceptions.AccessDenied".into(),
+            "Too many login failures, please wait a bit before trying again.".into()
+        )
+    );
     sb.shutdown().await;
 }
 
