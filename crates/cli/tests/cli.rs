@@ -38,6 +38,7 @@ fn job(merchant: u64, kind: JobKind, n: u64) -> SyncJob {
         received_at: time::OffsetDateTime::now_utc(),
         attempt: 0,
         data: serde_json::json!({"id": n}),
+        history: Vec::new(),
     })
 }
 

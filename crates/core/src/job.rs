@@ -208,6 +208,22 @@ pub struct SyncJobV1 {
     pub attempt: u32,
     /// The webhook's `data` object, unchanged.
     pub data: serde_json::Value,
+    /// Every failed attempt so far, oldest first (kept in the job so a dead letter has the full story).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptRecord>,
+}
+
+/// One failed attempt of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `transient`, `permanent`, `timeout` or `crashed`.
+    pub class: String,
+    /// The error chain, one line.
+    pub error: String,
 }
 
 impl SyncJob {
@@ -247,6 +263,7 @@ mod tests {
             received_at: OffsetDateTime::UNIX_EPOCH,
             attempt: 0,
             data: json!({"id": "77"}),
+            history: Vec::new(),
         });
         let bytes = job.to_json();
         let text = std::str::from_utf8(&bytes).unwrap();

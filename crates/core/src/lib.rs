@@ -12,7 +12,7 @@ pub mod telemetry;
 
 pub use error::{CoreError, SyncError};
 pub use ids::{MerchantId, SallaId};
-pub use job::{BodyDigest, EntityKind, EntityRef, JobKind, SyncJob, SyncJobV1};
+pub use job::{AttemptRecord, BodyDigest, EntityKind, EntityRef, JobKind, SyncJob, SyncJobV1};
 pub use retry::RetryPolicy;
 pub use routing::{IgnoreReason, Route, route};
 pub use settings::Settings;

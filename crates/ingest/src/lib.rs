@@ -402,6 +402,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         received_at: OffsetDateTime::now_utc(),
         attempt: 0,
         data: envelope.data,
+        history: Vec::new(),
     });
     let (status, body, outcome) = match state.inner.queue.enqueue(&job, &dedupe).await {
         Ok(Enqueued::Queued) => (
