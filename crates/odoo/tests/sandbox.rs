@@ -307,6 +307,16 @@ async fn order_flow(client: &Client, sandbox: &Sandbox, major: u32) -> Flow {
         .await
         .unwrap();
     assert_eq!(qty[0]["qty_available"].as_f64(), Some(97.0));
+    // Stock is an absolute count: setting it again after the delivery writes the new level.
+    assert_eq!(
+        client.set_stock_on_hand(product, 50.0, None).await.unwrap(),
+        Step::Done
+    );
+    let qty: Vec<Record> = client
+        .read("product.product", &[product], &["qty_available"])
+        .await
+        .unwrap();
+    assert_eq!(qty[0]["qty_available"].as_f64(), Some(50.0));
     let _ = sandbox;
     Flow { product, order }
 }
@@ -374,6 +384,36 @@ async fn cancel_and_shipping(client: &Client, flow: &Flow) {
         .await
         .unwrap();
     assert_eq!(so[0]["state"], "cancel");
+    // A locked order (17+ `locked`, 16 state `done`) is unlocked before it is cancelled.
+    let locked = client
+        .create(
+            "sale.order",
+            vals(json!({"partner_id": partner, "client_order_ref": "SALLA-LOCKED",
+                        "order_line": [[0, 0, {"product_id": flow.product, "product_uom_qty": 1, "price_unit": 25}]]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.confirm_sale_order(locked).await.unwrap(), Step::Done);
+    let lock = if caps.sale_order_locked {
+        "action_lock"
+    } else {
+        "action_done"
+    };
+    client
+        .call(&Call::new("sale.order", lock).ids(&[locked]))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.confirm_sale_order(locked).await.unwrap(),
+        Step::AlreadyDone
+    );
+    assert_eq!(client.cancel_sale_order(locked).await.unwrap(), Step::Done);
+    let so: Vec<Record> = client
+        .read("sale.order", &[locked], &["state"])
+        .await
+        .unwrap();
+    assert_eq!(so[0]["state"], "cancel");
+
     // A cancelled order cannot be confirmed: a permanent workflow error, nothing called.
     let e = client.confirm_sale_order(order).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::Permanent);
