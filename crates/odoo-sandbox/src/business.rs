@@ -1402,7 +1402,9 @@ pub fn apply_inventory(env: &mut Env<'_>, quants: &[i64]) -> OdooResult<()> {
     Ok(())
 }
 
-fn wizard_action(name: &str, res_model: &str, res_id: Option<i64>, context: Value) -> Value {
+/// A wizard's window action, as Odoo returns it: no record is created, the wizard's fields
+/// come from the context (`default_pick_ids`, ...).
+fn wizard_action(name: &str, res_model: &str, context: Value) -> Value {
     json!({
         "name": name,
         "type": "ir.actions.act_window",
@@ -1411,7 +1413,6 @@ fn wizard_action(name: &str, res_model: &str, res_id: Option<i64>, context: Valu
         "views": [[false, "form"]],
         "view_id": false,
         "target": "new",
-        "res_id": res_id.map_or(Value::Bool(false), Value::from),
         "context": context,
     })
 }
@@ -1487,12 +1488,17 @@ pub fn button_validate(env: &mut Env<'_>, pickings: &[i64]) -> OdooResult<Value>
         }
     }
     if need_immediate {
-        let id = wizard_create(env, "stock.immediate.transfer", &todo)?;
+        let mut ctx = env.ctx.clone();
+        ctx.insert("button_validate_picking_ids".into(), json!(todo));
+        ctx.insert("default_show_transfers".into(), json!(false));
+        ctx.insert(
+            "default_pick_ids".into(),
+            json!(todo.iter().map(|p| json!([4, p])).collect::<Vec<_>>()),
+        );
         return Ok(wizard_action(
             "Immediate Transfer?",
             "stock.immediate.transfer",
-            Some(id),
-            json!({"button_validate_picking_ids": todo, "default_show_transfers": false, "default_pick_ids": todo.iter().map(|p| json!([4, p])).collect::<Vec<_>>()}),
+            Value::Object(ctx),
         ));
     }
     for &p in &todo {
@@ -1518,12 +1524,17 @@ pub fn button_validate(env: &mut Env<'_>, pickings: &[i64]) -> OdooResult<Value>
         .unwrap_or_default();
     let skip_backorder = env.ctx_flag("skip_backorder");
     if partial && !skip_backorder {
-        let id = wizard_create(env, "stock.backorder.confirmation", &todo)?;
+        let mut ctx = env.ctx.clone();
+        ctx.insert("button_validate_picking_ids".into(), json!(todo));
+        ctx.insert("default_show_transfers".into(), json!(false));
+        ctx.insert(
+            "default_pick_ids".into(),
+            json!(todo.iter().map(|p| json!([4, p])).collect::<Vec<_>>()),
+        );
         return Ok(wizard_action(
             "Create Backorder?",
             "stock.backorder.confirmation",
-            Some(id),
-            json!({"button_validate_picking_ids": todo, "default_show_transfers": false, "default_pick_ids": todo.iter().map(|p| json!([4, p])).collect::<Vec<_>>()}),
+            Value::Object(ctx),
         ));
     }
     let make_backorder = partial && !env.ctx_flag("cancel_backorder");
@@ -1531,12 +1542,6 @@ pub fn button_validate(env: &mut Env<'_>, pickings: &[i64]) -> OdooResult<Value>
         make_backorder && !no_backorder_ids.contains(&p)
     })?;
     Ok(json!(true))
-}
-
-fn wizard_create(env: &mut Env<'_>, model: &str, pickings: &[i64]) -> OdooResult<i64> {
-    let mut vals = Map::new();
-    vals.insert("pick_ids".into(), json!([[6, 0, pickings]]));
-    env.create(model, &vals)
 }
 
 fn do_validate(
@@ -1747,18 +1752,14 @@ pub fn order_cancel(env: &mut Env<'_>, orders: &[i64]) -> OdooResult<Value> {
             .iter()
             .any(|o| s(env, "sale.order", *o, "state") != "draft")
     {
-        let mut vals = Map::new();
-        vals.insert("order_id".into(), json!(orders[0]));
-        let wiz = env.create("sale.order.cancel", &vals)?;
         return Ok(json!({
             "name": "Cancel Sales Order",
             "view_mode": "form",
             "res_model": "sale.order.cancel",
             "view_id": false,
             "type": "ir.actions.act_window",
-            "target": "new",
-            "res_id": wiz,
             "context": {"default_order_id": orders[0]},
+            "target": "new",
         }));
     }
     for &o in orders {

@@ -450,12 +450,24 @@ async fn cancel_with_and_without_the_wizard() {
         .await;
         call(a, "sale.order", "action_confirm", json!([[so2]]), json!({})).await;
         let wiz = call(a, "sale.order", "action_cancel", json!([[so2]]), json!({})).await;
+        assert!(
+            wiz.get("res_id").is_none(),
+            "Odoo creates no wizard record: {wiz}"
+        );
+        let wiz_id = call(
+            a,
+            "sale.order.cancel",
+            "create",
+            json!([{}]),
+            json!({"context": wiz["context"].clone()}),
+        )
+        .await;
         call(
             a,
             "sale.order.cancel",
             "action_cancel",
-            json!([[wiz["res_id"].clone()]]),
-            json!({}),
+            json!([[wiz_id]]),
+            json!({"context": wiz["context"].clone()}),
         )
         .await;
         let o = call(
@@ -632,12 +644,20 @@ async fn partial_delivery_and_backorder() {
     )
     .await;
     assert_eq!(wiz["res_model"], "stock.backorder.confirmation");
+    let wiz_id = call(
+        a,
+        "stock.backorder.confirmation",
+        "create",
+        json!([{}]),
+        json!({"context": wiz["context"].clone()}),
+    )
+    .await;
     let bo = call(
         a,
         "stock.backorder.confirmation",
         "process",
-        json!([[wiz["res_id"].clone()]]),
-        json!({}),
+        json!([[wiz_id]]),
+        json!({"context": wiz["context"].clone()}),
     )
     .await;
     assert_eq!(bo, json!(true));
