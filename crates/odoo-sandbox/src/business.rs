@@ -488,6 +488,9 @@ pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value
             ))
         }
         ("res.currency", "rate") => json!(1.0),
+        ("account.tax", "price_include") => {
+            json!(env.raw(model, id, "price_include_override") == json!("tax_included"))
+        }
         ("res.users", "email") => match m2o(env, model, id, "partner_id") {
             Some(p) => env.raw("res.partner", p, "email"),
             None => json!(false),

@@ -690,6 +690,54 @@ fn all_models(v: Version) -> Vec<Model> {
     };
     let memo_field = if v >= Version::V18 { "memo" } else { "ref" };
 
+    let mut tax_fields = vec![
+        f("name", "Tax Name", Ty::Char).req(),
+        f("amount", "Amount", Ty::Float).req().def(json!(0.0)),
+        f(
+            "amount_type",
+            "Tax Computation",
+            sel(&[
+                ("group", "Group of Taxes"),
+                ("fixed", "Fixed"),
+                ("percent", "Percentage"),
+                ("division", "Percentage Tax Included"),
+            ]),
+        )
+        .req()
+        .def(json!("percent")),
+        f(
+            "type_tax_use",
+            "Tax Type",
+            sel(&[
+                ("sale", "Sales"),
+                ("purchase", "Purchases"),
+                ("none", "None"),
+            ]),
+        )
+        .req()
+        .def(json!("sale")),
+        f("description", "Description", Ty::Char),
+        f("sequence", "Sequence", Ty::Integer).def(json!(1)),
+        f("active", "Active", Ty::Boolean).def(json!(true)),
+        f("company_id", "Company", Ty::Many2one("res.company"))
+            .req()
+            .def(json!(1)),
+    ];
+    if v >= Version::V18 {
+        // 18 turned "Included in Price" into a selection with a company default.
+        tax_fields.push(f(
+            "price_include_override",
+            "Included in Price",
+            sel(&[
+                ("tax_included", "Tax Included"),
+                ("tax_excluded", "Tax Excluded"),
+            ]),
+        ));
+        tax_fields.push(f("price_include", "Included in Price", Ty::Boolean).comp());
+    } else {
+        tax_fields.push(f("price_include", "Included in Price", Ty::Boolean).def(json!(false)));
+    }
+
     let mut out = vec![
         model(
             "res.partner",
@@ -1177,45 +1225,7 @@ fn all_models(v: Version) -> Vec<Model> {
                 f("company_id", "Company", Ty::Many2one("res.company")).def(json!(1)),
             ],
         ),
-        model(
-            "account.tax",
-            "Tax",
-            "sequence,id",
-            vec![
-                f("name", "Tax Name", Ty::Char).req(),
-                f("amount", "Amount", Ty::Float).req().def(json!(0.0)),
-                f(
-                    "amount_type",
-                    "Tax Computation",
-                    sel(&[
-                        ("group", "Group of Taxes"),
-                        ("fixed", "Fixed"),
-                        ("percent", "Percentage"),
-                        ("division", "Percentage Tax Included"),
-                    ]),
-                )
-                .req()
-                .def(json!("percent")),
-                f(
-                    "type_tax_use",
-                    "Tax Type",
-                    sel(&[
-                        ("sale", "Sales"),
-                        ("purchase", "Purchases"),
-                        ("none", "None"),
-                    ]),
-                )
-                .req()
-                .def(json!("sale")),
-                f("price_include", "Included in Price", Ty::Boolean).def(json!(false)),
-                f("description", "Description", Ty::Char),
-                f("sequence", "Sequence", Ty::Integer).def(json!(1)),
-                f("active", "Active", Ty::Boolean).def(json!(true)),
-                f("company_id", "Company", Ty::Many2one("res.company"))
-                    .req()
-                    .def(json!(1)),
-            ],
-        ),
+        model("account.tax", "Tax", "sequence,id", tax_fields),
         model(
             "delivery.carrier",
             "Shipping Methods",

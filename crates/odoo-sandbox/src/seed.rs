@@ -191,14 +191,14 @@ pub fn fresh(opts: &Options) -> Db {
         d,
         "account.tax",
         1,
-        json!({"name": "15%", "description": "15%", "amount": 15.0, "amount_type": "percent", "type_tax_use": "sale", "price_include": false, "sequence": 1, "active": true, "company_id": 1}),
+        json!({"name": "15%", "description": "15%", "amount": 15.0, "amount_type": "percent", "type_tax_use": "sale", "sequence": 1, "active": true, "company_id": 1}),
         now,
     );
     insert(
         d,
         "account.tax",
         2,
-        json!({"name": "15%", "description": "15%", "amount": 15.0, "amount_type": "percent", "type_tax_use": "purchase", "price_include": false, "sequence": 1, "active": true, "company_id": 1}),
+        json!({"name": "15%", "description": "15%", "amount": 15.0, "amount_type": "percent", "type_tax_use": "purchase", "sequence": 1, "active": true, "company_id": 1}),
         now,
     );
     for (id, code, name, kind, seq) in [

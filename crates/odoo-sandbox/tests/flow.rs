@@ -746,3 +746,61 @@ async fn receipt_adds_stock() {
     assert_eq!(f(&p[0]["qty_available"]), 7.0);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn price_included_taxes() {
+    for v in [Version::V17, Version::V18] {
+        let sb = sandbox(v).await;
+        let a = sb.addr();
+        let vals = if v >= Version::V18 {
+            json!({"name": "VAT 15% incl", "amount": 15, "type_tax_use": "sale", "price_include_override": "tax_included"})
+        } else {
+            json!({"name": "VAT 15% incl", "amount": 15, "type_tax_use": "sale", "price_include": true})
+        };
+        let tax = call(a, "account.tax", "create", json!([vals]), json!({})).await;
+        let t = call(
+            a,
+            "account.tax",
+            "read",
+            json!([[tax]]),
+            json!({"fields": ["price_include"]}),
+        )
+        .await;
+        assert_eq!(t[0]["price_include"], json!(true), "{v}");
+        let partner = call(
+            a,
+            "res.partner",
+            "create",
+            json!([{"name": "C"}]),
+            json!({}),
+        )
+        .await;
+        let product = call(
+            a,
+            "product.product",
+            "create",
+            json!([{"name": "P", "taxes_id": [[6, 0, [tax]]]}]),
+            json!({}),
+        )
+        .await;
+        let so = call(a, "sale.order", "create", json!([{"partner_id": partner, "order_line": [[0, 0, {"product_id": product, "price_unit": 115}]]}]), json!({})).await;
+        let o = call(
+            a,
+            "sale.order",
+            "read",
+            json!([[so]]),
+            json!({"fields": ["amount_untaxed", "amount_tax", "amount_total"]}),
+        )
+        .await;
+        assert_eq!(
+            (
+                f(&o[0]["amount_untaxed"]),
+                f(&o[0]["amount_tax"]),
+                f(&o[0]["amount_total"])
+            ),
+            (100.0, 15.0, 115.0),
+            "{v}"
+        );
+        sb.shutdown().await;
+    }
+}
