@@ -720,8 +720,12 @@ async fn faults(version: Version) {
     assert!(matches!(e, odoo::Error::Connect { .. }), "{e:?}");
     assert_eq!(e.class(), ErrorClass::Transient { retry_after: None });
     faults.end_outage();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    fresh.version().await.unwrap();
+    // The sandbox binds its port again; give it a moment on a busy machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Err(e) = fresh.version().await {
+        assert!(tokio::time::Instant::now() < deadline, "still down: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Expired credentials: permanent auth errors, for an open session and for a new one.
     faults.set_expired_credentials(true);
@@ -793,7 +797,20 @@ async fn timeout_after_send_still_commits() {
         .unwrap_err();
     assert_eq!(e.class(), ErrorClass::OutcomeUnknown, "{e}");
     sandbox.faults().set_latency(Duration::ZERO, Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The abandoned call runs to its end (600 ms of latency) and commits.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count(
+        &sandbox,
+        "sale.order",
+        json!([["client_order_ref", "=", "F-TMO"]]),
+    ) == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         count(
             &sandbox,
