@@ -168,6 +168,19 @@ async fn admin_api_switches_faults_inspects_and_resets() {
         .await["result"],
         json!(false)
     );
+    // The whole configuration round-trips through GET and PUT.
+    admin(
+        a,
+        "POST",
+        "/_sandbox/faults/commit_then_drop",
+        json!({"model": "sale.order", "rate": 0.25}),
+    )
+    .await;
+    let cfg = admin(a, "GET", "/_sandbox/faults", json!({})).await;
+    admin(a, "DELETE", "/_sandbox/faults", json!({})).await;
+    admin(a, "PUT", "/_sandbox/faults", cfg.clone()).await;
+    assert_eq!(admin(a, "GET", "/_sandbox/faults", json!({})).await, cfg);
+    assert_eq!(cfg["commit_then_drop"][0]["rate"], json!(0.25));
     admin(a, "DELETE", "/_sandbox/faults", json!({})).await;
     assert_eq!(
         common::rpc(
