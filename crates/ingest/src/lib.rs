@@ -14,7 +14,7 @@
 //! It never calls Odoo or Postgres: the request path is verify → parse envelope → one Redis script.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::{
@@ -26,7 +26,7 @@ use axum::{
     routing::{get, post},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use salla_odoo_core::{
     BodyDigest, EntityRef, MerchantId, Route, SallaId, Settings, SyncJob, SyncJobV1,
     settings::SecurityStrategy,
@@ -90,7 +90,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 verifier: WebhookVerifier::new(strategy, secret),
                 queue,
-                metrics: metrics_handle(),
+                metrics: salla_odoo_core::telemetry::metrics_handle(),
                 body_limit: settings.ingest.body_limit_bytes,
                 request_timeout: Duration::from_millis(settings.ingest.request_timeout_ms),
             }),
@@ -100,22 +100,6 @@ impl AppState {
     pub fn queue(&self) -> &RedisQueue {
         &self.inner.queue
     }
-}
-
-/// The process-wide Prometheus recorder (installed once; tests start many apps in one process).
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ])
-                .expect("buckets are not empty")
-                .install_recorder()
-                .expect("no other metrics recorder is installed")
-        })
-        .clone()
 }
 
 /// The HTTP routes.

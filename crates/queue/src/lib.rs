@@ -13,7 +13,7 @@
 //! | `ns:sync:active` | LIST | ids promoted from `scheduled`, waiting for a worker |
 //! | `ns:sync:inflight:{worker}` | SET | ids a worker has taken |
 //! | `ns:sync:workers` | ZSET | worker name → last heartbeat |
-//! | `ns:sync:done`, `ns:sync:dead` | SET | finished ids (apalis' view; our outcomes live in Postgres) |
+//! | `ns:sync:done`, `ns:sync:dead` | SET | apalis' finished ids (unused by our consumer, see [`consumer`]) |
 //! | `ns:sync:signal` | LIST | apalis' "work available" flag |
 //! | `ns:sync:idempotency:{merchant}:{event}:{sha256}` | STRING | dedupe claim → job id, expires after the dedupe window |
 //!
@@ -24,6 +24,8 @@
 //! Salla resends), success means the job is in Redis, and a resend of a queued delivery is a duplicate.
 //! Every call is bounded by `redis.command_timeout_ms`; the connection manager reconnects in the
 //! background after Redis comes back. Redis Cluster is not supported (the scripts build key names).
+
+pub mod consumer;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,6 +45,8 @@ pub enum QueueError {
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("unexpected answer from redis: {0}")]
+    Protocol(String),
     #[error("queue backend: {0}")]
     Backend(#[from] apalis_redis::Error),
 }
@@ -101,7 +105,9 @@ pub struct QueueStats {
     pub scheduled: u64,
     /// Taken by a worker and not finished.
     pub in_flight: u64,
+    /// Jobs finished since the queue was created (applied or skipped).
     pub done: u64,
+    /// Jobs dead-lettered since the queue was created (their outcome is in Postgres).
     pub dead: u64,
     pub workers: u64,
     /// Waiting jobs (queued + scheduled) by job kind.
@@ -113,9 +119,9 @@ pub struct QueueStats {
 /// The Redis queue.
 #[derive(Clone)]
 pub struct RedisQueue {
-    conn: ConnectionManager,
-    apalis: ApalisConfig,
-    config: QueueConfig,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) apalis: ApalisConfig,
+    pub(crate) config: QueueConfig,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -128,7 +134,8 @@ impl std::fmt::Debug for RedisQueue {
 
 const STATS_SCRIPT: &str = r#"
 -- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] workers ZSET, KEYS[4] done SET, KEYS[5] dead SET
--- ARGV[1] now (Unix seconds), ARGV[2] prefix of the per-worker inflight sets
+-- ARGV[1] now (Unix seconds), ARGV[2] prefix of the per-worker inflight sets,
+-- ARGV[3], ARGV[4] the finished and dead-lettered counters
 local due = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
 local later = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
 local active = redis.call('LLEN', KEYS[2])
@@ -137,7 +144,9 @@ local inflight = 0
 for _, w in ipairs(workers) do
   inflight = inflight + redis.call('SCARD', ARGV[2] .. w)
 end
-return {due + active, later, inflight, redis.call('SCARD', KEYS[4]), redis.call('SCARD', KEYS[5]), #workers}
+local finished = tonumber(redis.call('GET', ARGV[3]) or '0')
+local deadlettered = tonumber(redis.call('GET', ARGV[4]) or '0')
+return {due + active, later, inflight, redis.call('SCARD', KEYS[4]) + finished, redis.call('SCARD', KEYS[5]) + deadlettered, #workers}
 "#;
 
 impl RedisQueue {
@@ -175,7 +184,7 @@ impl RedisQueue {
         self.conn.clone()
     }
 
-    async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
+    pub(crate) async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
     where
         F: Future<Output = Result<T, QueueError>>,
     {
@@ -235,6 +244,8 @@ impl RedisQueue {
                     .key(a.dead_jobs_set())
                     .arg(now)
                     .arg(format!("{}:", a.inflight_jobs_set()))
+                    .arg(self.counter_key("finished"))
+                    .arg(self.counter_key("deadlettered"))
                     .invoke_async(&mut conn)
                     .await?)
             })

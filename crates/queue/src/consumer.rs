@@ -1,0 +1,304 @@
+//! The consuming side of the queue: leases, acknowledgements, delayed retries and crash recovery.
+//!
+//! The push side is apalis-redis (see the crate docs); the consuming side is ours, over the same keys,
+//! because apalis-redis 1.0's worker cannot keep three of our invariants without fighting it: it stops
+//! heartbeating while it drains (so another worker may run a draining worker's job concurrently), it
+//! never counts how often a job was started (a job that kills its worker loops forever), and its
+//! retries follow its own schedule. Here every state change is one Lua script, so it is atomic.
+//!
+//! # Keys (queue `q` = `ns:sync`, in addition to the push side's)
+//! | key | type | holds |
+//! |---|---|---|
+//! | `q:meta:{id}` field `starts` | HASH field | times the job was handed to a worker since its last outcome |
+//! | `q:workers` | ZSET | worker id → last heartbeat (Unix ms) |
+//! | `q:inflight:{worker}` | SET | job ids leased by that worker |
+//! | `q:finished`, `q:deadlettered` | STRING | counters of jobs acknowledged / dead-lettered |
+//!
+//! # Life of a job
+//! `scheduled` → (due) `active` → `inflight:{w}` → one of: **ack** (data and meta deleted: finished
+//! jobs leave nothing behind to vacuum), **reschedule** (new job JSON, back into `scheduled` at
+//! `now + delay`, `starts` reset), **dead** (after the outbox row is written in Postgres). A worker
+//! heartbeats every few seconds, also while draining; any worker re-queues the in-flight jobs of a
+//! worker silent for longer than the orphan timeout. Every ack/reschedule/dead first removes the id
+//! from the caller's in-flight set and does nothing if it was not there (the job was taken over after
+//! an orphan timeout and the other copy decides).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Script;
+use salla_odoo_core::SyncJob;
+
+use crate::{QueueError, RedisQueue};
+
+/// A job handed to a worker.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The queue's id for this job (stable across retries).
+    pub id: String,
+    /// The job, or why it cannot be decoded (the raw text is kept for the dead letter).
+    pub job: Result<SyncJob, Undecodable>,
+    /// How many times it has been handed out since its last outcome (1 on a normal first run).
+    pub starts: u32,
+}
+
+/// A queue entry that is not a job this version understands.
+#[derive(Debug, Clone)]
+pub struct Undecodable {
+    pub error: String,
+    pub raw: String,
+}
+
+const FETCH: &str = r#"
+-- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] data HASH,
+-- KEYS[5] workers ZSET
+-- ARGV[1] now (Unix s), ARGV[2] max jobs, ARGV[3] worker id, ARGV[4] meta key prefix, ARGV[5] now (ms)
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+if #due > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(due))
+  redis.call('ZREM', KEYS[1], unpack(due))
+end
+local out = {}
+for i = 1, tonumber(ARGV[2]) do
+  local id = redis.call('LPOP', KEYS[2])
+  if not id then break end
+  redis.call('SADD', KEYS[3], id)
+  local meta = ARGV[4] .. id
+  local starts = redis.call('HINCRBY', meta, 'starts', 1)
+  redis.call('HSET', meta, 'status', 'Running', 'lock_by', ARGV[3], 'lock_at', ARGV[1])
+  local data = redis.call('HGET', KEYS[4], id)
+  table.insert(out, id)
+  table.insert(out, data or '')
+  table.insert(out, starts)
+end
+return out
+"#;
+
+const ACK: &str = r#"
+-- KEYS[1] inflight SET of this worker, KEYS[2] data HASH, KEYS[3] counter to increment
+-- ARGV[1] job id, ARGV[2] meta key prefix
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('DEL', ARGV[2] .. ARGV[1])
+redis.call('INCR', KEYS[3])
+return 1
+"#;
+
+const RESCHEDULE: &str = r#"
+-- KEYS[1] inflight SET of this worker, KEYS[2] data HASH, KEYS[3] scheduled ZSET
+-- ARGV[1] job id, ARGV[2] meta key prefix, ARGV[3] new job JSON, ARGV[4] run at (Unix s)
+if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HSET', ARGV[2] .. ARGV[1], 'status', 'Scheduled', 'starts', 0)
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return 1
+"#;
+
+const REQUEUE_ORPHANS: &str = r#"
+-- KEYS[1] workers ZSET, KEYS[2] active LIST
+-- ARGV[1] cutoff (Unix ms): workers last seen before it are dead, ARGV[2] inflight key prefix
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local moved = 0
+for _, w in ipairs(dead) do
+  local key = ARGV[2] .. w
+  local ids = redis.call('SMEMBERS', key)
+  if #ids > 0 then
+    -- First in line: these jobs have waited longest.
+    redis.call('LPUSH', KEYS[2], unpack(ids))
+    moved = moved + #ids
+  end
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], w)
+end
+return moved
+"#;
+
+const RELEASE: &str = r#"
+-- KEYS[1] workers ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker; ARGV[1] worker id
+local ids = redis.call('SMEMBERS', KEYS[3])
+if #ids > 0 then redis.call('LPUSH', KEYS[2], unpack(ids)) end
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return #ids
+"#;
+
+fn protocol(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Protocol(e.to_string())
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl RedisQueue {
+    fn inflight_key(&self, worker: &str) -> String {
+        format!("{}:{worker}", self.apalis.inflight_jobs_set())
+    }
+
+    fn meta_prefix(&self) -> String {
+        format!("{}:", self.apalis.job_meta_hash())
+    }
+
+    pub(crate) fn counter_key(&self, name: &str) -> String {
+        format!("{}:sync:{name}", self.config.namespace)
+    }
+
+    /// Announce (or refresh) a worker. Called on every fetch and by the heartbeat task.
+    pub async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let key = self.apalis.workers_set();
+        self.bounded(async {
+            let _: i64 = redis::cmd("ZADD")
+                .arg(key)
+                .arg(now().as_millis() as u64)
+                .arg(worker)
+                .query_async(&mut conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Lease up to `max` due jobs to `worker`.
+    pub async fn fetch(&self, worker: &str, max: usize) -> Result<Vec<Lease>, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        let t = now();
+        let raw: Vec<redis::Value> = self
+            .bounded(async {
+                Ok(Script::new(FETCH)
+                    .key(a.scheduled_jobs_set())
+                    .key(a.active_jobs_list())
+                    .key(self.inflight_key(worker))
+                    .key(a.job_data_hash())
+                    .key(a.workers_set())
+                    .arg(t.as_secs())
+                    .arg(max)
+                    .arg(worker)
+                    .arg(self.meta_prefix())
+                    .arg(t.as_millis() as u64)
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        let mut leases = Vec::with_capacity(raw.len() / 3);
+        for triple in raw.chunks(3) {
+            let [id, data, starts] = triple else { break };
+            let id: String = redis::from_redis_value_ref(id).map_err(protocol)?;
+            let data: Vec<u8> = redis::from_redis_value_ref(data).map_err(protocol)?;
+            let starts: u32 = redis::from_redis_value_ref(starts).map_err(protocol)?;
+            let job = SyncJob::from_json(&data).map_err(|e| Undecodable {
+                error: if data.is_empty() {
+                    "the job's data is missing from Redis".into()
+                } else {
+                    e.to_string()
+                },
+                raw: String::from_utf8_lossy(&data).into_owned(),
+            });
+            leases.push(Lease { id, job, starts });
+        }
+        Ok(leases)
+    }
+
+    /// The job reached its outcome (applied or skipped, recorded in Postgres): forget it.
+    /// `false` when the lease was no longer this worker's.
+    pub async fn ack(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
+        self.finish(worker, id, "finished").await
+    }
+
+    /// The job was dead-lettered in Postgres: forget it here.
+    pub async fn dead(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
+        self.finish(worker, id, "deadlettered").await
+    }
+
+    async fn finish(&self, worker: &str, id: &str, counter: &str) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let done: i64 = self
+            .bounded(async {
+                Ok(Script::new(ACK)
+                    .key(self.inflight_key(worker))
+                    .key(self.apalis.job_data_hash())
+                    .key(self.counter_key(counter))
+                    .arg(id)
+                    .arg(self.meta_prefix())
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Put the job back with new contents (next attempt, or same attempt after a busy lock), to run
+    /// no sooner than `delay` from now (whole seconds, at least one).
+    pub async fn reschedule(
+        &self,
+        worker: &str,
+        id: &str,
+        job: &SyncJob,
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.conn.clone();
+        let run_at = (now() + delay).as_secs().max(now().as_secs() + 1);
+        let done: i64 = self
+            .bounded(async {
+                Ok(Script::new(RESCHEDULE)
+                    .key(self.inflight_key(worker))
+                    .key(self.apalis.job_data_hash())
+                    .key(self.apalis.scheduled_jobs_set())
+                    .arg(id)
+                    .arg(self.meta_prefix())
+                    .arg(job.to_json())
+                    .arg(run_at)
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        Ok(done == 1)
+    }
+
+    /// Re-queue the in-flight jobs of every worker not heard from for `orphan_timeout`.
+    pub async fn requeue_orphans(&self, orphan_timeout: Duration) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let cutoff = now().saturating_sub(orphan_timeout).as_millis() as u64;
+        self.bounded(async {
+            Ok(Script::new(REQUEUE_ORPHANS)
+                .key(self.apalis.workers_set())
+                .key(self.apalis.active_jobs_list())
+                .arg(cutoff)
+                .arg(format!("{}:", self.apalis.inflight_jobs_set()))
+                .invoke_async(&mut conn)
+                .await?)
+        })
+        .await
+    }
+
+    /// A stopping worker hands its unfinished jobs back at once and unregisters.
+    pub async fn release(&self, worker: &str) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        self.bounded(async {
+            Ok(Script::new(RELEASE)
+                .key(self.apalis.workers_set())
+                .key(self.apalis.active_jobs_list())
+                .key(self.inflight_key(worker))
+                .arg(worker)
+                .invoke_async(&mut conn)
+                .await?)
+        })
+        .await
+    }
+
+    /// Job ids currently leased by `worker` (for tests and diagnostics).
+    pub async fn inflight(&self, worker: &str) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.conn.clone();
+        let key = self.inflight_key(worker);
+        self.bounded(async {
+            Ok(redis::cmd("SMEMBERS")
+                .arg(key)
+                .query_async(&mut conn)
+                .await?)
+        })
+        .await
+    }
+}
