@@ -170,8 +170,10 @@ fn is_unknown_model_message(msg: &str) -> bool {
 #[non_exhaustive]
 pub enum Error {
     /// The connection could not be made; nothing reached Odoo.
-    #[error("cannot connect to Odoo: {source}")]
+    #[error("cannot connect to Odoo: {detail}")]
     Connect {
+        /// The innermost cause, e.g. "Connection refused (os error 111)".
+        detail: String,
         /// The underlying error (URL removed).
         #[source]
         source: reqwest::Error,

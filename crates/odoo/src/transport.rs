@@ -234,18 +234,32 @@ fn map_send_error(e: reqwest::Error) -> Error {
     }
     if e.is_connect() {
         return Error::Connect {
+            detail: root_cause(&e),
             source: e.without_url(),
         };
     }
     let detail = if e.is_timeout() {
-        "timed out waiting for the answer"
+        "timed out waiting for the answer".to_owned()
     } else {
-        "the connection closed before the answer"
+        format!(
+            "the connection closed before the answer: {}",
+            root_cause(&e)
+        )
     };
     Error::NoAnswer {
-        detail: detail.into(),
+        detail,
         source: Some(e.without_url()),
     }
+}
+
+/// The innermost error message of a chain (e.g. "Connection refused (os error 111)"), which is what an
+/// operator needs in a dead letter; reqwest's own message is only "error sending request".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
 }
 
 /// The first 200 characters of a body, for error messages.

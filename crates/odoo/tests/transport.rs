@@ -367,6 +367,7 @@ async fn connection_refused_is_transient() {
         .unwrap_err();
     assert!(matches!(e, odoo::Error::Connect { .. }), "{e:?}");
     assert_eq!(e.class(), ErrorClass::Transient { retry_after: None });
+    assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
 }
 
 #[tokio::test]
@@ -379,6 +380,7 @@ async fn dropped_connection_after_the_request_is_outcome_unknown() {
         .unwrap_err();
     assert!(matches!(e, odoo::Error::NoAnswer { .. }), "{e:?}");
     assert_eq!(e.class(), ErrorClass::OutcomeUnknown);
+    assert!(e.to_string().contains("outcome is unknown"), "{e}");
     task.abort();
 }
 
