@@ -952,7 +952,9 @@ fn mentions(node: &Node, field: &str) -> bool {
     match node {
         Node::And(a, b) | Node::Or(a, b) => mentions(a, field) || mentions(b, field),
         Node::Not(a) => mentions(a, field),
-        Node::Leaf { path, .. } => path.first().is_some_and(|p| p == field),
+        Node::Leaf { path, .. } | Node::Any { path, .. } => {
+            path.first().is_some_and(|p| p == field)
+        }
         _ => false,
     }
 }

@@ -18,6 +18,13 @@ pub enum Node {
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
     Not(Box<Node>),
+    /// `(path, 'any' | 'not any', subdomain)` (17+): some related record matches.
+    Any {
+        path: Vec<String>,
+        relation: String,
+        negate: bool,
+        sub: Box<Node>,
+    },
     Leaf {
         path: Vec<String>,
         op: String,
@@ -116,7 +123,8 @@ fn parse_leaf(env: &Env<'_>, model: &str, leaf: &[Value]) -> OdooResult<Node> {
             leaf_repr(leaf)
         )));
     };
-    if !OPERATORS.contains(&op.as_str()) {
+    let any_op = matches!(op.as_str(), "any" | "not any") && env.version() >= crate::Version::V17;
+    if !OPERATORS.contains(&op.as_str()) && !any_op {
         return Err(OdooError::value(format!(
             "Invalid leaf {}",
             leaf_repr(leaf)
@@ -148,11 +156,50 @@ fn parse_leaf(env: &Env<'_>, model: &str, leaf: &[Value]) -> OdooResult<Node> {
             }
         }
     }
+    if any_op {
+        let field = env
+            .schema
+            .field(&cur, parts.last().map_or("", String::as_str));
+        let Some(relation) = field.and_then(|f| f.ty.relation()) else {
+            return Err(OdooError::value(format!(
+                "Invalid leaf {}",
+                leaf_repr(leaf)
+            )));
+        };
+        let sub = parse(env, relation, &leaf[2])?;
+        return Ok(Node::Any {
+            path: parts,
+            relation: relation.to_owned(),
+            negate: op == "not any",
+            sub: Box::new(sub),
+        });
+    }
     Ok(Node::Leaf {
         path: parts,
         op,
         value: leaf[2].clone(),
     })
+}
+
+/// Ids reached from `id` through a relational path.
+fn follow(env: &Env<'_>, model: &str, id: i64, path: &[String]) -> Vec<i64> {
+    let mut cur_model = model.to_owned();
+    let mut ids = vec![id];
+    for part in path {
+        let Some(rel) = env
+            .schema
+            .field(&cur_model, part)
+            .and_then(|f| f.ty.relation())
+        else {
+            return Vec::new();
+        };
+        ids = ids
+            .iter()
+            .flat_map(|i| ids_of(&env.raw(&cur_model, *i, part)))
+            .collect();
+        cur_model = rel.to_owned();
+    }
+    ids
 }
 
 /// Evaluate a parsed domain on one record.
@@ -164,6 +211,17 @@ pub fn eval(env: &Env<'_>, model: &str, id: i64, node: &Node) -> bool {
         Node::Or(a, b) => eval(env, model, id, a) || eval(env, model, id, b),
         Node::Not(a) => !eval(env, model, id, a),
         Node::Leaf { path, op, value } => eval_path(env, model, id, path, op, value),
+        Node::Any {
+            path,
+            relation,
+            negate,
+            sub,
+        } => {
+            let hit = follow(env, model, id, path)
+                .into_iter()
+                .any(|r| eval(env, relation, r, sub));
+            hit != *negate
+        }
     }
 }
 

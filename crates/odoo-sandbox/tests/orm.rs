@@ -1009,3 +1009,74 @@ async fn unique_barcodes_and_external_ids() {
     assert_eq!(found[0]["complete_name"], "salla.order_1");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn any_operator_from_17() {
+    for v in [Version::V16, Version::V17] {
+        let sb = sandbox(v).await;
+        let a = sb.addr();
+        let partner = call(
+            a,
+            "res.partner",
+            "create",
+            json!([{"name": "C"}]),
+            json!({}),
+        )
+        .await;
+        let p1 = call(
+            a,
+            "product.product",
+            "create",
+            json!([{"name": "P1"}]),
+            json!({}),
+        )
+        .await;
+        let p2 = call(
+            a,
+            "product.product",
+            "create",
+            json!([{"name": "P2"}]),
+            json!({}),
+        )
+        .await;
+        let so1 = call(
+            a,
+            "sale.order",
+            "create",
+            json!([{"partner_id": partner, "order_line": [[0, 0, {"product_id": p1}]]}]),
+            json!({}),
+        )
+        .await;
+        let _so2 = call(
+            a,
+            "sale.order",
+            "create",
+            json!([{"partner_id": partner, "order_line": [[0, 0, {"product_id": p2}]]}]),
+            json!({}),
+        )
+        .await;
+        let env = call_env(
+            a,
+            "sale.order",
+            "search",
+            json!([[["order_line", "any", [["product_id", "=", p1]]]]]),
+            json!({}),
+        )
+        .await;
+        if v == Version::V16 {
+            assert_eq!(err(&env).0, "builtins.ValueError");
+        } else {
+            assert_eq!(env["result"], json!([so1]));
+            let none = call(
+                a,
+                "sale.order",
+                "search",
+                json!([[["order_line", "not any", [["product_id", "in", [p1, p2]]]]]]),
+                json!({}),
+            )
+            .await;
+            assert_eq!(none, json!([]));
+        }
+        sb.shutdown().await;
+    }
+}
