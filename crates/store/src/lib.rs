@@ -1,14 +1,24 @@
-//! Persistence in Postgres: the connection pool, the embedded migrations, and the repositories
-//! (stores now; id map, sync log and outbox as the worker lands).
+//! Persistence in Postgres: the connection pool, the embedded migrations, and the repositories.
 //!
 //! # Data layout
 //! `migrations/` at the workspace root, embedded at build time and applied only by
-//! `salla-odoo migrate` (never implicitly by a service). Table `stores`: one row per merchant,
-//! keyed by the Salla merchant id.
+//! `salla-odoo migrate` (never implicitly by a service). Every table that mentions a merchant has
+//! a `merchant_id BIGINT` column, so a store's data can be purged by merchant.
+//!
+//! | table | module | holds |
+//! |---|---|---|
+//! | `stores` | [`stores`] | one row per merchant: lifecycle, Odoo connection, sync options |
+//! | `secrets` | [`secrets`] | AES-256-GCM ciphertext of API keys and tokens, with the key id |
+//! | `id_map` | [`id_map`] | Salla object → Odoo record, with the source-version watermark |
+//! | `sync_log` | [`sync_log`] | one row per job outcome |
+//! | `dead_letters` | [`outbox`] | jobs that cannot succeed, whole, with their attempt history |
+//!
+//! Fleet-wide per-entity locks ([`locks`]) are Postgres session advisory locks and hold no rows.
 //!
 //! # Failure handling
 //! Connection problems, pool exhaustion and serialization failures are transient; everything else
-//! (constraint violations, a schema that does not match) is permanent.
+//! (constraint violations, a schema that does not match, a secret no configured key opens) is
+//! permanent. [`StoreError::is_transient`] says which.
 
 use std::time::Duration;
 
@@ -28,6 +38,16 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Invalid(String),
+    /// The encryption keys are missing or malformed. Never contains key material.
+    #[error("secrets configuration: {0}")]
+    KeyConfig(String),
+    /// A secret could not be opened: sealed under a key that is not configured, or the key or
+    /// data is wrong. Names the key id only.
+    #[error("secret: {0}")]
+    Crypto(String),
+    /// A stored value could not be decoded (e.g. a status map written by a newer version).
+    #[error("stored data: {0}")]
+    Decode(String),
 }
 
 impl StoreError {
@@ -43,11 +63,25 @@ impl StoreError {
 fn sqlx_is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        // serialization_failure, deadlock_detected, too_many_connections, admin_shutdown
+        // serialization_failure, deadlock_detected, lock_not_available, too_many_connections,
+        // admin/crash shutdown, cannot_connect_now, connection exceptions
         sqlx::Error::Database(db) => {
             matches!(
                 db.code().as_deref(),
-                Some("40001" | "40P01" | "53300" | "57P01")
+                Some(
+                    "40001"
+                        | "40P01"
+                        | "55P03"
+                        | "53300"
+                        | "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "08000"
+                        | "08001"
+                        | "08003"
+                        | "08004"
+                        | "08006"
+                )
             )
         }
         _ => false,
@@ -119,7 +153,31 @@ pub async fn migration_status(pool: &PgPool) -> Result<Vec<AppliedMigration>, St
         .collect())
 }
 
+pub mod id_map;
+pub mod locks;
+pub mod outbox;
+pub mod secrets;
 pub mod stores;
+pub mod sync_log;
+
+pub use secrets::{Keyring, Sealed};
+pub use stores::{OdooConnection, StoreSettings, StoreUpdate};
+
+/// A merchant id as stored (`BIGINT`). Salla ids are far below 2^63; a larger one is refused.
+pub(crate) fn db_id(merchant: salla_odoo_core::MerchantId) -> Result<i64, StoreError> {
+    i64::try_from(merchant.get())
+        .map_err(|_| StoreError::Invalid(format!("merchant id {merchant} exceeds 2^63")))
+}
+
+/// A Salla object id as stored (`BIGINT`).
+pub(crate) fn db_salla_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::Invalid(format!("salla id {id} exceeds 2^63")))
+}
+
+/// Back from `BIGINT`; the CHECK constraints keep stored ids positive.
+pub(crate) fn from_db_id(id: i64) -> u64 {
+    u64::try_from(id).unwrap_or_default()
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,25 @@
-//! The `stores` table: one row per Salla merchant that installed the app.
+//! The `stores` table: one row per Salla merchant that installed the app, with its settings.
+//!
+//! # Data layout
+//! `stores`, keyed by `merchant_id`: lifecycle (`status`, `installed_at`, `uninstalled_at`,
+//! `purge_after`), the Odoo connection (`odoo_url`, `odoo_database`, `odoo_login`,
+//! `odoo_version_override`; the API key is in `secrets` under the name
+//! [`secrets::ODOO_API_KEY`], encrypted) and the sync options (`warehouse_id`, `pricelist_id`,
+//! `currency`, `tax_id`, `prices_include_tax`, `status_map` (JSONB, NULL = the default map),
+//! `create_unknown_skus`, `stock_master`).
+//!
+//! # Failure handling
+//! [`upsert_settings`] writes the row and the sealed key in one transaction, so a store never has
+//! half of an update. [`load_settings`] fails permanently if the API key cannot be decrypted
+//! (a key missing from `secrets.previous_keys`) or a stored value does not decode.
 
-use salla_odoo_core::MerchantId;
+use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::StoreError;
+use crate::secrets::{self, Keyring};
+use crate::{StoreError, db_id};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct StoreRow {
@@ -16,11 +31,6 @@ pub struct StoreRow {
     pub installed_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub uninstalled_at: Option<OffsetDateTime>,
-}
-
-fn db_id(merchant: MerchantId) -> Result<i64, StoreError> {
-    i64::try_from(merchant.get())
-        .map_err(|_| StoreError::Invalid(format!("merchant id {merchant} exceeds 2^63")))
 }
 
 /// Create or reconnect a store (`app.installed`, `app.updated`): an upsert, never a duplicate.
@@ -68,4 +78,270 @@ pub async fn list(pool: &PgPool) -> Result<Vec<StoreRow>, StoreError> {
     )
     .fetch_all(pool)
     .await?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store settings: the Odoo connection and the sync options.
+
+/// How to reach a store's Odoo. `Debug` redacts the key; `Serialize` writes `"[set]"` for it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OdooConnection {
+    pub url: String,
+    pub database: String,
+    pub login: String,
+    #[serde(serialize_with = "serialize_set")]
+    pub api_key: SecretString,
+    /// Force the Odoo major version instead of probing it (16–19).
+    pub version_override: Option<u8>,
+}
+
+fn serialize_set<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[set]")
+}
+
+/// Everything a worker needs to sync one store. `Serialize` is the operator's view: it never
+/// contains the API key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreSettings {
+    pub merchant: MerchantId,
+    /// `installed` or `uninstalled`.
+    pub status: String,
+    /// `None` until the URL, database, login and API key are all configured.
+    pub odoo: Option<OdooConnection>,
+    pub warehouse_id: Option<i64>,
+    pub pricelist_id: Option<i64>,
+    pub currency: Option<String>,
+    pub tax_id: Option<i64>,
+    pub prices_include_tax: bool,
+    pub status_map: StatusMap,
+    pub create_unknown_skus: bool,
+    pub stock_master: StockMaster,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A change to a store's settings: only the `Some` fields change.
+#[derive(Debug, Clone, Default)]
+pub struct StoreUpdate {
+    pub status: Option<String>,
+    pub odoo_url: Option<String>,
+    pub odoo_database: Option<String>,
+    pub odoo_login: Option<String>,
+    pub odoo_api_key: Option<SecretString>,
+    pub odoo_version_override: Option<u8>,
+    pub warehouse_id: Option<i64>,
+    pub pricelist_id: Option<i64>,
+    pub currency: Option<String>,
+    pub tax_id: Option<i64>,
+    pub prices_include_tax: Option<bool>,
+    /// The whole map (not a diff): build it with [`StatusMap::with_overrides`].
+    pub status_map: Option<StatusMap>,
+    pub create_unknown_skus: Option<bool>,
+    pub stock_master: Option<StockMaster>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SettingsRow {
+    merchant_id: i64,
+    status: String,
+    odoo_url: Option<String>,
+    odoo_database: Option<String>,
+    odoo_login: Option<String>,
+    odoo_version_override: Option<i16>,
+    warehouse_id: Option<i64>,
+    pricelist_id: Option<i64>,
+    currency: Option<String>,
+    tax_id: Option<i64>,
+    prices_include_tax: bool,
+    status_map: Option<sqlx::types::Json<serde_json::Value>>,
+    create_unknown_skus: bool,
+    stock_master: String,
+    updated_at: OffsetDateTime,
+}
+
+const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
+     odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
+     status_map, create_unknown_skus, stock_master, updated_at";
+
+fn stock_master_str(m: StockMaster) -> &'static str {
+    match m {
+        StockMaster::Odoo => "odoo",
+        StockMaster::Salla => "salla",
+    }
+}
+
+impl SettingsRow {
+    fn into_settings(self, api_key: Option<SecretString>) -> Result<StoreSettings, StoreError> {
+        let merchant = MerchantId::new(crate::from_db_id(self.merchant_id));
+        let status_map = match self.status_map {
+            None => StatusMap::default(),
+            Some(json) => serde_json::from_value(json.0).map_err(|e| {
+                StoreError::Decode(format!("status_map of merchant {merchant}: {e}"))
+            })?,
+        };
+        let stock_master = self.stock_master.parse().map_err(|e: String| {
+            StoreError::Decode(format!("stock_master of merchant {merchant}: {e}"))
+        })?;
+        let odoo = match (self.odoo_url, self.odoo_database, self.odoo_login, api_key) {
+            (Some(url), Some(database), Some(login), Some(api_key)) => Some(OdooConnection {
+                url,
+                database,
+                login,
+                api_key,
+                version_override: self
+                    .odoo_version_override
+                    .and_then(|v| u8::try_from(v).ok()),
+            }),
+            _ => None,
+        };
+        Ok(StoreSettings {
+            merchant,
+            status: self.status,
+            odoo,
+            warehouse_id: self.warehouse_id,
+            pricelist_id: self.pricelist_id,
+            currency: self.currency,
+            tax_id: self.tax_id,
+            prices_include_tax: self.prices_include_tax,
+            status_map,
+            create_unknown_skus: self.create_unknown_skus,
+            stock_master,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A store's settings with its Odoo API key decrypted; `None` when the store is unknown.
+/// A key no configured encryption key opens is a permanent [`StoreError::Crypto`].
+pub async fn load_settings(
+    pool: &PgPool,
+    keyring: &Keyring,
+    merchant: MerchantId,
+) -> Result<Option<StoreSettings>, StoreError> {
+    let row: Option<SettingsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTINGS_COLUMNS} FROM stores WHERE merchant_id = $1"
+    )))
+    .bind(db_id(merchant)?)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let api_key = secrets::get_secret(pool, keyring, merchant, secrets::ODOO_API_KEY).await?;
+    row.into_settings(api_key).map(Some)
+}
+
+/// Every store's settings, by merchant id (API keys decrypted).
+pub async fn list_settings(
+    pool: &PgPool,
+    keyring: &Keyring,
+) -> Result<Vec<StoreSettings>, StoreError> {
+    let rows: Vec<SettingsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTINGS_COLUMNS} FROM stores ORDER BY merchant_id"
+    )))
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let merchant = MerchantId::new(crate::from_db_id(row.merchant_id));
+        let api_key = secrets::get_secret(pool, keyring, merchant, secrets::ODOO_API_KEY).await?;
+        out.push(row.into_settings(api_key)?);
+    }
+    Ok(out)
+}
+
+/// Apply `update` to a store's settings, creating the store (status `installed`) if it does not
+/// exist; the API key, when given, is sealed into `secrets` in the same transaction.
+pub async fn upsert_settings(
+    pool: &PgPool,
+    keyring: &Keyring,
+    merchant: MerchantId,
+    update: &StoreUpdate,
+) -> Result<StoreSettings, StoreError> {
+    let id = db_id(merchant)?;
+    if let Some(status) = &update.status
+        && !matches!(status.as_str(), "installed" | "uninstalled")
+    {
+        return Err(StoreError::Invalid(format!(
+            "store status {status:?} is not installed or uninstalled"
+        )));
+    }
+    if let Some(v) = update.odoo_version_override
+        && !(16..=99).contains(&v)
+    {
+        return Err(StoreError::Invalid(format!(
+            "Odoo version override {v} is not a supported major version (16 or later)"
+        )));
+    }
+    let status_map = update
+        .status_map
+        .as_ref()
+        .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("status map: {e}")))?;
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
+         ON CONFLICT (merchant_id) DO NOTHING",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE stores SET
+            status = COALESCE($2, status),
+            odoo_url = COALESCE($3, odoo_url),
+            odoo_database = COALESCE($4, odoo_database),
+            odoo_login = COALESCE($5, odoo_login),
+            odoo_version_override = COALESCE($6, odoo_version_override),
+            warehouse_id = COALESCE($7, warehouse_id),
+            pricelist_id = COALESCE($8, pricelist_id),
+            currency = COALESCE($9, currency),
+            tax_id = COALESCE($10, tax_id),
+            prices_include_tax = COALESCE($11, prices_include_tax),
+            status_map = COALESCE($12, status_map),
+            create_unknown_skus = COALESCE($13, create_unknown_skus),
+            stock_master = COALESCE($14, stock_master),
+            updated_at = now()
+         WHERE merchant_id = $1",
+    )
+    .bind(id)
+    .bind(update.status.as_deref())
+    .bind(update.odoo_url.as_deref())
+    .bind(update.odoo_database.as_deref())
+    .bind(update.odoo_login.as_deref())
+    .bind(update.odoo_version_override.map(i16::from))
+    .bind(update.warehouse_id)
+    .bind(update.pricelist_id)
+    .bind(update.currency.as_deref())
+    .bind(update.tax_id)
+    .bind(update.prices_include_tax)
+    .bind(status_map)
+    .bind(update.create_unknown_skus)
+    .bind(update.stock_master.map(stock_master_str))
+    .execute(&mut *tx)
+    .await?;
+    if let Some(key) = &update.odoo_api_key {
+        secrets::put_secret_on(
+            &mut tx,
+            keyring,
+            merchant,
+            secrets::ODOO_API_KEY,
+            key.expose_secret(),
+            None,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    load_settings(pool, keyring, merchant)
+        .await?
+        .ok_or_else(|| StoreError::Invalid(format!("store {merchant} vanished while updating")))
+}
+
+/// Delete a store's row (settings included); `true` if it existed. Part of the purge: the caller
+/// deletes the store's other rows too.
+pub async fn delete(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM stores WHERE merchant_id = $1")
+        .bind(db_id(merchant)?)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

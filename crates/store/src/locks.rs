@@ -1,0 +1,182 @@
+//! Fleet-wide locks: Postgres session advisory locks, one per entity (or per singleton job).
+//!
+//! # Data layout
+//! No table. The lock key is a stable 64-bit hash (the first 8 bytes of SHA-256) of
+//! `entity/{merchant}/{entity_key}` or `global/{name}`, taken with `pg_try_advisory_lock(bigint)`
+//! on a connection that the [`EntityLock`] keeps checked out of the pool for as long as it is
+//! held. Every worker on every host that shares the database sees the same key space; the
+//! lock is visible in `pg_locks` (`locktype = 'advisory'`).
+//!
+//! # Failure handling
+//! - [`try_lock`] never waits: `Ok(None)` means another session holds the lock (the caller
+//!   reschedules without spending an attempt). The lock is re-entrant only within one session,
+//!   and each lock has its own connection, so two tasks of one process exclude each other too.
+//! - [`EntityLock::release`] unlocks and returns the connection to the pool.
+//! - An [`EntityLock`] dropped without `release` (panic, job timeout, cancelled future) closes
+//!   its connection instead of returning it to the pool: Postgres ends the session and frees the
+//!   lock, so a lock can never leak into a pooled connection. The same holds if acquiring is
+//!   cancelled half-way. If the worker process dies, its connections die with it.
+//! - Holding a lock costs one pool connection: size `database.max_connections` above the
+//!   worker's concurrency.
+
+use salla_odoo_core::MerchantId;
+use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+
+use crate::StoreError;
+
+/// A held advisory lock. Release it with [`EntityLock::release`]; dropping it closes the
+/// connection, which frees the lock too.
+pub struct EntityLock {
+    conn: Option<PoolConnection<Postgres>>,
+    key: i64,
+    label: String,
+}
+
+impl std::fmt::Debug for EntityLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityLock")
+            .field("label", &self.label)
+            .field("key", &self.key)
+            .field("held", &self.conn.is_some())
+            .finish()
+    }
+}
+
+/// The advisory-lock key of an entity of a merchant.
+pub fn entity_key(merchant: MerchantId, entity_key: &str) -> i64 {
+    hash_key(&format!("entity/{merchant}/{entity_key}"))
+}
+
+/// The advisory-lock key of a fleet-wide singleton.
+pub fn global_key(name: &str) -> i64 {
+    hash_key(&format!("global/{name}"))
+}
+
+fn hash_key(text: &str) -> i64 {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// Take the lock of one entity (e.g. `order:123`) of a merchant, without waiting:
+/// `Ok(None)` when another worker holds it.
+pub async fn try_lock(
+    pool: &PgPool,
+    merchant: MerchantId,
+    entity: &str,
+) -> Result<Option<EntityLock>, StoreError> {
+    try_lock_key(
+        pool,
+        entity_key(merchant, entity),
+        format!("{merchant}/{entity}"),
+    )
+    .await
+}
+
+/// Take a fleet-wide singleton lock (e.g. `retention`), without waiting.
+pub async fn try_lock_global(pool: &PgPool, name: &str) -> Result<Option<EntityLock>, StoreError> {
+    try_lock_key(pool, global_key(name), format!("global/{name}")).await
+}
+
+async fn try_lock_key(
+    pool: &PgPool,
+    key: i64,
+    label: String,
+) -> Result<Option<EntityLock>, StoreError> {
+    // The guard owns the connection before the lock is asked for: if this future is dropped
+    // mid-query, or the query fails, the connection is closed rather than pooled.
+    let mut guard = EntityLock {
+        conn: Some(pool.acquire().await?),
+        key,
+        label,
+    };
+    let conn = guard.conn.as_mut().expect("just set");
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut **conn)
+        .await?;
+    if locked {
+        tracing::debug!(lock = %guard.label, "advisory lock taken");
+        Ok(Some(guard))
+    } else {
+        // Not held by us: the connection is clean and goes back to the pool.
+        drop(guard.conn.take());
+        Ok(None)
+    }
+}
+
+impl EntityLock {
+    /// What the lock protects, e.g. `42/order:123` or `global/retention`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The advisory-lock key.
+    pub fn key(&self) -> i64 {
+        self.key
+    }
+
+    /// Unlock and return the connection to the pool. On error the connection is closed, which
+    /// frees the lock anyway.
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let unlocked: Result<bool, sqlx::Error> =
+            sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .fetch_one(&mut *conn)
+                .await;
+        match unlocked {
+            Ok(true) => {
+                tracing::debug!(lock = %self.label, "advisory lock released");
+                Ok(())
+            }
+            Ok(false) => {
+                // The session did not hold it (cannot happen unless someone unlocked behind
+                // our back): close the session to be sure nothing lingers.
+                conn.close_on_drop();
+                Err(StoreError::Invalid(format!(
+                    "advisory lock {} was not held at release",
+                    self.label
+                )))
+            }
+            Err(e) => {
+                conn.close_on_drop();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for EntityLock {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            tracing::debug!(lock = %self.label, "advisory lock dropped without release: closing its connection");
+            conn.close_on_drop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable_and_distinct() {
+        let a = entity_key(MerchantId::new(1), "order:5");
+        assert_eq!(a, entity_key(MerchantId::new(1), "order:5"));
+        assert_ne!(a, entity_key(MerchantId::new(2), "order:5"));
+        assert_ne!(a, entity_key(MerchantId::new(1), "order:6"));
+        assert_ne!(global_key("retention"), global_key("purge"));
+        // Pinned: a change would let old and new workers hold "the same" lock at once.
+        assert_eq!(global_key("retention"), global_key("retention"));
+        assert_eq!(
+            hash_key(""),
+            i64::from_be_bytes(*b"\xe3\xb0\xc4\x42\x98\xfc\x1c\x14")
+        );
+    }
+}

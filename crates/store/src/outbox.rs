@@ -1,0 +1,292 @@
+//! The outbox: dead-lettered jobs, kept whole so an operator can see why and put them back.
+//!
+//! # Data layout
+//! Table `dead_letters`: `id` (BIGSERIAL, what operators type), `job_id` (UNIQUE), `merchant_id`,
+//! `event`, `kind`, `salla_id`, `job` (JSONB: the whole `SyncJob` as queued), `attempts` (JSONB
+//! array of `{attempt, at, error, class}`), `error` (the final error), `class` (`permanent` |
+//! `exhausted` | `poison` | `undecodable`), `created_at`, and the one-time marks `replayed_at`/
+//! `replayed_by` and `discarded_at`/`discarded_by` (never both). Indexed by merchant and time and
+//! by time alone (retention).
+//!
+//! # Failure handling
+//! [`insert`] is `ON CONFLICT (job_id) DO NOTHING`: a worker that crashes after dead-lettering and
+//! runs the job again cannot create a second row (it gets `None`). [`mark_replayed`] and
+//! [`mark_discarded`] are conditional updates that succeed once: of two operators replaying the same
+//! dead letter, one gets `true` and requeues, the other gets `false` and does nothing. A replay
+//! requeues under a new job id (`sync_log` keeps one outcome per job id).
+
+use salla_odoo_core::MerchantId;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{StoreError, db_id, db_salla_id, from_db_id};
+
+/// Allowed values of `class`.
+pub const CLASSES: [&str; 4] = ["permanent", "exhausted", "poison", "undecodable"];
+
+/// A job to dead-letter.
+#[derive(Debug, Clone)]
+pub struct NewDeadLetter {
+    pub job_id: Uuid,
+    pub merchant: MerchantId,
+    pub event: String,
+    pub kind: String,
+    pub salla_id: Option<u64>,
+    pub job: serde_json::Value,
+    pub attempts: serde_json::Value,
+    pub error: String,
+    /// One of [`CLASSES`].
+    pub class: String,
+}
+
+/// A stored dead letter.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub job_id: Uuid,
+    pub merchant: MerchantId,
+    pub event: String,
+    pub kind: String,
+    pub salla_id: Option<u64>,
+    pub job: serde_json::Value,
+    pub attempts: serde_json::Value,
+    pub error: String,
+    pub class: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub replayed_at: Option<OffsetDateTime>,
+    pub replayed_by: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub discarded_at: Option<OffsetDateTime>,
+    pub discarded_by: Option<String>,
+}
+
+impl DeadLetter {
+    /// Neither replayed nor discarded.
+    pub fn is_pending(&self) -> bool {
+        self.replayed_at.is_none() && self.discarded_at.is_none()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    job_id: Uuid,
+    merchant_id: i64,
+    event: String,
+    kind: String,
+    salla_id: Option<i64>,
+    job: sqlx::types::Json<serde_json::Value>,
+    attempts: sqlx::types::Json<serde_json::Value>,
+    error: String,
+    class: String,
+    created_at: OffsetDateTime,
+    replayed_at: Option<OffsetDateTime>,
+    replayed_by: Option<String>,
+    discarded_at: Option<OffsetDateTime>,
+    discarded_by: Option<String>,
+}
+
+impl From<Row> for DeadLetter {
+    fn from(r: Row) -> Self {
+        DeadLetter {
+            id: r.id,
+            job_id: r.job_id,
+            merchant: MerchantId::new(from_db_id(r.merchant_id)),
+            event: r.event,
+            kind: r.kind,
+            salla_id: r.salla_id.map(from_db_id),
+            job: r.job.0,
+            attempts: r.attempts.0,
+            error: r.error,
+            class: r.class,
+            created_at: r.created_at,
+            replayed_at: r.replayed_at,
+            replayed_by: r.replayed_by,
+            discarded_at: r.discarded_at,
+            discarded_by: r.discarded_by,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, job_id, merchant_id, event, kind, salla_id, job, attempts, error, class, \
+     created_at, replayed_at, replayed_by, discarded_at, discarded_by";
+
+/// Dead-letter a job; its id, or `None` when that job is already dead-lettered.
+pub async fn insert(pool: &PgPool, letter: &NewDeadLetter) -> Result<Option<i64>, StoreError> {
+    if !CLASSES.contains(&letter.class.as_str()) {
+        return Err(StoreError::Invalid(format!(
+            "dead-letter class {:?} is not one of {}",
+            letter.class,
+            CLASSES.join(", ")
+        )));
+    }
+    let salla_id = letter.salla_id.map(db_salla_id).transpose()?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO dead_letters
+            (job_id, merchant_id, event, kind, salla_id, job, attempts, error, class)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (job_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(letter.job_id)
+    .bind(db_id(letter.merchant)?)
+    .bind(&letter.event)
+    .bind(&letter.kind)
+    .bind(salla_id)
+    .bind(sqlx::types::Json(&letter.job))
+    .bind(sqlx::types::Json(&letter.attempts))
+    .bind(&letter.error)
+    .bind(&letter.class)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// One dead letter by id.
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM dead_letters WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(DeadLetter::from))
+}
+
+/// The dead letter of a job, if it was dead-lettered.
+pub async fn get_by_job(pool: &PgPool, job_id: Uuid) -> Result<Option<DeadLetter>, StoreError> {
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM dead_letters WHERE job_id = $1"
+    )))
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(DeadLetter::from))
+}
+
+/// Which dead letters [`list`] returns; every `None` matches all. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    pub merchant: Option<MerchantId>,
+    pub event: Option<String>,
+    pub kind: Option<String>,
+    /// Case-insensitive substring of the final error.
+    pub error_contains: Option<String>,
+    pub class: Option<String>,
+    /// Created at or after.
+    pub since: Option<OffsetDateTime>,
+    /// Created before.
+    pub until: Option<OffsetDateTime>,
+    /// Also list replayed and discarded ones (by default only pending ones).
+    pub include_replayed: bool,
+    /// At most this many (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Default page size of [`list`].
+pub const DEFAULT_LIMIT: i64 = 100;
+
+/// Dead letters matching `filter`, newest first.
+pub async fn list(pool: &PgPool, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
+    let merchant = filter.merchant.map(db_id).transpose()?;
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM dead_letters
+         WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
+           AND ($2::TEXT IS NULL OR event = $2)
+           AND ($3::TEXT IS NULL OR kind = $3)
+           AND ($4::TEXT IS NULL OR strpos(lower(error), lower($4)) > 0)
+           AND ($5::TEXT IS NULL OR class = $5)
+           AND ($6::TIMESTAMPTZ IS NULL OR created_at >= $6)
+           AND ($7::TIMESTAMPTZ IS NULL OR created_at < $7)
+           AND ($8 OR (replayed_at IS NULL AND discarded_at IS NULL))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $9"
+    )))
+    .bind(merchant)
+    .bind(filter.event.as_deref())
+    .bind(filter.kind.as_deref())
+    .bind(filter.error_contains.as_deref())
+    .bind(filter.class.as_deref())
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(filter.include_replayed)
+    .bind(filter.limit.unwrap_or(DEFAULT_LIMIT).max(0))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(DeadLetter::from).collect())
+}
+
+/// Mark a dead letter replayed by `by`: `true` the first time, `false` if it was already
+/// replayed or discarded (or does not exist). Call it before requeueing, and requeue only on
+/// `true`.
+pub async fn mark_replayed(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2
+         WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Mark a dead letter discarded by `by`: `true` the first time, `false` if it was already
+/// replayed or discarded (or does not exist).
+pub async fn mark_discarded(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE dead_letters SET discarded_at = now(), discarded_by = $2
+         WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Undo a [`mark_replayed`] whose requeue failed, so the dead letter can be replayed again.
+pub async fn unmark_replayed(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE dead_letters SET replayed_at = NULL, replayed_by = NULL
+         WHERE id = $1 AND replayed_by = $2 AND replayed_at IS NOT NULL",
+    )
+    .bind(id)
+    .bind(by)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Delete dead letters created before `cutoff`, whatever their state (retention); returns how many.
+pub async fn delete_older_than(pool: &PgPool, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM dead_letters WHERE created_at < $1")
+        .bind(cutoff)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Delete dead letters replayed or discarded before `cutoff` (retention); returns how many.
+pub async fn delete_handled_before(
+    pool: &PgPool,
+    cutoff: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let done =
+        sqlx::query("DELETE FROM dead_letters WHERE COALESCE(replayed_at, discarded_at) < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+/// Delete every dead letter of a merchant (purge); returns how many.
+pub async fn delete_merchant(pool: &PgPool, merchant: MerchantId) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM dead_letters WHERE merchant_id = $1")
+        .bind(db_id(merchant)?)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
