@@ -356,7 +356,7 @@ impl Client {
             return Err(self.inner.http.status_error(&answer));
         }
         let v: Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| Error::protocol(format!("/web/version is not JSON: {e}")))?;
+            .map_err(|e| Error::config(format!("/web/version is not JSON: {e}")))?;
         ServerVersion::from_web_version(&v)
     }
 

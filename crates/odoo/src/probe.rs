@@ -26,7 +26,7 @@ impl ServerVersion {
     pub fn from_common_version(v: &Value) -> Result<Self> {
         let info = v
             .get("server_version_info")
-            .ok_or_else(|| Error::protocol("common.version has no server_version_info"))?;
+            .ok_or_else(|| Error::config("common.version has no server_version_info"))?;
         let serie = v
             .get("server_serie")
             .or_else(|| v.get("server_version"))
@@ -39,7 +39,7 @@ impl ServerVersion {
     pub fn from_web_version(v: &Value) -> Result<Self> {
         let info = v
             .get("version_info")
-            .ok_or_else(|| Error::protocol("/web/version has no version_info"))?;
+            .ok_or_else(|| Error::config("/web/version has no version_info"))?;
         let serie = v.get("version").and_then(Value::as_str).unwrap_or_default();
         Self::from_info(info, serie)
     }
@@ -47,7 +47,7 @@ impl ServerVersion {
     fn from_info(info: &Value, serie: &str) -> Result<Self> {
         let arr = info
             .as_array()
-            .ok_or_else(|| Error::protocol("version_info is not a list"))?;
+            .ok_or_else(|| Error::config("version_info is not a list"))?;
         let (major, saas) = match arr.first() {
             Some(Value::Number(n)) => (n.as_u64().unwrap_or_default() as u32, false),
             // Odoo Online: "saas~18"
@@ -55,13 +55,13 @@ impl ServerVersion {
                 let digits = s.rsplit('~').next().unwrap_or(s);
                 let major = digits
                     .parse::<u32>()
-                    .map_err(|_| Error::protocol(format!("unknown major version {s:?}")))?;
+                    .map_err(|_| Error::config(format!("unknown major version {s:?}")))?;
                 (major, s.starts_with("saas"))
             }
-            _ => return Err(Error::protocol("version_info has no major version")),
+            _ => return Err(Error::config("version_info has no major version")),
         };
         if major == 0 {
-            return Err(Error::protocol("version_info has no major version"));
+            return Err(Error::config("version_info has no major version"));
         }
         let minor = arr.get(1).and_then(Value::as_u64).unwrap_or_default() as u32;
         let serie = if serie.is_empty() {
