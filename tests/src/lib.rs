@@ -288,3 +288,56 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A Postgres database of the test's own, migrated, dropped when the value is dropped.
+pub struct TestDb {
+    pub pool: sqlx::PgPool,
+    pub url: String,
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let name = format!("salla_odoo_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url()))
+            .await
+            .expect("Postgres is reachable (make test starts one)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let url = format!("{}/{name}", postgres_base_url());
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(20)
+            .connect(&url)
+            .await
+            .unwrap();
+        salla_odoo_store::migrate(&pool).await.unwrap();
+        Self { pool, url, name }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = postgres_base_url();
+        let name = self.name.clone();
+        // Drop runs outside async code paths; a short-lived thread with its own runtime does the I/O.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&format!("{server}/postgres")).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}

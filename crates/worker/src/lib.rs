@@ -1,0 +1,699 @@
+//! The worker: drains the queue and applies each job to the merchant's Odoo, exactly once in effect.
+//!
+//! # One job, start to end ([`Worker::process`])
+//! 1. A job handed out more than `worker.max_starts` times without an outcome kills its worker every
+//!    time: it is dead-lettered (`poison`) instead of looping forever.
+//! 2. The per-entity lock (a Postgres advisory lock, fleet-wide) and the store's concurrency slot
+//!    (Redis) are taken without waiting; when either is busy the job is rescheduled shortly, without
+//!    spending an attempt.
+//! 3. The handler runs under `worker.job_timeout_secs`.
+//! 4. Its result becomes exactly one recorded outcome: applied or skipped (sync log), a retry
+//!    (transient: rescheduled with `attempt + 1` after the backoff of [`RetryPolicy`], `Retry-After`
+//!    honoured), or a dead letter (permanent or out of attempts: the outbox row is written in
+//!    Postgres *before* the job leaves Redis).
+//!
+//! If recording an outcome fails (Postgres down), the job stays leased and is rescheduled, so it is
+//! never lost; a handler run twice changes nothing more in Odoo (handlers are idempotent).
+//!
+//! # Crashes and shutdown
+//! Each worker has a unique id (host, pid, random suffix) and heartbeats every `heartbeat_secs`,
+//! also while draining. Any worker re-queues the jobs of a worker silent for
+//! `heartbeat_secs × missed_heartbeats` (the orphan timeout, checked at start-up to exceed
+//! `job_timeout_secs + drain_secs`). SIGTERM stops fetching, lets in-flight jobs finish for
+//! `drain_secs`, then hands whatever is left back to the queue at once.
+
+pub mod handler;
+pub mod limits;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use salla_odoo_core::{
+    AttemptRecord, RetryPolicy, Settings, SyncError, SyncJob, SyncJobV1, retry::RetryDecision,
+};
+use salla_odoo_queue::consumer::{Lease, Undecodable};
+use salla_odoo_queue::{QueueConfig, QueueError, RedisQueue};
+use salla_odoo_store::{StoreError, locks, outbox, sync_log};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+
+pub use handler::{Handled, Handler, SyncHandler};
+pub use limits::StoreLimits;
+
+/// Errors that stop a worker from starting. Runtime failures of single jobs never stop it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Config(#[from] salla_odoo_core::CoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl WorkerError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WorkerError::Queue(e) => e.is_transient(),
+            WorkerError::Store(e) => e.is_transient(),
+            WorkerError::Io(_) => true,
+            WorkerError::Config(_) => false,
+        }
+    }
+}
+
+/// Tunables, from `[worker]`, `[retry]` and `[limits]`.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub job_timeout: Duration,
+    pub drain: Duration,
+    pub heartbeat: Duration,
+    pub orphan_timeout: Duration,
+    pub poll: Duration,
+    pub max_starts: u32,
+    pub lock_busy_retry: Duration,
+    pub retry: RetryPolicy,
+    pub store_concurrency: u32,
+    pub store_calls_per_sec: u32,
+}
+
+impl WorkerConfig {
+    pub fn from_settings(s: &Settings) -> Self {
+        let w = &s.worker;
+        Self {
+            concurrency: w.concurrency,
+            job_timeout: Duration::from_secs(w.job_timeout_secs),
+            drain: Duration::from_secs(w.drain_secs),
+            heartbeat: Duration::from_secs(w.heartbeat_secs),
+            orphan_timeout: w.orphan_timeout(),
+            poll: Duration::from_millis(w.poll_ms),
+            max_starts: w.max_starts,
+            lock_busy_retry: Duration::from_millis(w.lock_busy_retry_ms),
+            retry: s.retry_policy(),
+            store_concurrency: s.limits.store_concurrency,
+            store_calls_per_sec: s.limits.store_odoo_calls_per_sec,
+        }
+    }
+}
+
+/// A unique id for this process: host, pid and a random suffix (two workers never share one, even
+/// in one process or after a fast restart with the same pid).
+pub fn worker_identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let suffix: u32 = rand::random();
+    format!("{host}-{}-{suffix:08x}", std::process::id())
+}
+
+/// What [`Worker::process`] did with one lease (for tests and metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    Applied,
+    Skipped(String),
+    /// Rescheduled for another attempt after this delay.
+    Retried(Duration),
+    /// Rescheduled without spending an attempt (entity locked, store at its limit, outcome not recordable).
+    Deferred(&'static str),
+    DeadLettered(&'static str),
+    /// The lease was no longer ours (taken over after an orphan timeout): the other copy decides.
+    LostLease,
+}
+
+/// The worker: queue, Postgres, handler and policy.
+pub struct Worker<H: Handler> {
+    inner: Arc<Inner<H>>,
+}
+
+impl<H: Handler> Clone for Worker<H> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<H> {
+    id: String,
+    queue: RedisQueue,
+    pool: PgPool,
+    handler: H,
+    config: WorkerConfig,
+    limits: StoreLimits,
+}
+
+impl<H: Handler> Worker<H> {
+    pub fn new(
+        id: String,
+        queue: RedisQueue,
+        pool: PgPool,
+        handler: H,
+        config: WorkerConfig,
+    ) -> Self {
+        let limits = StoreLimits::new(
+            queue.clone(),
+            config.store_concurrency,
+            config.store_calls_per_sec,
+            config.job_timeout + config.drain,
+        );
+        Self {
+            inner: Arc::new(Inner {
+                id,
+                queue,
+                pool,
+                handler,
+                config,
+                limits,
+            }),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    pub fn queue(&self) -> &RedisQueue {
+        &self.inner.queue
+    }
+
+    pub fn limits(&self) -> &StoreLimits {
+        &self.inner.limits
+    }
+
+    /// Lease up to `max` jobs and process them concurrently to their outcome. Returns what happened
+    /// to each; empty when nothing was due. The building block of [`Worker::run`], and what tests
+    /// call to drain the queue deterministically.
+    pub async fn process_next(&self, max: usize) -> Result<Vec<Processed>, QueueError> {
+        let leases = self.inner.queue.fetch(&self.inner.id, max).await?;
+        let mut set = JoinSet::new();
+        for lease in leases {
+            let me = self.clone();
+            set.spawn(async move { me.process(lease).await });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.push(r.expect("job tasks do not panic"));
+        }
+        Ok(out)
+    }
+
+    /// Drive one leased job to exactly one outcome.
+    pub async fn process(&self, lease: Lease) -> Processed {
+        let started = Instant::now();
+        let job = match &lease.job {
+            Ok(SyncJob::V1(job)) => job.clone(),
+            Err(undecodable) => return self.dead_letter_undecodable(&lease.id, undecodable).await,
+        };
+        let kind = job.kind.as_str();
+        let span = tracing::info_span!("job", job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, attempt = job.attempt);
+        let _enter = span.enter();
+        drop(_enter);
+
+        if lease.starts > self.inner.config.max_starts {
+            let error = format!(
+                "started {} times without finishing (the worker died each time): poison job",
+                lease.starts - 1
+            );
+            return self
+                .dead_letter(&lease.id, job, "poison", error, started)
+                .await;
+        }
+
+        // Fleet-wide per-entity lock: jobs on one order/customer/product never run concurrently.
+        let lock = match &job.entity {
+            Some(entity) => {
+                let key = format!("{}:{}", entity.kind.as_str(), entity.id);
+                match locks::try_lock(&self.inner.pool, job.merchant, &key).await {
+                    Ok(Some(lock)) => Some(lock),
+                    Ok(None) => return self.defer(&lease.id, &job, "entity_locked").await,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot take the entity lock");
+                        return self.defer(&lease.id, &job, "lock_unavailable").await;
+                    }
+                }
+            }
+            None => None,
+        };
+        let slot_id = job.id.to_string();
+        match self.inner.limits.try_acquire(job.merchant, &slot_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                release_lock(lock).await;
+                return self.defer(&lease.id, &job, "store_busy").await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take a store slot");
+                release_lock(lock).await;
+                return self.defer(&lease.id, &job, "limits_unavailable").await;
+            }
+        }
+
+        let result = match tokio::time::timeout(
+            self.inner.config.job_timeout,
+            self.inner.handler.handle(&job),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(SyncError::Transient {
+                message: format!("timed out after {:?}", self.inner.config.job_timeout),
+                retry_after: None,
+            }),
+        };
+        let processed = self.settle(&lease.id, job, result, started).await;
+        if let Err(e) = self
+            .inner
+            .limits
+            .release(lease_merchant(&lease), &slot_id)
+            .await
+        {
+            tracing::warn!(error = %e, "store slot not released (it expires by itself)");
+        }
+        release_lock(lock).await;
+        processed
+    }
+
+    async fn settle(
+        &self,
+        id: &str,
+        mut job: SyncJobV1,
+        result: Result<Handled, SyncError>,
+        started: Instant,
+    ) -> Processed {
+        let kind = job.kind.as_str();
+        match result {
+            Ok(handled) => {
+                let (outcome, reason, odoo_ids) = match &handled {
+                    Handled::Applied { odoo_ids, note } => {
+                        (sync_log::Outcome::Applied, note.clone(), odoo_ids.clone())
+                    }
+                    Handled::Skipped { reason } => (
+                        sync_log::Outcome::Skipped,
+                        Some(reason.clone()),
+                        serde_json::Value::Null,
+                    ),
+                };
+                let label = if matches!(handled, Handled::Applied { .. }) {
+                    "applied"
+                } else {
+                    "skipped"
+                };
+                if let Err(e) = self
+                    .log(&job, outcome, reason.clone(), odoo_ids, started)
+                    .await
+                {
+                    tracing::error!(job_id = %job.id, error = %e, "outcome not recorded; the job will run again");
+                    return self.defer(id, &job, "log_unavailable").await;
+                }
+                self.finish(id, &job, false).await;
+                metrics::counter!("salla_odoo_jobs_total", "kind" => kind, "outcome" => label)
+                    .increment(1);
+                metrics::histogram!("salla_odoo_job_duration_seconds", "kind" => kind)
+                    .record(started.elapsed().as_secs_f64());
+                tracing::info!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, attempt = job.attempt, outcome = label, reason = reason.as_deref(), duration_ms = started.elapsed().as_millis() as u64, "job finished");
+                match handled {
+                    Handled::Applied { .. } => Processed::Applied,
+                    Handled::Skipped { reason } => Processed::Skipped(reason),
+                }
+            }
+            Err(SyncError::Permanent { message }) => {
+                self.dead_letter(id, job, "permanent", message, started)
+                    .await
+            }
+            Err(SyncError::Transient {
+                message,
+                retry_after,
+            }) => {
+                let attempt = job.attempt + 1;
+                job.history.push(AttemptRecord {
+                    attempt,
+                    at: OffsetDateTime::now_utc(),
+                    class: "transient".into(),
+                    error: message.clone(),
+                });
+                let decision =
+                    self.inner
+                        .config
+                        .retry
+                        .decide(attempt, retry_after, &mut rand::rng());
+                match decision {
+                    RetryDecision::RetryAfter(delay) => {
+                        job.attempt = attempt;
+                        metrics::counter!("salla_odoo_job_retries_total", "kind" => kind)
+                            .increment(1);
+                        tracing::warn!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, attempt, delay_ms = delay.as_millis() as u64, error = %message, "job failed; retrying later");
+                        match self
+                            .inner
+                            .queue
+                            .reschedule(&self.inner.id, id, &SyncJob::V1(job), delay)
+                            .await
+                        {
+                            Ok(true) => Processed::Retried(delay),
+                            Ok(false) => Processed::LostLease,
+                            Err(e) => {
+                                // Still leased by us: after our heartbeats stop, or at our release, it runs again.
+                                tracing::error!(error = %e, "retry not scheduled; the lease stays with this worker");
+                                Processed::Deferred("queue_unavailable")
+                            }
+                        }
+                    }
+                    RetryDecision::GiveUp => {
+                        let error = format!("gave up after {attempt} attempts: {message}");
+                        self.dead_letter(id, job, "exhausted", error, started).await
+                    }
+                }
+            }
+        }
+    }
+
+    async fn log(
+        &self,
+        job: &SyncJobV1,
+        outcome: sync_log::Outcome,
+        reason: Option<String>,
+        odoo_ids: serde_json::Value,
+        started: Instant,
+    ) -> Result<bool, StoreError> {
+        sync_log::record(
+            &self.inner.pool,
+            &sync_log::NewLogEntry {
+                job_id: job.id,
+                merchant: job.merchant,
+                event: job.event.clone(),
+                kind: job.kind.as_str().to_owned(),
+                entity: job.entity.map(|e| format!("{}:{}", e.kind.as_str(), e.id)),
+                outcome,
+                reason,
+                attempt: job.attempt,
+                duration_ms: started.elapsed().as_millis() as i64,
+                odoo_ids,
+            },
+        )
+        .await
+    }
+
+    async fn finish(&self, id: &str, job: &SyncJobV1, dead: bool) {
+        let r = if dead {
+            self.inner.queue.dead(&self.inner.id, id).await
+        } else {
+            self.inner.queue.ack(&self.inner.id, id).await
+        };
+        match r {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(job_id = %job.id, "lease was taken over before the ack; the other run is a no-op")
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "ack failed; the job may run once more (idempotent)")
+            }
+        }
+    }
+
+    /// Reschedule without spending an attempt.
+    async fn defer(&self, id: &str, job: &SyncJobV1, why: &'static str) -> Processed {
+        metrics::counter!("salla_odoo_jobs_deferred_total", "reason" => why).increment(1);
+        let delay = self.inner.config.lock_busy_retry;
+        match self
+            .inner
+            .queue
+            .reschedule(&self.inner.id, id, &SyncJob::V1(job.clone()), delay)
+            .await
+        {
+            Ok(true) => Processed::Deferred(why),
+            Ok(false) => Processed::LostLease,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reschedule; the lease stays with this worker");
+                Processed::Deferred(why)
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        id: &str,
+        mut job: SyncJobV1,
+        class: &'static str,
+        error: String,
+        started: Instant,
+    ) -> Processed {
+        if class != "exhausted" {
+            job.history.push(AttemptRecord {
+                attempt: job.attempt + 1,
+                at: OffsetDateTime::now_utc(),
+                class: class.into(),
+                error: error.clone(),
+            });
+        }
+        let salla_id = job.entity.map(|e| e.id.get());
+        let attempts = serde_json::to_value(&job.history).unwrap_or_default();
+        let row = outbox::NewDeadLetter {
+            job_id: job.id,
+            merchant: job.merchant,
+            event: job.event.clone(),
+            kind: job.kind.as_str().to_owned(),
+            salla_id,
+            job: serde_json::to_value(SyncJob::V1(job.clone())).unwrap_or_default(),
+            attempts,
+            error: error.clone(),
+            class: class.to_owned(),
+        };
+        // The dead letter must exist before the job leaves Redis.
+        let recorded = async {
+            outbox::insert(&self.inner.pool, &row).await?;
+            self.log(
+                &job,
+                sync_log::Outcome::DeadLettered,
+                Some(error.clone()),
+                serde_json::Value::Null,
+                started,
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(job_id = %job.id, error = %e, "dead letter not recorded; the job stays queued");
+            return self.defer(id, &job, "outbox_unavailable").await;
+        }
+        self.finish(id, &job, true).await;
+        metrics::counter!("salla_odoo_dead_letters_total", "kind" => job.kind.as_str(), "class" => class).increment(1);
+        tracing::error!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind = job.kind.as_str(), class, error = %error, "job dead-lettered");
+        Processed::DeadLettered(class)
+    }
+
+    async fn dead_letter_undecodable(&self, id: &str, undecodable: &Undecodable) -> Processed {
+        let job_id = uuid::Uuid::new_v4();
+        let row = outbox::NewDeadLetter {
+            job_id,
+            merchant: salla_odoo_core::MerchantId::new(0),
+            event: "-".into(),
+            kind: "-".into(),
+            salla_id: None,
+            job: serde_json::json!({ "queue_id": id, "raw": undecodable.raw }),
+            attempts: serde_json::json!([]),
+            error: undecodable.error.clone(),
+            class: "undecodable".into(),
+        };
+        if let Err(e) = outbox::insert(&self.inner.pool, &row).await {
+            tracing::error!(error = %e, "undecodable job not dead-lettered; it stays queued");
+            return Processed::Deferred("outbox_unavailable");
+        }
+        let _ = self.inner.queue.dead(&self.inner.id, id).await;
+        metrics::counter!("salla_odoo_dead_letters_total", "kind" => "-", "class" => "undecodable")
+            .increment(1);
+        tracing::error!(queue_id = id, error = %undecodable.error, "undecodable job dead-lettered");
+        Processed::DeadLettered("undecodable")
+    }
+
+    /// Run until `shutdown`, then drain. Heartbeats and orphan recovery run alongside.
+    pub async fn run(&self, shutdown: impl Future<Output = ()> + Send) -> Result<(), WorkerError> {
+        let cfg = &self.inner.config;
+        self.inner.queue.heartbeat(&self.inner.id).await?;
+        tracing::info!(worker = %self.inner.id, concurrency = cfg.concurrency, orphan_timeout_s = cfg.orphan_timeout.as_secs(), "worker started");
+        // Aborted when `run` returns or is dropped (a crash in tests): a dead worker must go silent.
+        let heartbeat = AbortOnDrop({
+            let me = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(me.inner.config.heartbeat);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = me.inner.queue.heartbeat(&me.inner.id).await {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                    }
+                    match me
+                        .inner
+                        .queue
+                        .requeue_orphans(me.inner.config.orphan_timeout)
+                        .await
+                    {
+                        Ok(0) => {}
+                        Ok(n) => tracing::warn!(
+                            jobs = n,
+                            "re-queued the jobs of a worker that stopped heartbeating"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "orphan check failed"),
+                    }
+                }
+            })
+        });
+
+        let mut running: JoinSet<Processed> = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            while let Some(done) = running.try_join_next() {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "job task failed");
+                }
+            }
+            let free = cfg.concurrency.saturating_sub(running.len());
+            let mut fetched = 0;
+            if free > 0 {
+                match self.inner.queue.fetch(&self.inner.id, free).await {
+                    Ok(leases) => {
+                        fetched = leases.len();
+                        for lease in leases {
+                            let me = self.clone();
+                            running.spawn(async move { me.process(lease).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "fetch failed"),
+                }
+            }
+            if fetched == free && free > 0 {
+                // A full batch: there may be more right away.
+                tokio::select! { _ = &mut shutdown => break, () = tokio::task::yield_now() => continue }
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = running.join_next(), if !running.is_empty() => {}
+                () = tokio::time::sleep(cfg.poll) => {}
+            }
+        }
+
+        tracing::info!(
+            in_flight = running.len(),
+            drain_s = cfg.drain.as_secs(),
+            "stopping: draining in-flight jobs"
+        );
+        let drained = tokio::time::timeout(cfg.drain, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                in_flight = running.len(),
+                "drain deadline reached; handing unfinished jobs back"
+            );
+            running.abort_all();
+            while running.join_next().await.is_some() {}
+        }
+        drop(heartbeat);
+        match self.inner.queue.release(&self.inner.id).await {
+            Ok(n) if n > 0 => tracing::info!(jobs = n, "unfinished jobs handed back to the queue"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand jobs back; they return after the orphan timeout")
+            }
+        }
+        tracing::info!(worker = %self.inner.id, "worker stopped");
+        Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn lease_merchant(lease: &Lease) -> salla_odoo_core::MerchantId {
+    match &lease.job {
+        Ok(job) => job.v1().merchant,
+        Err(_) => salla_odoo_core::MerchantId::new(0),
+    }
+}
+
+async fn release_lock(lock: Option<locks::EntityLock>) {
+    if let Some(lock) = lock
+        && let Err(e) = lock.release().await
+    {
+        tracing::warn!(error = %e, "entity lock release failed (its connection is closed instead)");
+    }
+}
+
+/// Build the queue and pool from settings.
+pub fn connect(settings: &Settings) -> Result<(RedisQueue, PgPool), WorkerError> {
+    let queue = RedisQueue::new(
+        settings.redis.url.expose_secret(),
+        QueueConfig {
+            namespace: settings.queue.namespace.clone(),
+            dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
+            connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
+            command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
+        },
+    )?;
+    let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
+        url: settings.database.url.clone(),
+        max_connections: settings
+            .database
+            .max_connections
+            .max(settings.worker.concurrency as u32 + 2),
+        acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+    })?;
+    Ok((queue, pool))
+}
+
+/// The worker process: metrics endpoint plus the run loop, until `shutdown`.
+pub async fn run(
+    settings: Settings,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let keyring = salla_odoo_store::secrets::Keyring::from_settings(&settings.secrets)?;
+    let (queue, pool) = connect(&settings)?;
+    let config = WorkerConfig::from_settings(&settings);
+    let id = worker_identity();
+    let limits = StoreLimits::new(
+        queue.clone(),
+        config.store_concurrency,
+        config.store_calls_per_sec,
+        config.job_timeout + config.drain,
+    );
+    let handler = SyncHandler::new(pool.clone(), keyring, limits);
+    let worker = Worker::new(id, queue, pool, handler, config);
+    let metrics = salla_odoo_core::telemetry::metrics_handle();
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(serve_metrics(listener, metrics));
+    }
+    worker.run(shutdown).await
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
+    use axum::{Router, routing::get};
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move {
+                    handle.run_upkeep();
+                    handle.render()
+                }
+            }),
+        );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
+}

@@ -1,0 +1,120 @@
+//! What a worker does with a job: the [`Handler`] seam (tests plug in their own), and
+//! [`SyncHandler`], which loads the store's settings and applies the job to its Odoo through the
+//! `sync` crate.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use salla_odoo_core::{MerchantId, SyncError, SyncJobV1};
+use salla_odoo_store::secrets::Keyring;
+use salla_odoo_store::stores::{self, StoreSettings};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::limits::StoreLimits;
+
+/// The result of a job that did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    Applied {
+        odoo_ids: serde_json::Value,
+        note: Option<String>,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// Applies one job. Must be idempotent: the worker may run a job again after a crash.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, job: &SyncJobV1) -> impl Future<Output = Result<Handled, SyncError>> + Send;
+}
+
+/// The production handler.
+pub struct SyncHandler {
+    pool: PgPool,
+    keyring: Keyring,
+    limits: StoreLimits,
+    /// One Odoo client per store, rebuilt when the store's settings change.
+    clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
+}
+
+impl SyncHandler {
+    pub fn new(pool: PgPool, keyring: Keyring, limits: StoreLimits) -> Self {
+        Self {
+            pool,
+            keyring,
+            limits,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client_for(&self, settings: &StoreSettings) -> Result<Option<odoo::Client>, SyncError> {
+        let Some(conn) = &settings.odoo else {
+            return Ok(None);
+        };
+        let mut clients = self.clients.lock().expect("client cache lock");
+        if let Some((at, client)) = clients.get(&settings.merchant)
+            && *at == settings.updated_at
+        {
+            return Ok(Some(client.clone()));
+        }
+        let mut config =
+            odoo::Config::new(&conn.url, &conn.database, &conn.login, conn.api_key.clone())
+                .map_err(|e| SyncError::Permanent {
+                    message: format!("store {} Odoo settings: {e}", settings.merchant),
+                })?;
+        config.request_timeout = Duration::from_secs(30);
+        if let Some(v) = conn.version_override {
+            config.transport = if v >= 19 {
+                odoo::TransportChoice::Json2
+            } else {
+                odoo::TransportChoice::JsonRpc
+            };
+        }
+        let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
+            message: format!("store {} Odoo client: {e}", settings.merchant),
+        })?;
+        clients.insert(settings.merchant, (settings.updated_at, client.clone()));
+        Ok(Some(client))
+    }
+}
+
+fn store_error(e: salla_odoo_store::StoreError) -> SyncError {
+    if e.is_transient() {
+        SyncError::Transient {
+            message: e.to_string(),
+            retry_after: None,
+        }
+    } else {
+        SyncError::Permanent {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Handler for SyncHandler {
+    async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
+        let settings = stores::load_settings(&self.pool, &self.keyring, job.merchant)
+            .await
+            .map_err(store_error)?;
+        let odoo = match &settings {
+            Some(s) => self.client_for(s)?,
+            None => None,
+        };
+        let ctx = salla_odoo_sync::SyncContext {
+            odoo,
+            pool: self.pool.clone(),
+            keyring: Some(self.keyring.clone()),
+            settings,
+        };
+        match salla_odoo_sync::apply(&ctx, job).await? {
+            salla_odoo_sync::Applied::Applied { odoo_ids, note } => {
+                Ok(Handled::Applied { odoo_ids, note })
+            }
+            salla_odoo_sync::Applied::Skipped { reason } => Ok(Handled::Skipped { reason }),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Fleet-wide per-store limits, in Redis, so one merchant's flood or dead Odoo never starves the others.
+//!
+//! # Keys (namespace `ns`)
+//! | key | type | holds |
+//! |---|---|---|
+//! | `ns:limits:running:{merchant}` | ZSET | job id → lease expiry (Unix ms): the store's jobs running now |
+//! | `ns:limits:calls:{merchant}:{second}` | STRING | Odoo calls started in that second (expires after 2 s) |
+//!
+//! # Failure handling
+//! A slot is a lease that expires after the job timeout plus a margin, so a worker that dies while
+//! holding one cannot block its store for longer than that. When Redis is unreachable the limiter
+//! refuses (the job is rescheduled, no attempt spent): the queue is unusable then anyway.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Script;
+use salla_odoo_core::MerchantId;
+use salla_odoo_queue::{QueueError, RedisQueue};
+
+const ACQUIRE: &str = r#"
+-- KEYS[1] running ZSET; ARGV[1] now (ms), ARGV[2] limit, ARGV[3] job id, ARGV[4] lease expiry (ms)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+  return 1
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 1
+"#;
+
+const CALL: &str = r#"
+-- KEYS[1] this second's counter; ARGV[1] limit
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], 2) end
+if n > tonumber(ARGV[1]) then return 0 end
+return 1
+"#;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// Per-store concurrency and call-rate limits shared by every worker of a namespace.
+#[derive(Clone, Debug)]
+pub struct StoreLimits {
+    queue: RedisQueue,
+    concurrency: u32,
+    calls_per_sec: u32,
+    lease: Duration,
+}
+
+impl StoreLimits {
+    pub fn new(queue: RedisQueue, concurrency: u32, calls_per_sec: u32, lease: Duration) -> Self {
+        Self {
+            queue,
+            concurrency,
+            calls_per_sec,
+            lease,
+        }
+    }
+
+    fn running_key(&self, merchant: MerchantId) -> String {
+        format!("{}:limits:running:{merchant}", self.queue.namespace())
+    }
+
+    /// Take one of the store's job slots for `job_id`; `false` when the store is at its limit.
+    pub async fn try_acquire(
+        &self,
+        merchant: MerchantId,
+        job_id: &str,
+    ) -> Result<bool, QueueError> {
+        let mut conn = self.queue.connection();
+        let now = now_ms();
+        let taken: i64 = Script::new(ACQUIRE)
+            .key(self.running_key(merchant))
+            .arg(now)
+            .arg(self.concurrency)
+            .arg(job_id)
+            .arg(now + self.lease.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(taken == 1)
+    }
+
+    pub async fn release(&self, merchant: MerchantId, job_id: &str) -> Result<(), QueueError> {
+        let mut conn = self.queue.connection();
+        let _: i64 = redis::cmd("ZREM")
+            .arg(self.running_key(merchant))
+            .arg(job_id)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Wait until the store may make one more Odoo call this second (fleet-wide).
+    pub async fn before_odoo_call(&self, merchant: MerchantId) -> Result<(), QueueError> {
+        if self.calls_per_sec == 0 {
+            return Ok(());
+        }
+        loop {
+            let now = now_ms();
+            let second = now / 1000;
+            let mut conn = self.queue.connection();
+            let ok: i64 = Script::new(CALL)
+                .key(format!(
+                    "{}:limits:calls:{merchant}:{second}",
+                    self.queue.namespace()
+                ))
+                .arg(self.calls_per_sec)
+                .invoke_async(&mut conn)
+                .await?;
+            if ok == 1 {
+                return Ok(());
+            }
+            // Over budget: wait for the next second.
+            tokio::time::sleep(Duration::from_millis(1000 - now % 1000 + 1)).await;
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! The worker runtime against real Redis and Postgres with scripted handlers: outcomes, retries,
+//! dead letters, locks, poison jobs, per-store limits, idle pickup, drain and crash recovery.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use salla_odoo_core::{
+    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, RetryPolicy, SallaId, SyncError,
+    SyncJob, SyncJobV1,
+};
+use salla_odoo_queue::{DedupeKey, QueueConfig, RedisQueue};
+use salla_odoo_store::{locks, outbox, sync_log};
+use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
+use salla_odoo_worker::{Handled, Handler, Processed, Worker, WorkerConfig};
+
+/// What the scripted handler does for a job, by the order id in its data.
+#[derive(Clone)]
+enum Script {
+    Ok,
+    FailTransient(u32),
+    Permanent,
+    Sleep(Duration),
+}
+
+#[derive(Clone, Default)]
+struct Scripted {
+    scripts: Arc<Mutex<HashMap<u64, Script>>>,
+    calls: Arc<Mutex<HashMap<u64, u32>>>,
+    running: Arc<AtomicU32>,
+    max_running: Arc<AtomicU32>,
+}
+
+impl Scripted {
+    fn set(&self, id: u64, s: Script) {
+        self.scripts.lock().unwrap().insert(id, s);
+    }
+    fn calls(&self, id: u64) -> u32 {
+        *self.calls.lock().unwrap().get(&id).unwrap_or(&0)
+    }
+}
+
+impl Handler for Scripted {
+    async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
+        let id = job.data["id"].as_u64().unwrap();
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(id).or_default();
+            *n += 1;
+            *n
+        };
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        let script = self
+            .scripts
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .unwrap_or(Script::Ok);
+        let result = match script {
+            Script::Ok => Ok(Handled::Applied {
+                odoo_ids: serde_json::json!({"sale.order": [id]}),
+                note: None,
+            }),
+            Script::FailTransient(times) if n <= times => Err(SyncError::Transient {
+                message: format!("Odoo answered 503 (call {n})"),
+                retry_after: None,
+            }),
+            Script::FailTransient(_) => Ok(Handled::Applied {
+                odoo_ids: serde_json::json!({}),
+                note: None,
+            }),
+            Script::Permanent => Err(SyncError::Permanent {
+                message: "ValidationError: Customer is required".into(),
+            }),
+            Script::Sleep(d) => {
+                tokio::time::sleep(d).await;
+                Ok(Handled::Applied {
+                    odoo_ids: serde_json::json!({}),
+                    note: None,
+                })
+            }
+        };
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+struct Rig {
+    queue: RedisQueue,
+    db: TestDb,
+    handler: Scripted,
+    ns: String,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        delete_namespace(&redis_url(), &self.ns);
+    }
+}
+
+fn config() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 8,
+        job_timeout: Duration::from_secs(5),
+        drain: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(200),
+        orphan_timeout: Duration::from_secs(8),
+        poll: Duration::from_millis(100),
+        max_starts: 3,
+        lock_busy_retry: Duration::from_secs(1),
+        retry: RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            max_attempts: 3,
+        },
+        store_concurrency: 4,
+        store_calls_per_sec: 0,
+    }
+}
+
+async fn rig(test: &str) -> Rig {
+    let ns = unique_namespace(test);
+    let queue = RedisQueue::new(
+        &redis_url(),
+        QueueConfig {
+            namespace: ns.clone(),
+            dedupe_window: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+        },
+    )
+    .unwrap();
+    Rig {
+        queue,
+        db: TestDb::create().await,
+        handler: Scripted::default(),
+        ns,
+    }
+}
+
+impl Rig {
+    fn worker(&self, id: &str, config: WorkerConfig) -> Worker<Scripted> {
+        Worker::new(
+            id.into(),
+            self.queue.clone(),
+            self.db.pool.clone(),
+            self.handler.clone(),
+            config,
+        )
+    }
+
+    async fn push(&self, merchant: u64, order: u64) -> uuid::Uuid {
+        let job = SyncJob::V1(SyncJobV1 {
+            id: uuid::Uuid::now_v7(),
+            kind: JobKind::OrderUpsert,
+            merchant: MerchantId::new(merchant),
+            event: "order.created".into(),
+            entity: Some(EntityRef {
+                kind: EntityKind::Order,
+                id: SallaId::new(order),
+            }),
+            digest: BodyDigest::of(
+                format!("{merchant}:{order}:{}", uuid::Uuid::new_v4()).as_bytes(),
+            ),
+            salla_created_at: "2026-01-01 10:00:00".into(),
+            received_at: time::OffsetDateTime::now_utc(),
+            attempt: 0,
+            data: serde_json::json!({"id": order}),
+            history: Vec::new(),
+        });
+        let key = DedupeKey::new(MerchantId::new(merchant), "order.created", &job.v1().digest);
+        self.queue.enqueue(&job, &key).await.unwrap();
+        job.v1().id
+    }
+
+    async fn outcome(&self, job: uuid::Uuid) -> Option<sync_log::Outcome> {
+        sync_log::outcome_of(&self.db.pool, job).await.unwrap()
+    }
+
+    /// Process until `done` holds, waiting for scheduled retries to come due.
+    async fn drain_until(
+        &self,
+        worker: &Worker<Scripted>,
+        mut done: impl AsyncFnMut() -> bool,
+    ) -> Vec<Processed> {
+        let mut all = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done().await {
+            assert!(
+                Instant::now() < deadline,
+                "condition not reached; processed so far: {all:?}"
+            );
+            let batch = worker.process_next(8).await.unwrap();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            all.extend(batch);
+        }
+        all
+    }
+}
+
+#[tokio::test]
+async fn applied_jobs_are_logged_once_and_leave_the_queue() {
+    let r = rig("applied").await;
+    let w = r.worker("w-applied", config());
+    let job = r.push(1, 100).await;
+    assert_eq!(w.process_next(8).await.unwrap(), vec![Processed::Applied]);
+    assert_eq!(r.outcome(job).await, Some(sync_log::Outcome::Applied));
+    let stats = r.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.scheduled, stats.in_flight, stats.done),
+        (0, 0, 0, 1)
+    );
+    assert!(w.process_next(8).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn transient_failures_retry_with_the_next_attempt_then_apply() {
+    let r = rig("transient").await;
+    r.handler.set(101, Script::FailTransient(2));
+    let w = r.worker("w-transient", config());
+    let job = r.push(1, 101).await;
+    let first = w.process_next(8).await.unwrap();
+    assert!(matches!(first[..], [Processed::Retried(_)]), "{first:?}");
+    let waiting = r.queue.waiting_jobs().await.unwrap();
+    assert_eq!(waiting[0].v1().attempt, 1);
+    assert_eq!(waiting[0].v1().history[0].class, "transient");
+    let pool = r.db.pool.clone();
+    r.drain_until(&w, async || {
+        sync_log::outcome_of(&pool, job).await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(r.outcome(job).await, Some(sync_log::Outcome::Applied));
+    assert_eq!(r.handler.calls(101), 3);
+    let entries = sync_log::list(&r.db.pool, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1, "one outcome per job");
+    assert_eq!(entries[0].attempt, 2);
+}
+
+#[tokio::test]
+async fn permanent_failures_are_dead_lettered_at_once_with_the_message() {
+    let r = rig("permanent").await;
+    r.handler.set(102, Script::Permanent);
+    let w = r.worker("w-permanent", config());
+    let job = r.push(1, 102).await;
+    assert_eq!(
+        w.process_next(8).await.unwrap(),
+        vec![Processed::DeadLettered("permanent")]
+    );
+    assert_eq!(r.handler.calls(102), 1);
+    assert_eq!(r.outcome(job).await, Some(sync_log::Outcome::DeadLettered));
+    let letter = outbox::get_by_job(&r.db.pool, job)
+        .await
+        .unwrap()
+        .expect("dead letter");
+    assert_eq!(letter.class, "permanent");
+    assert!(letter.error.contains("Customer is required"));
+    assert_eq!(letter.job["data"]["id"], 102);
+    assert_eq!(r.queue.stats().await.unwrap().dead, 1);
+}
+
+#[tokio::test]
+async fn exhausted_retries_are_dead_lettered_with_every_attempt() {
+    let r = rig("exhausted").await;
+    r.handler.set(103, Script::FailTransient(99));
+    let w = r.worker("w-exhausted", config());
+    let job = r.push(1, 103).await;
+    let pool = r.db.pool.clone();
+    let seen = r
+        .drain_until(&w, async || {
+            sync_log::outcome_of(&pool, job).await.unwrap().is_some()
+        })
+        .await;
+    assert!(
+        seen.contains(&Processed::DeadLettered("exhausted")),
+        "{seen:?}"
+    );
+    assert_eq!(r.handler.calls(103), 3, "max_attempts = 3");
+    let letter = outbox::get_by_job(&r.db.pool, job).await.unwrap().unwrap();
+    assert_eq!(letter.class, "exhausted");
+    let attempts = letter.attempts.as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["error"].as_str().unwrap().contains("503"))
+    );
+}
+
+#[tokio::test]
+async fn a_locked_entity_reschedules_without_spending_an_attempt() {
+    let r = rig("locked").await;
+    let w = r.worker("w-locked", config());
+    let job = r.push(7, 104).await;
+    let held = locks::try_lock(&r.db.pool, MerchantId::new(7), "order:104")
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(
+        w.process_next(8).await.unwrap(),
+        vec![Processed::Deferred("entity_locked")]
+    );
+    assert_eq!(r.handler.calls(104), 0);
+    let waiting = r.queue.waiting_jobs().await.unwrap();
+    assert_eq!(waiting[0].v1().attempt, 0, "no attempt spent");
+    held.release().await.unwrap();
+    let pool = r.db.pool.clone();
+    r.drain_until(&w, async || {
+        sync_log::outcome_of(&pool, job).await.unwrap().is_some()
+    })
+    .await;
+    assert_eq!(r.handler.calls(104), 1);
+}
+
+#[tokio::test]
+async fn a_job_that_keeps_killing_its_worker_is_dead_lettered_as_poison() {
+    let r = rig("poison").await;
+    let job = r.push(1, 105).await;
+    // Three workers take it and die (never ack, stop heartbeating); the orphan check hands it back.
+    for crash in 0..3 {
+        let leases = r.queue.fetch(&format!("doomed-{crash}"), 1).await.unwrap();
+        assert_eq!(leases.len(), 1);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(
+            r.queue
+                .requeue_orphans(Duration::from_millis(10))
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    let w = r.worker("w-poison", config());
+    assert_eq!(
+        w.process_next(8).await.unwrap(),
+        vec![Processed::DeadLettered("poison")]
+    );
+    assert_eq!(r.handler.calls(105), 0, "not run a fourth time");
+    let letter = outbox::get_by_job(&r.db.pool, job).await.unwrap().unwrap();
+    assert_eq!(letter.class, "poison");
+}
+
+#[tokio::test]
+async fn one_store_cannot_take_more_than_its_slots() {
+    let r = rig("store-limit").await;
+    let mut cfg = config();
+    cfg.store_concurrency = 1;
+    for order in [201, 202, 203] {
+        r.handler
+            .set(order, Script::Sleep(Duration::from_millis(300)));
+        r.push(9, order).await;
+    }
+    r.handler
+        .set(301, Script::Sleep(Duration::from_millis(300)));
+    r.push(10, 301).await;
+    let w = r.worker("w-limit", cfg);
+    let first = w.process_next(8).await.unwrap();
+    let applied = first.iter().filter(|p| **p == Processed::Applied).count();
+    let busy = first
+        .iter()
+        .filter(|p| **p == Processed::Deferred("store_busy"))
+        .count();
+    assert_eq!(
+        (applied, busy),
+        (2, 2),
+        "one job of store 9 and the job of store 10 ran: {first:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_worker_picks_up_a_new_job_within_a_second() {
+    let r = rig("idle").await;
+    let w = r.worker("w-idle", config());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move {
+            w.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // let it go idle
+    let job = r.push(1, 106).await;
+    let pushed = Instant::now();
+    let pool = r.db.pool.clone();
+    while sync_log::outcome_of(&pool, job).await.unwrap().is_none() {
+        assert!(
+            pushed.elapsed() < Duration::from_secs(1),
+            "not picked up within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = tx.send(());
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_jobs_and_hands_back_the_rest() {
+    let r = rig("drain").await;
+    let mut cfg = config();
+    cfg.concurrency = 1;
+    cfg.drain = Duration::from_millis(1500);
+    r.handler
+        .set(107, Script::Sleep(Duration::from_millis(400)));
+    let first = r.push(1, 107).await;
+    let w = r.worker("w-drain", cfg);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move {
+            w.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    while r.handler.calls(107) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = r.push(1, 108).await;
+    let _ = tx.send(());
+    run.await.unwrap().unwrap();
+    assert_eq!(
+        r.outcome(first).await,
+        Some(sync_log::Outcome::Applied),
+        "in-flight job finished"
+    );
+    assert_eq!(
+        r.outcome(second).await,
+        None,
+        "not started after the stop signal"
+    );
+    let stats = r.queue.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.in_flight, stats.workers), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_job_that_outlives_the_drain_deadline_goes_back_to_the_queue() {
+    let r = rig("drain-deadline").await;
+    let mut cfg = config();
+    cfg.drain = Duration::from_millis(200);
+    r.handler.set(109, Script::Sleep(Duration::from_secs(30)));
+    let job = r.push(1, 109).await;
+    let w = r.worker("w-deadline", cfg);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let w = w.clone();
+        async move {
+            w.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    while r.handler.calls(109) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = tx.send(());
+    run.await.unwrap().unwrap();
+    assert_eq!(r.outcome(job).await, None);
+    let stats = r.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.in_flight),
+        (1, 0),
+        "handed back at once, not after the orphan timeout"
+    );
+    // Another worker finishes it.
+    r.handler.set(109, Script::Ok);
+    let other = r.worker("w-after", config());
+    assert_eq!(
+        other.process_next(8).await.unwrap(),
+        vec![Processed::Applied]
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_workers_job_completes_on_another_worker_once() {
+    let r = rig("crash").await;
+    let mut cfg = config();
+    cfg.orphan_timeout = Duration::from_millis(800);
+    r.handler.set(110, Script::Sleep(Duration::from_secs(30)));
+    let job = r.push(1, 110).await;
+    let doomed = r.worker("w-doomed", cfg.clone());
+    let crashed = tokio::spawn({
+        let w = doomed.clone();
+        async move { w.run(std::future::pending()).await }
+    });
+    while r.handler.calls(110) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The process dies: no drain, no release, no more heartbeats.
+    crashed.abort();
+    let _ = crashed.await;
+    r.handler.set(110, Script::Ok);
+    let survivor = r.worker("w-survivor", cfg);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn({
+        let w = survivor.clone();
+        async move {
+            w.run(async {
+                let _ = rx.await;
+            })
+            .await
+        }
+    });
+    let pool = r.db.pool.clone();
+    let started = Instant::now();
+    while sync_log::outcome_of(&pool, job).await.unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(15), "not recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = tx.send(());
+    run.await.unwrap().unwrap();
+    assert_eq!(r.handler.calls(110), 2, "ran once on each worker");
+    assert_eq!(
+        sync_log::list(&r.db.pool, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
