@@ -341,3 +341,209 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// A test encryption key (base64 of 32 bytes): test data only.
+pub const TEST_SECRETS_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// A workspace binary built next to this test executable (`cargo test --workspace` builds them).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace` (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the exit (up to `limit`).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The connector as a fleet: its own namespace and database, an in-process ingest, worker
+/// processes started on demand, and stores configured through the real CLI.
+pub struct Fleet {
+    pub ns: String,
+    pub db: TestDb,
+    pub ingest: TestIngest,
+    pub workers: Vec<Proc>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    pub async fn start(test: &str) -> Self {
+        Self::start_with(test, &[]).await
+    }
+
+    pub async fn start_with(test: &str, extra_env: &[(&str, &str)]) -> Self {
+        let ns = unique_namespace(test);
+        let db = TestDb::create().await;
+        let ingest = TestIngest::start(test_settings(&ns, &redis_url(), &[])).await;
+        Self {
+            ns,
+            db,
+            ingest,
+            workers: Vec::new(),
+            extra_env: extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The environment every connector process of this fleet gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("REDIS_URL", redis_url()),
+            ("DATABASE_URL", self.db.url.clone()),
+            ("SALLA_ODOO__QUEUE__NAMESPACE", self.ns.clone()),
+            ("SALLA_ODOO__SECRETS__KEY", TEST_SECRETS_KEY.into()),
+            ("SALLA_ODOO__WORKER__HEARTBEAT_SECS", "1".into()),
+            ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "6".into()),
+            ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "3".into()),
+            ("SALLA_ODOO__WORKER__DRAIN_SECS", "2".into()),
+            ("SALLA_ODOO__WORKER__POLL_MS", "100".into()),
+            ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
+            ("SALLA_ODOO__RETRY__BASE_MS", "300".into()),
+            ("SALLA_ODOO__RETRY__CAP_SECS", "2".into()),
+            ("SALLA_ODOO__LOG__FILTER", "warn".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// `salla-odoo ARGS` with this fleet's environment (and `extra`).
+    pub fn cli(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        let mut cmd = Command::new(workspace_bin("salla-odoo"));
+        cmd.args(args).env_remove("RUST_LOG");
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("salla-odoo runs")
+    }
+
+    /// Configure a store through `salla-odoo store add` (the API key passed by variable name).
+    pub fn add_store(&self, merchant: u64, odoo_url: &str, options: &[&str]) {
+        let merchant = merchant.to_string();
+        let mut args = vec![
+            "store",
+            "add",
+            "--merchant",
+            &merchant,
+            "--odoo-url",
+            odoo_url,
+            "--odoo-db",
+            "odoo",
+            "--odoo-login",
+            "admin",
+            "--odoo-api-key-env",
+            "TEST_ODOO_KEY",
+        ];
+        args.extend_from_slice(options);
+        let out = self.cli(&args, &[("TEST_ODOO_KEY", "admin")]);
+        assert!(
+            out.status.success(),
+            "store add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Start one more worker process.
+    pub fn spawn_worker(&mut self) -> usize {
+        let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
+        cmd.args(["--metrics-listen", "off"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        self.workers.push(Proc {
+            child: cmd.spawn().expect("worker starts"),
+        });
+        self.workers.len() - 1
+    }
+
+    /// Jobs with a recorded outcome.
+    pub async fn outcomes(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sync_log")
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Wait until at least `n` jobs have an outcome (panics after `limit`).
+    pub async fn wait_outcomes(&self, n: i64, limit: Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let have = self.outcomes().await;
+            if have >= n {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "only {have} of {n} jobs have an outcome after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The sync log as (event, outcome, reason) rows, oldest first.
+    pub async fn log(&self) -> Vec<(String, String, Option<String>)> {
+        sqlx::query_as("SELECT event, outcome, reason FROM sync_log ORDER BY id")
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.workers.clear();
+    }
+}

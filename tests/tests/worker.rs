@@ -527,3 +527,34 @@ async fn a_crashed_workers_job_completes_on_another_worker_once() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_undecodable_queue_entry_becomes_a_dead_letter() {
+    let r = rig("undecodable").await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let raw = r#"{"version":"9","merchant":4321,"kind":"order.upsert"}"#;
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{}:sync:data", r.ns))
+        .arg("bad-1")
+        .arg(raw)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("RPUSH")
+        .arg(format!("{}:sync:active", r.ns))
+        .arg("bad-1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let w = r.worker("w-undecodable", config());
+    assert_eq!(
+        w.process_next(8).await.unwrap(),
+        vec![Processed::DeadLettered("undecodable")]
+    );
+    let letters = outbox::list(&r.db.pool, &Default::default()).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].class, "undecodable");
+    assert_eq!(letters[0].merchant.get(), 4321);
+    assert_eq!(r.queue.stats().await.unwrap().dead, 1);
+}

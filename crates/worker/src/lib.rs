@@ -492,9 +492,14 @@ impl<H: Handler> Worker<H> {
 
     async fn dead_letter_undecodable(&self, id: &str, undecodable: &Undecodable) -> Processed {
         let job_id = uuid::Uuid::new_v4();
+        // Keep whatever can still be read, so `dlq list --store` finds it.
+        let merchant = serde_json::from_str::<serde_json::Value>(&undecodable.raw)
+            .ok()
+            .and_then(|v| v.get("merchant").and_then(serde_json::Value::as_u64))
+            .unwrap_or(0);
         let row = outbox::NewDeadLetter {
             job_id,
-            merchant: salla_odoo_core::MerchantId::new(0),
+            merchant: salla_odoo_core::MerchantId::new(merchant),
             event: "-".into(),
             kind: "-".into(),
             salla_id: None,
