@@ -17,6 +17,8 @@ struct Run {
     calls: usize,
     client: Duration,
     bare: Duration,
+    /// Median over the rounds of (bare time / client time), i.e. client calls/s ÷ bare calls/s.
+    median_ratio: f64,
 }
 
 impl Run {
@@ -26,11 +28,12 @@ impl Run {
         let extra_us =
             (self.client.as_secs_f64() - self.bare.as_secs_f64()) * 1e6 / self.calls as f64;
         println!(
-            "{:<26} client {:>9.0} calls/s | bare reqwest {:>9.0} calls/s | ratio {:.3} | overhead {:+.1} µs/call",
+            "{:<22} client {:>7.0} calls/s | bare reqwest {:>7.0} calls/s | ratio {:.3} (median of rounds {:.3}) | overhead {:+.1} µs/call",
             self.label,
             c,
             b,
             c / b,
+            self.median_ratio,
             extra_us
         );
     }
@@ -104,12 +107,14 @@ async fn bench(version: Version, label: &'static str, calls: usize) -> Run {
             .unwrap();
         bare_call().await;
     }
-    // Alternate the two sides in six rounds (and which goes first) so that drift and noise from other
-    // processes on the machine hit both alike.
-    const ROUNDS: usize = 6;
+    // Alternate the two sides over many short rounds (and which goes first) so that drift and bursts from
+    // other processes on the machine hit both alike; the median of the per-round ratios resists outliers.
+    const ROUNDS: usize = 12;
     let per_round = (calls / ROUNDS).max(1);
     let (mut t_client, mut t_bare) = (Duration::ZERO, Duration::ZERO);
+    let mut ratios = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
+        let (mut c, mut b) = (Duration::ZERO, Duration::ZERO);
         for side in [round % 2, 1 - round % 2] {
             let start = Instant::now();
             for _ in 0..per_round {
@@ -124,18 +129,24 @@ async fn bench(version: Version, label: &'static str, calls: usize) -> Run {
                 }
             }
             if side == 0 {
-                t_client += start.elapsed();
+                c = start.elapsed();
             } else {
-                t_bare += start.elapsed();
+                b = start.elapsed();
             }
         }
+        t_client += c;
+        t_bare += b;
+        ratios.push(b.as_secs_f64() / c.as_secs_f64());
     }
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
     sandbox.shutdown().await;
     Run {
         label,
         calls: per_round * ROUNDS,
         client: t_client,
         bare: t_bare,
+        median_ratio,
     }
 }
 
