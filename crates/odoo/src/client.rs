@@ -10,8 +10,8 @@
 //! Each call is one HTTP request and one Odoo transaction. The client never retries by itself: the caller
 //! decides from [`crate::Error::class`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -214,8 +214,24 @@ struct Inner {
     login: String,
     transport: TransportChoice,
     next_id: AtomicU64,
-    session: OnceCell<Session>,
-    capabilities: OnceCell<Arc<Capabilities>>,
+    /// The session and the probe, each made once; [`Client::refresh`] swaps in empty cells.
+    session: RwLock<Arc<OnceCell<Arc<Session>>>>,
+    capabilities: RwLock<Arc<OnceCell<Arc<Capabilities>>>>,
+}
+
+/// The current cell of a refreshable value (a poisoned lock still holds a valid `Arc`).
+fn current<T>(lock: &RwLock<Arc<OnceCell<T>>>) -> Arc<OnceCell<T>> {
+    Arc::clone(
+        &lock
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+fn renew<T>(lock: &RwLock<Arc<OnceCell<T>>>) {
+    *lock
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(OnceCell::new());
 }
 
 /// An Odoo client for one server and database. Cheap to clone; clones share connections, the concurrency
@@ -232,7 +248,7 @@ impl std::fmt::Debug for Client {
             .field("http", &self.inner.http)
             .field("login", &self.inner.login)
             .field("transport", &self.inner.transport)
-            .field("session", &self.inner.session.get())
+            .field("session", &current(&self.inner.session).get())
             .finish_non_exhaustive()
     }
 }
@@ -256,8 +272,8 @@ impl Client {
                 login: config.login,
                 transport: config.transport,
                 next_id: AtomicU64::new(1),
-                session: OnceCell::new(),
-                capabilities: OnceCell::new(),
+                session: RwLock::new(Arc::new(OnceCell::new())),
+                capabilities: RwLock::new(Arc::new(OnceCell::new())),
             }),
             context: Arc::new(config.context),
         })
@@ -290,21 +306,29 @@ impl Client {
 
     /// The capability probe (version and renamed fields), made once per client and cached.
     pub async fn capabilities(&self) -> Result<Arc<Capabilities>> {
-        self.inner
-            .capabilities
+        current(&self.inner.capabilities)
             .get_or_try_init(|| async {
-                let session = self.session().await?.clone();
+                let session = self.session().await?;
                 crate::probe::probe(self, &session).await.map(Arc::new)
             })
             .await
             .cloned()
     }
 
-    pub(crate) async fn session(&self) -> Result<&Session> {
-        self.inner
-            .session
-            .get_or_try_init(|| self.open_session())
+    /// Forgets the session (version, transport, uid) and the capability probe; the next call makes them
+    /// again. For when the server may have changed under a long-lived client: a permanent "unknown field"
+    /// or "unknown method" error after an upgrade (docs/odoo-api.md §8: re-probe `fields_get`). Calls in
+    /// flight finish with what they had.
+    pub fn refresh(&self) {
+        renew(&self.inner.session);
+        renew(&self.inner.capabilities);
+    }
+
+    pub(crate) async fn session(&self) -> Result<Arc<Session>> {
+        current(&self.inner.session)
+            .get_or_try_init(|| async { self.open_session().await.map(Arc::new) })
             .await
+            .cloned()
     }
 
     async fn open_session(&self) -> Result<Session> {
@@ -393,7 +417,7 @@ impl Client {
         let session = self.session().await?;
         let started = Instant::now();
         let result = match session.transport {
-            Transport::JsonRpc => self.call_jsonrpc(session, call).await,
+            Transport::JsonRpc => self.call_jsonrpc(&session, call).await,
             Transport::Json2 => self.call_json2(call).await,
         };
         match &result {

@@ -545,3 +545,39 @@ async fn health_and_lookup() {
         json!({"limit": 2})
     );
 }
+
+#[tokio::test]
+async fn refresh_makes_a_new_session_and_probe() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let major = Arc::new(AtomicU32::new(18));
+    let m = Arc::clone(&major);
+    let double = Double::start(18, move |s| {
+        let v = m.load(Ordering::SeqCst);
+        if s.service_method() == ("common", "version") {
+            return Some(Answer::rpc_result(
+                s,
+                json!({"server_version": format!("{v}.0"), "server_version_info": [v, 0, 0, "final", 0, ""],
+                       "server_serie": format!("{v}.0"), "protocol_version": 1}),
+            ));
+        }
+        None
+    })
+    .await;
+    let client = Client::new(config(&double.url)).unwrap();
+    assert_eq!(client.transport().await.unwrap(), Transport::JsonRpc);
+    major.store(19, Ordering::SeqCst);
+    assert_eq!(
+        client.transport().await.unwrap(),
+        Transport::JsonRpc,
+        "cached"
+    );
+    let clone = client.clone();
+    client.refresh();
+    assert_eq!(
+        clone.transport().await.unwrap(),
+        Transport::Json2,
+        "clones share the refresh"
+    );
+    assert_eq!(client.version().await.unwrap().major, 19);
+}
