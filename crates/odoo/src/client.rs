@@ -5,7 +5,8 @@
 //! - the session, made once on first use: `common.version` picks the transport, then (JSON-RPC only)
 //!   `common.authenticate` gives the uid that every `execute_kw` carries. A failed attempt is not cached, so
 //!   a transient failure is retried on the next call;
-//! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]).
+//! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]);
+//! - both are made again after [`Client::refresh`].
 //!
 //! Each call is one HTTP request and one Odoo transaction. The client never retries by itself: the caller
 //! decides from [`crate::Error::class`].

@@ -581,3 +581,18 @@ async fn refresh_makes_a_new_session_and_probe() {
     );
     assert_eq!(client.version().await.unwrap().major, 19);
 }
+
+#[tokio::test]
+async fn tls_failure_is_transient_nothing_sent() {
+    // An https URL pointing at a plain-HTTP server: the TLS handshake fails before any request is written.
+    let double = Double::start(18, |_| None).await;
+    let url = double.url.replace("http://", "https://");
+    let e = Client::new(config(&url))
+        .unwrap()
+        .version()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, odoo::Error::Connect { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Transient { retry_after: None });
+    assert!(double.seen().is_empty());
+}
