@@ -21,6 +21,7 @@ mod client;
 mod domain;
 mod envelope;
 mod error;
+pub mod fields;
 mod probe;
 pub mod recipes;
 mod transport;
