@@ -1,0 +1,469 @@
+//! Customers → `res.partner` (+ `delivery` children for shipping addresses).
+//!
+//! Matching order: id map, then the `ref` marker `salla:<merchant>:<customer id>` (finds what an attempt
+//! whose answer was lost created), then the email (case-insensitive, exact), then the normalised phone;
+//! else create. A matched partner gets the marker, so the next look-up is exact.
+
+use odoo::{Domain, Id, Record, SearchOptions};
+use salla_odoo_salla::payload::{Customer, Shipping};
+use serde_json::{Map, Value, json};
+
+use crate::engine::{Engine, marker};
+use crate::error::Res;
+use crate::idmap::{self, IdMap, entity};
+use crate::version::{source_version, stale_reason};
+
+/// The partner fields a Salla customer maps to (country resolved separately).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerInput {
+    pub name: String,
+    pub email: Option<String>,
+    /// `+<digits>`, country code included.
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub country_code: Option<String>,
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The digits of a phone number, without the international `00` prefix.
+pub fn phone_digits(s: &str) -> String {
+    let d: String = s.chars().filter(char::is_ascii_digit).collect();
+    d.strip_prefix("00").map(str::to_owned).unwrap_or(d)
+}
+
+/// `mobile_code` + `mobile` as `+<digits>`: `("+966", "501806978")` → `+966501806978`. A mobile that
+/// already carries the code (`"+96652318526"`) is kept; a local trunk `0` is dropped after a code.
+pub fn normalise_phone(code: Option<&str>, mobile: Option<&str>) -> Option<String> {
+    let raw = mobile.map(str::trim).filter(|m| !m.is_empty())?;
+    let explicit = raw.starts_with('+') || raw.starts_with("00");
+    let number = phone_digits(raw);
+    if number.is_empty() {
+        return None;
+    }
+    let code = code.map(phone_digits).unwrap_or_default();
+    let full = if explicit || code.is_empty() || number.starts_with(&code) && number.len() > 10 {
+        number
+    } else {
+        format!("{code}{}", number.trim_start_matches('0'))
+    };
+    Some(format!("+{full}"))
+}
+
+/// Whether two phone numbers are the same line: equal digits, or one is the other without its country code
+/// (a local number, possibly with a trunk `0`, of at least 8 digits).
+pub fn same_phone(a: &str, b: &str) -> bool {
+    let (a, b) = (phone_digits(a), phone_digits(b));
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    if a == b {
+        return true;
+    }
+    let (long, short) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+    let short = short.trim_start_matches('0');
+    short.len() >= 8 && short.len() < long.len() && long.ends_with(short)
+}
+
+/// The customer's display name: first + last name, else `name` (some payloads carry only that), else the
+/// email, else `Salla customer <id>`.
+pub fn customer_name(c: &Customer, raw_name: Option<&str>) -> String {
+    let full = [c.first_name.as_deref(), c.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !full.is_empty() {
+        return full;
+    }
+    non_empty(raw_name)
+        .or_else(|| non_empty(c.email.as_deref()))
+        .unwrap_or_else(|| format!("Salla customer {}", c.id))
+}
+
+/// The partner input of a Salla customer; `raw` is the customer's JSON (for `name`, which the typed model
+/// does not carry).
+pub fn partner_input(c: &Customer, raw: &Value) -> PartnerInput {
+    PartnerInput {
+        name: customer_name(c, raw.get("name").and_then(Value::as_str)),
+        email: non_empty(c.email.as_deref()),
+        phone: normalise_phone(c.mobile_code.as_deref(), c.mobile.as_deref()),
+        city: non_empty(c.city.as_deref()),
+        country_code: non_empty(c.country_code.as_deref())
+            .or_else(|| non_empty(c.country.as_deref()).filter(|c| c.len() == 2)),
+    }
+}
+
+/// `res.partner` values for a customer. Absent data never clears what Odoo has. The number goes to `mobile`
+/// where the server has it (≤ 18), else to `phone`.
+pub fn partner_vals(
+    p: &PartnerInput,
+    country_id: Option<Id>,
+    use_mobile: bool,
+    marker: &str,
+) -> Map<String, Value> {
+    let mut v = Map::new();
+    v.insert("name".into(), json!(p.name));
+    v.insert("ref".into(), json!(marker));
+    if let Some(e) = &p.email {
+        v.insert("email".into(), json!(e));
+    }
+    if let Some(ph) = &p.phone {
+        v.insert(
+            if use_mobile { "mobile" } else { "phone" }.into(),
+            json!(ph),
+        );
+    }
+    if let Some(c) = &p.city {
+        v.insert("city".into(), json!(c));
+    }
+    if let Some(c) = country_id {
+        v.insert("country_id".into(), json!(c));
+    }
+    v
+}
+
+/// `res.partner` values of the delivery child for a Salla shipping block (`None` without an address).
+pub fn delivery_vals(
+    shipping: &Shipping,
+    fallback_name: &str,
+    parent_id: Id,
+    country_id: Option<Id>,
+) -> Option<Map<String, Value>> {
+    let addr = shipping.address.as_ref()?;
+    let receiver = shipping.receiver.as_ref();
+    let street = non_empty(addr.street_number.as_deref())
+        .or_else(|| non_empty(addr.shipping_address.as_deref()));
+    let mut v = Map::new();
+    v.insert("parent_id".into(), json!(parent_id));
+    v.insert("type".into(), json!("delivery"));
+    v.insert(
+        "name".into(),
+        json!(
+            non_empty(receiver.and_then(|r| r.name.as_deref()))
+                .unwrap_or_else(|| fallback_name.to_owned())
+        ),
+    );
+    v.insert("street".into(), json!(street.unwrap_or_default()));
+    v.insert(
+        "street2".into(),
+        json!(non_empty(addr.block.as_deref()).unwrap_or_default()),
+    );
+    v.insert(
+        "city".into(),
+        json!(non_empty(addr.city.as_deref()).unwrap_or_default()),
+    );
+    v.insert(
+        "zip".into(),
+        json!(non_empty(addr.postal_code.as_deref()).unwrap_or_default()),
+    );
+    v.insert(
+        "country_id".into(),
+        country_id.map_or(json!(false), |c| json!(c)),
+    );
+    if let Some(ph) = receiver.and_then(|r| normalise_phone(None, r.phone.as_deref())) {
+        v.insert("phone".into(), json!(ph));
+    }
+    if let Some(e) = receiver.and_then(|r| non_empty(r.email.as_deref())) {
+        v.insert("email".into(), json!(e));
+    }
+    Some(v)
+}
+
+/// The country code of a shipping block (`country_code`, else a two-letter `country`).
+pub fn shipping_country(shipping: &Shipping) -> Option<String> {
+    let a = shipping.address.as_ref()?;
+    non_empty(a.country_code.as_deref())
+        .or_else(|| non_empty(a.country.as_deref()).filter(|c| c.len() == 2))
+}
+
+const PARTNER_FIELDS: &[&str] = &["name", "email", "phone", "city", "country_id", "ref"];
+
+impl<M: IdMap> Engine<'_, M> {
+    fn partner_fields(&self) -> Vec<&'static str> {
+        let mut f = PARTNER_FIELDS.to_vec();
+        if self.caps.partner_mobile {
+            f.push("mobile");
+        }
+        f
+    }
+
+    /// Finds or creates the partner of a Salla customer and brings it up to date (unless the id map has a
+    /// newer version). Returns the partner id. `raw` is the customer JSON.
+    pub async fn ensure_customer(
+        &self,
+        c: &Customer,
+        raw: &Value,
+        fallback_version: i64,
+    ) -> Res<Id> {
+        let merchant = self.merchant();
+        let version = match c.updated_at.as_ref() {
+            Some(_) => source_version(c.updated_at.as_ref(), self.created_at),
+            None => fallback_version,
+        };
+        let mark = marker(merchant, c.id);
+        let input = partner_input(c, raw);
+        let mapped = idmap::get(self.ids, merchant, entity::CUSTOMER, c.id).await?;
+        let fields = self.partner_fields();
+
+        let mut found: Option<(Id, Record)> = None;
+        if let Some(m) = mapped {
+            if stale_reason(entity::CUSTOMER, c.id, m.source_version, version).is_some() {
+                // Newer data is already in Odoo: use the partner, change nothing.
+                if self
+                    .read("res.partner", m.odoo_id, &["id"])
+                    .await?
+                    .is_some()
+                {
+                    self.touch("res.partner", m.odoo_id);
+                    return Ok(m.odoo_id);
+                }
+            } else if let Some(rec) = self.read("res.partner", m.odoo_id, &fields).await? {
+                found = Some((m.odoo_id, rec));
+            }
+        }
+        if found.is_none() {
+            found = self.match_partner(&mark, &input, &fields).await?;
+        }
+        let country_id = self.country_id(input.country_code.as_deref()).await?;
+        let vals = partner_vals(&input, country_id, self.caps.partner_mobile, &mark);
+        let id = match found {
+            Some((id, rec)) => {
+                self.write_diff("res.partner", id, &rec, &vals).await?;
+                id
+            }
+            None => self.odoo.create("res.partner", vals).await?,
+        };
+        idmap::put(
+            self.ids,
+            merchant,
+            entity::CUSTOMER,
+            c.id,
+            "res.partner",
+            id,
+            version,
+        )
+        .await?;
+        self.touch("res.partner", id);
+        Ok(id)
+    }
+
+    /// Marker, then email, then phone, among top-level partners (archived included for the marker).
+    async fn match_partner(
+        &self,
+        mark: &str,
+        input: &PartnerInput,
+        fields: &[&str],
+    ) -> Res<Option<(Id, Record)>> {
+        let by_ref = Domain::new().eq("ref", mark).is_in("active", [true, false]);
+        if let Some(id) = self.find_one("res.partner", by_ref, mark).await? {
+            return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
+        }
+        let top = || Domain::new().eq("parent_id", false);
+        if let Some(email) = &input.email {
+            let recs: Vec<Record> = self
+                .odoo
+                .search_read(
+                    "res.partner",
+                    &top().leaf("email", "=ilike", email.as_str()),
+                    fields,
+                    &SearchOptions {
+                        limit: Some(5),
+                        order: Some("id".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            // `=ilike` treats `_` and `%` as wildcards: confirm the exact address.
+            if let Some(rec) = recs.into_iter().find(|r| {
+                r.get("email")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email))
+            }) {
+                let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
+                return Ok(Some((id, rec)));
+            }
+        }
+        if let Some(phone) = &input.phone {
+            let digits = phone_digits(phone);
+            let tail = &digits[digits.len().saturating_sub(8)..];
+            let mut domain = top().ilike("phone", tail);
+            if self.caps.partner_mobile {
+                domain = top().and(Domain::or(
+                    Domain::new().ilike("phone", tail),
+                    Domain::new().ilike("mobile", tail),
+                ));
+            }
+            let recs: Vec<Record> = self
+                .odoo
+                .search_read(
+                    "res.partner",
+                    &domain,
+                    fields,
+                    &SearchOptions {
+                        limit: Some(20),
+                        order: Some("id".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            if let Some(rec) = recs.into_iter().find(|r| {
+                ["phone", "mobile"].iter().any(|f| {
+                    r.get(*f)
+                        .and_then(Value::as_str)
+                        .is_some_and(|p| same_phone(p, phone))
+                })
+            }) {
+                let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
+                return Ok(Some((id, rec)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The delivery child for a shipping block: an identical existing one is reused, else one is created.
+    /// `None` when the shipping block has no address.
+    pub async fn ensure_delivery_address(
+        &self,
+        shipping: &Shipping,
+        parent_id: Id,
+        fallback_name: &str,
+    ) -> Res<Option<Id>> {
+        let country_id = self
+            .country_id(shipping_country(shipping).as_deref())
+            .await?;
+        let Some(vals) = delivery_vals(shipping, fallback_name, parent_id, country_id) else {
+            return Ok(None);
+        };
+        let fields: Vec<&str> = vals.keys().map(String::as_str).collect();
+        let children: Vec<Record> = self
+            .odoo
+            .search_read(
+                "res.partner",
+                &Domain::new()
+                    .eq("parent_id", parent_id)
+                    .eq("type", "delivery"),
+                &fields,
+                &SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let Some(id) = children
+            .iter()
+            .find(|c| crate::engine::diff(c, &vals).is_empty())
+            .and_then(|c| c.get("id").and_then(Value::as_i64))
+        {
+            self.touch("res.partner", id);
+            return Ok(Some(id));
+        }
+        let id = self.odoo.create("res.partner", vals).await?;
+        self.touch("res.partner", id);
+        Ok(Some(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(v: Value) -> Customer {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn phones_normalise_to_international_digits() {
+        assert_eq!(
+            normalise_phone(Some("+966"), Some("501806978")).as_deref(),
+            Some("+966501806978")
+        );
+        assert_eq!(
+            normalise_phone(Some("+966"), Some("0501806978")).as_deref(),
+            Some("+966501806978")
+        );
+        assert_eq!(
+            normalise_phone(None, Some("+96652318526")).as_deref(),
+            Some("+96652318526")
+        );
+        assert_eq!(
+            normalise_phone(Some("+966"), Some("+96652318526")).as_deref(),
+            Some("+96652318526")
+        );
+        assert_eq!(
+            normalise_phone(Some("966"), Some("00966 50 180 6978")).as_deref(),
+            Some("+966501806978")
+        );
+        assert_eq!(normalise_phone(Some("+966"), Some("  ")), None);
+        assert_eq!(normalise_phone(Some("+966"), None), None);
+    }
+
+    #[test]
+    fn phones_compare_normalised() {
+        assert!(same_phone("+966 50 180 6978", "00966501806978"));
+        assert!(same_phone("0501806978", "+966501806978"));
+        assert!(!same_phone("+966501806978", "+966501806979"));
+        assert!(!same_phone("6978", "+966501806978"));
+        assert!(!same_phone("", ""));
+    }
+
+    #[test]
+    fn partner_values_follow_the_server() {
+        let c = customer(
+            json!({"id": 225167971, "first_name": "User", "last_name": "Mohammed",
+            "mobile": 555555555, "mobile_code": "+966", "email": "test@gmail.com", "city": "الرياض",
+            "country": "السعودية", "country_code": "SA"}),
+        );
+        let input = partner_input(&c, &json!({}));
+        assert_eq!(input.name, "User Mohammed");
+        assert_eq!(input.country_code.as_deref(), Some("SA"));
+        let v = partner_vals(&input, Some(192), true, "salla:1:225167971");
+        assert_eq!(v["mobile"], json!("+966555555555"));
+        assert_eq!(v["ref"], json!("salla:1:225167971"));
+        assert_eq!(v["country_id"], json!(192));
+        assert!(!v.contains_key("phone"));
+        let v19 = partner_vals(&input, None, false, "m");
+        assert_eq!(v19["phone"], json!("+966555555555"));
+        assert!(!v19.contains_key("mobile") && !v19.contains_key("country_id"));
+    }
+
+    #[test]
+    fn names_fall_back_in_order() {
+        let only_name = customer(json!({"id": 1, "mobile": "+96652318526", "email": "a@b.c"}));
+        assert_eq!(customer_name(&only_name, Some("Test Salla")), "Test Salla");
+        assert_eq!(customer_name(&only_name, None), "a@b.c");
+        let nothing = customer(json!({"id": 9}));
+        assert_eq!(customer_name(&nothing, Some("  ")), "Salla customer 9");
+        let missing = partner_input(&nothing, &json!({}));
+        let v = partner_vals(&missing, None, true, "m");
+        assert!(!v.contains_key("email") && !v.contains_key("mobile") && !v.contains_key("city"));
+    }
+
+    #[test]
+    fn shipping_address_becomes_a_delivery_child() {
+        let s: Shipping = serde_json::from_value(json!({
+            "receiver": {"name": "Mohammed Ali", "email": "usertest@gmail.com", "phone": "999123456789"},
+            "address": {"country": "SA", "country_code": "SA", "city": "جدة",
+                "shipping_address": " شارع ابو امية الضمري", "street_number": "ابو امية الضمري",
+                "block": "الزهراء", "postal_code": ""}
+        }))
+        .unwrap();
+        assert_eq!(shipping_country(&s).as_deref(), Some("SA"));
+        let v = delivery_vals(&s, "fallback", 7, Some(192)).unwrap();
+        assert_eq!(v["parent_id"], json!(7));
+        assert_eq!(v["type"], json!("delivery"));
+        assert_eq!(v["name"], json!("Mohammed Ali"));
+        assert_eq!(v["street"], json!("ابو امية الضمري"));
+        assert_eq!(v["street2"], json!("الزهراء"));
+        assert_eq!(v["zip"], json!(""));
+        assert_eq!(v["phone"], json!("+999123456789"));
+        let none: Shipping = serde_json::from_value(json!({"id": 1})).unwrap();
+        assert!(delivery_vals(&none, "x", 7, None).is_none());
+    }
+}

@@ -1,0 +1,236 @@
+//! What every handler shares: the Odoo client with its probed capabilities, the id map, the store's options,
+//! the record of Odoo ids touched, and small Odoo helpers (diffing, look-ups by marker).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use odoo::{Capabilities, Client, Domain, Id, Record, SearchOptions};
+use salla_odoo_core::MerchantId;
+use serde_json::{Map, Value, json};
+
+use crate::error::{Res, permanent};
+use crate::idmap::IdMap;
+use crate::options::StoreOptions;
+
+pub(crate) struct Engine<'a, M: IdMap> {
+    pub odoo: &'a Client,
+    pub caps: Arc<Capabilities>,
+    pub ids: &'a M,
+    pub opts: &'a StoreOptions,
+    /// Envelope `created_at` of the job (fallback source version).
+    pub created_at: &'a str,
+    touched: Mutex<BTreeMap<String, BTreeSet<Id>>>,
+}
+
+impl<'a, M: IdMap> Engine<'a, M> {
+    pub async fn new(
+        odoo: &'a Client,
+        ids: &'a M,
+        opts: &'a StoreOptions,
+        created_at: &'a str,
+    ) -> Res<Self> {
+        let caps = odoo.capabilities().await?;
+        Ok(Engine {
+            odoo,
+            caps,
+            ids,
+            opts,
+            created_at,
+            touched: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn merchant(&self) -> MerchantId {
+        self.opts.merchant
+    }
+
+    /// Notes an Odoo record this job created, changed or relied on (reported as `odoo_ids`).
+    pub fn touch(&self, model: &str, id: Id) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(model.to_owned())
+            .or_default()
+            .insert(id);
+    }
+
+    pub fn touched(&self) -> Value {
+        let t = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), json!(v.iter().collect::<Vec<_>>())))
+                .collect(),
+        )
+    }
+
+    /// The id of the single record matching `domain` (archived included when the domain says so); several
+    /// matches are a permanent error naming the marker, because guessing could merge two records.
+    pub async fn find_one(&self, model: &str, domain: Domain, what: &str) -> Res<Option<Id>> {
+        match self.odoo.lookup(model, &domain).await? {
+            odoo::Lookup::None => Ok(None),
+            odoo::Lookup::One(id) => Ok(Some(id)),
+            odoo::Lookup::Several => Err(permanent(format!(
+                "several {model} records match {what}; merge them in Odoo, then replay"
+            ))),
+        }
+    }
+
+    /// `res.country` by ISO code (e.g. `SA`).
+    pub async fn country_id(&self, code: Option<&str>) -> Res<Option<Id>> {
+        let Some(code) = code.map(str::trim).filter(|c| c.len() == 2) else {
+            return Ok(None);
+        };
+        let ids = self
+            .odoo
+            .search(
+                "res.country",
+                &Domain::new().eq("code", code.to_ascii_uppercase()),
+                &SearchOptions::limit(1),
+            )
+            .await?;
+        Ok(ids.first().copied())
+    }
+
+    /// Reads one record; `None` if it no longer exists.
+    pub async fn read(&self, model: &str, id: Id, fields: &[&str]) -> Res<Option<Record>> {
+        Ok(self.odoo.read_one(model, id, fields).await?)
+    }
+
+    /// Writes only the fields whose value differs from `current`: `true` when something was written.
+    pub async fn write_diff(
+        &self,
+        model: &str,
+        id: Id,
+        current: &Record,
+        desired: &Map<String, Value>,
+    ) -> Res<bool> {
+        let changes = diff(current, desired);
+        if changes.is_empty() {
+            return Ok(false);
+        }
+        self.odoo.write(model, &[id], changes).await?;
+        Ok(true)
+    }
+
+    /// The stock location of the store's warehouse (default: Odoo's first warehouse).
+    pub async fn stock_location(&self) -> Res<Id> {
+        match self.opts.warehouse_id {
+            Some(wh) => {
+                let rec = self
+                    .read("stock.warehouse", wh, &["lot_stock_id"])
+                    .await?
+                    .ok_or_else(|| {
+                        permanent(format!(
+                            "the store's warehouse {wh} does not exist in Odoo; fix the store settings"
+                        ))
+                    })?;
+                rec.get("lot_stock_id")
+                    .and_then(odoo::many2one_id)
+                    .ok_or_else(|| permanent(format!("warehouse {wh} has no stock location")))
+            }
+            None => Ok(self.odoo.default_stock_location().await?),
+        }
+    }
+}
+
+/// The fields of `desired` whose values differ from `current` (as `read` returns them). Many2one values
+/// compare by id, floats to 1e-6, and `false`/`null`/`""` are all "empty". x2many values are compared as
+/// sets of ids only for SET commands (`[[6, 0, ids]]`); other commands always count as changes.
+pub fn diff(current: &Record, desired: &Map<String, Value>) -> Map<String, Value> {
+    desired
+        .iter()
+        .filter(|(k, v)| !same_value(current.get(k.as_str()).unwrap_or(&Value::Null), v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Whether a value read from Odoo equals a value to write.
+pub fn same_value(current: &Value, desired: &Value) -> bool {
+    match (current, desired) {
+        (Value::Bool(a), Value::Bool(b)) => a == b,
+        (Value::Number(a), Value::Number(b)) => match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-6,
+            _ => a == b,
+        },
+        // many2one read as [id, "name"]
+        (Value::Array(a), Value::Number(b)) if a.len() == 2 && a[1].is_string() => {
+            a[0].as_i64() == b.as_i64()
+        }
+        // x2many SET command against the ids read
+        (Value::Array(ids), Value::Array(cmds))
+            if cmds.len() == 1 && cmds[0].get(0).and_then(Value::as_i64) == Some(6) =>
+        {
+            let want: BTreeSet<i64> = cmds[0]
+                .get(2)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default();
+            let have: BTreeSet<i64> = ids.iter().filter_map(Value::as_i64).collect();
+            want == have
+        }
+        (a, b) if is_empty(a) && is_empty(b) => true,
+        (Value::String(a), Value::String(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// `"salla:<merchant>:<id>"`: the deterministic marker written on records this connector creates, looked up
+/// before every create that has no id-map row.
+pub fn marker(merchant: MerchantId, salla_id: u64) -> String {
+    format!("salla:{merchant}:{salla_id}")
+}
+
+/// Rounds to cents for Odoo floats (never formatted through `f64` arithmetic before rounding).
+pub fn money(d: rust_decimal::Decimal) -> Value {
+    use rust_decimal::prelude::ToPrimitive;
+    json!(round2(d).to_f64().unwrap_or_default())
+}
+
+/// Half away from zero, to cents (Odoo's rounding of monetary values).
+pub fn round2(d: rust_decimal::Decimal) -> rust_decimal::Decimal {
+    d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_ignores_equal_values_in_their_read_shapes() {
+        let current: Record = serde_json::from_value(json!({
+            "name": "A", "email": false, "country_id": [192, "Saudi Arabia"], "list_price": 25.0,
+            "taxes_id": [3, 1], "active": true
+        }))
+        .unwrap();
+        let desired: Map<String, Value> = serde_json::from_value(json!({
+            "name": "A", "email": "", "country_id": 192, "list_price": 25, "taxes_id": [[6, 0, [1, 3]]],
+            "active": true
+        }))
+        .unwrap();
+        assert!(diff(&current, &desired).is_empty());
+        let desired2: Map<String, Value> = serde_json::from_value(json!({
+            "name": "B", "country_id": 2, "list_price": 25.01, "taxes_id": [[6, 0, [1]]], "active": false,
+            "email": "x@y"
+        }))
+        .unwrap();
+        let d = diff(&current, &desired2);
+        assert_eq!(d.len(), 6, "{d:?}");
+    }
+
+    #[test]
+    fn markers_and_money() {
+        assert_eq!(marker(MerchantId::new(7), 42), "salla:7:42");
+        assert_eq!(money("186.004".parse().unwrap()), json!(186.0));
+        assert_eq!(money("2.675".parse().unwrap()), json!(2.68));
+        assert_eq!(money("2.665".parse().unwrap()), json!(2.67));
+    }
+}

@@ -1,0 +1,42 @@
+//! The per-store options the handlers read: a plain view of the persisted store settings, so the mapping and
+//! the handlers do not depend on how the store crate keeps them.
+
+use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
+
+/// What the handlers need to know about one store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub merchant: MerchantId,
+    /// `stock.warehouse` for deliveries and stock adjustments (default: Odoo's first warehouse).
+    pub warehouse_id: Option<i64>,
+    /// `product.pricelist` for new orders (default: Odoo's).
+    pub pricelist_id: Option<i64>,
+    /// The store currency, e.g. `SAR` (informational; Odoo takes it from the pricelist).
+    pub currency: Option<String>,
+    /// `account.tax` applied to order lines, the shipping line and new products.
+    pub tax_id: Option<i64>,
+    /// Whether `tax_id` is a price-included tax: prices sent to Odoo then include the tax.
+    pub prices_include_tax: bool,
+    pub status_map: StatusMap,
+    /// Unknown SKUs in an order create products (else the order fails permanently, naming the SKU).
+    pub create_unknown_skus: bool,
+    pub stock_master: StockMaster,
+}
+
+impl StoreOptions {
+    /// The defaults for a store: Odoo's warehouse, pricelist and taxes, the default status map, unknown SKUs
+    /// refused, Odoo as stock master.
+    pub fn new(merchant: MerchantId) -> Self {
+        StoreOptions {
+            merchant,
+            warehouse_id: None,
+            pricelist_id: None,
+            currency: None,
+            tax_id: None,
+            prices_include_tax: false,
+            status_map: StatusMap::default(),
+            create_unknown_skus: false,
+            stock_master: StockMaster::Odoo,
+        }
+    }
+}

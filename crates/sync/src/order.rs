@@ -1,0 +1,641 @@
+//! Orders → a quotation (`sale.order`) with its lines, discounts, taxes and shipping line.
+//!
+//! The order carries the marker `client_order_ref = salla:<merchant>:<order id>`; without an id-map row the
+//! handler always searches it before creating, so a create whose answer was lost is adopted, not repeated.
+//! A changed order is rewritten in place (lines replaced with x2many commands in one `write`) while Odoo still
+//! allows it (draft/sent, not locked); afterwards the difference is reported in the outcome's note instead.
+
+use std::collections::BTreeSet;
+
+use odoo::{Domain, Id, Record, many2one_id, x2many_ids};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use salla_odoo_salla::payload::{Order, OrderItem};
+use serde_json::{Map, Value, json};
+
+use crate::Applied;
+use crate::engine::{Engine, marker, money, round2};
+use crate::error::{Res, permanent};
+use crate::idmap::{self, IdMap, entity};
+use crate::product::{ProductKind, type_vals};
+use crate::version::{odoo_datetime, salla_date_instant, source_version, stale_reason};
+
+/// Service products for the order-level charges (created on first use).
+pub const SHIPPING_CODE: &str = "SALLA-SHIPPING";
+pub const COD_CODE: &str = "SALLA-COD";
+
+/// One order line before products are resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineInput {
+    /// `default_code` of the product: the SKU, or `SALLA-<product id>`.
+    pub code: String,
+    pub name: String,
+    pub quantity: Decimal,
+    pub price_unit: Decimal,
+    /// Percent, 2 decimals (Odoo's precision for discounts).
+    pub discount: Decimal,
+    /// The taxes to set (`None`: leave Odoo's default from the product).
+    pub taxes: Option<Vec<Id>>,
+    /// A charge line (shipping, cash on delivery) rather than an item.
+    pub charge: bool,
+}
+
+/// `total_discount` as a percentage of `unit × quantity`, rounded to 2 decimals, within 0–100.
+pub fn discount_percent(unit: Decimal, quantity: Decimal, total_discount: Decimal) -> Decimal {
+    let gross = unit * quantity;
+    if gross <= Decimal::ZERO || total_discount <= Decimal::ZERO {
+        return Decimal::ZERO;
+    }
+    let pct = total_discount / gross * Decimal::from(100);
+    round2(pct.min(Decimal::from(100)))
+}
+
+/// The taxes of a line: the store's tax when configured; else no tax when Salla charged none (so Odoo does
+/// not add its default sales tax to a tax-free order); else Odoo's default.
+pub fn line_taxes(store_tax: Option<Id>, salla_percent: Option<Decimal>) -> Option<Vec<Id>> {
+    match (store_tax, salla_percent) {
+        (Some(t), _) => Some(vec![t]),
+        (None, Some(p)) if p.is_zero() => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// The product code of an item: its SKU, else `SALLA-<product id>` (from `product.id` or `product_id`).
+pub fn item_code(item: &OrderItem, raw_item: &Value) -> Option<String> {
+    if let Some(sku) = item.sku.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        return Some(sku.to_owned());
+    }
+    let pid = item
+        .product
+        .as_ref()
+        .map(|p| p.id)
+        .or_else(|| salla_odoo_salla::lenient::id_at(raw_item, "/product_id"))?;
+    Some(crate::product::product_code(None, pid))
+}
+
+/// The lines of an order: one per item (unit price = `price_without_tax`, or tax included when the store's
+/// tax is price-included), then the shipping cost and the cash-on-delivery fee as charge lines.
+pub fn order_lines(
+    order: &Order,
+    raw: &Value,
+    store_tax: Option<Id>,
+    prices_include_tax: bool,
+) -> Result<Vec<LineInput>, String> {
+    let mut out = Vec::new();
+    for (i, item) in order.items.iter().enumerate() {
+        let raw_item = raw.pointer(&format!("/items/{i}")).unwrap_or(&Value::Null);
+        let code = item_code(item, raw_item).ok_or_else(|| {
+            format!(
+                "order {} item {} has neither a SKU nor a product id",
+                order.id, item.id
+            )
+        })?;
+        let amounts = item.amounts.as_ref();
+        let net = amounts
+            .and_then(|a| a.price_without_tax.as_ref())
+            .map_or(Decimal::ZERO, |m| m.amount);
+        let pct = amounts.and_then(|a| a.tax.as_ref()).and_then(|t| t.percent);
+        let unit = match (prices_include_tax, pct) {
+            (true, Some(p)) => round2(net * (Decimal::ONE + p / Decimal::from(100))),
+            _ => net,
+        };
+        let total_discount = amounts
+            .and_then(|a| a.total_discount.as_ref())
+            .map_or(Decimal::ZERO, |m| m.amount);
+        let discount = discount_percent(net, item.quantity, total_discount);
+        out.push(LineInput {
+            name: item
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| code.clone()),
+            code,
+            quantity: item.quantity,
+            price_unit: unit,
+            discount,
+            taxes: line_taxes(store_tax, pct),
+            charge: false,
+        });
+    }
+    let amounts = order.amounts.as_ref();
+    let order_pct = amounts.and_then(|a| a.tax.as_ref()).and_then(|t| t.percent);
+    let charges = [
+        (
+            SHIPPING_CODE,
+            "Shipping",
+            amounts.and_then(|a| a.shipping_cost.as_ref()),
+        ),
+        (
+            COD_CODE,
+            "Cash on delivery",
+            amounts.and_then(|a| a.cash_on_delivery.as_ref()),
+        ),
+    ];
+    for (code, name, amount) in charges {
+        let Some(m) = amount.filter(|m| m.amount > Decimal::ZERO) else {
+            continue;
+        };
+        out.push(LineInput {
+            code: code.to_owned(),
+            name: name.to_owned(),
+            quantity: Decimal::ONE,
+            price_unit: m.amount,
+            discount: Decimal::ZERO,
+            taxes: line_taxes(store_tax, order_pct),
+            charge: true,
+        });
+    }
+    Ok(out)
+}
+
+/// `sale.order.line` values for a resolved line.
+pub fn line_vals(
+    line: &LineInput,
+    product_id: Id,
+    tax_field: &str,
+    delivery_flag: bool,
+) -> Map<String, Value> {
+    let mut v = Map::new();
+    v.insert("product_id".into(), json!(product_id));
+    v.insert("name".into(), json!(line.name));
+    v.insert(
+        "product_uom_qty".into(),
+        json!(line.quantity.to_f64().unwrap_or_default()),
+    );
+    v.insert("price_unit".into(), money(line.price_unit));
+    v.insert(
+        "discount".into(),
+        json!(line.discount.to_f64().unwrap_or_default()),
+    );
+    if let Some(t) = &line.taxes {
+        v.insert(tax_field.into(), json!([[6, 0, t]]));
+    }
+    if delivery_flag && line.code == SHIPPING_CODE {
+        v.insert("is_delivery".into(), json!(true));
+    }
+    v
+}
+
+/// A line as compared: product, quantity, unit price, discount (rounded) and taxes (when set).
+type LineKey = (Id, i64, i64, i64, Option<BTreeSet<Id>>);
+
+fn cents(v: Option<&Value>) -> i64 {
+    (v.and_then(Value::as_f64).unwrap_or_default() * 100.0).round() as i64
+}
+
+fn key_of(vals: &Map<String, Value>, tax_field: &str) -> LineKey {
+    (
+        vals.get("product_id")
+            .and_then(many2one_id)
+            .unwrap_or_default(),
+        cents(vals.get("product_uom_qty")),
+        cents(vals.get("price_unit")),
+        cents(vals.get("discount")),
+        vals.get(tax_field).map(|t| {
+            // desired: [[6, 0, ids]]; read: ids
+            match t.pointer("/0/2") {
+                Some(ids) => x2many_ids(ids).into_iter().collect(),
+                None => x2many_ids(t).into_iter().collect(),
+            }
+        }),
+    )
+}
+
+/// Whether the lines in Odoo are the desired lines (order-insensitive; taxes compared only where set).
+pub fn same_lines(current: &[Record], desired: &[Map<String, Value>], tax_field: &str) -> bool {
+    let mut want: Vec<LineKey> = desired.iter().map(|d| key_of(d, tax_field)).collect();
+    let mut have: Vec<LineKey> = current.iter().map(|c| key_of(c, tax_field)).collect();
+    if want.len() != have.len() {
+        return false;
+    }
+    // Taxes count only where the desired line sets them.
+    let wants_taxes = want.iter().any(|w| w.4.is_some());
+    if !wants_taxes {
+        have.iter_mut().for_each(|h| h.4 = None);
+    }
+    want.sort();
+    have.sort();
+    want == have
+}
+
+/// A short description of how the lines differ (for the "not applied" note).
+pub fn describe_line_change(current: &[Record], desired: &[Map<String, Value>]) -> String {
+    let sum = |it: &mut dyn Iterator<Item = f64>| it.sum::<f64>();
+    let total = |recs: &mut dyn Iterator<Item = &Map<String, Value>>| {
+        sum(&mut recs.map(|r| {
+            let q = r
+                .get("product_uom_qty")
+                .and_then(Value::as_f64)
+                .unwrap_or_default();
+            let p = r
+                .get("price_unit")
+                .and_then(Value::as_f64)
+                .unwrap_or_default();
+            let d = r
+                .get("discount")
+                .and_then(Value::as_f64)
+                .unwrap_or_default();
+            q * p * (1.0 - d / 100.0)
+        }))
+    };
+    format!(
+        "lines {} → {}, untaxed total {:.2} → {:.2}",
+        current.len(),
+        desired.len(),
+        total(&mut current.iter()),
+        total(&mut desired.iter())
+    )
+}
+
+const LINE_FIELDS: &[&str] = &["product_id", "product_uom_qty", "price_unit", "discount"];
+
+impl<M: IdMap> Engine<'_, M> {
+    /// The `sale.order` of a Salla order: id map, then the marker. `None` when Odoo has none.
+    pub async fn find_order(&self, order_id: u64) -> Res<Option<Id>> {
+        let merchant = self.merchant();
+        if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order_id).await?
+            && self.read("sale.order", m.odoo_id, &["id"]).await?.is_some()
+        {
+            return Ok(Some(m.odoo_id));
+        }
+        let mark = marker(merchant, order_id);
+        self.find_one(
+            "sale.order",
+            Domain::new().eq("client_order_ref", mark.as_str()),
+            &mark,
+        )
+        .await
+    }
+
+    /// The product of a line code; unknown codes are created when the store allows it.
+    async fn line_product(&self, line: &LineInput) -> Res<Id> {
+        if let Some(id) = self.product_by_code(&line.code).await? {
+            return Ok(id);
+        }
+        if !line.charge && !self.opts.create_unknown_skus {
+            return Err(permanent(format!(
+                "unknown SKU {:?} ({}): no Odoo product has this internal reference; create it in Odoo, sync the \
+                 product from Salla, or enable create_unknown_skus for the store",
+                line.code, line.name
+            )));
+        }
+        let kind = if line.charge {
+            ProductKind::Service
+        } else {
+            ProductKind::Storable
+        };
+        let mut vals = Map::new();
+        vals.insert("name".into(), json!(line.name));
+        vals.insert("default_code".into(), json!(line.code));
+        vals.insert("list_price".into(), money(line.price_unit));
+        vals.insert("sale_ok".into(), json!(true));
+        vals.extend(type_vals(&self.caps, kind));
+        if let (Some(tax), false) = (self.opts.tax_id, line.charge) {
+            vals.insert(
+                self.caps.product_taxes_field.clone(),
+                json!([[6, 0, [tax]]]),
+            );
+        }
+        // Search-before-create above covers a create whose answer was lost.
+        Ok(self.odoo.create("product.product", vals).await?)
+    }
+
+    /// Creates or updates the quotation of a Salla order. `raw` is the order's JSON. `version` is the
+    /// event's source version; `create_only`: an existing order is left as it is (status jobs).
+    pub async fn upsert_order(
+        &self,
+        order: &Order,
+        raw: &Value,
+        version: i64,
+        create_only: bool,
+    ) -> Res<Applied> {
+        let merchant = self.merchant();
+        if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order.id).await?
+            && let Some(reason) = stale_reason(entity::ORDER, order.id, m.source_version, version)
+        {
+            return Ok(Applied::Skipped { reason });
+        }
+        let existing = self.find_order(order.id).await?;
+        if let (Some(id), true) = (existing, create_only) {
+            self.touch("sale.order", id);
+            return Ok(Applied::Applied {
+                odoo_ids: self.touched(),
+                note: None,
+            });
+        }
+
+        // Customer and delivery address.
+        let customer = order
+            .customer
+            .as_ref()
+            .ok_or_else(|| permanent(format!("order {} has no customer", order.id)))?;
+        let raw_customer = raw.get("customer").unwrap_or(&Value::Null);
+        let partner = self
+            .ensure_customer(customer, raw_customer, version)
+            .await?;
+        let shipping_partner = match &order.shipping {
+            Some(s) => {
+                let name = crate::customer::customer_name(
+                    customer,
+                    raw_customer.get("name").and_then(Value::as_str),
+                );
+                self.ensure_delivery_address(s, partner, &name)
+                    .await?
+                    .unwrap_or(partner)
+            }
+            None => partner,
+        };
+
+        // Lines.
+        let lines = order_lines(order, raw, self.opts.tax_id, self.opts.prices_include_tax)
+            .map_err(permanent)?;
+        let tax_field = self.caps.sale_line_tax_field.clone();
+        let mut desired = Vec::with_capacity(lines.len());
+        for line in &lines {
+            let product = self.line_product(line).await?;
+            self.touch("product.product", product);
+            desired.push(line_vals(
+                line,
+                product,
+                &tax_field,
+                self.caps.delivery_lines,
+            ));
+        }
+
+        let mark = marker(merchant, order.id);
+        let mut header = Map::new();
+        header.insert("partner_id".into(), json!(partner));
+        header.insert("partner_invoice_id".into(), json!(partner));
+        header.insert("partner_shipping_id".into(), json!(shipping_partner));
+        header.insert("client_order_ref".into(), json!(mark));
+        header.insert(
+            "origin".into(),
+            json!(match order.reference_id {
+                Some(r) => format!("Salla #{r} (order {})", order.id),
+                None => format!("Salla order {}", order.id),
+            }),
+        );
+        if let Some(t) = order.date.as_ref().and_then(salla_date_instant) {
+            header.insert("date_order".into(), json!(odoo_datetime(t)));
+        }
+        if let Some(w) = self.opts.warehouse_id {
+            header.insert("warehouse_id".into(), json!(w));
+        }
+        if let Some(p) = self.opts.pricelist_id {
+            header.insert("pricelist_id".into(), json!(p));
+        }
+
+        let mut note = None;
+        let order_id = match existing {
+            None => {
+                let mut vals = header;
+                vals.insert(
+                    "order_line".into(),
+                    Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
+                );
+                self.odoo.create("sale.order", vals).await?
+            }
+            Some(id) => {
+                note = self.update_order(id, header, desired, &tax_field).await?;
+                id
+            }
+        };
+        idmap::put(
+            self.ids,
+            merchant,
+            entity::ORDER,
+            order.id,
+            "sale.order",
+            order_id,
+            version,
+        )
+        .await?;
+        self.touch("sale.order", order_id);
+        Ok(Applied::Applied {
+            odoo_ids: self.touched(),
+            note,
+        })
+    }
+
+    /// Brings an existing order to the desired header and lines while Odoo allows edits; otherwise
+    /// describes what was not applied.
+    async fn update_order(
+        &self,
+        id: Id,
+        header: Map<String, Value>,
+        desired: Vec<Map<String, Value>>,
+        tax_field: &str,
+    ) -> Res<Option<String>> {
+        let mut fields: Vec<&str> = header.keys().map(String::as_str).collect();
+        fields.extend(["state", "order_line"]);
+        if self.caps.sale_order_locked {
+            fields.push("locked");
+        }
+        let current = self.read("sale.order", id, &fields).await?.ok_or_else(|| {
+            crate::error::transient(format!("sale.order {id} vanished while syncing"))
+        })?;
+        let line_ids = x2many_ids(current.get("order_line").unwrap_or(&Value::Null));
+        let mut line_fields = LINE_FIELDS.to_vec();
+        line_fields.push(tax_field);
+        let lines: Vec<Record> = self
+            .odoo
+            .read("sale.order.line", &line_ids, &line_fields)
+            .await?;
+        let mut changes = crate::engine::diff(&current, &header);
+        // The order date is kept once set (Odoo resets it on confirmation).
+        changes.remove("date_order");
+        let lines_differ = !same_lines(&lines, &desired, tax_field);
+        if changes.is_empty() && !lines_differ {
+            return Ok(None);
+        }
+        let state = current
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let locked = current
+            .get("locked")
+            .is_some_and(|v| v.as_bool() == Some(true));
+        if !matches!(state, "draft" | "sent") || locked {
+            let mut what = Vec::new();
+            if lines_differ {
+                what.push(describe_line_change(&lines, &desired));
+            }
+            if !changes.is_empty() {
+                what.push(format!(
+                    "fields {}",
+                    changes.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            let status = match state {
+                "cancel" => "cancelled",
+                "draft" | "sent" => "locked",
+                _ => "confirmed",
+            };
+            return Ok(Some(format!(
+                "order is {status} in Odoo; change recorded, not applied: {}",
+                what.join("; ")
+            )));
+        }
+        if lines_differ {
+            let mut cmds: Vec<Value> = line_ids.iter().map(|l| json!([2, l, 0])).collect();
+            cmds.extend(desired.into_iter().map(|d| json!([0, 0, d])));
+            changes.insert("order_line".into(), Value::Array(cmds));
+        }
+        self.odoo.write("sale.order", &[id], changes).await?;
+        Ok(None)
+    }
+}
+
+/// The source version of an order event.
+pub fn order_version(order: &Order, created_at: &str) -> i64 {
+    source_version(order.updated_at.as_ref(), created_at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_order() -> (Order, Value) {
+        let raw = json!({
+            "id": 2116149737u64, "reference_id": 41027662,
+            "amounts": {
+                "sub_total": {"amount": 186}, "shipping_cost": {"amount": 15},
+                "cash_on_delivery": {"amount": 0}, "tax": {"percent": "0.00", "amount": {"amount": 0}},
+                "discounts": [{"discount": "5.00"}], "total": {"amount": 196}
+            },
+            "customer": {"id": 1},
+            "items": [
+                {"id": 70815337, "name": "بيتزا", "sku": "54534534", "quantity": 1,
+                 "amounts": {"price_without_tax": {"amount": 186}, "total_discount": {"amount": 5},
+                             "tax": {"percent": "0.00", "amount": {"amount": 0}}, "total": {"amount": 186}}},
+                {"id": 2, "name": "no sku", "sku": "", "product_id": 2047473815u64, "quantity": "2",
+                 "amounts": {"price_without_tax": {"amount": "50"}, "total_discount": {"amount": 100},
+                             "tax": {"percent": "15", "amount": {"amount": 0}}}}
+            ]
+        });
+        (serde_json::from_value(raw.clone()).unwrap(), raw)
+    }
+
+    #[test]
+    fn discounts_are_percentages_of_the_gross_line() {
+        assert_eq!(
+            discount_percent(Decimal::from(186), Decimal::ONE, Decimal::from(5)).to_string(),
+            "2.69"
+        );
+        assert_eq!(
+            discount_percent(Decimal::from(50), Decimal::from(2), Decimal::from(100)),
+            Decimal::from(100)
+        );
+        assert_eq!(
+            discount_percent(Decimal::from(50), Decimal::from(2), Decimal::from(500)),
+            Decimal::from(100)
+        );
+        assert_eq!(
+            discount_percent(Decimal::ZERO, Decimal::ONE, Decimal::from(5)),
+            Decimal::ZERO
+        );
+        assert_eq!(
+            discount_percent(Decimal::from(10), Decimal::ONE, Decimal::ZERO),
+            Decimal::ZERO
+        );
+    }
+
+    #[test]
+    fn taxes_come_from_the_store_else_follow_salla() {
+        assert_eq!(line_taxes(Some(4), Some(Decimal::ZERO)), Some(vec![4]));
+        assert_eq!(line_taxes(None, Some(Decimal::ZERO)), Some(vec![]));
+        assert_eq!(line_taxes(None, Some(Decimal::from(15))), None);
+        assert_eq!(line_taxes(None, None), None);
+    }
+
+    #[test]
+    fn order_maps_to_item_lines_and_a_shipping_line() {
+        let (order, raw) = fixture_order();
+        let lines = order_lines(&order, &raw, None, false).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].code, "54534534");
+        assert_eq!(lines[0].price_unit, Decimal::from(186));
+        assert_eq!(lines[0].discount.to_string(), "2.69");
+        assert_eq!(lines[0].taxes, Some(vec![]));
+        assert_eq!(lines[1].code, "SALLA-2047473815");
+        assert_eq!(lines[1].quantity, Decimal::from(2));
+        assert_eq!(lines[1].discount, Decimal::from(100));
+        assert_eq!(lines[1].taxes, None);
+        assert_eq!(lines[2].code, SHIPPING_CODE);
+        assert_eq!(lines[2].price_unit, Decimal::from(15));
+        assert!(lines[2].charge);
+
+        let with_tax = order_lines(&order, &raw, Some(9), true).unwrap();
+        assert_eq!(with_tax[0].taxes, Some(vec![9]));
+        assert_eq!(with_tax[1].price_unit.to_string(), "57.50");
+        assert_eq!(with_tax[2].taxes, Some(vec![9]));
+    }
+
+    #[test]
+    fn items_without_sku_or_product_are_refused() {
+        let raw = json!({"id": 5, "items": [{"id": 6, "quantity": 1, "sku": null}]});
+        let order: Order = serde_json::from_value(raw.clone()).unwrap();
+        let err = order_lines(&order, &raw, None, false).unwrap_err();
+        assert!(err.contains("item 6"), "{err}");
+    }
+
+    #[test]
+    fn line_values_use_the_server_tax_field() {
+        let (order, raw) = fixture_order();
+        let lines = order_lines(&order, &raw, Some(3), false).unwrap();
+        let v18 = line_vals(&lines[0], 11, "tax_id", true);
+        assert_eq!(v18["tax_id"], json!([[6, 0, [3]]]));
+        assert_eq!(v18["price_unit"], json!(186.0));
+        assert_eq!(v18["discount"], json!(2.69));
+        assert!(!v18.contains_key("is_delivery"));
+        let v19 = line_vals(&lines[2], 12, "tax_ids", true);
+        assert_eq!(v19["tax_ids"], json!([[6, 0, [3]]]));
+        assert_eq!(v19["is_delivery"], json!(true));
+        assert!(!line_vals(&lines[2], 12, "tax_ids", false).contains_key("is_delivery"));
+    }
+
+    #[test]
+    fn lines_compare_in_any_order_and_in_read_shape() {
+        let desired = vec![
+            line_vals(
+                &LineInput {
+                    code: "A".into(),
+                    name: "A".into(),
+                    quantity: Decimal::ONE,
+                    price_unit: Decimal::from(10),
+                    discount: Decimal::ZERO,
+                    taxes: Some(vec![1]),
+                    charge: false,
+                },
+                5,
+                "tax_id",
+                false,
+            ),
+            line_vals(
+                &LineInput {
+                    code: "B".into(),
+                    name: "B".into(),
+                    quantity: Decimal::from(2),
+                    price_unit: Decimal::from(3),
+                    discount: Decimal::ZERO,
+                    taxes: Some(vec![]),
+                    charge: false,
+                },
+                6,
+                "tax_id",
+                false,
+            ),
+        ];
+        let read: Vec<Record> = serde_json::from_value(json!([
+            {"id": 2, "product_id": [6, "B"], "product_uom_qty": 2.0, "price_unit": 3.0, "discount": 0.0, "tax_id": []},
+            {"id": 1, "product_id": [5, "A"], "product_uom_qty": 1.0, "price_unit": 10.0, "discount": 0.0, "tax_id": [1]}
+        ])).unwrap();
+        assert!(same_lines(&read, &desired, "tax_id"));
+        let mut changed = read.clone();
+        changed[0].insert("product_uom_qty".into(), json!(3.0));
+        assert!(!same_lines(&changed, &desired, "tax_id"));
+        assert!(!same_lines(&read[..1], &desired, "tax_id"));
+        let note = describe_line_change(&changed, &desired);
+        assert!(note.contains("untaxed total 19.00 → 16.00"), "{note}");
+    }
+}

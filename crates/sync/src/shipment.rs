@@ -1,0 +1,256 @@
+//! Shipments → tracking data on the order's outgoing delivery (`stock.picking`): `carrier_tracking_ref`,
+//! and the tracking link and label URL in the picking's note (a paragraph marked `[salla-shipment]`, replaced
+//! on each update, so the rest of the note is kept). A cancelled shipment clears them.
+
+use odoo::{Id, Record, x2many_ids};
+use salla_odoo_salla::payload::{OrderShipmentRef, Shipment};
+use serde_json::{Map, Value, json};
+
+use crate::Applied;
+use crate::engine::Engine;
+use crate::error::{Res, transient};
+use crate::idmap::{self, IdMap};
+use crate::version::stale_reason;
+
+/// The tracking data a shipment event sets (or clears).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tracking {
+    pub reference: Option<String>,
+    pub link: Option<String>,
+    pub label_url: Option<String>,
+    pub cancelled: bool,
+}
+
+/// Salla writes `"0"` where there is nothing yet.
+fn meaningful(s: Option<&str>) -> Option<String> {
+    s.map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "0")
+        .map(str::to_owned)
+}
+
+/// `shipment.*`: tracking number (else shipping number), link and label; `shipment.cancelled` or a
+/// cancelled status clears.
+pub fn shipment_tracking(event: &str, s: &Shipment) -> Tracking {
+    let cancelled = event.ends_with(".cancelled")
+        || matches!(s.status.as_deref(), Some("cancelled" | "canceled"));
+    if cancelled {
+        return Tracking {
+            cancelled: true,
+            ..Tracking::default()
+        };
+    }
+    Tracking {
+        reference: meaningful(s.tracking_number.as_deref())
+            .or_else(|| meaningful(s.shipping_number.as_deref())),
+        link: meaningful(s.tracking_link.as_deref()),
+        label_url: meaningful(s.label_url()),
+        cancelled: false,
+    }
+}
+
+/// `order.shipment.*`: the shipping number; `order.shipment.cancelled` clears.
+pub fn order_shipment_tracking(event: &str, r: &OrderShipmentRef) -> Tracking {
+    if event.ends_with(".cancelled") {
+        return Tracking {
+            cancelled: true,
+            ..Tracking::default()
+        };
+    }
+    Tracking {
+        reference: meaningful(r.shipping_number.as_deref()),
+        ..Tracking::default()
+    }
+}
+
+const NOTE_MARK: &str = "[salla-shipment]";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The picking note with the shipment paragraph replaced (or removed when there is nothing to say).
+pub fn note_with_tracking(current: &str, t: &Tracking) -> String {
+    let mut rest = String::new();
+    let mut s = current;
+    while let Some(start) = s.find(&format!("<p>{NOTE_MARK}")) {
+        rest.push_str(&s[..start]);
+        s = &s[start..];
+        match s.find("</p>") {
+            Some(end) => s = &s[end + 4..],
+            None => s = "",
+        }
+    }
+    rest.push_str(s);
+    let mut parts = Vec::new();
+    if let Some(l) = &t.link {
+        parts.push(format!("tracking: {}", escape(l)));
+    }
+    if let Some(l) = &t.label_url {
+        parts.push(format!("label: {}", escape(l)));
+    }
+    if !parts.is_empty() && !t.cancelled {
+        rest.push_str(&format!("<p>{NOTE_MARK} {}</p>", parts.join(" | ")));
+    }
+    rest
+}
+
+fn text(rec: &Record, f: &str) -> String {
+    rec.get(f)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl<M: IdMap> Engine<'_, M> {
+    /// Sets (or clears) tracking data on the order's outgoing deliveries. `entity`/`salla_id` key the
+    /// watermark of this shipment in the id map.
+    pub async fn apply_tracking(
+        &self,
+        order_id: u64,
+        entity: &str,
+        salla_id: u64,
+        t: &Tracking,
+        version: i64,
+    ) -> Res<Applied> {
+        let merchant = self.merchant();
+        if let Some(m) = idmap::get(self.ids, merchant, entity, salla_id).await?
+            && let Some(reason) = stale_reason(entity, salla_id, m.source_version, version)
+        {
+            return Ok(Applied::Skipped { reason });
+        }
+        let Some(so) = self.find_order(order_id).await? else {
+            return Err(transient(format!(
+                "order {order_id} is not in Odoo yet; the shipment is applied once the order is synced"
+            )));
+        };
+        let order = self
+            .read("sale.order", so, &["state", "picking_ids"])
+            .await?
+            .unwrap_or_default();
+        let picking_ids = x2many_ids(order.get("picking_ids").unwrap_or(&Value::Null));
+        let pickings: Vec<Record> = self
+            .odoo
+            .read(
+                "stock.picking",
+                &picking_ids,
+                &["picking_type_code", "state", "carrier_tracking_ref", "note"],
+            )
+            .await?;
+        let outgoing: Vec<(Id, &Record)> = pickings
+            .iter()
+            .filter(|p| text(p, "picking_type_code") == "outgoing" && text(p, "state") != "cancel")
+            .filter_map(|p| p.get("id").and_then(Value::as_i64).map(|id| (id, p)))
+            .collect();
+        if outgoing.is_empty() {
+            let state = text(&order, "state");
+            if t.cancelled || state == "cancel" {
+                return Ok(Applied::Skipped {
+                    reason: format!(
+                        "order {order_id} has no open delivery in Odoo (state {state}); nothing to track"
+                    ),
+                });
+            }
+            return Err(transient(format!(
+                "order {order_id} has no delivery in Odoo yet (state {state}); the tracking waits for the order's confirmation"
+            )));
+        }
+        for (id, p) in &outgoing {
+            let mut vals = Map::new();
+            vals.insert(
+                "carrier_tracking_ref".into(),
+                t.reference.as_ref().map_or(json!(false), |r| json!(r)),
+            );
+            vals.insert(
+                "note".into(),
+                json!(note_with_tracking(&text(p, "note"), t)),
+            );
+            self.write_diff("stock.picking", *id, p, &vals).await?;
+            self.touch("stock.picking", *id);
+        }
+        idmap::put(
+            self.ids,
+            merchant,
+            entity,
+            salla_id,
+            "stock.picking",
+            outgoing[0].0,
+            version,
+        )
+        .await?;
+        self.touch("sale.order", so);
+        Ok(Applied::Applied {
+            odoo_ids: self.touched(),
+            note: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_shipments_carry_number_link_and_label() {
+        let s: Shipment = serde_json::from_value(
+            json!({"id": 1, "order_id": 2, "shipping_number": "846984645",
+            "tracking_number": "4324233", "tracking_link": "https://t/1", "status": "delivered",
+            "label": {"format": "pdf", "url": "https://l/1.pdf"}}),
+        )
+        .unwrap();
+        let t = shipment_tracking("shipment.creating", &s);
+        assert_eq!(t.reference.as_deref(), Some("4324233"));
+        assert_eq!(t.link.as_deref(), Some("https://t/1"));
+        assert_eq!(t.label_url.as_deref(), Some("https://l/1.pdf"));
+        assert!(shipment_tracking("shipment.cancelled", &s).cancelled);
+        let bare: Shipment = serde_json::from_value(
+            json!({"id": 1, "shipping_number": "9", "tracking_link": "0", "label": []}),
+        )
+        .unwrap();
+        let t = shipment_tracking("shipment.updated", &bare);
+        assert_eq!(
+            (t.reference.as_deref(), t.link, t.label_url),
+            (Some("9"), None, None)
+        );
+    }
+
+    #[test]
+    fn order_shipment_events_carry_the_shipping_number() {
+        let r: OrderShipmentRef =
+            serde_json::from_value(json!({"id": 1, "shipping_number": "846984645"})).unwrap();
+        assert_eq!(
+            order_shipment_tracking("order.shipment.created", &r)
+                .reference
+                .as_deref(),
+            Some("846984645")
+        );
+        assert!(order_shipment_tracking("order.shipment.cancelled", &r).cancelled);
+    }
+
+    #[test]
+    fn the_note_paragraph_is_replaced_and_cleared() {
+        let t = Tracking {
+            reference: None,
+            link: Some("https://t/?a=1&b=2".into()),
+            label_url: Some("u".into()),
+            cancelled: false,
+        };
+        let n1 = note_with_tracking("<p>keep me</p>", &t);
+        assert_eq!(
+            n1,
+            "<p>keep me</p><p>[salla-shipment] tracking: https://t/?a=1&amp;b=2 | label: u</p>"
+        );
+        assert_eq!(note_with_tracking(&n1, &t), n1);
+        let cleared = note_with_tracking(
+            &n1,
+            &Tracking {
+                cancelled: true,
+                ..Tracking::default()
+            },
+        );
+        assert_eq!(cleared, "<p>keep me</p>");
+        assert_eq!(note_with_tracking("", &Tracking::default()), "");
+    }
+}

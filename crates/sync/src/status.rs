@@ -1,0 +1,211 @@
+//! Order status → Odoo steps, through the store's status map (slug → [`OrderStep`]).
+//!
+//! Each step reads Odoo's current state first (the recipes of the `odoo` crate do), so applying a status
+//! twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
+//! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. A status for an order Odoo does
+//! not have yet creates the order first from the nested payload.
+
+use salla_odoo_core::OrderStep;
+use salla_odoo_salla::payload::Order;
+use serde_json::Value;
+
+use crate::Applied;
+use crate::engine::Engine;
+use crate::error::{Res, transient};
+use crate::idmap::{self, IdMap, entity};
+use crate::version::stale_reason;
+
+/// The slug a status-carrying event means: the order's `status.slug`, else what the event name implies.
+pub fn status_slug(event: &str, order: &Order) -> Option<String> {
+    let from_order = order
+        .status
+        .as_ref()
+        .and_then(|s| s.slug.as_deref())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    from_order.or_else(|| match event {
+        "order.cancelled" => Some("canceled".into()),
+        "order.refunded" => Some("restored".into()),
+        _ => None,
+    })
+}
+
+/// What a step did, for the outcome's note.
+fn done_note(slug: &str, step: OrderStep, did: &[String]) -> String {
+    if did.is_empty() {
+        format!("status {slug} → {step}: already in that state")
+    } else {
+        format!("status {slug} → {step}: {}", did.join(", "))
+    }
+}
+
+impl<M: IdMap> Engine<'_, M> {
+    /// Applies a status to an order. `raw_order` is the order's JSON.
+    pub async fn apply_status(
+        &self,
+        order: &Order,
+        raw_order: &Value,
+        slug: Option<&str>,
+        version: i64,
+    ) -> Res<Applied> {
+        let merchant = self.merchant();
+        if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order.id).await?
+            && let Some(reason) = stale_reason(entity::ORDER, order.id, m.source_version, version)
+        {
+            return Ok(Applied::Skipped { reason });
+        }
+        let Some(slug) = slug else {
+            return Ok(Applied::Skipped {
+                reason: format!("order {} carries no status slug", order.id),
+            });
+        };
+        let Some(step) = self.opts.status_map.step(slug) else {
+            return Ok(Applied::Skipped {
+                reason: format!(
+                    "status {slug:?} is not in the store's status map; nothing to do in Odoo"
+                ),
+            });
+        };
+        // The order first (created from the nested payload when Odoo does not have it yet).
+        if let Applied::Skipped { reason } =
+            self.upsert_order(order, raw_order, version, true).await?
+        {
+            return Ok(Applied::Skipped { reason });
+        }
+        let so = self.find_order(order.id).await?.ok_or_else(|| {
+            transient(format!(
+                "order {} was just synced but is not found in Odoo",
+                order.id
+            ))
+        })?;
+        let state = self
+            .read("sale.order", so, &["state"])
+            .await?
+            .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_default();
+        let mut did = Vec::new();
+        if state == "cancel" && step != OrderStep::Cancel {
+            idmap::put(
+                self.ids,
+                merchant,
+                entity::ORDER,
+                order.id,
+                "sale.order",
+                so,
+                version,
+            )
+            .await?;
+            return Ok(Applied::Skipped {
+                reason: format!("order is cancelled in Odoo; status {slug} ({step}) not applied"),
+            });
+        }
+        match step {
+            OrderStep::Quotation => {}
+            OrderStep::Cancel => {
+                if self.odoo.cancel_sale_order(so).await? == odoo::Step::Done {
+                    did.push("cancelled".to_owned());
+                }
+            }
+            OrderStep::Confirm | OrderStep::Deliver | OrderStep::Complete => {
+                if self.odoo.confirm_sale_order(so).await? == odoo::Step::Done {
+                    did.push("confirmed".to_owned());
+                }
+                if step >= OrderStep::Deliver {
+                    for (picking, s) in self.odoo.validate_order_deliveries(so).await? {
+                        self.touch("stock.picking", picking);
+                        if s == odoo::Step::Done {
+                            did.push(format!("delivery {picking} validated"));
+                        }
+                    }
+                }
+                if step == OrderStep::Complete {
+                    let invoicing = self.odoo.invoice_sale_order(so).await?;
+                    if invoicing.created {
+                        did.push("invoiced".to_owned());
+                    }
+                    for inv in &invoicing.invoice_ids {
+                        self.touch("account.move", *inv);
+                        if self.odoo.post_invoice(*inv).await? == odoo::Step::Done {
+                            did.push(format!("invoice {inv} posted"));
+                        }
+                    }
+                }
+            }
+        }
+        idmap::put(
+            self.ids,
+            merchant,
+            entity::ORDER,
+            order.id,
+            "sale.order",
+            so,
+            version,
+        )
+        .await?;
+        self.touch("sale.order", so);
+        Ok(Applied::Applied {
+            odoo_ids: self.touched(),
+            note: Some(done_note(slug, step, &did)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use salla_odoo_core::StatusMap;
+    use serde_json::json;
+
+    fn order(v: Value) -> Order {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn slugs_come_from_the_order_or_the_event() {
+        let o = order(json!({"id": 1, "status": {"slug": "completed", "name": "تم التنفيذ"}}));
+        assert_eq!(
+            status_slug("order.status.updated", &o).as_deref(),
+            Some("completed")
+        );
+        let bare = order(json!({"id": 1}));
+        assert_eq!(
+            status_slug("order.cancelled", &bare).as_deref(),
+            Some("canceled")
+        );
+        assert_eq!(
+            status_slug("order.refunded", &bare).as_deref(),
+            Some("restored")
+        );
+        assert_eq!(status_slug("order.payment.updated", &bare), None);
+    }
+
+    #[test]
+    fn default_map_gives_the_documented_steps() {
+        let m = StatusMap::default();
+        let step = |s: &str| m.step(s);
+        assert_eq!(step("payment_pending"), Some(OrderStep::Quotation));
+        assert_eq!(step("under_review"), Some(OrderStep::Quotation));
+        assert_eq!(step("in_progress"), Some(OrderStep::Confirm));
+        assert_eq!(step("shipped"), Some(OrderStep::Confirm));
+        assert_eq!(step("delivered"), Some(OrderStep::Complete));
+        assert_eq!(step("completed"), Some(OrderStep::Complete));
+        assert_eq!(step("canceled"), Some(OrderStep::Cancel));
+        assert_eq!(step("restored"), None);
+        assert!(
+            OrderStep::Complete >= OrderStep::Deliver && OrderStep::Confirm < OrderStep::Deliver
+        );
+    }
+
+    #[test]
+    fn notes_say_what_happened() {
+        assert_eq!(
+            done_note("completed", OrderStep::Complete, &[]),
+            "status completed → complete: already in that state"
+        );
+        assert_eq!(
+            done_note("in_progress", OrderStep::Confirm, &["confirmed".into()]),
+            "status in_progress → confirm: confirmed"
+        );
+    }
+}
