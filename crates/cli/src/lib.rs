@@ -15,6 +15,8 @@ use salla_odoo_queue::{QueueConfig, QueueError, RedisQueue};
 use salla_odoo_store::{DbConfig, StoreError};
 use secrecy::ExposeSecret;
 
+pub mod stores;
+
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_UNAVAILABLE: u8 = 3;
@@ -36,6 +38,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending database migrations. Safe while workers run: migrations only add.
@@ -51,6 +55,16 @@ pub enum Command {
     },
     /// Show the effective configuration, secrets redacted. Safe any time.
     Config,
+    /// Manage stores: their Odoo connection and sync options (secrets never printed).
+    Store {
+        #[command(subcommand)]
+        command: stores::StoreCommand,
+    },
+    /// Manage the encrypted secrets (Odoo API keys, Salla tokens): key rotation.
+    Secrets {
+        #[command(subcommand)]
+        command: stores::SecretsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,12 +85,18 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Invalid usage that clap cannot see (e.g. an unset variable named by an option): exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The operation was refused or found nothing to act on: exit 1.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Config(_) => EXIT_USAGE,
+            CliError::Config(_) | CliError::Usage(_) => EXIT_USAGE,
             CliError::Queue(e) if e.is_transient() => EXIT_UNAVAILABLE,
             CliError::Store(e) if e.is_transient() => EXIT_UNAVAILABLE,
             _ => EXIT_FAILED,
@@ -113,6 +133,11 @@ pub fn db_config(settings: &Settings) -> DbConfig {
         max_connections: settings.database.max_connections,
         acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
     }
+}
+
+/// A Postgres pool from `[database]` (connects on first use).
+pub fn pool(settings: &Settings) -> Result<sqlx::PgPool, CliError> {
+    Ok(salla_odoo_store::connect_lazy(&db_config(settings))?)
 }
 
 /// Run one command, writing its output to `out`.
@@ -175,6 +200,12 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Config => {
             let redacted = format!("{settings:#?}");
             writeln!(out, "{redacted}")?;
+        }
+        Command::Store { command } => {
+            stores::run_store(command, &settings, cli.json, out).await?;
+        }
+        Command::Secrets { command } => {
+            stores::run_secrets(command, &settings, cli.json, out).await?;
         }
     }
     Ok(())

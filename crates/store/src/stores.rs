@@ -336,6 +336,16 @@ pub async fn upsert_settings(
         .ok_or_else(|| StoreError::Invalid(format!("store {merchant} vanished while updating")))
 }
 
+/// Whether a store has an Odoo URL configured (whatever the state of its API key).
+pub async fn has_odoo_connection(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {
+    let url: Option<Option<String>> =
+        sqlx::query_scalar("SELECT odoo_url FROM stores WHERE merchant_id = $1")
+            .bind(db_id(merchant)?)
+            .fetch_optional(pool)
+            .await?;
+    Ok(url.flatten().is_some())
+}
+
 /// Delete a store's row (settings included); `true` if it existed. Part of the purge: the caller
 /// deletes the store's other rows too.
 pub async fn delete(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {

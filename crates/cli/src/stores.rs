@@ -1,0 +1,581 @@
+//! `salla-odoo store …` and `salla-odoo secrets …`: store settings and encrypted secrets.
+//!
+//! Secrets never pass through argv (the Odoo API key is read from the environment variable named
+//! by `--odoo-api-key-env`) and never reach the output: settings are printed through their
+//! serialised view, which writes `[set]` for the key.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use salla_odoo_core::{MerchantId, Settings, StatusMap, StockMaster};
+use salla_odoo_store::stores::{self, StoreSettings, StoreUpdate};
+use salla_odoo_store::{Keyring, secrets};
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::CliError;
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Connect a store to its Odoo: URL, database, login and API key, plus its sync options.
+    /// Creates the store if `app.installed` has not yet; refuses a store that already has an Odoo
+    /// connection (use `store update`). The API key is read from the environment variable named
+    /// by --odoo-api-key-env, never from the command line, and is stored encrypted.
+    /// Needs SALLA_ODOO__SECRETS__KEY.
+    ///
+    /// Safe while workers run: a job already running finishes with the settings it started with;
+    /// later jobs for the store use the new ones.
+    Add(StoreAddArgs),
+    /// Change some of a store's settings; options not given stay as they are. --status-map
+    /// overrides the store's current map slug by slug. Needs SALLA_ODOO__SECRETS__KEY.
+    ///
+    /// Safe while workers run: a job already running finishes with the settings it started with;
+    /// later jobs for the store use the new ones.
+    Update(StoreUpdateArgs),
+    /// Show one store's settings (the API key only as "[set]").
+    /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
+    Show {
+        /// Salla merchant (store) id.
+        #[arg(long)]
+        merchant: MerchantId,
+    },
+    /// List every store and its Odoo connection (keys only as "[set]").
+    /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored secret (Odoo API keys, Salla tokens) under secrets.key and print
+    /// how many were rewritten. Run it after moving the old key to secrets.previous_keys; when it
+    /// reports success, the old key can be removed. Idempotent.
+    ///
+    /// Safe while workers run, provided every running process can open both keys (the new key as
+    /// secrets.key or in secrets.previous_keys): each secret is rewritten in one statement and
+    /// stays readable throughout.
+    Rotate,
+    /// Count stored secrets by the key id they are sealed under, and say whether each key is
+    /// configured. Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
+    Status,
+}
+
+/// Sync options shared by `store add` and `store update`.
+#[derive(Debug, Args)]
+pub struct OptionArgs {
+    /// Use this Odoo major version instead of probing the server.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(16..=19))]
+    pub odoo_version: Option<u8>,
+    /// Odoo `stock.warehouse` id for deliveries and stock.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub warehouse_id: Option<i64>,
+    /// Odoo `product.pricelist` id for the store's orders.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub pricelist_id: Option<i64>,
+    /// ISO 4217 currency of the store's prices, e.g. SAR.
+    #[arg(long, value_parser = parse_currency)]
+    pub currency: Option<String>,
+    /// Odoo `account.tax` id applied to Salla prices.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub tax_id: Option<i64>,
+    /// Salla status slug → Odoo step overrides, e.g. `shipped=deliver,restored=cancel`
+    /// (steps: quotation, confirm, deliver, complete, cancel).
+    #[arg(long, value_name = "SLUG=STEP,…")]
+    pub status_map: Option<String>,
+    /// Which side owns stock quantities: odoo (default) or salla.
+    #[arg(long, value_name = "odoo|salla")]
+    pub stock_master: Option<StockMaster>,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreAddArgs {
+    /// Salla merchant (store) id.
+    #[arg(long)]
+    pub merchant: MerchantId,
+    /// Odoo base URL, e.g. https://acme.odoo.com (no credentials in it).
+    #[arg(long)]
+    pub odoo_url: String,
+    /// Odoo database name.
+    #[arg(long)]
+    pub odoo_db: String,
+    /// Odoo login (user) the connector acts as.
+    #[arg(long)]
+    pub odoo_login: String,
+    /// NAME of the environment variable holding the Odoo API key (never the key itself).
+    #[arg(long, value_name = "VAR")]
+    pub odoo_api_key_env: String,
+    #[command(flatten)]
+    pub options: OptionArgs,
+    /// Salla prices exclude tax (by default they include it).
+    #[arg(long)]
+    pub prices_exclude_tax: bool,
+    /// Create Odoo products for unknown SKUs (by default such an order fails with a clear error).
+    #[arg(long)]
+    pub create_unknown_skus: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreUpdateArgs {
+    /// Salla merchant (store) id.
+    #[arg(long)]
+    pub merchant: MerchantId,
+    /// Odoo base URL (no credentials in it).
+    #[arg(long)]
+    pub odoo_url: Option<String>,
+    /// Odoo database name.
+    #[arg(long)]
+    pub odoo_db: Option<String>,
+    /// Odoo login.
+    #[arg(long)]
+    pub odoo_login: Option<String>,
+    /// NAME of the environment variable holding the new Odoo API key.
+    #[arg(long, value_name = "VAR")]
+    pub odoo_api_key_env: Option<String>,
+    #[command(flatten)]
+    pub options: OptionArgs,
+    /// Salla prices exclude tax.
+    #[arg(long, conflicts_with = "prices_include_tax")]
+    pub prices_exclude_tax: bool,
+    /// Salla prices include tax.
+    #[arg(long)]
+    pub prices_include_tax: bool,
+    /// Create Odoo products for unknown SKUs.
+    #[arg(long, conflicts_with = "no_create_unknown_skus")]
+    pub create_unknown_skus: bool,
+    /// Fail orders with unknown SKUs instead of creating products.
+    #[arg(long)]
+    pub no_create_unknown_skus: bool,
+}
+
+fn parse_currency(s: &str) -> Result<String, String> {
+    let c = s.trim().to_ascii_uppercase();
+    if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(c)
+    } else {
+        Err(format!(
+            "{s:?} is not a three-letter ISO 4217 currency code"
+        ))
+    }
+}
+
+/// Checked here rather than by clap, whose error would echo the value (which may hold credentials).
+fn parse_odoo_url(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s.trim()).map_err(|e| format!("--odoo-url is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("--odoo-url must start with https:// (or http://)".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Do not echo it: it carries credentials.
+        return Err(
+            "--odoo-url must not contain credentials: give the login with --odoo-login and \
+             the API key through --odoo-api-key-env"
+                .into(),
+        );
+    }
+    if url.host_str().is_none() {
+        return Err("--odoo-url has no host".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn non_empty(what: &str, value: &str) -> Result<String, CliError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(CliError::Usage(format!("{what} must not be empty")));
+    }
+    Ok(v.to_owned())
+}
+
+/// Read the API key from the environment variable named `var`. The name is echoed in errors only
+/// when it looks like a conventional variable name, in case the key itself was passed by mistake.
+fn api_key_from_env(var: &str) -> Result<SecretString, CliError> {
+    let conventional = !var.is_empty()
+        && var.len() <= 64
+        && var
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && var.bytes().any(|b| b.is_ascii_uppercase());
+    let shown = if conventional {
+        format!("environment variable {var} (named by --odoo-api-key-env)")
+    } else {
+        "the environment variable named by --odoo-api-key-env (name not shown: expected an \
+         UPPER_CASE variable name, not the key itself)"
+            .to_owned()
+    };
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v.trim().to_owned())),
+        Ok(_) => Err(CliError::Usage(format!(
+            "{shown} is empty: it must hold the Odoo API key"
+        ))),
+        Err(std::env::VarError::NotPresent) => Err(CliError::Usage(format!(
+            "{shown} is not set: export it with the Odoo API key"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(CliError::Usage(format!("{shown} is not valid UTF-8")))
+        }
+    }
+}
+
+/// The keyring from `[secrets]`; a missing or malformed key is a configuration error (exit 2).
+pub fn keyring(settings: &Settings) -> Result<Keyring, CliError> {
+    settings.require_secrets_key()?;
+    Keyring::from_settings(&settings.secrets).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn status_map(base: StatusMap, spec: Option<&str>) -> Result<Option<StatusMap>, CliError> {
+    spec.map(|s| {
+        base.with_overrides(s)
+            .map_err(|e| CliError::Usage(format!("--status-map: {e}")))
+    })
+    .transpose()
+}
+
+pub async fn run_store(
+    command: StoreCommand,
+    settings: &Settings,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let keyring = keyring(settings)?;
+    let pool = crate::pool(settings)?;
+    match command {
+        StoreCommand::Add(args) => {
+            let update = StoreUpdate {
+                odoo_url: Some(parse_odoo_url(&args.odoo_url).map_err(CliError::Usage)?),
+                odoo_database: Some(non_empty("--odoo-db", &args.odoo_db)?),
+                odoo_login: Some(non_empty("--odoo-login", &args.odoo_login)?),
+                odoo_api_key: Some(api_key_from_env(&args.odoo_api_key_env)?),
+                odoo_version_override: args.options.odoo_version,
+                warehouse_id: args.options.warehouse_id,
+                pricelist_id: args.options.pricelist_id,
+                currency: args.options.currency,
+                tax_id: args.options.tax_id,
+                prices_include_tax: Some(!args.prices_exclude_tax),
+                status_map: Some(
+                    status_map(StatusMap::default(), args.options.status_map.as_deref())?
+                        .unwrap_or_default(),
+                ),
+                create_unknown_skus: Some(args.create_unknown_skus),
+                stock_master: Some(args.options.stock_master.unwrap_or_default()),
+                ..Default::default()
+            };
+            if stores::has_odoo_connection(&pool, args.merchant).await? {
+                return Err(CliError::Failed(format!(
+                    "store {} already has an Odoo connection: change it with `salla-odoo store \
+                     update --merchant {}`",
+                    args.merchant, args.merchant
+                )));
+            }
+            let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
+            print_settings(out, json, &saved, Some("added"))?;
+        }
+        StoreCommand::Update(args) => {
+            let current = stores::load_settings(&pool, &keyring, args.merchant)
+                .await?
+                .ok_or_else(|| no_store(args.merchant))?;
+            let update = StoreUpdate {
+                odoo_url: args
+                    .odoo_url
+                    .as_deref()
+                    .map(parse_odoo_url)
+                    .transpose()
+                    .map_err(CliError::Usage)?,
+                odoo_database: args
+                    .odoo_db
+                    .as_deref()
+                    .map(|d| non_empty("--odoo-db", d))
+                    .transpose()?,
+                odoo_login: args
+                    .odoo_login
+                    .as_deref()
+                    .map(|l| non_empty("--odoo-login", l))
+                    .transpose()?,
+                odoo_api_key: args
+                    .odoo_api_key_env
+                    .as_deref()
+                    .map(api_key_from_env)
+                    .transpose()?,
+                odoo_version_override: args.options.odoo_version,
+                warehouse_id: args.options.warehouse_id,
+                pricelist_id: args.options.pricelist_id,
+                currency: args.options.currency,
+                tax_id: args.options.tax_id,
+                prices_include_tax: flag_pair(args.prices_include_tax, args.prices_exclude_tax),
+                status_map: status_map(current.status_map, args.options.status_map.as_deref())?,
+                create_unknown_skus: flag_pair(
+                    args.create_unknown_skus,
+                    args.no_create_unknown_skus,
+                ),
+                stock_master: args.options.stock_master,
+                ..Default::default()
+            };
+            let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
+            print_settings(out, json, &saved, Some("updated"))?;
+        }
+        StoreCommand::Show { merchant } => {
+            let s = stores::load_settings(&pool, &keyring, merchant)
+                .await?
+                .ok_or_else(|| no_store(merchant))?;
+            print_settings(out, json, &s, None)?;
+        }
+        StoreCommand::List => {
+            let all = stores::list_settings(&pool, &keyring).await?;
+            if json {
+                writeln!(out, "{}", to_json(&all))?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<20} {:<11} {:<32} {:<16} {:<24} {:<6} {:<7} {:<5} UPDATED",
+                    "MERCHANT",
+                    "STATUS",
+                    "ODOO URL",
+                    "DATABASE",
+                    "LOGIN",
+                    "KEY",
+                    "VERSION",
+                    "STOCK"
+                )?;
+                for s in &all {
+                    let (url, db, login, key, version) = match &s.odoo {
+                        Some(o) => (
+                            o.url.as_str(),
+                            o.database.as_str(),
+                            o.login.as_str(),
+                            "[set]",
+                            o.version_override
+                                .map_or_else(|| "auto".to_owned(), |v| v.to_string()),
+                        ),
+                        None => ("-", "-", "-", "-", "-".to_owned()),
+                    };
+                    writeln!(
+                        out,
+                        "{:<20} {:<11} {:<32} {:<16} {:<24} {:<6} {:<7} {:<5} {}",
+                        s.merchant,
+                        s.status,
+                        url,
+                        db,
+                        login,
+                        key,
+                        version,
+                        stock_str(s.stock_master),
+                        rfc3339(s.updated_at)
+                    )?;
+                }
+                if all.is_empty() {
+                    writeln!(out, "(no stores)")?;
+                }
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
+pub async fn run_secrets(
+    command: SecretsCommand,
+    settings: &Settings,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let keyring = keyring(settings)?;
+    let pool = crate::pool(settings)?;
+    match command {
+        SecretsCommand::Rotate => {
+            let rotated = secrets::rotate(&pool, &keyring).await?;
+            let by_key = by_key(&pool, &keyring).await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    to_json(&serde_json::json!({
+                        "rotated": rotated,
+                        "key_id": keyring.current_key_id(),
+                        "by_key": by_key,
+                    }))
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "re-encrypted {rotated} secret(s) under key id {}",
+                    keyring.current_key_id()
+                )?;
+                print_by_key(out, &by_key)?;
+            }
+        }
+        SecretsCommand::Status => {
+            let by_key = by_key(&pool, &keyring).await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    to_json(&serde_json::json!({
+                        "key_id": keyring.current_key_id(),
+                        "previous_key_ids": keyring.previous_key_ids(),
+                        "by_key": by_key,
+                    }))
+                )?;
+            } else {
+                writeln!(out, "current key id  {}", keyring.current_key_id())?;
+                print_by_key(out, &by_key)?;
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct KeyCount {
+    key_id: String,
+    secrets: i64,
+    /// current | previous | missing
+    key: &'static str,
+}
+
+async fn by_key(pool: &PgPool, keyring: &Keyring) -> Result<Vec<KeyCount>, CliError> {
+    let previous = keyring.previous_key_ids();
+    Ok(secrets::count_by_key(pool)
+        .await?
+        .into_iter()
+        .map(|(key_id, secrets)| {
+            let key = if key_id == keyring.current_key_id() {
+                "current"
+            } else if previous.contains(&key_id.as_str()) {
+                "previous"
+            } else {
+                "missing"
+            };
+            KeyCount {
+                key_id,
+                secrets,
+                key,
+            }
+        })
+        .collect())
+}
+
+fn print_by_key(out: &mut impl Write, counts: &[KeyCount]) -> Result<(), CliError> {
+    writeln!(out, "{:<18} {:<9} SECRETS", "KEY ID", "KEY")?;
+    for c in counts {
+        writeln!(out, "{:<18} {:<9} {}", c.key_id, c.key, c.secrets)?;
+    }
+    Ok(())
+}
+
+fn flag_pair(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+fn no_store(merchant: MerchantId) -> CliError {
+    CliError::Failed(format!(
+        "no store with merchant id {merchant} (add it with `salla-odoo store add`)"
+    ))
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).expect("serialisable")
+}
+
+fn stock_str(m: StockMaster) -> &'static str {
+    match m {
+        StockMaster::Odoo => "odoo",
+        StockMaster::Salla => "salla",
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn print_settings(
+    out: &mut impl Write,
+    json: bool,
+    s: &StoreSettings,
+    action: Option<&str>,
+) -> Result<(), CliError> {
+    if json {
+        writeln!(out, "{}", to_json(s))?;
+        return Ok(());
+    }
+    if let Some(action) = action {
+        writeln!(out, "{action} store {}\n", s.merchant)?;
+    }
+    let opt = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut rows: Vec<(&str, String)> = vec![
+        ("merchant", s.merchant.to_string()),
+        ("status", s.status.clone()),
+    ];
+    match &s.odoo {
+        Some(o) => rows.extend([
+            ("odoo url", o.url.clone()),
+            ("odoo database", o.database.clone()),
+            ("odoo login", o.login.clone()),
+            ("odoo api key", "[set]".to_owned()),
+            (
+                "odoo version",
+                o.version_override
+                    .map_or_else(|| "auto (probed)".to_owned(), |v| v.to_string()),
+            ),
+        ]),
+        None => rows.push(("odoo", "not connected (use `salla-odoo store add`)".into())),
+    }
+    rows.extend([
+        ("warehouse id", opt(s.warehouse_id)),
+        ("pricelist id", opt(s.pricelist_id)),
+        ("currency", s.currency.clone().unwrap_or_else(|| "-".into())),
+        ("tax id", opt(s.tax_id)),
+        ("prices include tax", yes_no(s.prices_include_tax).into()),
+        ("create unknown skus", yes_no(s.create_unknown_skus).into()),
+        ("stock master", stock_str(s.stock_master).into()),
+        ("updated at", rfc3339(s.updated_at)),
+    ]);
+    for (k, v) in rows {
+        writeln!(out, "{k:<20} {v}")?;
+    }
+    writeln!(out, "status map")?;
+    for (slug, step) in &s.status_map.0 {
+        writeln!(out, "  {slug:<18} {step}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_never_carry_credentials() {
+        assert_eq!(
+            parse_odoo_url("https://acme.odoo.com/").unwrap(),
+            "https://acme.odoo.com"
+        );
+        let err = parse_odoo_url("https://bot:s3cret@acme.odoo.com").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        assert!(parse_odoo_url("ftp://x").is_err());
+        assert!(parse_odoo_url("acme.odoo.com").is_err());
+    }
+
+    #[test]
+    fn currencies_are_three_letters() {
+        assert_eq!(parse_currency("sar").unwrap(), "SAR");
+        assert!(parse_currency("SARS").is_err());
+        assert!(parse_currency("S4R").is_err());
+    }
+
+    #[test]
+    fn unconventional_variable_names_are_not_echoed() {
+        let err = api_key_from_env("3f9a1c77e2deadbeef").unwrap_err();
+        assert!(!err.to_string().contains("3f9a1c77e2deadbeef"), "{err}");
+        let err = api_key_from_env("SALLA_ODOO_TEST_SURELY_UNSET_VAR").unwrap_err();
+        assert!(
+            err.to_string().contains("SALLA_ODOO_TEST_SURELY_UNSET_VAR"),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), crate::EXIT_USAGE);
+    }
+}
