@@ -13,6 +13,7 @@
 //! | `sync_log` | [`sync_log`] | one row per job outcome |
 //! | `dead_letters` | [`outbox`] | jobs that cannot succeed, whole, with their attempt history |
 //!
+//! [`purge`] removes everything a merchant owns in one transaction (issue 5's store purge).
 //! Fleet-wide per-entity locks ([`locks`]) are Postgres session advisory locks and hold no rows.
 //!
 //! # Failure handling
@@ -156,6 +157,7 @@ pub async fn migration_status(pool: &PgPool) -> Result<Vec<AppliedMigration>, St
 pub mod id_map;
 pub mod locks;
 pub mod outbox;
+pub mod purge;
 pub mod secrets;
 pub mod stores;
 pub mod sync_log;
@@ -165,8 +167,15 @@ pub use stores::{OdooConnection, StoreSettings, StoreUpdate};
 
 /// A merchant id as stored (`BIGINT`). Salla ids are far below 2^63; a larger one is refused.
 pub(crate) fn db_id(merchant: salla_odoo_core::MerchantId) -> Result<i64, StoreError> {
-    i64::try_from(merchant.get())
-        .map_err(|_| StoreError::Invalid(format!("merchant id {merchant} exceeds 2^63")))
+    match i64::try_from(merchant.get()) {
+        Ok(0) => Err(StoreError::Invalid(
+            "merchant id 0 is not a Salla store".into(),
+        )),
+        Ok(id) => Ok(id),
+        Err(_) => Err(StoreError::Invalid(format!(
+            "merchant id {merchant} exceeds 2^63"
+        ))),
+    }
 }
 
 /// A Salla object id as stored (`BIGINT`).

@@ -336,6 +336,58 @@ pub async fn upsert_settings(
         .ok_or_else(|| StoreError::Invalid(format!("store {merchant} vanished while updating")))
 }
 
+/// Disconnect a store (`app.uninstalled`): status `uninstalled`, its purge scheduled at
+/// `purge_after`. `None` when the store is unknown. Re-installing ([`upsert_installed`]) before
+/// the purge clears the schedule and keeps everything else.
+pub async fn mark_uninstalled(
+    pool: &PgPool,
+    merchant: MerchantId,
+    purge_after: OffsetDateTime,
+) -> Result<Option<StoreRow>, StoreError> {
+    Ok(sqlx::query_as::<_, StoreRow>(
+        "UPDATE stores SET status = 'uninstalled', uninstalled_at = now(), purge_after = $2,
+            updated_at = now()
+         WHERE merchant_id = $1
+         RETURNING merchant_id, status, app_id, store_type, installed_at, uninstalled_at",
+    )
+    .bind(db_id(merchant)?)
+    .bind(purge_after)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// When an uninstalled store's data is due to be purged (`None`: not scheduled).
+pub async fn purge_after(
+    pool: &PgPool,
+    merchant: MerchantId,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let at: Option<Option<OffsetDateTime>> =
+        sqlx::query_scalar("SELECT purge_after FROM stores WHERE merchant_id = $1")
+            .bind(db_id(merchant)?)
+            .fetch_optional(pool)
+            .await?;
+    Ok(at.flatten())
+}
+
+/// Uninstalled stores whose purge is due at `now`, oldest first.
+pub async fn due_for_purge(
+    pool: &PgPool,
+    now: OffsetDateTime,
+) -> Result<Vec<MerchantId>, StoreError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT merchant_id FROM stores
+         WHERE status = 'uninstalled' AND purge_after IS NOT NULL AND purge_after <= $1
+         ORDER BY purge_after, merchant_id",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids
+        .into_iter()
+        .map(|i| MerchantId::new(crate::from_db_id(i)))
+        .collect())
+}
+
 /// Whether a store has an Odoo URL configured (whatever the state of its API key).
 pub async fn has_odoo_connection(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {
     let url: Option<Option<String>> =

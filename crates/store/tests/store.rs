@@ -1165,3 +1165,128 @@ async fn a_lock_dropped_without_release_is_freed_not_leaked() {
     assert_eq!(mine, 1, "only the lock just taken is held");
     again.release().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// lifecycle and purge
+
+#[tokio::test]
+async fn purge_leaves_no_row_that_mentions_the_merchant() {
+    let db = TestDb::new().await;
+    let ring = keyring(1, &[]);
+    for m in [M1, M2] {
+        stores::upsert_installed(&db.pool, m, Some(5), None)
+            .await
+            .unwrap();
+        stores::upsert_settings(
+            &db.pool,
+            &ring,
+            m,
+            &StoreUpdate {
+                odoo_url: Some("https://o".into()),
+                odoo_database: Some("d".into()),
+                odoo_login: Some("l".into()),
+                odoo_api_key: Some(SecretString::from("k")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        secrets::put_secret(&db.pool, &ring, m, "salla_access_token", "t", None)
+            .await
+            .unwrap();
+        id_map::put(&db.pool, m, "order", 1, "sale.order", 1, 1)
+            .await
+            .unwrap();
+        id_map::put(&db.pool, m, "customer", 2, "res.partner", 2, 1)
+            .await
+            .unwrap();
+        sync_log::record(
+            &db.pool,
+            &log_entry(Uuid::now_v7(), m, "order.created", Outcome::Applied),
+        )
+        .await
+        .unwrap();
+        outbox::insert(&db.pool, &letter(m, "order.created", "boom"))
+            .await
+            .unwrap();
+    }
+
+    // Uninstall schedules the purge; re-installing cancels it and keeps the mappings.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let row = stores::mark_uninstalled(&db.pool, M2, soon)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "uninstalled");
+    assert_eq!(
+        stores::purge_after(&db.pool, M2).await.unwrap(),
+        Some(
+            soon.replace_nanosecond(soon.nanosecond() / 1000 * 1000)
+                .unwrap()
+        )
+    );
+    assert!(
+        stores::due_for_purge(&db.pool, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        stores::due_for_purge(&db.pool, soon + time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        [M2]
+    );
+    stores::upsert_installed(&db.pool, M2, None, None)
+        .await
+        .unwrap();
+    assert_eq!(stores::purge_after(&db.pool, M2).await.unwrap(), None);
+    assert_eq!(id_map::count_merchant(&db.pool, M2).await.unwrap(), 2);
+    stores::mark_uninstalled(&db.pool, M2, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        stores::mark_uninstalled(&db.pool, MerchantId::new(999), soon)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let expected = salla_odoo_store::purge::PurgeReport {
+        stores: 1,
+        secrets: 2,
+        id_map: 2,
+        sync_log: 1,
+        dead_letters: 1,
+    };
+    assert_eq!(
+        salla_odoo_store::purge::count(&db.pool, M2).await.unwrap(),
+        expected
+    );
+    let report = salla_odoo_store::purge::purge_merchant(&db.pool, M2)
+        .await
+        .unwrap();
+    assert_eq!(report, expected);
+    assert_eq!(report.total(), 7);
+    assert_eq!(
+        salla_odoo_store::purge::purge_merchant(&db.pool, M2)
+            .await
+            .unwrap()
+            .total(),
+        0
+    );
+
+    let dump = db.dump().await;
+    assert!(!dump.contains(&M2.to_string()), "{dump}");
+    assert!(
+        dump.contains(&M1.to_string()),
+        "the other store is untouched"
+    );
+    assert_eq!(
+        salla_odoo_store::purge::count(&db.pool, M1)
+            .await
+            .unwrap()
+            .total(),
+        7
+    );
+}
