@@ -308,6 +308,13 @@ pub async fn run_store(
                 stock_master: args.options.stock_master,
                 ..Default::default()
             };
+            if is_empty(&update) {
+                return Err(CliError::Usage(
+                    "nothing to update: give at least one option to change (see `salla-odoo store \
+                     update --help`)"
+                        .into(),
+                ));
+            }
             let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
             print_settings(out, json, &saved, Some("updated"))?;
         }
@@ -459,6 +466,39 @@ fn print_by_key(out: &mut impl Write, counts: &[KeyCount]) -> Result<(), CliErro
         writeln!(out, "{:<18} {:<9} {}", c.key_id, c.key, c.secrets)?;
     }
     Ok(())
+}
+
+fn is_empty(u: &StoreUpdate) -> bool {
+    let StoreUpdate {
+        status,
+        odoo_url,
+        odoo_database,
+        odoo_login,
+        odoo_api_key,
+        odoo_version_override,
+        warehouse_id,
+        pricelist_id,
+        currency,
+        tax_id,
+        prices_include_tax,
+        status_map,
+        create_unknown_skus,
+        stock_master,
+    } = u;
+    status.is_none()
+        && odoo_url.is_none()
+        && odoo_database.is_none()
+        && odoo_login.is_none()
+        && odoo_api_key.is_none()
+        && odoo_version_override.is_none()
+        && warehouse_id.is_none()
+        && pricelist_id.is_none()
+        && currency.is_none()
+        && tax_id.is_none()
+        && prices_include_tax.is_none()
+        && status_map.is_none()
+        && create_unknown_skus.is_none()
+        && stock_master.is_none()
 }
 
 fn flag_pair(yes: bool, no: bool) -> Option<bool> {

@@ -325,6 +325,12 @@ async fn store_add_show_list_update_never_print_the_key() {
     assert_eq!(loaded.odoo.unwrap().api_key.expose_secret(), KEY_TWO);
     pool.close().await;
 
+    // update with nothing to change: exit 2.
+    let out = cli(&env, &["store", "update", "--merchant", "77"]);
+    seen.add(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("nothing to update"), "{}", text(&out));
+
     // update of an unknown store: exit 1.
     let out = cli(
         &env,

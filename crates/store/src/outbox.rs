@@ -218,6 +218,64 @@ pub async fn list(pool: &PgPool, filter: &DeadLetterFilter) -> Result<Vec<DeadLe
     Ok(rows.into_iter().map(DeadLetter::from).collect())
 }
 
+/// Pending dead letters (neither replayed nor discarded), counted several ways.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetterStats {
+    pub pending: i64,
+    pub replayed: i64,
+    pub discarded: i64,
+    /// Pending, by merchant id (as text, for JSON object keys).
+    pub by_store: std::collections::BTreeMap<String, i64>,
+    pub by_event: std::collections::BTreeMap<String, i64>,
+    pub by_class: std::collections::BTreeMap<String, i64>,
+    /// Pending, by age: `<1h`, `<1d`, `<7d`, `>=7d`.
+    pub by_age: std::collections::BTreeMap<String, i64>,
+}
+
+/// Counts for `dlq stats`.
+pub async fn stats(pool: &PgPool) -> Result<DeadLetterStats, StoreError> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "WITH d AS (
+            SELECT *, replayed_at IS NULL AND discarded_at IS NULL AS pending FROM dead_letters
+         )
+         SELECT 'state', CASE WHEN pending THEN 'pending'
+                              WHEN replayed_at IS NOT NULL THEN 'replayed'
+                              ELSE 'discarded' END, count(*) FROM d GROUP BY 2
+         UNION ALL SELECT 'store', merchant_id::text, count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'event', event, count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'class', class, count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'age', CASE WHEN created_at > now() - interval '1 hour' THEN '<1h'
+                                      WHEN created_at > now() - interval '1 day' THEN '<1d'
+                                      WHEN created_at > now() - interval '7 days' THEN '<7d'
+                                      ELSE '>=7d' END, count(*) FROM d WHERE pending GROUP BY 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut stats = DeadLetterStats::default();
+    for (group, key, n) in rows {
+        match group.as_str() {
+            "state" => match key.as_str() {
+                "pending" => stats.pending = n,
+                "replayed" => stats.replayed = n,
+                _ => stats.discarded = n,
+            },
+            "store" => {
+                stats.by_store.insert(key, n);
+            }
+            "event" => {
+                stats.by_event.insert(key, n);
+            }
+            "class" => {
+                stats.by_class.insert(key, n);
+            }
+            _ => {
+                stats.by_age.insert(key, n);
+            }
+        }
+    }
+    Ok(stats)
+}
+
 /// Mark a dead letter replayed by `by`: `true` the first time, `false` if it was already
 /// replayed or discarded (or does not exist). Call it before requeueing, and requeue only on
 /// `true`.

@@ -911,6 +911,13 @@ async fn outbox_inserts_once_and_replays_once() {
         .is_empty()
     );
 
+    let stats = outbox::stats(&db.pool).await.unwrap();
+    assert_eq!((stats.pending, stats.replayed, stats.discarded), (3, 0, 0));
+    assert_eq!(stats.by_store[&M2.to_string()], 2);
+    assert_eq!(stats.by_event["order.created"], 2);
+    assert_eq!(stats.by_class["permanent"], 3);
+    assert_eq!(stats.by_age["<1h"], 3);
+
     // Two operators replay the same dead letter at once: exactly one wins.
     let mut tasks = Vec::new();
     for i in 0..6 {
@@ -1062,11 +1069,13 @@ async fn advisory_locks_exclude_across_pools_and_release() {
     other_store.release().await.unwrap();
 
     // Released connections went back to their pool holding no lock.
-    let held_locks: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    let held_locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(held_locks, 0);
 
     // Singleton locks.
@@ -1158,7 +1167,8 @@ async fn a_lock_dropped_without_release_is_freed_not_leaked() {
     .unwrap()
     .expect("free");
     let mine: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND granted")
             .fetch_one(&db.pool)
             .await
             .unwrap();
