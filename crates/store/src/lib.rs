@@ -178,6 +178,15 @@ pub(crate) fn db_id(merchant: salla_odoo_core::MerchantId) -> Result<i64, StoreE
     }
 }
 
+/// A merchant id as stored where 0 means "unknown merchant" (an undecodable dead letter).
+pub(crate) fn db_id_or_unknown(merchant: salla_odoo_core::MerchantId) -> Result<i64, StoreError> {
+    if merchant.get() == 0 {
+        Ok(0)
+    } else {
+        db_id(merchant)
+    }
+}
+
 /// A Salla object id as stored (`BIGINT`).
 pub(crate) fn db_salla_id(id: u64) -> Result<i64, StoreError> {
     i64::try_from(id).map_err(|_| StoreError::Invalid(format!("salla id {id} exceeds 2^63")))

@@ -2,7 +2,7 @@
 //!
 //! # Data layout
 //! Table `dead_letters`: `id` (BIGSERIAL, what operators type), `job_id` (UNIQUE), `merchant_id`,
-//! `event`, `kind`, `salla_id`, `job` (JSONB: the whole `SyncJob` as queued), `attempts` (JSONB
+//! (0 for an undecodable job that names no merchant), `event`, `kind`, `salla_id`, `job` (JSONB: the whole `SyncJob` as queued), `attempts` (JSONB
 //! array of `{attempt, at, error, class}`), `error` (the final error), `class` (`permanent` |
 //! `exhausted` | `poison` | `undecodable`), `created_at`, and the one-time marks `replayed_at`/
 //! `replayed_by` and `discarded_at`/`discarded_by` (never both). Indexed by merchant and time and
@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{StoreError, db_id, db_salla_id, from_db_id};
+use crate::{StoreError, db_id, db_id_or_unknown, db_salla_id, from_db_id};
 
 /// Allowed values of `class`.
 pub const CLASSES: [&str; 4] = ["permanent", "exhausted", "poison", "undecodable"];
@@ -29,6 +29,7 @@ pub const CLASSES: [&str; 4] = ["permanent", "exhausted", "poison", "undecodable
 #[derive(Debug, Clone)]
 pub struct NewDeadLetter {
     pub job_id: Uuid,
+    /// `MerchantId::new(0)` when the job is undecodable and names no merchant.
     pub merchant: MerchantId,
     pub event: String,
     pub kind: String,
@@ -132,7 +133,7 @@ pub async fn insert(pool: &PgPool, letter: &NewDeadLetter) -> Result<Option<i64>
          RETURNING id",
     )
     .bind(letter.job_id)
-    .bind(db_id(letter.merchant)?)
+    .bind(db_id_or_unknown(letter.merchant)?)
     .bind(&letter.event)
     .bind(&letter.kind)
     .bind(salla_id)
@@ -190,7 +191,7 @@ pub const DEFAULT_LIMIT: i64 = 100;
 
 /// Dead letters matching `filter`, newest first.
 pub async fn list(pool: &PgPool, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
-    let merchant = filter.merchant.map(db_id).transpose()?;
+    let merchant = filter.merchant.map(db_id_or_unknown).transpose()?;
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM dead_letters
          WHERE ($1::BIGINT IS NULL OR merchant_id = $1)

@@ -724,12 +724,9 @@ async fn sync_log_keeps_one_outcome_per_job() {
     )
     .await
     .unwrap();
-    sync_log::record(
-        &db.pool,
-        &log_entry(Uuid::now_v7(), M2, "order.created", Outcome::Dropped),
-    )
-    .await
-    .unwrap();
+    let mut dropped = log_entry(Uuid::now_v7(), M2, "order.created", Outcome::Dropped);
+    dropped.odoo_ids = serde_json::Value::Null;
+    assert!(sync_log::record(&db.pool, &dropped).await.unwrap());
 
     let all = sync_log::list(&db.pool, &LogFilter::default())
         .await
@@ -740,6 +737,11 @@ async fn sync_log_keeps_one_outcome_per_job() {
     assert_eq!(first.odoo_ids, json!({"sale.order": [40]}));
     assert_eq!((first.attempt, first.duration_ms), (2, 37));
     assert_eq!(first.entity.as_deref(), Some("order:9001"));
+    let d = all.iter().find(|e| e.job_id == dropped.job_id).unwrap();
+    assert_eq!(
+        (d.outcome, &d.odoo_ids),
+        (Outcome::Dropped, &serde_json::Value::Null)
+    );
 
     let m2 = sync_log::list(
         &db.pool,
@@ -990,6 +992,25 @@ async fn outbox_inserts_once_and_replays_once() {
             .is_pending()
     );
 
+    // An undecodable job that names no merchant is still dead-lettered (merchant 0).
+    let mut unknown = letter(MerchantId::new(0), "-", "expected value at line 1 column 1");
+    unknown.class = "undecodable".into();
+    unknown.salla_id = None;
+    let unknown_id = outbox::insert(&db.pool, &unknown).await.unwrap().unwrap();
+    assert_eq!(
+        found(DeadLetterFilter {
+            merchant: Some(MerchantId::new(0)),
+            ..Default::default()
+        })
+        .await,
+        [unknown_id]
+    );
+    assert!(
+        outbox::mark_discarded(&db.pool, unknown_id, "ops")
+            .await
+            .unwrap()
+    );
+
     // Bad class is refused; retention and purge.
     let mut bad = letter(M1, "order.created", "x");
     bad.class = "weird".into();
@@ -1002,7 +1023,7 @@ async fn outbox_inserts_once_and_replays_once() {
         outbox::delete_handled_before(&db.pool, later)
             .await
             .unwrap(),
-        2
+        3
     );
     assert_eq!(outbox::delete_merchant(&db.pool, M2).await.unwrap(), 1);
     assert_eq!(outbox::delete_older_than(&db.pool, later).await.unwrap(), 0);
