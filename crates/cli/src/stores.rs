@@ -32,14 +32,14 @@ pub enum StoreCommand {
     /// Safe while workers run: a job already running finishes with the settings it started with;
     /// later jobs for the store use the new ones.
     Update(StoreUpdateArgs),
-    /// Show one store's settings (the API key only as "[set]").
+    /// Show one store's settings (the API key only as `[set]`).
     /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
     Show {
         /// Salla merchant (store) id.
         #[arg(long)]
         merchant: MerchantId,
     },
-    /// List every store and its Odoo connection (keys only as "[set]").
+    /// List every store and its Odoo connection (keys only as `[set]`).
     /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
     List,
 }
@@ -91,7 +91,7 @@ pub struct StoreAddArgs {
     /// Salla merchant (store) id.
     #[arg(long)]
     pub merchant: MerchantId,
-    /// Odoo base URL, e.g. https://acme.odoo.com (no credentials in it).
+    /// Odoo base URL, e.g. `https://acme.odoo.com` (no credentials in it).
     #[arg(long)]
     pub odoo_url: String,
     /// Odoo database name.
