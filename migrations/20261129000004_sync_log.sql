@@ -3,8 +3,7 @@
 CREATE TABLE sync_log (
     id          BIGSERIAL PRIMARY KEY,
     job_id      UUID NOT NULL UNIQUE,
-    -- 0 only for a queue entry so broken that no merchant can be read from it.
-    merchant_id BIGINT NOT NULL CHECK (merchant_id >= 0),
+    merchant_id BIGINT NOT NULL CHECK (merchant_id > 0),
     event       TEXT NOT NULL,
     kind        TEXT NOT NULL,
     -- The entity the job changed, e.g. 'order:123', when known.

@@ -445,7 +445,10 @@ impl Fleet {
             ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
             ("SALLA_ODOO__RETRY__BASE_MS", "300".into()),
             ("SALLA_ODOO__RETRY__CAP_SECS", "2".into()),
-            ("SALLA_ODOO__LOG__FILTER", "warn".into()),
+            (
+                "SALLA_ODOO__LOG__FILTER",
+                std::env::var("FLEET_LOG_FILTER").unwrap_or_else(|_| "warn".into()),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -499,7 +502,12 @@ impl Fleet {
         cmd.args(["--metrics-listen", "off"])
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            // FLEET_LOGS=1 shows the workers' logs while debugging a test.
+            .stderr(if std::env::var_os("FLEET_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in self.env() {
             cmd.env(k, v);
         }

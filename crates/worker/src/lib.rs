@@ -650,10 +650,11 @@ pub fn connect(settings: &Settings) -> Result<(RedisQueue, PgPool), WorkerError>
     )?;
     let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
         url: settings.database.url.clone(),
+        // Each running job holds a connection for its entity lock; its queries need more.
         max_connections: settings
             .database
             .max_connections
-            .max(settings.worker.concurrency as u32 + 2),
+            .max(2 * settings.worker.concurrency as u32 + 4),
         acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
     })?;
     Ok((queue, pool))
