@@ -558,3 +558,30 @@ async fn an_undecodable_queue_entry_becomes_a_dead_letter() {
     assert_eq!(letters[0].merchant.get(), 4321);
     assert_eq!(r.queue.stats().await.unwrap().dead, 1);
 }
+
+#[tokio::test]
+async fn a_stores_odoo_calls_stay_within_its_per_second_budget_fleet_wide() {
+    let r = rig("rate").await;
+    // Two "workers" (two limiter handles) share the budget of 3 calls per second for store 11.
+    let a = salla_odoo_worker::StoreLimits::new(r.queue.clone(), 4, 3, Duration::from_secs(5));
+    let b = salla_odoo_worker::StoreLimits::new(r.queue.clone(), 4, 3, Duration::from_secs(5));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let l = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            l.before_odoo_call(MerchantId::new(11)).await.unwrap();
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        }));
+    }
+    // Another store is not held back by store 11's budget.
+    a.before_odoo_call(MerchantId::new(12)).await.unwrap();
+    let mut per_second: HashMap<u64, u32> = HashMap::new();
+    for t in tasks {
+        *per_second.entry(t.await.unwrap()).or_default() += 1;
+    }
+    assert!(per_second.values().all(|n| *n <= 3), "{per_second:?}");
+    assert_eq!(per_second.values().sum::<u32>(), 8);
+}

@@ -69,6 +69,31 @@ pub struct Config {
     pub context: Map<String, Value>,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Hooks around every model call (rate limiting, metrics); none by default.
+    pub observer: Option<Observer>,
+}
+
+/// Hooks the connector runs around every model call: `before` may wait (a rate limit), `after`
+/// records (metrics). Neither sees arguments or results, only the model and method names.
+pub trait CallObserver: Send + Sync + 'static {
+    /// Runs before the call is sent.
+    fn before<'a>(
+        &'a self,
+        model: &'a str,
+        method: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+    /// Runs when the call has an answer or an error.
+    fn after(&self, model: &str, method: &str, elapsed: Duration, ok: bool);
+}
+
+/// A shared [`CallObserver`].
+#[derive(Clone)]
+pub struct Observer(pub Arc<dyn CallObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl Config {
@@ -96,6 +121,7 @@ impl Config {
             pool_idle_timeout: Duration::from_secs(90),
             context: Map::new(),
             user_agent: concat!("salla-odoo-connector/", env!("CARGO_PKG_VERSION")).to_owned(),
+            observer: None,
         })
     }
 }
@@ -218,6 +244,7 @@ struct Inner {
     /// The session and the probe, each made once; [`Client::refresh`] swaps in empty cells.
     session: RwLock<Arc<OnceCell<Arc<Session>>>>,
     capabilities: RwLock<Arc<OnceCell<Arc<Capabilities>>>>,
+    observer: Option<Observer>,
 }
 
 /// The current cell of a refreshable value (a poisoned lock still holds a valid `Arc`).
@@ -275,6 +302,7 @@ impl Client {
                 next_id: AtomicU64::new(1),
                 session: RwLock::new(Arc::new(OnceCell::new())),
                 capabilities: RwLock::new(Arc::new(OnceCell::new())),
+                observer: config.observer,
             }),
             context: Arc::new(config.context),
         })
@@ -416,11 +444,17 @@ impl Client {
     /// Runs a [`Call`] over the session's transport and returns the raw result (`null` for `None`).
     pub async fn call(&self, call: &Call) -> Result<Value> {
         let session = self.session().await?;
+        if let Some(o) = &self.inner.observer {
+            o.0.before(&call.model, &call.method).await;
+        }
         let started = Instant::now();
         let result = match session.transport {
             Transport::JsonRpc => self.call_jsonrpc(&session, call).await,
             Transport::Json2 => self.call_json2(call).await,
         };
+        if let Some(o) = &self.inner.observer {
+            o.0.after(&call.model, &call.method, started.elapsed(), result.is_ok());
+        }
         match &result {
             Ok(_) => tracing::debug!(
                 model = %call.model, method = %call.method,

@@ -27,8 +27,8 @@ pub mod recipes;
 mod transport;
 
 pub use client::{
-    Call, Client, Config, Id, Lookup, Record, SearchOptions, TransportChoice, many2one_id,
-    x2many_ids,
+    Call, CallObserver, Client, Config, Id, Lookup, Observer, Record, SearchOptions,
+    TransportChoice, many2one_id, x2many_ids,
 };
 pub use domain::{Domain, command};
 pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use salla_odoo_core::{MerchantId, SyncError, SyncJobV1};
@@ -74,11 +74,45 @@ impl SyncHandler {
                 odoo::TransportChoice::JsonRpc
             };
         }
+        config.observer = Some(odoo::Observer(Arc::new(StoreCalls {
+            limits: self.limits.clone(),
+            merchant: settings.merchant,
+        })));
         let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
             message: format!("store {} Odoo client: {e}", settings.merchant),
         })?;
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
+    }
+}
+
+/// Every Odoo call of a store: waits for the store's fleet-wide call budget, then records latency.
+struct StoreCalls {
+    limits: StoreLimits,
+    merchant: MerchantId,
+}
+
+impl odoo::CallObserver for StoreCalls {
+    fn before<'a>(
+        &'a self,
+        _model: &'a str,
+        _method: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Err(e) = self.limits.before_odoo_call(self.merchant).await {
+                tracing::warn!(error = %e, "rate limiter unavailable; calling Odoo anyway");
+            }
+        })
+    }
+
+    fn after(&self, _model: &str, method: &str, elapsed: Duration, ok: bool) {
+        // Method names are Odoo's public API names: a bounded set.
+        let method = method.to_owned();
+        metrics::histogram!("salla_odoo_odoo_call_duration_seconds", "method" => method.clone())
+            .record(elapsed.as_secs_f64());
+        if !ok {
+            metrics::counter!("salla_odoo_odoo_call_errors_total", "method" => method).increment(1);
+        }
     }
 }
 
