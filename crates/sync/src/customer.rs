@@ -291,13 +291,21 @@ impl<M: IdMap> Engine<'_, M> {
             }
         }
         if let Some(phone) = &input.phone {
+            // Stored numbers are formatted freely ("0555 555 555"): match the last 7 digits with anything
+            // between them, then compare the normalised numbers.
             let digits = phone_digits(phone);
-            let tail = &digits[digits.len().saturating_sub(8)..];
-            let mut domain = top().ilike("phone", tail);
+            let tail: Vec<String> = digits[digits.len().saturating_sub(7)..]
+                .chars()
+                .map(String::from)
+                .collect();
+            // `=ilike` takes the pattern as given (no implicit `%…%`): numbers ending in these digits.
+            let pattern = format!("%{}", tail.join("%"));
+            let pattern = pattern.as_str();
+            let mut domain = top().leaf("phone", "=ilike", pattern);
             if self.caps.partner_mobile {
                 domain = top().and(Domain::or(
-                    Domain::new().ilike("phone", tail),
-                    Domain::new().ilike("mobile", tail),
+                    Domain::new().leaf("phone", "=ilike", pattern),
+                    Domain::new().leaf("mobile", "=ilike", pattern),
                 ));
             }
             let recs: Vec<Record> = self

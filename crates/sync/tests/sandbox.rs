@@ -1,0 +1,986 @@
+//! The handlers against `odoo-sandbox` and a real Postgres: fixtures end in the expected Odoo records;
+//! repeated, reordered and half-failed deliveries end in exactly one record with the newest state.
+
+mod common;
+
+use common::*;
+use odoo_sandbox::{Match, Version};
+use salla_odoo_core::{MerchantId, StockMaster, SyncError};
+use salla_odoo_sync::Applied;
+use serde_json::{Value, json};
+
+macro_rules! fixture_or_skip {
+    ($name:expr) => {
+        match fixture($name) {
+            Some(v) => v,
+            None => return,
+        }
+    };
+}
+
+fn approx(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 0.011)
+}
+
+// ----- customers ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn customer_created_fixture_makes_one_partner() {
+    let env = fixture_or_skip!("customer.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let job = job_from(&env);
+    let (ids, _) = h.applied(&job).await;
+    let pid = ids["res.partner"][0].as_i64().unwrap();
+    let p = h.one(
+        "res.partner",
+        json!([["id", "=", pid]]),
+        &[
+            "name",
+            "email",
+            "mobile",
+            "phone",
+            "ref",
+            "country_id",
+            "city",
+            "parent_id",
+        ],
+    );
+    assert_eq!(p["name"], "User Mohammed");
+    assert_eq!(p["email"], "test@gmail.com");
+    assert_eq!(p["mobile"], "+966555555555");
+    assert_eq!(p["ref"], "salla:1305146709:225167971");
+    assert_eq!(m2o(&p["country_id"]), Some(192));
+    assert_eq!(p["city"], "الرياض");
+    // Again: nothing new, nothing written.
+    let writes = h.sb.inspect().calls("res.partner", "write");
+    h.applied(&job).await;
+    assert_eq!(
+        h.count("res.partner", json!([["ref", "like", "salla:"]])),
+        1
+    );
+    assert_eq!(h.sb.inspect().calls("res.partner", "write"), writes);
+    let m = salla_odoo_store::id_map::get(
+        &h.db.pool,
+        MerchantId::new(1305146709),
+        "customer",
+        225167971,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(m.odoo_id, pid);
+    assert_eq!(m.odoo_model, "res.partner");
+}
+
+#[tokio::test]
+async fn customers_match_existing_partners_by_email_then_phone() {
+    let env = fixture_or_skip!("customer.created.json");
+    let h = Harness::new(Version::V19, 1305146709).await;
+    let odoo = client(&h.sb);
+    let mut vals = serde_json::Map::new();
+    vals.insert("name".into(), json!("Existing by phone"));
+    vals.insert("phone".into(), json!("0555 555 555"));
+    let existing = odoo.create("res.partner", vals).await.unwrap();
+    let (ids, _) = h.applied(&job_from(&env)).await;
+    assert_eq!(
+        ids["res.partner"][0].as_i64(),
+        Some(existing),
+        "matched by the normalised phone"
+    );
+    let p = h.one(
+        "res.partner",
+        json!([["id", "=", existing]]),
+        &["ref", "email", "phone"],
+    );
+    assert_eq!(p["ref"], "salla:1305146709:225167971");
+    // v19 has no mobile: the number goes to phone.
+    assert_eq!(p["phone"], "+966555555555");
+
+    // By email (case-insensitive), with a second customer.
+    let mut vals = serde_json::Map::new();
+    vals.insert("name".into(), json!("Existing by email"));
+    vals.insert("email".into(), json!("Other@Example.com"));
+    let by_email = odoo.create("res.partner", vals).await.unwrap();
+    let mut data = env["data"].clone();
+    data["id"] = json!(42);
+    data["email"] = json!("other@example.com");
+    data["mobile"] = json!(511111111);
+    let (ids, _) = h
+        .applied(&job_from(&envelope(
+            "customer.updated",
+            1305146709,
+            "2022-01-25 12:36:49",
+            data,
+        )))
+        .await;
+    assert_eq!(ids["res.partner"][0].as_i64(), Some(by_email));
+}
+
+#[tokio::test]
+async fn an_older_customer_event_is_skipped_as_stale() {
+    let env = fixture_or_skip!("customer.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let mut newer = env["data"].clone();
+    newer["updated_at"] = json!({"date": "2023-01-01 00:00:00.000000", "timezone_type": 3, "timezone": "Asia/Riyadh"});
+    newer["first_name"] = json!("Newer");
+    h.applied(&job_from(&envelope(
+        "customer.updated",
+        1305146709,
+        "2023-01-01 00:00:01",
+        newer,
+    )))
+    .await;
+    let reason = h.skipped(&job_from(&env)).await;
+    assert!(reason.starts_with("stale: "), "{reason}");
+    let p = h.one(
+        "res.partner",
+        json!([["ref", "=", "salla:1305146709:225167971"]]),
+        &["name"],
+    );
+    assert_eq!(p["name"], "Newer Mohammed");
+}
+
+// ----- products ----------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn product_created_fixture_makes_a_hidden_service_product() {
+    let env = fixture_or_skip!("product.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let job = job_from(&env);
+    h.applied(&job).await;
+    let p = h.one(
+        "product.product",
+        json!([
+            ["default_code", "=", "SALLA-1025569331"],
+            ["active", "in", [true, false]]
+        ]),
+        &[
+            "name",
+            "list_price",
+            "active",
+            "type",
+            "is_storable",
+            "sale_ok",
+        ],
+    );
+    assert_eq!(p["name"], "Product-Booking-API-Date-and-Time");
+    assert!(approx(&p["list_price"], 299.0), "{p}");
+    assert_eq!(p["active"], false, "status hidden archives");
+    assert_eq!(p["type"], "service", "a booking is a service");
+    let writes = h.sb.inspect().calls("product.product", "write");
+    h.applied(&job).await;
+    assert_eq!(h.sb.inspect().calls("product.product", "write"), writes);
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([
+                ["default_code", "like", "SALLA-"],
+                ["active", "in", [true, false]]
+            ])
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn product_status_fixture_changes_only_a_known_product() {
+    let env = fixture_or_skip!("product.status.updated.json");
+    let h = Harness::new(Version::V18, 546096831).await;
+    let reason = h.skipped(&job_from(&env)).await;
+    assert!(reason.contains("not in Odoo"), "{reason}");
+    let created = envelope(
+        "product.created",
+        546096831,
+        "Mon Nov 17 2025 15:00:00 GMT+0300",
+        json!({"id": 799860060, "sku": "SKU122", "name": "Perfume", "type": "product",
+               "price": {"amount": 120, "currency": "SAR"}, "status": "sale", "quantity": 5,
+               "categories": [{"id": 1, "name": "Perfumes"}]}),
+    );
+    h.applied(&job_from(&created)).await;
+    let p = h.one(
+        "product.product",
+        json!([["default_code", "=", "SKU122"]]),
+        &["active", "categ_id", "is_storable"],
+    );
+    assert_eq!(p["active"], true);
+    assert_eq!(p["is_storable"], true);
+    let categ = h.one(
+        "product.category",
+        json!([["name", "=", "Perfumes"]]),
+        &["id"],
+    );
+    assert_eq!(m2o(&p["categ_id"]), categ["id"].as_i64());
+    h.applied(&job_from(&env)).await;
+    let p = h.one(
+        "product.product",
+        json!([
+            ["default_code", "=", "SKU122"],
+            ["active", "in", [true, false]]
+        ]),
+        &["active"],
+    );
+    assert_eq!(p["active"], false);
+    // Stock: Odoo is the master by default, so nothing was adjusted.
+    assert_eq!(h.count("stock.quant", json!([])), 0);
+}
+
+#[tokio::test]
+async fn variants_become_products_and_salla_stock_becomes_quants() {
+    let h = Harness::with(Version::V18, 7, |s| s.stock_master = StockMaster::Salla).await;
+    let data = json!({"id": 10, "sku": "TS", "name": "T-shirt", "type": "product",
+        "price": {"amount": 50}, "quantity": 12, "status": "sale",
+        "skus": [{"id": 101, "sku": "TS-S", "price": {"amount": 50}, "stock_quantity": 4},
+                 {"id": 102, "sku": "TS-L", "price": {"amount": 55}, "stock_quantity": 8}]});
+    let job = job_from(&envelope(
+        "product.created",
+        7,
+        "2024-01-01 10:00:00",
+        data.clone(),
+    ));
+    h.applied(&job).await;
+    h.applied(&job).await;
+    let ps = h.read(
+        "product.product",
+        json!([["default_code", "in", ["TS", "TS-S", "TS-L"]]]),
+        &["default_code", "list_price", "qty_available"],
+    );
+    assert_eq!(ps.len(), 3);
+    let by = |c: &str| ps.iter().find(|p| p["default_code"] == c).unwrap().clone();
+    assert!(approx(&by("TS-L")["list_price"], 55.0));
+    assert!(approx(&by("TS")["qty_available"], 12.0), "{ps:?}");
+    assert!(approx(&by("TS-S")["qty_available"], 4.0));
+    assert!(approx(&by("TS-L")["qty_available"], 8.0));
+    // Deleted: archived, variants too.
+    h.applied(&job_from(&envelope(
+        "product.deleted",
+        7,
+        "2024-01-02 10:00:00",
+        data,
+    )))
+    .await;
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([
+                ["default_code", "in", ["TS", "TS-S", "TS-L"]],
+                ["active", "=", true]
+            ])
+        ),
+        0
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "in", ["TS", "TS-S", "TS-L"]]])
+        ),
+        3
+    );
+}
+
+#[tokio::test]
+async fn storability_follows_the_odoo_version() {
+    for (version, check) in [
+        (Version::V16, json!({"detailed_type": "product"})),
+        (Version::V19, json!({"type": "consu", "is_storable": true})),
+    ] {
+        let h = Harness::new(version, 7).await;
+        let data = json!({"id": 11, "sku": "BOX", "name": "Box", "type": "product", "price": {"amount": 9}});
+        h.applied(&job_from(&envelope(
+            "product.created",
+            7,
+            "2024-01-01 10:00:00",
+            data,
+        )))
+        .await;
+        let fields: Vec<&str> = check
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let p = h.one(
+            "product.product",
+            json!([["default_code", "=", "BOX"]]),
+            &fields,
+        );
+        for (k, v) in check.as_object().unwrap() {
+            assert_eq!(&p[k], v, "{version}: {p}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_validation_error_is_permanent_with_odoos_message() {
+    // Salla is the stock master, but the merchant's Odoo keeps this SKU as a consumable: Odoo refuses quants.
+    let h = Harness::with(Version::V18, 7, |s| s.stock_master = StockMaster::Salla).await;
+    let mut vals = serde_json::Map::new();
+    vals.insert("name".into(), json!("Consumable"));
+    vals.insert("default_code".into(), json!("CONS"));
+    vals.insert("type".into(), json!("consu"));
+    client(&h.sb).create("product.product", vals).await.unwrap();
+    let data = json!({"id": 12, "sku": "CONS", "name": "Consumable", "type": "product", "price": {"amount": 1}, "quantity": 3});
+    let err = h
+        .apply(&job_from(&envelope(
+            "product.updated",
+            7,
+            "2024-01-01 10:00:00",
+            data,
+        )))
+        .await
+        .unwrap_err();
+    match err {
+        SyncError::Permanent { message } => {
+            assert!(
+                message.contains("Quants cannot be created for consumables or services"),
+                "{message}"
+            )
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+}
+
+// ----- orders --------------------------------------------------------------------------------------------
+
+const ORDER_REF: &str = "salla:1305146709:2116149737";
+
+#[tokio::test]
+async fn order_created_fixture_makes_a_quotation_with_lines_discount_and_shipping() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let (ids, note) = h.applied(&job_from(&env)).await;
+    assert_eq!(note, None);
+    let so = h.one(
+        "sale.order",
+        json!([["client_order_ref", "=", ORDER_REF]]),
+        &[
+            "state",
+            "origin",
+            "partner_id",
+            "partner_shipping_id",
+            "order_line",
+            "amount_untaxed",
+            "amount_total",
+            "date_order",
+        ],
+    );
+    assert_eq!(ids["sale.order"][0], so["id"]);
+    assert_eq!(so["state"], "draft");
+    assert!(so["origin"].as_str().unwrap().contains("41027662"), "{so}");
+    assert_eq!(so["date_order"], "2022-06-26 09:21:45");
+    let partner = h.one(
+        "res.partner",
+        json!([["id", "=", m2o(&so["partner_id"])]]),
+        &["name", "email", "mobile", "ref"],
+    );
+    assert_eq!(partner["name"], "Mohammed Ali");
+    assert_eq!(partner["email"], "usertest@gmail.com");
+    assert_eq!(partner["mobile"], "+966501806978");
+    assert_eq!(partner["ref"], "salla:1305146709:225167971");
+    let ship = h.one(
+        "res.partner",
+        json!([["id", "=", m2o(&so["partner_shipping_id"])]]),
+        &["type", "parent_id", "city", "street", "country_id"],
+    );
+    assert_eq!(ship["type"], "delivery");
+    assert_eq!(m2o(&ship["parent_id"]), partner["id"].as_i64());
+    assert_eq!(ship["city"], "جدة");
+    assert_eq!(m2o(&ship["country_id"]), Some(192));
+    let lines = h.read(
+        "sale.order.line",
+        json!([["order_id", "=", so["id"]]]),
+        &[
+            "product_id",
+            "product_uom_qty",
+            "price_unit",
+            "discount",
+            "tax_id",
+            "is_delivery",
+        ],
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let item = lines.iter().find(|l| l["is_delivery"] == false).unwrap();
+    let product = h.one(
+        "product.product",
+        json!([["id", "=", m2o(&item["product_id"])]]),
+        &["default_code"],
+    );
+    assert_eq!(product["default_code"], "54534534");
+    assert!(
+        approx(&item["price_unit"], 186.0)
+            && approx(&item["discount"], 2.69)
+            && approx(&item["product_uom_qty"], 1.0),
+        "{item}"
+    );
+    assert_eq!(item["tax_id"], json!([]), "Salla charged no tax");
+    let shipping = lines.iter().find(|l| l["is_delivery"] == true).unwrap();
+    assert!(approx(&shipping["price_unit"], 15.0));
+    assert!(
+        approx(&so["amount_untaxed"], 196.0) && approx(&so["amount_total"], 196.0),
+        "{so}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_sku_is_permanent_when_the_store_does_not_create_products() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::with(Version::V18, 1305146709, |s| s.create_unknown_skus = false).await;
+    match h.apply(&job_from(&env)).await {
+        Err(SyncError::Permanent { message }) => {
+            assert!(message.contains("\"54534534\""), "{message}")
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    assert_eq!(h.count("sale.order", json!([])), 0);
+}
+
+#[tokio::test]
+async fn the_same_order_five_times_is_one_sale_order() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let job = job_from(&env);
+    for _ in 0..5 {
+        h.applied(&job).await;
+    }
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    assert_eq!(h.count("sale.order.line", json!([])), 2);
+    assert_eq!(
+        h.count(
+            "res.partner",
+            json!([["ref", "=", "salla:1305146709:225167971"]])
+        ),
+        1
+    );
+    assert_eq!(
+        h.count("res.partner", json!([["type", "=", "delivery"]])),
+        1
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "54534534"]])
+        ),
+        1
+    );
+    assert_eq!(h.sb.inspect().calls("sale.order", "create"), 1);
+    assert_eq!(h.sb.inspect().calls("sale.order", "write"), 0);
+}
+
+fn updated_order(env: &Value, quantity: u32, created_at: &str) -> Value {
+    let mut data = env["data"].clone();
+    data["items"][0]["quantity"] = json!(quantity);
+    data["items"][0]["amounts"]["total_discount"]["amount"] = json!(0);
+    envelope("order.updated", 1305146709, created_at, data)
+}
+
+#[tokio::test]
+async fn order_updated_before_order_created_keeps_the_newest_state() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    // The update (a minute after creation) arrives first…
+    h.applied(&job_from(&updated_order(
+        &env,
+        3,
+        "Sun Jun 26 2022 12:22:48 GMT+0300",
+    )))
+    .await;
+    // …then the creation, which is older.
+    let reason = h.skipped(&job_from(&env)).await;
+    assert!(reason.starts_with("stale: "), "{reason}");
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    let item = h.one(
+        "sale.order.line",
+        json!([["is_delivery", "=", false]]),
+        &["product_uom_qty", "discount"],
+    );
+    assert!(
+        approx(&item["product_uom_qty"], 3.0) && approx(&item["discount"], 0.0),
+        "{item}"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_quotation_is_updated_in_place_and_a_confirmed_one_is_not() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    h.applied(&job_from(&env)).await;
+    h.applied(&job_from(&updated_order(
+        &env,
+        2,
+        "Sun Jun 26 2022 12:30:00 GMT+0300",
+    )))
+    .await;
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    assert_eq!(h.count("sale.order.line", json!([])), 2);
+    let item = h.one(
+        "sale.order.line",
+        json!([["is_delivery", "=", false]]),
+        &["product_uom_qty"],
+    );
+    assert!(approx(&item["product_uom_qty"], 2.0));
+
+    let so = h.one("sale.order", json!([]), &["id"])["id"]
+        .as_i64()
+        .unwrap();
+    client(&h.sb).confirm_sale_order(so).await.unwrap();
+    let (_, note) = h
+        .applied(&job_from(&updated_order(
+            &env,
+            7,
+            "Sun Jun 26 2022 12:40:00 GMT+0300",
+        )))
+        .await;
+    let note = note.expect("a note on the change not applied");
+    assert!(
+        note.starts_with("order is confirmed in Odoo; change recorded, not applied"),
+        "{note}"
+    );
+    let item = h.one(
+        "sale.order.line",
+        json!([["is_delivery", "=", false]]),
+        &["product_uom_qty"],
+    );
+    assert!(approx(&item["product_uom_qty"], 2.0));
+}
+
+#[tokio::test]
+async fn commit_then_drop_on_create_then_retry_is_exactly_one_sale_order() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    h.sb.faults()
+        .commit_then_drop(Match::any().model("sale.order").method("create").times(1));
+    let job = job_from(&env);
+    match h.apply(&job).await {
+        Err(e @ SyncError::Transient { .. }) => assert!(e.is_transient()),
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
+    assert_eq!(h.count("sale.order", json!([])), 1, "the create committed");
+    h.applied(&job).await;
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    assert_eq!(h.count("sale.order.line", json!([])), 2);
+    assert_eq!(h.sb.inspect().calls("sale.order", "create"), 1);
+    // The id map now points at the adopted order.
+    let so = h.one("sale.order", json!([]), &["id"])["id"]
+        .as_i64()
+        .unwrap();
+    let m =
+        salla_odoo_store::id_map::get(&h.db.pool, MerchantId::new(1305146709), "order", 2116149737)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(m.odoo_id, so);
+}
+
+#[tokio::test]
+async fn store_tax_and_line_tax_field_follow_the_version() {
+    let env = fixture_or_skip!("order.created.json");
+    for (version, field) in [(Version::V16, "tax_id"), (Version::V19, "tax_ids")] {
+        let h = Harness::with(version, 1305146709, |s| {
+            s.tax_id = Some(1);
+            s.prices_include_tax = false;
+        })
+        .await;
+        h.applied(&job_from(&env)).await;
+        let lines = h.read("sale.order.line", json!([]), &[field, "price_unit"]);
+        assert_eq!(lines.len(), 2);
+        for l in &lines {
+            assert_eq!(l[field], json!([1]), "{version}: {l}");
+        }
+        h.applied(&job_from(&env)).await;
+        assert_eq!(
+            h.sb.inspect().calls("sale.order", "write"),
+            0,
+            "{version}: taxes compare equal"
+        );
+    }
+}
+
+// ----- status ------------------------------------------------------------------------------------------------
+
+fn status_event(env: &Value, slug: &str, created_at: &str) -> Value {
+    let mut order = env["data"].clone();
+    order["status"] = json!({"id": 1, "name": slug, "slug": slug});
+    envelope(
+        "order.status.updated",
+        1305146709,
+        created_at,
+        json!({"id": 99, "status": slug, "note": "", "order": order}),
+    )
+}
+
+#[tokio::test]
+async fn status_flow_confirms_delivers_and_invoices_once() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    h.applied(&job_from(&env)).await;
+    let steps = [
+        ("under_review", "Sun Jun 26 2022 12:30:00 GMT+0300"),
+        ("in_progress", "Sun Jun 26 2022 12:31:00 GMT+0300"),
+        ("completed", "Sun Jun 26 2022 12:32:00 GMT+0300"),
+    ];
+    for (slug, at) in steps {
+        let job = job_from(&status_event(&env, slug, at));
+        let (_, first) = h.applied(&job).await;
+        let calls = h.sb.inspect().all_calls();
+        let (_, second) = h.applied(&job).await;
+        assert!(
+            second
+                .as_deref()
+                .unwrap_or_default()
+                .contains("already in that state"),
+            "{slug}: {first:?} then {second:?}"
+        );
+        // Applying again called nothing that changes state.
+        let after = h.sb.inspect().all_calls();
+        for m in [
+            "sale.order.action_confirm",
+            "stock.picking.button_validate",
+            "account.move.action_post",
+            "sale.advance.payment.inv.create_invoices",
+            "sale.order.create",
+            "sale.order.write",
+        ] {
+            assert_eq!(calls.get(m), after.get(m), "{slug}: {m} called again");
+        }
+        match slug {
+            "under_review" => {
+                assert_eq!(h.one("sale.order", json!([]), &["state"])["state"], "draft")
+            }
+            "in_progress" => {
+                assert_eq!(h.one("sale.order", json!([]), &["state"])["state"], "sale")
+            }
+            _ => {}
+        }
+    }
+    let so = h.one(
+        "sale.order",
+        json!([]),
+        &["state", "picking_ids", "invoice_ids"],
+    );
+    assert_eq!(so["state"], "sale");
+    let picking = h.one(
+        "stock.picking",
+        json!([["picking_type_code", "=", "outgoing"]]),
+        &["state"],
+    );
+    assert_eq!(picking["state"], "done");
+    let inv = h.one(
+        "account.move",
+        json!([["move_type", "=", "out_invoice"]]),
+        &["state", "amount_total"],
+    );
+    assert_eq!(inv["state"], "posted");
+    assert!(approx(&inv["amount_total"], 196.0), "{inv}");
+    // An older status arriving late changes nothing.
+    let reason = h
+        .skipped(&job_from(&status_event(
+            &env,
+            "in_progress",
+            "Sun Jun 26 2022 12:31:30 GMT+0300",
+        )))
+        .await;
+    assert!(reason.starts_with("stale: "), "{reason}");
+}
+
+#[tokio::test]
+async fn status_fixture_for_an_unsynced_order_creates_and_completes_it() {
+    let env = fixture_or_skip!("order.status.updated.json");
+    let h = Harness::new(Version::V17, 193718979).await;
+    let job = job_from(&env);
+    let (ids, note) = h.applied(&job).await;
+    assert!(note.unwrap().starts_with("status completed → complete"));
+    let so = h.one(
+        "sale.order",
+        json!([["client_order_ref", "=", "salla:193718979:629263027"]]),
+        &["state", "origin", "partner_id", "amount_untaxed"],
+    );
+    assert_eq!(ids["sale.order"][0], so["id"]);
+    assert_eq!(so["state"], "sale");
+    assert!(so["origin"].as_str().unwrap().contains("42264"));
+    // 120 + 126 at 100% discount + shipping 33 + cash on delivery 1.
+    assert!(approx(&so["amount_untaxed"], 154.0), "{so}");
+    let partner = h.one(
+        "res.partner",
+        json!([["id", "=", m2o(&so["partner_id"])]]),
+        &["name", "email", "mobile"],
+    );
+    assert_eq!(partner["name"], "Test Salla");
+    assert_eq!(partner["mobile"], "+96652318526");
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([[
+                "default_code",
+                "in",
+                ["SALLA-2047473815", "SALLA-674027926"]
+            ]])
+        ),
+        2
+    );
+    assert_eq!(
+        h.one(
+            "stock.picking",
+            json!([["picking_type_code", "=", "outgoing"]]),
+            &["state"]
+        )["state"],
+        "done"
+    );
+    assert_eq!(
+        h.one(
+            "account.move",
+            json!([["move_type", "=", "out_invoice"]]),
+            &["state"]
+        )["state"],
+        "posted"
+    );
+    h.applied(&job).await;
+    assert_eq!(
+        h.count("account.move", json!([["move_type", "=", "out_invoice"]])),
+        1
+    );
+    assert_eq!(h.count("sale.order", json!([])), 1);
+}
+
+#[tokio::test]
+async fn cancelled_status_cancels_and_unmapped_slugs_are_skipped() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    h.applied(&job_from(&env)).await;
+    let reason = h
+        .skipped(&job_from(&status_event(
+            &env,
+            "restoring",
+            "Sun Jun 26 2022 12:30:00 GMT+0300",
+        )))
+        .await;
+    assert!(reason.contains("restoring"), "{reason}");
+    h.applied(&job_from(&status_event(
+        &env,
+        "in_progress",
+        "Sun Jun 26 2022 12:31:00 GMT+0300",
+    )))
+    .await;
+    let mut data = env["data"].clone();
+    data["status"] = json!({"slug": "canceled", "name": "ملغي"});
+    let cancel = job_from(&envelope(
+        "order.cancelled",
+        1305146709,
+        "Sun Jun 26 2022 12:32:00 GMT+0300",
+        data,
+    ));
+    h.applied(&cancel).await;
+    h.applied(&cancel).await;
+    assert_eq!(
+        h.one("sale.order", json!([]), &["state"])["state"],
+        "cancel"
+    );
+}
+
+// ----- shipments -------------------------------------------------------------------------------------------
+
+async fn confirmed_order(h: &Harness, merchant: u64, order_id: u64, env: &Value) {
+    let mut data = env["data"].clone();
+    data["id"] = json!(order_id);
+    data["status"] = json!({"slug": "in_progress"});
+    h.applied(&job_from(&envelope(
+        "order.status.updated",
+        merchant,
+        "2023-01-29 21:00:00",
+        json!({"id": 1, "order": data}),
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn shipment_fixture_sets_tracking_on_the_delivery() {
+    let env = fixture_or_skip!("shipment.creating.json");
+    let order_env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 136409261).await;
+    let job = job_from(&env);
+    match h.apply(&job).await {
+        Err(SyncError::Transient { message, .. }) => {
+            assert!(message.contains("not in Odoo yet"), "{message}")
+        }
+        other => panic!("expected transient, got {other:?}"),
+    }
+    confirmed_order(&h, 136409261, 560695738, &order_env).await;
+    h.applied(&job).await;
+    let p = h.one(
+        "stock.picking",
+        json!([["picking_type_code", "=", "outgoing"]]),
+        &["carrier_tracking_ref", "note"],
+    );
+    assert_eq!(p["carrier_tracking_ref"], "4324233");
+    let note = p["note"].as_str().unwrap();
+    assert!(
+        note.contains(
+            "https://www.company/tracking/tracking-express.html?submit=1&amp;tracking-id=12345"
+        ),
+        "{note}"
+    );
+    assert!(note.contains("https://company.com/lable.pdf"), "{note}");
+    let writes = h.sb.inspect().calls("stock.picking", "write");
+    h.applied(&job).await;
+    assert_eq!(h.sb.inspect().calls("stock.picking", "write"), writes);
+    // Cancelled: cleared.
+    let mut data = env["data"].clone();
+    data["status"] = json!("cancelled");
+    h.applied(&job_from(&envelope(
+        "shipment.cancelled",
+        136409261,
+        "Sun Jan 29 2023 21:20:00 GMT+0300",
+        data,
+    )))
+    .await;
+    let p = h.one(
+        "stock.picking",
+        json!([["picking_type_code", "=", "outgoing"]]),
+        &["carrier_tracking_ref", "note"],
+    );
+    assert_eq!(p["carrier_tracking_ref"], false);
+    assert!(
+        !p["note"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("salla-shipment"),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn order_shipment_fixture_clears_the_tracking_reference() {
+    let env = fixture_or_skip!("order.shipment.cancelled.json");
+    let order_env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let cancelled = job_from(&env);
+    assert!(matches!(
+        h.apply(&cancelled).await,
+        Err(SyncError::Transient { .. })
+    ));
+    confirmed_order(&h, 1305146709, 1427738113, &order_env).await;
+    let mut created = env.clone();
+    created["event"] = json!("order.shipment.created");
+    created["created_at"] = json!("Sun Jun 26 2022 14:40:00 GMT+0300");
+    h.applied(&job_from(&created)).await;
+    let p = h.one(
+        "stock.picking",
+        json!([["picking_type_code", "=", "outgoing"]]),
+        &["carrier_tracking_ref"],
+    );
+    assert_eq!(p["carrier_tracking_ref"], "846984645");
+    h.applied(&cancelled).await;
+    let p = h.one(
+        "stock.picking",
+        json!([["picking_type_code", "=", "outgoing"]]),
+        &["carrier_tracking_ref"],
+    );
+    assert_eq!(p["carrier_tracking_ref"], false);
+    // The creation again, older than the cancellation: stale.
+    assert!(h.skipped(&job_from(&created)).await.starts_with("stale: "));
+}
+
+// ----- invoices and store lifecycle ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn invoice_created_is_skipped_with_a_reason() {
+    let data = fixture_or_skip!("invoice.created.data-only.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let reason = h
+        .skipped(&job_from(&envelope(
+            "invoice.created",
+            1305146709,
+            "2025-05-19 12:05:05",
+            data,
+        )))
+        .await;
+    assert!(
+        reason.contains("633544") && reason.contains("1783506836"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn store_jobs_install_and_keep_tokens_encrypted() {
+    let installed = fixture_or_skip!("app.installed.json");
+    let authorize = fixture_or_skip!("app.store.authorize.json");
+    let uninstalled = fixture_or_skip!("app.uninstalled.json");
+    let settings = fixture_or_skip!("app.settings.updated.json");
+    let mut h = Harness::new(Version::V18, 1234509876).await;
+    *h.settings() = settings_for(1, "http://127.0.0.1:9"); // store jobs need no Odoo
+    h.ctx.settings = None;
+    h.applied(&job_from(&installed)).await;
+    let row = salla_odoo_store::stores::get(&h.db.pool, MerchantId::new(1234509876))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, "installed");
+    assert_eq!(row.app_id, Some(6789012345));
+    assert_eq!(row.store_type.as_deref(), Some("development"));
+    h.applied(&job_from(&authorize)).await;
+    h.applied(&job_from(&authorize)).await;
+    let keyring = test_keyring();
+    let token = salla_odoo_store::secrets::get_secret_with_expiry(
+        &h.db.pool,
+        &keyring,
+        MerchantId::new(1234509876),
+        "salla_access_token",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    use secrecy::ExposeSecret;
+    assert!(
+        token
+            .value
+            .expose_secret()
+            .starts_with("KGsnBcNNkR2AgHnrd0U9lCIjrUiukF")
+    );
+    assert_eq!(token.expires_at.unwrap().unix_timestamp(), 1634819484);
+    let refresh = salla_odoo_store::secrets::get_secret(
+        &h.db.pool,
+        &keyring,
+        MerchantId::new(1234509876),
+        "salla_refresh_token",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        refresh
+            .expose_secret()
+            .starts_with("fWcceFWF9eFH4yPVOCaYHy")
+    );
+    let raw: Vec<u8> =
+        sqlx::query_scalar("SELECT ciphertext FROM secrets WHERE name = 'salla_access_token'")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("KGsnBcNNkR2"));
+    assert!(!h.skipped(&job_from(&uninstalled)).await.is_empty());
+    assert!(!h.skipped(&job_from(&settings)).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_store_without_odoo_connection_is_permanent() {
+    let env = fixture_or_skip!("customer.created.json");
+    let mut h = Harness::new(Version::V18, 1305146709).await;
+    h.settings().odoo = None;
+    match h.apply(&job_from(&env)).await {
+        Err(SyncError::Permanent { message }) => {
+            assert!(
+                message.starts_with(
+                    "store 1305146709 has no Odoo connection: run salla-odoo store add"
+                ),
+                "{message}"
+            )
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    h.ctx.settings = None;
+    assert!(matches!(
+        h.apply(&job_from(&env)).await,
+        Err(SyncError::Permanent { .. })
+    ));
+    let _ = Applied::Skipped {
+        reason: String::new(),
+    };
+}
