@@ -41,5 +41,7 @@ build: check-cargo
 
 ## Benchmarks (figures as ratios against a baseline measured in the same run). Not tests.
 bench: check-cargo
-	@scripts/ensure-services.sh redis
-	$(CARGO) run --release --locked -p salla-odoo-tests --bin bench-ingest
+	@scripts/ensure-services.sh redis postgres
+	$(CARGO) build --release --locked -p salla-odoo-worker -p salla-odoo-cli -p salla-odoo-tests --bins
+	@mkdir -p docs
+	@{ ./target/release/bench-ingest && echo && ./target/release/bench-worker; } | tee docs/benchmarks.md

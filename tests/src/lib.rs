@@ -555,3 +555,33 @@ impl Drop for Fleet {
         self.workers.clear();
     }
 }
+
+/// An order event written for the project, in the shape of Salla's order model: `event` at
+/// `created_at` ("YYYY-MM-DD HH:MM:SS"), one line of `qty` × `sku` at 100 SAR.
+pub fn order_event(event: &str, merchant: u64, order: u64, created_at: &str, qty: u32, sku: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event": event,
+        "merchant": merchant,
+        "created_at": created_at,
+        "data": {
+            "id": order,
+            "reference_id": 40_000 + order % 10_000,
+            "status": {"id": 566146469, "name": "بإنتظار المراجعة", "slug": "under_review"},
+            "payment_method": "cod",
+            "currency": "SAR",
+            "amounts": {
+                "sub_total": {"amount": 100 * qty, "currency": "SAR"},
+                "shipping_cost": {"amount": 0, "currency": "SAR"},
+                "total": {"amount": 100 * qty, "currency": "SAR"}
+            },
+            "customer": {"id": 70_000 + order % 7, "first_name": "Noura", "last_name": "Test",
+                         "mobile": 555_000_000 + order % 7, "mobile_code": "+966",
+                         "email": format!("noura{}@example.test", order % 7)},
+            "items": [{"id": order * 10 + 1, "name": "Sample dates box", "sku": sku, "quantity": qty,
+                       "amounts": {"price_without_tax": {"amount": 100, "currency": "SAR"},
+                                   "total_discount": {"amount": 0, "currency": "SAR"},
+                                   "total": {"amount": 100 * qty, "currency": "SAR"}}}]
+        }
+    }))
+    .unwrap()
+}

@@ -1,0 +1,137 @@
+//! Worker benchmark (`make bench`): orders per second from the queue into Odoo (odoo-sandbox), with
+//! the sandbox answering at 0 ms and at 50 ms per call, for 1 worker at concurrency 1 (the baseline)
+//! and 1, 2 and 4 worker processes at the default concurrency, all in the same run. Also Odoo calls per
+//! order, and each worker process's CPU time per job and resident memory (from /proc).
+//!
+//! Orders are the project's own samples (10 stores, distinct customers, products that already exist
+//! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
+//! cap the figure being measured; every other setting is the default.
+
+use std::time::{Duration, Instant};
+
+use odoo_sandbox::{Options, Version};
+use salla_odoo_tests::{Fleet, order_event};
+
+const STORES: u64 = 10;
+
+fn proc_stats(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let cpu = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (cpu / ticks, rss_kb)
+}
+
+struct Figures {
+    orders_per_sec: f64,
+    calls_per_order: f64,
+    cpu_ms_per_job: f64,
+    rss_mb: f64,
+}
+
+async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders: u64) -> Figures {
+    let odoo = odoo_sandbox::spawn(Options { version: Version::V18, ..Default::default() }).await.unwrap();
+    let conc = concurrency.to_string();
+    let mut fleet = Fleet::start_with(
+        "bench-worker",
+        &[
+            ("SALLA_ODOO__WORKER__CONCURRENCY", conc.as_str()),
+            ("SALLA_ODOO__LIMITS__STORE_CONCURRENCY", "16"),
+            ("SALLA_ODOO__LIMITS__STORE_ODOO_CALLS_PER_SEC", "1000"),
+            ("SALLA_ODOO__LOG__FILTER", "error"),
+        ],
+    )
+    .await;
+    for s in 0..STORES {
+        fleet.add_store(7000 + s, &odoo.url(), &[]);
+    }
+    // The products exist before the run (a store's catalogue is synced long before its orders).
+    let client = odoo::Client::new(odoo::Config::new(&odoo.url(), "odoo", "admin", "admin".to_owned().into()).unwrap()).unwrap();
+    for sku in 0..5 {
+        let mut vals = serde_json::Map::new();
+        vals.insert("name".into(), format!("Bench product {sku}").into());
+        vals.insert("default_code".into(), format!("BENCH-{sku}").into());
+        vals.insert("list_price".into(), 100.into());
+        client.create("product.product", vals).await.unwrap();
+    }
+    for i in 0..orders {
+        let body = order_event(
+            "order.created",
+            7000 + i % STORES,
+            1_000_000 + i,
+            "2026-11-02 10:00:00",
+            1 + (i % 3) as u32,
+            &format!("BENCH-{}", i % 5),
+        );
+        let (status, _) = fleet.ingest.post_signed(&body).await;
+        assert_eq!(status, 200);
+    }
+    let calls_before: u64 = odoo.inspect().all_calls().values().filter_map(|v| v.as_u64()).sum();
+    odoo.faults().set_latency(latency, Duration::ZERO);
+    let started = Instant::now();
+    for _ in 0..workers {
+        fleet.spawn_worker();
+    }
+    fleet.wait_outcomes(orders as i64, Duration::from_secs(600)).await;
+    let elapsed = started.elapsed();
+    let log = fleet.log().await;
+    let applied = log.iter().filter(|(_, o, _)| o == "applied").count();
+    assert_eq!(applied as u64, orders, "every order applied: {:?}", log.iter().find(|(_, o, _)| o != "applied"));
+    let calls_after: u64 = odoo.inspect().all_calls().values().filter_map(|v| v.as_u64()).sum();
+    let (mut cpu, mut rss) = (0.0, 0u64);
+    for w in &fleet.workers {
+        let (c, r) = proc_stats(w.pid());
+        cpu += c;
+        rss = rss.max(r);
+    }
+    fleet.workers.clear();
+    odoo.shutdown().await;
+    Figures {
+        orders_per_sec: orders as f64 / elapsed.as_secs_f64(),
+        calls_per_order: (calls_after - calls_before) as f64 / orders as f64,
+        cpu_ms_per_job: cpu * 1000.0 / orders as f64,
+        rss_mb: rss as f64 / 1024.0,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    println!("# Worker benchmark\n");
+    println!(
+        "Machine: {} CPUs shared by the worker processes, odoo-sandbox, Redis and Postgres. {STORES} stores; \
+         products exist in Odoo; each order creates its customer and a quotation.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    println!("| Odoo latency | workers × concurrency | orders | orders/s | × baseline | Odoo calls/order | worker CPU ms/job | max RSS per worker |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for latency_ms in [0u64, 50] {
+        let latency = Duration::from_millis(latency_ms);
+        let base_orders = if latency_ms == 0 { 200 } else { 40 };
+        let base = scenario(latency, 1, 1, base_orders).await;
+        let mut rows = vec![("1 × 1 (baseline)".to_owned(), base_orders, base)];
+        for workers in [1usize, 2, 4] {
+            let orders = if latency_ms == 0 { 400 } else { 240 };
+            rows.push((format!("{workers} × 8"), orders, scenario(latency, workers, 8, orders).await));
+        }
+        let base_rate = rows[0].2.orders_per_sec;
+        for (label, orders, f) in &rows {
+            println!(
+                "| {latency_ms} ms | {label} | {orders} | {:.1} | {:.1}× | {:.1} | {:.2} | {:.1} MiB |",
+                f.orders_per_sec,
+                f.orders_per_sec / base_rate,
+                f.calls_per_order,
+                f.cpu_ms_per_job,
+                f.rss_mb
+            );
+        }
+    }
+}
