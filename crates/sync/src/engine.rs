@@ -20,6 +20,8 @@ pub(crate) struct Engine<'a, M: IdMap> {
     /// Envelope `created_at` of the job (fallback source version).
     pub created_at: &'a str,
     touched: Mutex<BTreeMap<String, BTreeSet<Id>>>,
+    /// `res.country` ids by code, for this job (a customer and its address usually share one).
+    countries: Mutex<BTreeMap<String, Option<Id>>>,
 }
 
 impl<'a, M: IdMap> Engine<'a, M> {
@@ -37,6 +39,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
             opts,
             created_at,
             touched: Mutex::new(BTreeMap::new()),
+            countries: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -80,15 +83,29 @@ impl<'a, M: IdMap> Engine<'a, M> {
         let Some(code) = code.map(str::trim).filter(|c| c.len() == 2) else {
             return Ok(None);
         };
+        let code = code.to_ascii_uppercase();
+        if let Some(hit) = self
+            .countries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&code)
+        {
+            return Ok(*hit);
+        }
         let ids = self
             .odoo
             .search(
                 "res.country",
-                &Domain::new().eq("code", code.to_ascii_uppercase()),
+                &Domain::new().eq("code", code.as_str()),
                 &SearchOptions::limit(1),
             )
             .await?;
-        Ok(ids.first().copied())
+        let id = ids.first().copied();
+        self.countries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(code, id);
+        Ok(id)
     }
 
     /// Reads one record; `None` if it no longer exists.

@@ -230,7 +230,16 @@ async fn run<M: IdMap>(
             })
         }
         JobKind::ShipmentSync => {
-            if job.event.starts_with("order.shipment.") {
+            if job.event.starts_with("order.shipment.return.") {
+                // A return's number must not overwrite (or clear) the outgoing delivery's tracking.
+                Ok(Applied::Skipped {
+                    reason: format!(
+                        "{}: return shipments are not synced to Odoo (returns and credit notes are handled \
+                         by hand)",
+                        job.event
+                    ),
+                })
+            } else if job.event.starts_with("order.shipment.") {
                 let r: OrderShipmentRef = typed(job, data)?;
                 let t = shipment::order_shipment_tracking(&job.event, &r);
                 let version = source_version(None, created_at);

@@ -876,6 +876,11 @@ async fn order_shipment_fixture_clears_the_tracking_reference() {
     assert_eq!(p["carrier_tracking_ref"], false);
     // The creation again, older than the cancellation: stale.
     assert!(h.skipped(&job_from(&created)).await.starts_with("stale: "));
+    // A return shipment never touches the outgoing delivery's tracking.
+    let mut ret = created.clone();
+    ret["event"] = json!("order.shipment.return.created");
+    ret["created_at"] = json!("Sun Jun 26 2022 15:00:00 GMT+0300");
+    assert!(h.skipped(&job_from(&ret)).await.contains("return"));
 }
 
 // ----- invoices and store lifecycle ----------------------------------------------------------------------------
