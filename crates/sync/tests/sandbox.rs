@@ -989,3 +989,87 @@ async fn a_store_without_odoo_connection_is_permanent() {
         reason: String::new(),
     };
 }
+
+// ----- exactly once under lost answers, and the cost of an order ------------------------------------------------
+
+#[tokio::test]
+async fn lost_answers_on_partner_and_product_creates_never_duplicate() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let job = job_from(&env);
+    for (model, method) in [("res.partner", "create"), ("product.product", "create")] {
+        h.sb.faults()
+            .commit_then_drop(Match::any().model(model).method(method).times(1));
+    }
+    h.sb.faults().inject(
+        Match::any().model("sale.order").method("search").times(1),
+        odoo_sandbox::FaultKind::Http5xx(503),
+    );
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match h.apply(&job).await {
+            Ok(Applied::Applied { .. }) => break,
+            Err(SyncError::Transient { .. }) if attempts < 10 => continue,
+            other => panic!("attempt {attempts}: {other:?}"),
+        }
+    }
+    assert!(attempts > 2, "the faults fired ({attempts} attempts)");
+    assert_eq!(
+        h.count(
+            "res.partner",
+            json!([["ref", "=", "salla:1305146709:225167971"]])
+        ),
+        1
+    );
+    assert_eq!(
+        h.count("res.partner", json!([["type", "=", "delivery"]])),
+        1
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "54534534"]])
+        ),
+        1
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "SALLA-SHIPPING"]])
+        ),
+        1
+    );
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    assert_eq!(h.count("sale.order.line", json!([])), 2);
+}
+
+fn total_calls(h: &Harness) -> u64 {
+    h.sb.inspect()
+        .all_calls()
+        .values()
+        .filter_map(Value::as_u64)
+        .sum()
+}
+
+#[tokio::test]
+async fn an_order_costs_a_bounded_number_of_odoo_calls() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    // Warm the client (session and capability probe are made once per client).
+    client(&h.sb);
+    h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
+    let before = total_calls(&h);
+    h.applied(&job_from(&env)).await;
+    let first = total_calls(&h) - before;
+    let before = total_calls(&h);
+    h.applied(&job_from(&env)).await;
+    let again = total_calls(&h) - before;
+    eprintln!("odoo calls: new order {first}, unchanged order {again}");
+    assert!(
+        first <= 20,
+        "new order: {first} calls: {:?}",
+        h.sb.inspect().all_calls()
+    );
+    assert!(again <= 12, "unchanged order: {again} calls");
+}
