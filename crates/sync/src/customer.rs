@@ -238,7 +238,19 @@ impl<M: IdMap> Engine<'_, M> {
                 self.write_diff("res.partner", id, &rec, &vals).await?;
                 id
             }
-            None => self.odoo.create("res.partner", vals).await?,
+            None => {
+                // Another order of the same customer may be creating the partner right now.
+                let guard = self.lock(&format!("partner:{}", c.id)).await?;
+                let id = match self.match_partner(&mark, &input, &fields).await? {
+                    Some((id, rec)) => {
+                        self.write_diff("res.partner", id, &rec, &vals).await?;
+                        id
+                    }
+                    None => self.odoo.create("res.partner", vals).await?,
+                };
+                guard.release().await;
+                id
+            }
         };
         idmap::put(
             self.ids,
@@ -349,6 +361,22 @@ impl<M: IdMap> Engine<'_, M> {
         let Some(vals) = delivery_vals(shipping, fallback_name, parent_id, country_id) else {
             return Ok(None);
         };
+        if let Some(id) = self.identical_child(parent_id, &vals).await? {
+            self.touch("res.partner", id);
+            return Ok(Some(id));
+        }
+        let guard = self.lock(&format!("delivery:{parent_id}")).await?;
+        let id = match self.identical_child(parent_id, &vals).await? {
+            Some(id) => id,
+            None => self.odoo.create("res.partner", vals).await?,
+        };
+        guard.release().await;
+        self.touch("res.partner", id);
+        Ok(Some(id))
+    }
+
+    /// A delivery child of `parent_id` with exactly these values.
+    async fn identical_child(&self, parent_id: Id, vals: &Map<String, Value>) -> Res<Option<Id>> {
         let fields: Vec<&str> = vals.keys().map(String::as_str).collect();
         let children: Vec<Record> = self
             .odoo
@@ -364,17 +392,10 @@ impl<M: IdMap> Engine<'_, M> {
                 },
             )
             .await?;
-        if let Some(id) = children
+        Ok(children
             .iter()
-            .find(|c| crate::engine::diff(c, &vals).is_empty())
-            .and_then(|c| c.get("id").and_then(Value::as_i64))
-        {
-            self.touch("res.partner", id);
-            return Ok(Some(id));
-        }
-        let id = self.odoo.create("res.partner", vals).await?;
-        self.touch("res.partner", id);
-        Ok(Some(id))
+            .find(|c| crate::engine::diff(c, vals).is_empty())
+            .and_then(|c| c.get("id").and_then(Value::as_i64)))
     }
 }
 

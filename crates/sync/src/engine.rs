@@ -78,6 +78,11 @@ impl<'a, M: IdMap> Engine<'a, M> {
         }
     }
 
+    /// The creation lock for a shared record (see [`IdMap::lock`]).
+    pub async fn lock(&self, key: &str) -> Res<crate::idmap::Guard> {
+        Ok(self.ids.lock(self.merchant(), key).await?)
+    }
+
     /// `res.country` by ISO code (e.g. `SA`).
     pub async fn country_id(&self, code: Option<&str>) -> Res<Option<Id>> {
         let Some(code) = code.map(str::trim).filter(|c| c.len() == 2) else {

@@ -28,9 +28,45 @@ pub mod entity {
     pub const ORDER_SHIPMENT: &str = "order_shipment";
 }
 
+/// A held creation lock (see [`IdMap::lock`]); release it once the record exists.
+#[derive(Debug)]
+pub enum Guard {
+    /// Nothing to release (in-memory maps: one process, tests).
+    Free,
+    /// A fleet-wide Postgres advisory lock.
+    Pg(salla_odoo_store::locks::EntityLock),
+}
+
+impl Guard {
+    pub async fn release(self) {
+        if let Guard::Pg(lock) = self
+            && let Err(e) = lock.release().await
+        {
+            // Dropping the connection frees the lock anyway.
+            tracing::warn!(error = %e, "creation lock release failed");
+        }
+    }
+}
+
+/// How long [`PgIdMap::lock`] waits for a creation lock held by another job.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where the handlers read and record mappings.
 #[allow(async_fn_in_trait)]
 pub trait IdMap {
+    /// A fleet-wide lock on creating one shared record (a partner of a customer several orders name, a
+    /// product by SKU, the shipping product…), taken only when a look-up found nothing, so two jobs of
+    /// different entities cannot both create it. `key` must differ from the worker's entity-lock keys
+    /// (`order:<id>`, `customer:<id>`, `product:<id>`), which the running job may hold itself.
+    async fn lock(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Guard, salla_odoo_core::SyncError> {
+        let _ = (merchant, key);
+        Ok(Guard::Free)
+    }
+
     async fn get(
         &self,
         merchant: MerchantId,
@@ -149,6 +185,30 @@ pub struct PgIdMap {
 }
 
 impl IdMap for PgIdMap {
+    async fn lock(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Guard, salla_odoo_core::SyncError> {
+        let key = format!("create:{key}");
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match salla_odoo_store::locks::try_lock(&self.pool, merchant, &key).await {
+                Ok(Some(lock)) => return Ok(Guard::Pg(lock)),
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Ok(None) => {
+                    return Err(salla_odoo_core::SyncError::Transient {
+                        message: format!("{key} is being created by another job"),
+                        retry_after: Some(std::time::Duration::from_secs(1)),
+                    });
+                }
+                Err(e) => return Err(crate::error::classify_store(&e)),
+            }
+        }
+    }
+
     async fn get(
         &self,
         merchant: MerchantId,

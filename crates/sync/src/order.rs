@@ -269,7 +269,7 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// The product of a line code; unknown codes are created when the store allows it.
     async fn line_product(&self, line: &LineInput) -> Res<Id> {
-        if let Some(id) = self.product_by_code(&line.code).await? {
+        if let Some(id) = self.line_product_lookup(line).await? {
             return Ok(id);
         }
         if !line.charge && !self.opts.create_unknown_skus {
@@ -296,8 +296,22 @@ impl<M: IdMap> Engine<'_, M> {
                 json!([[6, 0, [tax]]]),
             );
         }
-        // Search-before-create above covers a create whose answer was lost.
-        Ok(self.odoo.create("product.product", vals).await?)
+        // Search-before-create covers a create whose answer was lost; the lock, a concurrent order.
+        let guard = self.lock(&format!("sku:{}", line.code)).await?;
+        let id = match self.line_product_lookup(line).await? {
+            Some(id) => id,
+            None => self.odoo.create("product.product", vals).await?,
+        };
+        guard.release().await;
+        Ok(id)
+    }
+
+    async fn line_product_lookup(&self, line: &LineInput) -> Res<Option<Id>> {
+        if line.charge {
+            self.first_product_by_code(&line.code).await
+        } else {
+            self.product_by_code(&line.code).await
+        }
     }
 
     /// Creates or updates the quotation of a Salla order. `raw` is the order's JSON. `version` is the

@@ -183,9 +183,40 @@ impl<M: IdMap> Engine<'_, M> {
         {
             return Ok(id);
         }
-        let mut vals = Map::new();
-        vals.insert("name".into(), json!(name));
-        Ok(self.odoo.create("product.category", vals).await?)
+        let guard = self.lock(&format!("category:{name}")).await?;
+        let id = match self
+            .find_one("product.category", Domain::new().eq("name", name), name)
+            .await?
+        {
+            Some(id) => id,
+            None => {
+                let mut vals = Map::new();
+                vals.insert("name".into(), json!(name));
+                self.odoo.create("product.category", vals).await?
+            }
+        };
+        guard.release().await;
+        Ok(id)
+    }
+
+    /// The oldest product with this `default_code` (for the connector's own service products, where a
+    /// duplicate must not stop every order).
+    pub async fn first_product_by_code(&self, code: &str) -> Res<Option<Id>> {
+        let ids = self
+            .odoo
+            .search(
+                "product.product",
+                &Domain::new()
+                    .eq("default_code", code)
+                    .is_in("active", [true, false]),
+                &odoo::SearchOptions {
+                    limit: Some(1),
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(ids.first().copied())
     }
 
     /// A product by `default_code`, archived ones included.
@@ -223,6 +254,15 @@ impl<M: IdMap> Engine<'_, M> {
         if found.is_none() {
             found = self.product_by_code(&plan.code).await?;
         }
+        // An order with this SKU may be creating the product right now.
+        let guard = match (found, create) {
+            (None, true) => {
+                let g = self.lock(&format!("sku:{}", plan.code)).await?;
+                found = self.product_by_code(&plan.code).await?;
+                Some(g)
+            }
+            _ => None,
+        };
         let id = match found {
             Some(id) => {
                 let fields: Vec<&str> = vals.keys().map(String::as_str).collect();
@@ -248,6 +288,9 @@ impl<M: IdMap> Engine<'_, M> {
                 self.odoo.create("product.product", vals).await?
             }
         };
+        if let Some(g) = guard {
+            g.release().await;
+        }
         idmap::put(
             self.ids,
             merchant,

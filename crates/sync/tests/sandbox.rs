@@ -1073,3 +1073,69 @@ async fn an_order_costs_a_bounded_number_of_odoo_calls() {
     );
     assert!(again <= 12, "unchanged order: {again} calls");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_orders_of_one_new_customer_share_partner_and_products() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    // A little latency widens the window between look-up and create.
+    h.sb.faults().set_latency(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(5),
+    );
+    let jobs: Vec<_> = (0..4u64)
+        .map(|i| {
+            let mut data = env["data"].clone();
+            data["id"] = json!(5000 + i);
+            job_from(&envelope(
+                "order.created",
+                1305146709,
+                "Sun Jun 26 2022 12:21:48 GMT+0300",
+                data,
+            ))
+        })
+        .collect();
+    let results = futures_join(&h, &jobs).await;
+    for r in &results {
+        assert!(matches!(r, Ok(Applied::Applied { .. })), "{r:?}");
+    }
+    assert_eq!(h.count("sale.order", json!([])), 4);
+    assert_eq!(
+        h.count(
+            "res.partner",
+            json!([["ref", "=", "salla:1305146709:225167971"]])
+        ),
+        1
+    );
+    assert_eq!(
+        h.count("res.partner", json!([["type", "=", "delivery"]])),
+        1
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "54534534"]])
+        ),
+        1
+    );
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "SALLA-SHIPPING"]])
+        ),
+        1
+    );
+}
+
+async fn futures_join(
+    h: &Harness,
+    jobs: &[salla_odoo_core::SyncJobV1],
+) -> Vec<Result<Applied, SyncError>> {
+    let (a, b, c, d) = tokio::join!(
+        h.apply(&jobs[0]),
+        h.apply(&jobs[1]),
+        h.apply(&jobs[2]),
+        h.apply(&jobs[3])
+    );
+    vec![a, b, c, d]
+}
