@@ -1139,3 +1139,48 @@ async fn futures_join(
     );
     vec![a, b, c, d]
 }
+
+#[tokio::test]
+async fn lost_answers_in_the_status_flow_never_repeat_a_step() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    h.applied(&job_from(&env)).await;
+    for (model, method) in [
+        ("sale.order", "action_confirm"),
+        ("stock.picking", "button_validate"),
+        ("sale.advance.payment.inv", "create_invoices"),
+        ("account.move", "action_post"),
+    ] {
+        h.sb.faults()
+            .commit_then_drop(Match::any().model(model).method(method).times(1));
+    }
+    let job = job_from(&status_event(
+        &env,
+        "completed",
+        "Sun Jun 26 2022 12:32:00 GMT+0300",
+    ));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match h.apply(&job).await {
+            Ok(Applied::Applied { .. }) => break,
+            Err(SyncError::Transient { .. }) if attempts < 10 => continue,
+            other => panic!("attempt {attempts}: {other:?}"),
+        }
+    }
+    assert_eq!(attempts, 5, "each lost answer cost one retry");
+    assert_eq!(h.one("sale.order", json!([]), &["state"])["state"], "sale");
+    assert_eq!(h.count("stock.picking", json!([["state", "=", "done"]])), 1);
+    assert_eq!(
+        h.count("account.move", json!([["move_type", "=", "out_invoice"]])),
+        1
+    );
+    assert_eq!(
+        h.one(
+            "account.move",
+            json!([["move_type", "=", "out_invoice"]]),
+            &["state"]
+        )["state"],
+        "posted"
+    );
+}
