@@ -103,6 +103,24 @@ impl<M: IdMap> Engine<'_, M> {
         match step {
             OrderStep::Quotation => {}
             OrderStep::Cancel => {
+                if let Some(why) = self.cancel_blocker(so).await? {
+                    idmap::put(
+                        self.ids,
+                        merchant,
+                        entity::ORDER,
+                        order.id,
+                        "sale.order",
+                        so,
+                        version,
+                    )
+                    .await?;
+                    return Ok(Applied::Skipped {
+                        reason: format!(
+                            "order was cancelled in Salla but has {why} in Odoo; cancellation recorded, not \
+                             applied (a credit note or a return is an accounting decision)"
+                        ),
+                    });
+                }
                 if self.odoo.cancel_sale_order(so).await? == odoo::Step::Done {
                     did.push("cancelled".to_owned());
                 }
@@ -148,6 +166,36 @@ impl<M: IdMap> Engine<'_, M> {
             odoo_ids: self.touched(),
             note: Some(done_note(slug, step, &did)),
         })
+    }
+}
+
+impl<M: IdMap> Engine<'_, M> {
+    /// What keeps an order from being cancelled by the connector: a posted invoice or a done delivery.
+    async fn cancel_blocker(&self, so: odoo::Id) -> Res<Option<String>> {
+        let order = self
+            .read("sale.order", so, &["invoice_ids", "picking_ids"])
+            .await?
+            .unwrap_or_default();
+        let ids = |f: &str| odoo::x2many_ids(order.get(f).unwrap_or(&Value::Null));
+        let state_is = |recs: &[odoo::Record], s: &str| {
+            recs.iter()
+                .any(|r| r.get("state").and_then(Value::as_str) == Some(s))
+        };
+        let invoices: Vec<odoo::Record> = self
+            .odoo
+            .read("account.move", &ids("invoice_ids"), &["state"])
+            .await?;
+        if state_is(&invoices, "posted") {
+            return Ok(Some("a posted invoice".into()));
+        }
+        let pickings: Vec<odoo::Record> = self
+            .odoo
+            .read("stock.picking", &ids("picking_ids"), &["state"])
+            .await?;
+        if state_is(&pickings, "done") {
+            return Ok(Some("a done delivery".into()));
+        }
+        Ok(None)
     }
 }
 

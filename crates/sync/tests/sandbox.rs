@@ -1184,3 +1184,60 @@ async fn lost_answers_in_the_status_flow_never_repeat_a_step() {
         "posted"
     );
 }
+
+#[tokio::test]
+async fn the_status_flow_completes_on_16_and_19() {
+    let env = fixture_or_skip!("order.created.json");
+    for version in [Version::V16, Version::V19] {
+        let h = Harness::new(version, 1305146709).await;
+        let job = job_from(&status_event(
+            &env,
+            "completed",
+            "Sun Jun 26 2022 12:32:00 GMT+0300",
+        ));
+        h.applied(&job).await;
+        h.applied(&job).await;
+        let so = h.one("sale.order", json!([]), &["state"]);
+        assert!(
+            matches!(so["state"].as_str(), Some("sale" | "done")),
+            "{version}: {so}"
+        );
+        assert_eq!(
+            h.count("stock.picking", json!([["state", "=", "done"]])),
+            1,
+            "{version}"
+        );
+        let inv = h.one(
+            "account.move",
+            json!([["move_type", "=", "out_invoice"]]),
+            &["state"],
+        );
+        assert_eq!(inv["state"], "posted", "{version}");
+        let partner = h.count(
+            "res.partner",
+            json!([["ref", "=", "salla:1305146709:225167971"]]),
+        );
+        assert_eq!(partner, 1);
+        // Cancelled in Salla after completion: recorded, not applied (a credit note and a return are
+        // accounting decisions).
+        let mut data = env["data"].clone();
+        data["status"] = json!({"slug": "canceled"});
+        let reason = h
+            .skipped(&job_from(&envelope(
+                "order.cancelled",
+                1305146709,
+                "Sun Jun 26 2022 12:40:00 GMT+0300",
+                data,
+            )))
+            .await;
+        assert!(reason.contains("posted invoice"), "{version}: {reason}");
+        assert_eq!(
+            h.one(
+                "account.move",
+                json!([["move_type", "=", "out_invoice"]]),
+                &["state"]
+            )["state"],
+            "posted"
+        );
+    }
+}
