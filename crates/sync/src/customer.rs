@@ -183,6 +183,19 @@ pub fn shipping_country(shipping: &Shipping) -> Option<String> {
         .or_else(|| non_empty(a.country.as_deref()).filter(|c| c.len() == 2))
 }
 
+/// A partner matched by email or phone that already carries someone else's reference (the merchant's own
+/// customer code, or another store's marker) keeps it; the id map finds it from now on.
+pub fn keep_foreign_ref(current: &Record, mut vals: Map<String, Value>) -> Map<String, Value> {
+    let have = current
+        .get("ref")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !have.is_empty() && Some(have) != vals.get("ref").and_then(Value::as_str) {
+        vals.remove("ref");
+    }
+    vals
+}
+
 const PARTNER_FIELDS: &[&str] = &["name", "email", "phone", "city", "country_id", "ref"];
 
 impl<M: IdMap> Engine<'_, M> {
@@ -235,7 +248,8 @@ impl<M: IdMap> Engine<'_, M> {
         let vals = partner_vals(&input, country_id, self.caps.partner_mobile, &mark);
         let id = match found {
             Some((id, rec)) => {
-                self.write_diff("res.partner", id, &rec, &vals).await?;
+                self.write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
+                    .await?;
                 id
             }
             None => {
@@ -243,7 +257,8 @@ impl<M: IdMap> Engine<'_, M> {
                 let guard = self.lock(&format!("partner:{}", c.id)).await?;
                 let id = match self.match_partner(&mark, &input, &fields).await? {
                     Some((id, rec)) => {
-                        self.write_diff("res.partner", id, &rec, &vals).await?;
+                        self.write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
+                            .await?;
                         id
                     }
                     None => self.odoo.create("res.partner", vals).await?,
@@ -460,6 +475,25 @@ mod tests {
         let v19 = partner_vals(&input, None, false, "m");
         assert_eq!(v19["phone"], json!("+966555555555"));
         assert!(!v19.contains_key("mobile") && !v19.contains_key("country_id"));
+    }
+
+    #[test]
+    fn a_foreign_reference_is_kept() {
+        let vals = partner_vals(
+            &partner_input(&customer(json!({"id": 1})), &json!({})),
+            None,
+            true,
+            "salla:1:1",
+        );
+        let theirs: Record = serde_json::from_value(json!({"ref": "C-001"})).unwrap();
+        assert!(!keep_foreign_ref(&theirs, vals.clone()).contains_key("ref"));
+        let empty: Record = serde_json::from_value(json!({"ref": false})).unwrap();
+        assert_eq!(
+            keep_foreign_ref(&empty, vals.clone())["ref"],
+            json!("salla:1:1")
+        );
+        let ours: Record = serde_json::from_value(json!({"ref": "salla:1:1"})).unwrap();
+        assert_eq!(keep_foreign_ref(&ours, vals)["ref"], json!("salla:1:1"));
     }
 
     #[test]
