@@ -172,11 +172,13 @@ async fn run<M: IdMap>(
                 any |= e.apply_product_plan(plan, version, create).await?.is_some();
             }
             if !any {
+                let why = if deleted {
+                    "nothing to archive".to_owned()
+                } else {
+                    format!("{} carries too little to create it", job.event)
+                };
                 return Ok(Applied::Skipped {
-                    reason: format!(
-                        "product {} ({}) is not in Odoo and {} carries too little to create it",
-                        p.id, plans[0].code, job.event
-                    ),
+                    reason: format!("product {} ({}) is not in Odoo: {why}", p.id, plans[0].code),
                 });
             }
             Ok(Applied::Applied {
