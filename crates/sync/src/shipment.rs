@@ -71,7 +71,8 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The picking note with the shipment paragraph replaced (or removed when there is nothing to say).
+/// The picking note with the shipment paragraph replaced (or removed when there is nothing to say). The
+/// reference is written in it only when set in `t` (callers clear it when the picking has a field for it).
 pub fn note_with_tracking(current: &str, t: &Tracking) -> String {
     let mut rest = String::new();
     let mut s = current;
@@ -85,6 +86,9 @@ pub fn note_with_tracking(current: &str, t: &Tracking) -> String {
     }
     rest.push_str(s);
     let mut parts = Vec::new();
+    if let Some(r) = &t.reference {
+        parts.push(format!("reference: {}", escape(r)));
+    }
     if let Some(l) = &t.link {
         parts.push(format!("tracking: {}", escape(l)));
     }
@@ -131,14 +135,25 @@ impl<M: IdMap> Engine<'_, M> {
             .await?
             .unwrap_or_default();
         let picking_ids = x2many_ids(order.get("picking_ids").unwrap_or(&Value::Null));
+        // `carrier_tracking_ref` comes with the delivery module (`stock_delivery` on 17+); without it the
+        // reference goes into the note paragraph too.
+        let has_ref_field = self
+            .odoo
+            .fields_get("stock.picking", Some(&["carrier_tracking_ref"]), &["type"])
+            .await?
+            .contains_key("carrier_tracking_ref");
+        let mut fields = vec!["picking_type_code", "state", "note"];
+        if has_ref_field {
+            fields.push("carrier_tracking_ref");
+        }
         let pickings: Vec<Record> = self
             .odoo
-            .read(
-                "stock.picking",
-                &picking_ids,
-                &["picking_type_code", "state", "carrier_tracking_ref", "note"],
-            )
+            .read("stock.picking", &picking_ids, &fields)
             .await?;
+        let mut note_tracking = t.clone();
+        if has_ref_field {
+            note_tracking.reference = None;
+        }
         let outgoing: Vec<(Id, &Record)> = pickings
             .iter()
             .filter(|p| text(p, "picking_type_code") == "outgoing" && text(p, "state") != "cancel")
@@ -159,13 +174,15 @@ impl<M: IdMap> Engine<'_, M> {
         }
         for (id, p) in &outgoing {
             let mut vals = Map::new();
-            vals.insert(
-                "carrier_tracking_ref".into(),
-                t.reference.as_ref().map_or(json!(false), |r| json!(r)),
-            );
+            if has_ref_field {
+                vals.insert(
+                    "carrier_tracking_ref".into(),
+                    t.reference.as_ref().map_or(json!(false), |r| json!(r)),
+                );
+            }
             vals.insert(
                 "note".into(),
-                json!(note_with_tracking(&text(p, "note"), t)),
+                json!(note_with_tracking(&text(p, "note"), &note_tracking)),
             );
             self.write_diff("stock.picking", *id, p, &vals).await?;
             self.touch("stock.picking", *id);
@@ -252,5 +269,13 @@ mod tests {
         );
         assert_eq!(cleared, "<p>keep me</p>");
         assert_eq!(note_with_tracking("", &Tracking::default()), "");
+        let with_ref = Tracking {
+            reference: Some("R1".into()),
+            ..Tracking::default()
+        };
+        assert_eq!(
+            note_with_tracking("", &with_ref),
+            "<p>[salla-shipment] reference: R1</p>"
+        );
     }
 }
