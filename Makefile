@@ -27,6 +27,8 @@ run: check-cargo
 ## Run every test against real Redis and Postgres (started or installed when missing).
 test: check-cargo
 	@scripts/ensure-services.sh redis postgres
+	@# The end-to-end suites run the real binaries: build them first, so none is stale.
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
 
 lint: check-cargo

@@ -558,7 +558,14 @@ impl Drop for Fleet {
 
 /// An order event written for the project, in the shape of Salla's order model: `event` at
 /// `created_at` ("YYYY-MM-DD HH:MM:SS"), one line of `qty` × `sku` at 100 SAR.
-pub fn order_event(event: &str, merchant: u64, order: u64, created_at: &str, qty: u32, sku: &str) -> Vec<u8> {
+pub fn order_event(
+    event: &str,
+    merchant: u64,
+    order: u64,
+    created_at: &str,
+    qty: u32,
+    sku: &str,
+) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "event": event,
         "merchant": merchant,

@@ -60,13 +60,17 @@ async fn every_fixture_ends_in_the_expected_odoo_records() {
     );
 
     let inspect = odoo.inspect();
-    // customer.created → a partner with the customer's email.
-    assert_eq!(
-        inspect
-            .count("res.partner", json!([["email", "=", "test@gmail.com"]]))
-            .unwrap(),
-        1
-    );
+    // customer.created and the customer inside order.created are the same Salla customer (225167971)
+    // with different data: one partner, carrying the newer data (the order's, updated 2022-06-22),
+    // whichever job ran first.
+    let partners = inspect
+        .dump(
+            "res.partner",
+            json!([["ref", "=", "salla:1305146709:225167971"]]),
+        )
+        .unwrap();
+    assert_eq!(partners.len(), 1, "{partners:?}");
+    assert_eq!(partners[0]["email"], "usertest@gmail.com", "{partners:?}");
     // order.created → one quotation with the Salla marker, its customer and its line.
     let orders = inspect
         .dump(
@@ -133,7 +137,10 @@ async fn every_fixture_ends_in_the_expected_odoo_records() {
 
 fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64, order: u64) -> Vec<serde_json::Value> {
     odoo.inspect()
-        .dump("sale.order", json!([["client_order_ref", "=", format!("salla:{merchant}:{order}")]]))
+        .dump(
+            "sale.order",
+            json!([["client_order_ref", "=", format!("salla:{merchant}:{order}")]]),
+        )
         .unwrap()
 }
 
@@ -144,8 +151,22 @@ async fn duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_n
     fleet.add_store(501, &odoo.url(), &["--create-unknown-skus"]);
     fleet.spawn_worker();
     // The update (2 boxes) arrives before the creation (1 box), and five times over.
-    let updated = order_event("order.updated", 501, 9001, "2026-11-02 10:05:00", 2, "DATES-1");
-    let created = order_event("order.created", 501, 9001, "2026-11-02 10:00:00", 1, "DATES-1");
+    let updated = order_event(
+        "order.updated",
+        501,
+        9001,
+        "2026-11-02 10:05:00",
+        2,
+        "DATES-1",
+    );
+    let created = order_event(
+        "order.created",
+        501,
+        9001,
+        "2026-11-02 10:00:00",
+        1,
+        "DATES-1",
+    );
     for _ in 0..5 {
         let (status, _) = fleet.ingest.post_signed(&updated).await;
         assert_eq!(status, 200);
@@ -159,12 +180,34 @@ async fn duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_n
 
     let orders = sale_orders(&odoo, 501, 9001);
     assert_eq!(orders.len(), 1, "{orders:?}");
-    let lines = odoo.inspect().dump("sale.order.line", json!([["order_id", "=", orders[0]["id"]]])).unwrap();
-    let qty: f64 = lines.iter().filter_map(|l| l["product_uom_qty"].as_f64()).sum();
+    let lines = odoo
+        .inspect()
+        .dump(
+            "sale.order.line",
+            json!([["order_id", "=", orders[0]["id"]]]),
+        )
+        .unwrap();
+    let qty: f64 = lines
+        .iter()
+        .filter_map(|l| l["product_uom_qty"].as_f64())
+        .sum();
     assert_eq!(qty, 2.0, "the newest state wins: {lines:?}");
     let log = fleet.log().await;
-    assert!(log.iter().any(|(e, o, r)| e == "order.created" && o == "skipped" && r.as_deref().unwrap_or("").contains("stale")), "{log:?}");
-    assert_eq!(odoo.inspect().count("res.partner", json!([["email", "=", "noura6@example.test"]])).unwrap(), 1);
+    assert!(
+        log.iter().any(|(e, o, r)| e == "order.created"
+            && o == "skipped"
+            && r.as_deref().unwrap_or("").contains("stale")),
+        "{log:?}"
+    );
+    assert_eq!(
+        odoo.inspect()
+            .count(
+                "res.partner",
+                json!([["email", "=", "noura6@example.test"]])
+            )
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,27 +217,65 @@ async fn odoo_failures_are_retried_and_applied_exactly_once() {
     let mut fleet = Fleet::start("e2e-faults").await;
     fleet.add_store(502, &odoo.url(), &["--create-unknown-skus"]);
     // 5xx bursts, and one create that commits in Odoo but never answers.
-    odoo.faults().inject(Match::any().model("sale.order").method("create").times(2), FaultKind::Http5xx(503));
-    odoo.faults().inject(Match::any().model("res.partner").method("search_read").times(2), FaultKind::Http5xx(502));
-    odoo.faults().commit_then_drop(Match::any().model("sale.order").method("create").times(1));
+    odoo.faults().inject(
+        Match::any().model("sale.order").method("create").times(2),
+        FaultKind::Http5xx(503),
+    );
+    odoo.faults().inject(
+        Match::any()
+            .model("res.partner")
+            .method("search_read")
+            .times(2),
+        FaultKind::Http5xx(502),
+    );
+    odoo.faults()
+        .commit_then_drop(Match::any().model("sale.order").method("create").times(1));
     fleet.spawn_worker();
     for order in 1..=5 {
-        fleet.ingest.post_signed(&order_event("order.created", 502, 9100 + order, "2026-11-02 10:00:00", 1, "TEA-9")).await;
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                502,
+                9100 + order,
+                "2026-11-02 10:00:00",
+                1,
+                "TEA-9",
+            ))
+            .await;
     }
     fleet.wait_outcomes(5, Duration::from_secs(60)).await;
     for order in 1..=5 {
-        assert_eq!(sale_orders(&odoo, 502, 9100 + order).len(), 1, "order {order}");
+        assert_eq!(
+            sale_orders(&odoo, 502, 9100 + order).len(),
+            1,
+            "order {order}"
+        );
     }
     assert!(fleet.log().await.iter().all(|(_, o, _)| o == "applied"));
 
     // An outage window: the orders wait and are applied when Odoo is back.
     odoo.faults().outage(Some(Duration::from_secs(3)));
     for order in 6..=8 {
-        fleet.ingest.post_signed(&order_event("order.created", 502, 9100 + order, "2026-11-02 10:00:00", 1, "TEA-9")).await;
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                502,
+                9100 + order,
+                "2026-11-02 10:00:00",
+                1,
+                "TEA-9",
+            ))
+            .await;
     }
     fleet.wait_outcomes(8, Duration::from_secs(60)).await;
     for order in 6..=8 {
-        assert_eq!(sale_orders(&odoo, 502, 9100 + order).len(), 1, "order {order}");
+        assert_eq!(
+            sale_orders(&odoo, 502, 9100 + order).len(),
+            1,
+            "order {order}"
+        );
     }
 }
 
@@ -205,17 +286,32 @@ async fn a_permanent_error_goes_to_the_outbox_with_its_message() {
     // Unknown SKUs are not created for this store: the order cannot be applied.
     fleet.add_store(503, &odoo.url(), &[]);
     fleet.spawn_worker();
-    fleet.ingest.post_signed(&order_event("order.created", 503, 9201, "2026-11-02 10:00:00", 1, "NOPE-1")).await;
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            503,
+            9201,
+            "2026-11-02 10:00:00",
+            1,
+            "NOPE-1",
+        ))
+        .await;
     fleet.wait_outcomes(1, Duration::from_secs(30)).await;
     let (event, outcome, reason) = fleet.log().await.remove(0);
-    assert_eq!((event.as_str(), outcome.as_str()), ("order.created", "dead_lettered"));
+    assert_eq!(
+        (event.as_str(), outcome.as_str()),
+        ("order.created", "dead_lettered")
+    );
     assert!(reason.unwrap().contains("NOPE-1"));
     let out = fleet.cli(&["dlq", "list", "--json"], &[]);
     if out.status.success() {
         let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(rows.as_array().unwrap().len(), 1);
     }
-    let letters = salla_odoo_store::outbox::list(&fleet.db.pool, &Default::default()).await.unwrap();
+    let letters = salla_odoo_store::outbox::list(&fleet.db.pool, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].class, "permanent");
     assert!(letters[0].error.contains("NOPE-1"));
@@ -225,14 +321,25 @@ async fn a_permanent_error_goes_to_the_outbox_with_its_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     let odoo = sandbox(Version::V18).await;
-    odoo.faults().set_latency(Duration::from_millis(40), Duration::ZERO);
+    odoo.faults()
+        .set_latency(Duration::from_millis(40), Duration::ZERO);
     let mut fleet = Fleet::start("e2e-kill").await;
     fleet.add_store(504, &odoo.url(), &["--create-unknown-skus"]);
     let first = fleet.spawn_worker();
     fleet.spawn_worker();
     let n = 30;
     for order in 0..n {
-        fleet.ingest.post_signed(&order_event("order.created", 504, 9300 + order, "2026-11-02 10:00:00", 1, "KILL-1")).await;
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                504,
+                9300 + order,
+                "2026-11-02 10:00:00",
+                1,
+                "KILL-1",
+            ))
+            .await;
     }
     // Kill one worker while jobs are in flight.
     while fleet.outcomes().await < 3 {
@@ -241,7 +348,11 @@ async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     fleet.workers[first].kill();
     fleet.wait_outcomes(n as i64, Duration::from_secs(90)).await;
     for order in 0..n {
-        assert_eq!(sale_orders(&odoo, 504, 9300 + order).len(), 1, "order {order}");
+        assert_eq!(
+            sale_orders(&odoo, 504, 9300 + order).len(),
+            1,
+            "order {order}"
+        );
     }
     let log = fleet.log().await;
     assert_eq!(log.len(), n as usize);
@@ -256,34 +367,61 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
     let dead = sandbox(Version::V18).await;
     let mut fleet = Fleet::start("e2e-starve").await;
     for s in 0..STORES {
-        let url = if s == STORES - 1 { dead.url() } else { healthy.url() };
+        let url = if s == STORES - 1 {
+            dead.url()
+        } else {
+            healthy.url()
+        };
         fleet.add_store(600 + s, &url, &["--create-unknown-skus"]);
     }
     dead.faults().outage(None);
     fleet.spawn_worker();
     fleet.spawn_worker();
     let bodies: Vec<Vec<u8>> = (0..PER_STORE)
-        .flat_map(|i| (0..STORES).map(move |s| order_event("order.created", 600 + s, 10_000 + s * 1000 + i, "2026-11-02 10:00:00", 1, "BULK-1")))
+        .flat_map(|i| {
+            (0..STORES).map(move |s| {
+                order_event(
+                    "order.created",
+                    600 + s,
+                    10_000 + s * 1000 + i,
+                    "2026-11-02 10:00:00",
+                    1,
+                    "BULK-1",
+                )
+            })
+        })
         .collect();
     for chunk in bodies.chunks(50) {
         futures::future::join_all(chunk.iter().map(|b| fleet.ingest.post_signed(b))).await;
     }
     let healthy_jobs = ((STORES - 1) * PER_STORE) as i64;
-    fleet.wait_outcomes(healthy_jobs, Duration::from_secs(240)).await;
-    let applied_dead: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE merchant_id = $1")
-        .bind((600 + STORES - 1) as i64)
-        .fetch_one(&fleet.db.pool)
-        .await
-        .unwrap();
+    fleet
+        .wait_outcomes(healthy_jobs, Duration::from_secs(240))
+        .await;
+    let applied_dead: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE merchant_id = $1")
+            .bind((600 + STORES - 1) as i64)
+            .fetch_one(&fleet.db.pool)
+            .await
+            .unwrap();
     assert_eq!(applied_dead, 0, "the dead store's jobs wait");
-    assert_eq!(healthy.inspect().count("sale.order", json!([])).unwrap(), healthy_jobs as usize);
+    assert_eq!(
+        healthy.inspect().count("sale.order", json!([])).unwrap(),
+        healthy_jobs as usize
+    );
 
     dead.faults().end_outage();
-    fleet.wait_outcomes((STORES * PER_STORE) as i64, Duration::from_secs(240)).await;
-    assert_eq!(dead.inspect().count("sale.order", json!([])).unwrap(), PER_STORE as usize);
-    let not_applied: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE outcome <> 'applied'")
-        .fetch_one(&fleet.db.pool)
-        .await
-        .unwrap();
+    fleet
+        .wait_outcomes((STORES * PER_STORE) as i64, Duration::from_secs(240))
+        .await;
+    assert_eq!(
+        dead.inspect().count("sale.order", json!([])).unwrap(),
+        PER_STORE as usize
+    );
+    let not_applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE outcome <> 'applied'")
+            .fetch_one(&fleet.db.pool)
+            .await
+            .unwrap();
     assert_eq!(not_applied, 0);
 }

@@ -209,7 +209,23 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// Finds or creates the partner of a Salla customer and brings it up to date (unless the id map has a
     /// newer version). Returns the partner id. `raw` is the customer JSON.
+    ///
+    /// The whole read-compare-write runs under the customer's fleet-wide lock: a customer job and an
+    /// order job carrying the same customer must not interleave, or the older data could be written
+    /// after the newer (and two partners could be created).
     pub async fn ensure_customer(
+        &self,
+        c: &Customer,
+        raw: &Value,
+        fallback_version: i64,
+    ) -> Res<Id> {
+        let guard = self.lock(&format!("partner:{}", c.id)).await?;
+        let result = self.ensure_customer_locked(c, raw, fallback_version).await;
+        guard.release().await;
+        result
+    }
+
+    async fn ensure_customer_locked(
         &self,
         c: &Customer,
         raw: &Value,
@@ -252,20 +268,8 @@ impl<M: IdMap> Engine<'_, M> {
                     .await?;
                 id
             }
-            None => {
-                // Another order of the same customer may be creating the partner right now.
-                let guard = self.lock(&format!("partner:{}", c.id)).await?;
-                let id = match self.match_partner(&mark, &input, &fields).await? {
-                    Some((id, rec)) => {
-                        self.write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
-                            .await?;
-                        id
-                    }
-                    None => self.odoo.create("res.partner", vals).await?,
-                };
-                guard.release().await;
-                id
-            }
+            // Under the customer's lock, nobody else is creating it.
+            None => self.odoo.create("res.partner", vals).await?,
         };
         idmap::put(
             self.ids,

@@ -3,7 +3,7 @@
 //! alternating rounds, so the ratio means something on a noisy machine.
 //!
 //! Two measurements per server:
-//! - throughput: a closed loop of `CONCURRENCY` clients for `ROUND` per round;
+//! - throughput: a closed loop of `concurrency()` clients for `ROUND` per round;
 //! - latency at a fixed rate: an open loop at 1,000 requests/s, p50/p99 of every request.
 //!
 //! Bodies are the project's own samples in the shape of Salla's order, customer and product events,
@@ -19,7 +19,13 @@ use salla_odoo_tests::{
     SECRET, delete_namespace, redis_url, sample_order, sign, test_settings, unique_namespace,
 };
 
-const CONCURRENCY: usize = 32;
+/// Closed-loop clients (BENCH_CONCURRENCY overrides).
+fn concurrency() -> usize {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
 const ROUND: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 const RATE: u64 = 1000;
@@ -93,7 +99,7 @@ async fn fire(client: &reqwest::Client, url: &str, s: &Sample) -> (bool, Duratio
     (ok, t.elapsed())
 }
 
-/// Closed loop: CONCURRENCY clients sending back to back for ROUND.
+/// Closed loop: concurrency() clients sending back to back for ROUND.
 async fn throughput(
     client: &reqwest::Client,
     url: &str,
@@ -102,7 +108,7 @@ async fn throughput(
 ) -> Figures {
     let start = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(*offset));
-    let tasks: Vec<_> = (0..CONCURRENCY)
+    let tasks: Vec<_> = (0..concurrency())
         .map(|_| {
             let (client, url, samples, next) = (
                 client.clone(),
@@ -211,7 +217,7 @@ async fn main() {
 
     let samples = samples(200_000);
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONCURRENCY * 4)
+        .pool_max_idle_per_host(concurrency() * 4)
         .build()
         .unwrap();
     let ingest_url = format!("http://{ingest_addr}/webhooks/salla");
@@ -252,7 +258,8 @@ async fn main() {
         samples.len()
     );
     println!(
-        "Throughput: closed loop, {CONCURRENCY} concurrent clients, {ROUNDS} alternating rounds of {ROUND:?} each."
+        "Throughput: closed loop, {} concurrent clients, {ROUNDS} alternating rounds of {ROUND:?} each.",
+        concurrency()
     );
     println!("Latency at fixed rate: open loop, {RATE} requests/s for {RATE_SECS} s.\n");
     println!(

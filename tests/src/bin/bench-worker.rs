@@ -16,10 +16,21 @@ const STORES: u64 = 10;
 
 fn proc_stats(pid: u32) -> (f64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks = 100.0; // USER_HZ on Linux
-    let cpu = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let cpu = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss_kb = status
         .lines()
@@ -38,7 +49,12 @@ struct Figures {
 }
 
 async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders: u64) -> Figures {
-    let odoo = odoo_sandbox::spawn(Options { version: Version::V18, ..Default::default() }).await.unwrap();
+    let odoo = odoo_sandbox::spawn(Options {
+        version: Version::V18,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let conc = concurrency.to_string();
     let mut fleet = Fleet::start_with(
         "bench-worker",
@@ -54,7 +70,10 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
         fleet.add_store(7000 + s, &odoo.url(), &[]);
     }
     // The products exist before the run (a store's catalogue is synced long before its orders).
-    let client = odoo::Client::new(odoo::Config::new(&odoo.url(), "odoo", "admin", "admin".to_owned().into()).unwrap()).unwrap();
+    let client = odoo::Client::new(
+        odoo::Config::new(&odoo.url(), "odoo", "admin", "admin".to_owned().into()).unwrap(),
+    )
+    .unwrap();
     for sku in 0..5 {
         let mut vals = serde_json::Map::new();
         vals.insert("name".into(), format!("Bench product {sku}").into());
@@ -74,18 +93,35 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
         let (status, _) = fleet.ingest.post_signed(&body).await;
         assert_eq!(status, 200);
     }
-    let calls_before: u64 = odoo.inspect().all_calls().values().filter_map(|v| v.as_u64()).sum();
+    let calls_before: u64 = odoo
+        .inspect()
+        .all_calls()
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
     odoo.faults().set_latency(latency, Duration::ZERO);
     let started = Instant::now();
     for _ in 0..workers {
         fleet.spawn_worker();
     }
-    fleet.wait_outcomes(orders as i64, Duration::from_secs(600)).await;
+    fleet
+        .wait_outcomes(orders as i64, Duration::from_secs(600))
+        .await;
     let elapsed = started.elapsed();
     let log = fleet.log().await;
     let applied = log.iter().filter(|(_, o, _)| o == "applied").count();
-    assert_eq!(applied as u64, orders, "every order applied: {:?}", log.iter().find(|(_, o, _)| o != "applied"));
-    let calls_after: u64 = odoo.inspect().all_calls().values().filter_map(|v| v.as_u64()).sum();
+    assert_eq!(
+        applied as u64,
+        orders,
+        "every order applied: {:?}",
+        log.iter().find(|(_, o, _)| o != "applied")
+    );
+    let calls_after: u64 = odoo
+        .inspect()
+        .all_calls()
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
     let (mut cpu, mut rss) = (0.0, 0u64);
     for w in &fleet.workers {
         let (c, r) = proc_stats(w.pid());
@@ -109,9 +145,13 @@ async fn main() {
     println!(
         "Machine: {} CPUs shared by the worker processes, odoo-sandbox, Redis and Postgres. {STORES} stores; \
          products exist in Odoo; each order creates its customer and a quotation.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
-    println!("| Odoo latency | workers × concurrency | orders | orders/s | × baseline | Odoo calls/order | worker CPU ms/job | max RSS per worker |");
+    println!(
+        "| Odoo latency | workers × concurrency | orders | orders/s | × baseline | Odoo calls/order | worker CPU ms/job | max RSS per worker |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for latency_ms in [0u64, 50] {
         let latency = Duration::from_millis(latency_ms);
@@ -120,7 +160,11 @@ async fn main() {
         let mut rows = vec![("1 × 1 (baseline)".to_owned(), base_orders, base)];
         for workers in [1usize, 2, 4] {
             let orders = if latency_ms == 0 { 400 } else { 240 };
-            rows.push((format!("{workers} × 8"), orders, scenario(latency, workers, 8, orders).await));
+            rows.push((
+                format!("{workers} × 8"),
+                orders,
+                scenario(latency, workers, 8, orders).await,
+            ));
         }
         let base_rate = rows[0].2.orders_per_sec;
         for (label, orders, f) in &rows {
