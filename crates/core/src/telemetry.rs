@@ -27,18 +27,50 @@ pub fn init(log: &LogSettings) {
 
 /// The process-wide Prometheus recorder, installed on first use (tests and the single-process mode
 /// start several services in one process; they share it).
+///
+/// Histogram samples pile up in the recorder until "upkeep" folds them into buckets; a scrape does
+/// that, but a process nobody scrapes would grow without bound, so a background thread runs it too.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&[
                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 30.0,
                 ])
                 .expect("buckets are not empty")
                 .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("no other metrics recorder is installed");
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("spawning a thread");
+            handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn histograms_are_folded_without_a_scrape() {
+        let _handle = metrics_handle();
+        // The upkeep thread runs whether or not anybody scrapes /metrics.
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect();
+        assert!(names.iter().any(|n| n == "metrics-upkeep"), "{names:?}");
+    }
 }
