@@ -193,6 +193,62 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
+/// Jobs per second through `RedisQueue::enqueue` alone, for `ROUND`.
+async fn enqueue_only(redis: &str, ns: &str) -> f64 {
+    use salla_odoo_core::{BodyDigest, JobKind, MerchantId, SyncJob, SyncJobV1};
+    let queue = salla_odoo_queue::RedisQueue::new(
+        redis,
+        salla_odoo_queue::QueueConfig {
+            namespace: format!("{ns}-enqueue"),
+            dedupe_window: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap();
+    let start = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = (0..concurrency())
+        .map(|t| {
+            let (queue, done) = (queue.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while start.elapsed() < ROUND {
+                    i += 1;
+                    let body = format!("{t}:{i}");
+                    let job = SyncJob::V1(SyncJobV1 {
+                        id: uuid::Uuid::now_v7(),
+                        kind: JobKind::OrderUpsert,
+                        merchant: MerchantId::new(1),
+                        event: "order.created".into(),
+                        entity: None,
+                        digest: BodyDigest::of(body.as_bytes()),
+                        salla_created_at: "2026-11-02 10:00:00".into(),
+                        received_at: time::OffsetDateTime::now_utc(),
+                        attempt: 0,
+                        data: serde_json::json!({"id": i}),
+                        history: Vec::new(),
+                    });
+                    let key = salla_odoo_queue::DedupeKey::new(
+                        MerchantId::new(1),
+                        "order.created",
+                        &job.v1().digest,
+                    );
+                    queue.enqueue(&job, &key).await.unwrap();
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rps =
+        done.load(std::sync::atomic::Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    delete_namespace(redis, &format!("{ns}-enqueue"));
+    rps
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -246,6 +302,7 @@ async fn main() {
             acc.latencies.extend(f.latencies);
         }
     }
+    let enqueue_rps = enqueue_only(&redis, &ns).await;
     let bare_r = at_rate(&client, &bare_url, &samples, &mut ob).await;
     let ingest_r = at_rate(&client, &ingest_url, &samples, &mut oi).await;
 
@@ -285,6 +342,10 @@ async fn main() {
             r.errors
         );
     }
+    println!(
+        "\nFor reference, the queue alone (the same enqueue script, {} concurrent callers, no HTTP): {enqueue_rps:.0} jobs/s.",
+        concurrency()
+    );
     println!(
         "\nRatio ingest / baseline: throughput {:.2} (aim ≥ 0.50); p99 at 1000/s {} (aim < 10 ms).",
         ingest_t.rps() / bare_t.rps(),

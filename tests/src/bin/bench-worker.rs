@@ -1,7 +1,8 @@
 //! Worker benchmark (`make bench`): orders per second from the queue into Odoo (odoo-sandbox), with
 //! the sandbox answering at 0 ms and at 50 ms per call, for 1 worker at concurrency 1 (the baseline)
 //! and 1, 2 and 4 worker processes at the default concurrency, all in the same run. Also Odoo calls per
-//! order, and each worker process's CPU time per job and resident memory (from /proc).
+//! order, and each worker process's CPU time per job and resident memory (from /proc). CPU per job
+//! excludes start-up and idle polling (measured on the idle workers just before the run).
 //!
 //! Orders are the project's own samples (10 stores, distinct customers, products that already exist
 //! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
@@ -81,6 +82,33 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
         vals.insert("list_price".into(), 100.into());
         client.create("product.product", vals).await.unwrap();
     }
+    odoo.faults().set_latency(latency, Duration::ZERO);
+    for _ in 0..workers {
+        fleet.spawn_worker();
+    }
+    // Wait until every worker is up and idle, then take its CPU time: start-up is not per-order work,
+    // and neither is idle polling, measured here over one second and subtracted below.
+    while fleet.ingest.queue.stats().await.unwrap().workers < workers as u64 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu_of = |fleet: &Fleet| {
+        fleet
+            .workers
+            .iter()
+            .map(|w| proc_stats(w.pid()).0)
+            .sum::<f64>()
+    };
+    let idle_from = (Instant::now(), cpu_of(&fleet));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rate = (cpu_of(&fleet) - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let calls_before: u64 = odoo
+        .inspect()
+        .all_calls()
+        .values()
+        .filter_map(|v| v.as_u64())
+        .sum();
+    let cpu_before = cpu_of(&fleet);
+    let started = Instant::now();
     for i in 0..orders {
         let body = order_event(
             "order.created",
@@ -93,21 +121,11 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
         let (status, _) = fleet.ingest.post_signed(&body).await;
         assert_eq!(status, 200);
     }
-    let calls_before: u64 = odoo
-        .inspect()
-        .all_calls()
-        .values()
-        .filter_map(|v| v.as_u64())
-        .sum();
-    odoo.faults().set_latency(latency, Duration::ZERO);
-    let started = Instant::now();
-    for _ in 0..workers {
-        fleet.spawn_worker();
-    }
     fleet
         .wait_outcomes(orders as i64, Duration::from_secs(600))
         .await;
     let elapsed = started.elapsed();
+    let cpu_busy = (cpu_of(&fleet) - cpu_before - idle_rate * elapsed.as_secs_f64()).max(0.0);
     let log = fleet.log().await;
     let applied = log.iter().filter(|(_, o, _)| o == "applied").count();
     assert_eq!(
@@ -122,18 +140,18 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
         .values()
         .filter_map(|v| v.as_u64())
         .sum();
-    let (mut cpu, mut rss) = (0.0, 0u64);
-    for w in &fleet.workers {
-        let (c, r) = proc_stats(w.pid());
-        cpu += c;
-        rss = rss.max(r);
-    }
+    let rss = fleet
+        .workers
+        .iter()
+        .map(|w| proc_stats(w.pid()).1)
+        .max()
+        .unwrap_or(0);
     fleet.workers.clear();
     odoo.shutdown().await;
     Figures {
         orders_per_sec: orders as f64 / elapsed.as_secs_f64(),
         calls_per_order: (calls_after - calls_before) as f64 / orders as f64,
-        cpu_ms_per_job: cpu * 1000.0 / orders as f64,
+        cpu_ms_per_job: cpu_busy * 1000.0 / orders as f64,
         rss_mb: rss as f64 / 1024.0,
     }
 }
