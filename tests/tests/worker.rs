@@ -88,6 +88,24 @@ impl Handler for Scripted {
     }
 }
 
+/// Run `worker` in the background until the returned sender fires.
+fn running(
+    worker: &Worker<Scripted>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), salla_odoo_worker::WorkerError>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let w = worker.clone();
+    let run = tokio::spawn(async move {
+        w.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, run)
+}
+
 struct Rig {
     queue: RedisQueue,
     db: TestDb,
@@ -376,16 +394,7 @@ async fn one_store_cannot_take_more_than_its_slots() {
 async fn an_idle_worker_picks_up_a_new_job_within_a_second() {
     let r = rig("idle").await;
     let w = r.worker("w-idle", config());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let w = w.clone();
-        async move {
-            w.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, run) = running(&w);
     tokio::time::sleep(Duration::from_millis(300)).await; // let it go idle
     let job = r.push(1, 106).await;
     let pushed = Instant::now();
@@ -411,16 +420,7 @@ async fn shutdown_drains_in_flight_jobs_and_hands_back_the_rest() {
         .set(107, Script::Sleep(Duration::from_millis(400)));
     let first = r.push(1, 107).await;
     let w = r.worker("w-drain", cfg);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let w = w.clone();
-        async move {
-            w.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, run) = running(&w);
     while r.handler.calls(107) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -449,16 +449,7 @@ async fn a_job_that_outlives_the_drain_deadline_goes_back_to_the_queue() {
     r.handler.set(109, Script::Sleep(Duration::from_secs(30)));
     let job = r.push(1, 109).await;
     let w = r.worker("w-deadline", cfg);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let w = w.clone();
-        async move {
-            w.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, run) = running(&w);
     while r.handler.calls(109) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -500,16 +491,7 @@ async fn a_crashed_workers_job_completes_on_another_worker_once() {
     let _ = crashed.await;
     r.handler.set(110, Script::Ok);
     let survivor = r.worker("w-survivor", cfg);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let w = survivor.clone();
-        async move {
-            w.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, run) = running(&survivor);
     let pool = r.db.pool.clone();
     let started = Instant::now();
     while sync_log::outcome_of(&pool, job).await.unwrap().is_none() {
