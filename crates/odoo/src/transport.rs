@@ -65,12 +65,36 @@ pub(crate) struct HttpOptions {
     pub user_agent: String,
 }
 
+/// The TLS configuration every Odoo client shares: the platform's trust roots, loaded once per process.
+/// Building it reads every system root certificate (milliseconds of CPU); a worker serving many
+/// stores would otherwise pay that for each store's client.
+fn tls_config() -> Result<rustls::ClientConfig> {
+    static TLS: std::sync::OnceLock<std::result::Result<rustls::ClientConfig, String>> =
+        std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .map_err(|e| format!("cannot load the system's TLS roots: {e}"))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    })
+    .clone()
+    .map_err(Error::config)
+}
+
 impl Http {
     pub(crate) fn new(o: HttpOptions) -> Result<Self> {
         // reqwest is built with `rustls-no-provider`: install ring as the process default once. An error only
         // means another provider was installed first, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(o.connect_timeout)
             .timeout(o.request_timeout)
             .pool_idle_timeout(o.pool_idle_timeout)
