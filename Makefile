@@ -46,4 +46,6 @@ bench: check-cargo
 	@scripts/ensure-services.sh redis postgres
 	$(CARGO) build --release --locked -p salla-odoo-worker -p salla-odoo-cli -p salla-odoo-tests --bins
 	@mkdir -p docs
-	@{ ./target/release/bench-ingest && echo && ./target/release/bench-worker; } | tee docs/benchmarks.md
+	$(CARGO) bench --locked -p odoo --bench overhead --no-run
+	@{ ./target/release/bench-ingest && echo && ./target/release/bench-worker && echo && \
+	   echo "# Odoo client overhead" && echo && $(CARGO) bench -q --locked -p odoo --bench overhead; } | tee docs/benchmarks.md
