@@ -499,8 +499,13 @@ impl Fleet {
 
     /// Start one more worker process.
     pub fn spawn_worker(&mut self) -> usize {
+        self.spawn_worker_with(&["--metrics-listen", "off"])
+    }
+
+    /// Start one more worker process with these arguments.
+    pub fn spawn_worker_with(&mut self, args: &[&str]) -> usize {
         let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
-        cmd.args(["--metrics-listen", "off"])
+        cmd.args(args)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             // FLEET_LOGS=1 shows the workers' logs while debugging a test.

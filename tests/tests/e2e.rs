@@ -425,3 +425,48 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
             .unwrap();
     assert_eq!(not_applied, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_exposes_its_metrics() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start("e2e-metrics").await;
+    fleet.add_store(505, &odoo.url(), &["--create-unknown-skus"]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    fleet.spawn_worker_with(&["--metrics-listen", &listen]);
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            505,
+            9401,
+            "2026-11-02 10:00:00",
+            1,
+            "MET-1",
+        ))
+        .await;
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{listen}/metrics");
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(&url).send().await {
+            text = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for metric in [
+        r#"salla_odoo_jobs_total{kind="order.upsert",outcome="applied"} 1"#,
+        "salla_odoo_job_duration_seconds_bucket",
+        r#"salla_odoo_odoo_call_duration_seconds_count{method="create"}"#,
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+    let health = client
+        .get(format!("http://{listen}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
