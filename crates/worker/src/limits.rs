@@ -97,10 +97,11 @@ impl StoreLimits {
         Ok(())
     }
 
-    /// Wait until the store may make one more Odoo call this second (fleet-wide).
-    pub async fn before_odoo_call(&self, merchant: MerchantId) -> Result<(), QueueError> {
+    /// Wait until the store may make one more Odoo call this second (fleet-wide). Returns the Unix
+    /// second whose budget the call was counted in.
+    pub async fn before_odoo_call(&self, merchant: MerchantId) -> Result<u64, QueueError> {
         if self.calls_per_sec == 0 {
-            return Ok(());
+            return Ok(now_ms() / 1000);
         }
         loop {
             let now = now_ms();
@@ -115,7 +116,7 @@ impl StoreLimits {
                 .invoke_async(&mut conn)
                 .await?;
             if ok == 1 {
-                return Ok(());
+                return Ok(second);
             }
             // Over budget: wait for the next second.
             tokio::time::sleep(Duration::from_millis(1000 - now % 1000 + 1)).await;
