@@ -15,6 +15,7 @@ use salla_odoo_queue::{QueueConfig, QueueError, RedisQueue};
 use salla_odoo_store::{DbConfig, StoreError};
 use secrecy::ExposeSecret;
 
+pub mod dlq;
 pub mod stores;
 
 pub const EXIT_FAILED: u8 = 1;
@@ -64,6 +65,12 @@ pub enum Command {
     Secrets {
         #[command(subcommand)]
         command: stores::SecretsCommand,
+    },
+    /// Dead letters (the outbox): list, show, replay, discard, stats. Each subcommand's help says
+    /// whether it is safe while workers run.
+    Dlq {
+        #[command(subcommand)]
+        command: dlq::DlqCommand,
     },
 }
 
@@ -206,6 +213,9 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         }
         Command::Secrets { command } => {
             stores::run_secrets(command, &settings, cli.json, out).await?;
+        }
+        Command::Dlq { command } => {
+            dlq::run(command, &settings, cli.json, out).await?;
         }
     }
     Ok(())
