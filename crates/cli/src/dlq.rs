@@ -34,16 +34,16 @@ use crate::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters, newest first: time, id, store, event, Salla id, attempts, class and
-    /// the last error in one line. Only pending ones (neither replayed nor discarded) unless
-    /// --include-handled. Payloads are never printed here (see `dlq show`).
+    /// List dead letters, newest first. Read-only: safe while workers run.
     ///
-    /// Read-only: safe while workers run.
+    /// One line each: time, id, store, event, Salla id, attempts, class and the last error.
+    /// Only pending ones (neither replayed nor discarded) unless --include-handled. Payloads are
+    /// never printed here (see `dlq show`).
     List(ListArgs),
-    /// Show one dead letter: the job, every attempt with its error, and the payload with customer
-    /// personal data (names, emails, phone numbers, addresses) masked unless --reveal.
+    /// Show one dead letter, personal data masked. Read-only: safe while workers run.
     ///
-    /// Read-only: safe while workers run.
+    /// The job, every attempt with its error, and the payload with customer personal data (names,
+    /// emails, phone numbers, addresses, coordinates) masked unless --reveal.
     Show {
         /// Dead-letter id (the ID column of `dlq list`).
         #[arg(value_name = "ID", value_parser = clap::value_parser!(i64).range(1..))]
@@ -52,25 +52,29 @@ pub enum DlqCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Put dead letters back on the queue: by id, or every pending one matching the filters with
-    /// --all (oldest first). Each is queued once, as a new job (new job id, attempt count reset to
-    /// 0, empty history); the dead letter is marked replayed with who and when. One already
-    /// replayed or discarded is skipped, never queued twice, even when two operators replay it at
-    /// the same moment. Undecodable dead letters cannot be replayed (nothing readable to queue).
+    /// Requeue dead letters, each once, with a fresh attempt count. Safe while workers run.
+    ///
+    /// By id, or every pending one matching the filters with --all (oldest first). Each is queued
+    /// once, as a new job (new job id, attempt count reset to 0, empty history); the dead letter
+    /// is marked replayed with who and when. One already replayed or discarded is skipped, never
+    /// queued twice, even when two operators replay it at the same moment. Undecodable dead
+    /// letters cannot be replayed (nothing readable to queue).
     ///
     /// Safe while workers run: the worker's per-entity lock and idempotent handlers prevent a
     /// change from being applied twice. Exit 1 if some could not be replayed (e.g. unknown id),
     /// 3 if Redis or Postgres is unreachable (the dead letter then stays pending).
     Replay(ReplayArgs),
-    /// Mark dead letters discarded (never to be replayed): by id, or every pending one matching
-    /// the filters with --all. Needs --yes (or --dry-run). Rows stay until retention removes them.
+    /// Mark dead letters discarded (needs --yes). Safe while workers run.
+    ///
+    /// By id, or every pending one matching the filters with --all. A discarded dead letter is
+    /// never replayed; the row stays until retention removes it. Needs --yes (or --dry-run).
     ///
     /// Safe while workers run: workers never read dead letters.
     Discard(DiscardArgs),
-    /// Count pending dead letters by store, event, error class and age (<1h, <1d, <7d, older),
-    /// plus how many were replayed and discarded.
+    /// Count pending dead letters by store, event, class and age. Read-only: safe while workers
+    /// run.
     ///
-    /// Read-only: safe while workers run.
+    /// Ages: <1h, <1d, <7d, older. Also how many were replayed and discarded.
     Stats,
 }
 
@@ -530,38 +534,77 @@ fn mask_all(value: &mut Value) {
     }
 }
 
-/// Mask a job as stored in `dead_letters.job`: a `SyncJob` (mask its `data`; a customer job's
-/// `data` is the customer), or an undecodable one (`{queue_id, raw}`: mask `raw` if it is JSON,
-/// hide it whole otherwise).
-fn mask_job(job: &Value) -> Value {
-    let mut job = job.clone();
-    if let Some(raw) = job.get("raw").and_then(Value::as_str) {
-        let masked = match serde_json::from_str::<Value>(raw) {
-            Ok(mut v) => {
-                let customer = v
-                    .get("kind")
-                    .and_then(Value::as_str)
-                    .is_some_and(|k| k.starts_with("customer"));
-                if let Some(data) = v.get_mut("data") {
-                    mask(data, customer);
+/// Credentials (Salla tokens in `app.store.authorize`, anything named like a secret): redacted
+/// even with `--reveal`, because no CLI output may contain them.
+fn is_credential(key: &str) -> bool {
+    matches!(
+        key,
+        "token" | "secret" | "api_key" | "apikey" | "private_key" | "authorization"
+    ) || key.ends_with("_token")
+        || key.ends_with("_secret")
+        || key.contains("password")
+}
+
+const REDACTED: &str = "[redacted]";
+
+/// Replace the value of every credential key with [`REDACTED`].
+fn redact_credentials(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_credential(&key.to_ascii_lowercase()) {
+                    if !v.is_null() {
+                        *v = Value::String(REDACTED.into());
+                    }
+                } else {
+                    redact_credentials(v);
                 }
-                mask(&mut v, false);
-                v.to_string()
             }
-            Err(_) => format!(
-                "[{} bytes not shown: not JSON; --reveal shows them]",
-                raw.len()
-            ),
-        };
-        job["raw"] = Value::String(masked);
-        return job;
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_credentials),
+        _ => {}
     }
+}
+
+/// Mask the personal data of a `SyncJob`-shaped value: its `data` (a customer job's `data` is
+/// the customer).
+fn mask_personal(job: &mut Value) {
     let customer = job
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.starts_with("customer"));
     if let Some(data) = job.get_mut("data") {
         mask(data, customer);
+    }
+    mask(job, false);
+}
+
+/// A job as stored in `dead_letters.job`, made fit to print: credentials always redacted, and
+/// customer personal data masked when `personal`. An undecodable job (`{queue_id, raw}`) has
+/// `raw` treated the same way when it is JSON; otherwise, masked, it is hidden whole.
+fn printable_job(job: &Value, personal: bool) -> Value {
+    let mut job = job.clone();
+    if let Some(raw) = job.get("raw").and_then(Value::as_str) {
+        let shown = match serde_json::from_str::<Value>(raw) {
+            Ok(mut v) => {
+                redact_credentials(&mut v);
+                if personal {
+                    mask_personal(&mut v);
+                }
+                v.to_string()
+            }
+            Err(_) if personal => format!(
+                "[{} bytes not shown: not JSON; --reveal shows them]",
+                raw.len()
+            ),
+            Err(_) => raw.to_owned(),
+        };
+        job["raw"] = Value::String(shown);
+        return job;
+    }
+    redact_credentials(&mut job);
+    if personal {
+        mask_personal(&mut job);
     }
     job
 }
@@ -574,9 +617,7 @@ async fn show(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let mut d = outbox::get(pool, id).await?.ok_or_else(|| unknown(id))?;
-    if !reveal {
-        d.job = mask_job(&d.job);
-    }
+    d.job = printable_job(&d.job, !reveal);
     if json {
         let mut v = serde_json::to_value(&d).expect("serialisable");
         v["state"] = json!(state(&d));
@@ -1053,7 +1094,7 @@ mod tests {
                 }
             }
         });
-        let masked = mask_job(&job);
+        let masked = printable_job(&job, true);
         let text = masked.to_string();
         for secret in [
             "Layla",
@@ -1084,20 +1125,51 @@ mod tests {
     fn a_customer_job_is_the_customer() {
         let job =
             json!({"kind": "customer.upsert", "data": {"id": 1, "name": "Sara N", "email": null}});
-        let masked = mask_job(&job);
+        let masked = printable_job(&job, true);
         assert_eq!(masked["data"]["name"], MASK);
         assert_eq!(masked["data"]["email"], Value::Null);
         let job = json!({"kind": "product.upsert", "data": {"id": 1, "name": "Dates box"}});
-        assert_eq!(mask_job(&job)["data"]["name"], "Dates box");
+        assert_eq!(printable_job(&job, true)["data"]["name"], "Dates box");
+    }
+
+    #[test]
+    fn credentials_are_redacted_even_when_revealed() {
+        let job = json!({
+            "kind": "store.authorize",
+            "data": {
+                "access_token": "sample-access-4f1d",
+                "refresh_token": "sample-refresh-9c2e",
+                "token_type": "bearer",
+                "expires": 1_900_000_000,
+                "scope": "offline_access",
+                "nested": [{"client_secret": "s3", "password": "p4"}]
+            }
+        });
+        for personal in [true, false] {
+            let shown = printable_job(&job, personal);
+            let text = shown.to_string();
+            for secret in [
+                "sample-access-4f1d",
+                "sample-refresh-9c2e",
+                "\"s3\"",
+                "\"p4\"",
+            ] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert_eq!(shown["data"]["token_type"], "bearer");
+            assert_eq!(shown["data"]["access_token"], REDACTED);
+        }
+        let raw = json!({"queue_id": "q", "raw": json!({"data": {"access_token": "tok-77"}}).to_string()});
+        assert!(!printable_job(&raw, false).to_string().contains("tok-77"));
     }
 
     #[test]
     fn undecodable_raw_text_is_masked_or_hidden() {
         let job = json!({"queue_id": "q1", "raw": r#"{"version":"9","data":{"customer":{"email":"x@example.invalid"}}}"#});
-        let masked = mask_job(&job);
+        let masked = printable_job(&job, true);
         assert!(!masked["raw"].as_str().unwrap().contains("x@example"));
         let job = json!({"queue_id": "q1", "raw": "not json: x@example.invalid"});
-        let masked = mask_job(&job);
+        let masked = printable_job(&job, true);
         assert!(!masked["raw"].as_str().unwrap().contains("x@example"));
         assert_eq!(masked["queue_id"], "q1");
     }

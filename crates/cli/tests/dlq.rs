@@ -517,6 +517,46 @@ async fn show_masks_personal_data_unless_revealed() {
     let shown = stdout(&env.cli(&["dlq", "show", &cid.to_string()]));
     assert!(!shown.contains(EMAIL) && !shown.contains(FIRST), "{shown}");
 
+    // Tokens are never printed, not even with --reveal.
+    let auth = SyncJob::V1(SyncJobV1 {
+        id: Uuid::now_v7(),
+        kind: JobKind::StoreAuthorize,
+        merchant: MerchantId::new(101),
+        event: "app.store.authorize".into(),
+        entity: None,
+        digest: BodyDigest::of(b"sample-authorize"),
+        salla_created_at: "2026-03-02 09:00:00".into(),
+        received_at: OffsetDateTime::now_utc(),
+        attempt: 0,
+        data: json!({
+            "access_token": "sample-access-token-e81f",
+            "refresh_token": "sample-refresh-token-27bc",
+            "expires": 1_900_000_000,
+            "scope": "settings.read offline_access",
+            "token_type": "bearer"
+        }),
+        history: history(1),
+    });
+    let t = env
+        .insert(&auth, "permanent", "no encryption key configured")
+        .await;
+    for args in [
+        &["dlq", "show", &t.to_string()][..],
+        &["dlq", "show", &t.to_string(), "--reveal"],
+        &["dlq", "show", &t.to_string(), "--reveal", "--json"],
+    ] {
+        let shown = stdout(&env.cli(args));
+        assert!(
+            !shown.contains("sample-access-token-e81f")
+                && !shown.contains("sample-refresh-token-27bc"),
+            "{args:?}:\n{shown}"
+        );
+        assert!(
+            shown.contains("[redacted]") && shown.contains("offline_access"),
+            "{shown}"
+        );
+    }
+
     // Undecodable: shown, said to be unreplayable.
     let u = env.insert_undecodable(303).await;
     let shown = stdout(&env.cli(&["dlq", "show", &u.to_string()]));
