@@ -14,9 +14,15 @@
 //! replaying it again then queues a second copy, which the worker's per-entity lock and
 //! idempotent handlers (source-version watermarks in the id map) keep from applying twice.
 //!
+//! A process killed between the claim and the queueing leaves the dead letter marked replayed
+//! but not queued. The new job id is printed (and logged), not stored with the dead letter: a
+//! printed id that never gets a `sync_log` outcome is the sign of it.
+//!
 //! # Personal data
 //! `dlq show` masks customer personal data in the payload (names, emails, phone numbers,
-//! addresses, coordinates) unless `--reveal`. `dlq list` never prints payloads.
+//! addresses, coordinates) unless `--reveal`, and always redacts credentials (Salla tokens,
+//! anything named like a secret). `dlq list` never prints payloads. Error texts are printed as
+//! the worker recorded them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -847,10 +853,7 @@ async fn act_one(
                 }
                 Err(e) => {
                     let undo = unclaim(pool, d.id, by).await;
-                    Err((
-                        base("failed").because(format!("redis: {e}{undo}")),
-                        e.into(),
-                    ))
+                    Err((base("failed").because(format!("{e}{undo}")), e.into()))
                 }
             }
         }
