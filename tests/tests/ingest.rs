@@ -394,3 +394,23 @@ async fn shutdown_stops_the_server() {
     ingest.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_delivery_fifty_times_at_once_is_one_job() {
+    // Concurrent deliveries are pushed together (group commit): the claims still pick one winner.
+    let ingest = ingest("dedupe-burst").await;
+    let body = sample_order(83, 4001);
+    let answers: Vec<(u16, serde_json::Value)> =
+        futures::future::join_all((0..50).map(|_| ingest.post_signed(&body))).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200));
+    let queued = answers
+        .iter()
+        .filter(|(_, a)| a["status"] == "queued")
+        .count();
+    let duplicate = answers
+        .iter()
+        .filter(|(_, a)| a["status"] == "duplicate")
+        .count();
+    assert_eq!((queued, duplicate), (1, 49));
+    assert_eq!(ingest.queue.stats().await.unwrap().queued, 1);
+}
