@@ -304,11 +304,15 @@ async fn a_permanent_error_goes_to_the_outbox_with_its_message() {
         ("order.created", "dead_lettered")
     );
     assert!(reason.unwrap().contains("NOPE-1"));
+    // The operator sees it with the CLI…
     let out = fleet.cli(&["dlq", "list", "--json"], &[]);
-    if out.status.success() {
-        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(rows.as_array().unwrap().len(), 1);
-    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
     let letters = salla_odoo_store::outbox::list(&fleet.db.pool, &Default::default())
         .await
         .unwrap();
@@ -316,6 +320,45 @@ async fn a_permanent_error_goes_to_the_outbox_with_its_message() {
     assert_eq!(letters[0].class, "permanent");
     assert!(letters[0].error.contains("NOPE-1"));
     assert!(sale_orders(&odoo, 503, 9201).is_empty());
+
+    // …fixes the cause (the store may now create unknown SKUs), replays it twice: applied once.
+    let out = fleet.cli(
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "503",
+            "--create-unknown-skus",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = letters[0].id.to_string();
+    let first = fleet.cli(&["dlq", "replay", &id], &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let again = fleet.cli(&["dlq", "replay", &id], &[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    fleet.wait_outcomes(2, Duration::from_secs(30)).await;
+    assert_eq!(sale_orders(&odoo, 503, 9201).len(), 1);
+    let log = fleet.log().await;
+    assert_eq!(
+        log.len(),
+        2,
+        "the original dead letter and one replay: {log:?}"
+    );
+    assert_eq!(log[1].1, "applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
