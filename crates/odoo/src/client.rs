@@ -318,6 +318,12 @@ impl Client {
         }
     }
 
+    /// Which Odoo database this client writes to, as `<base url>|<database>`: two clients with the same
+    /// scope see the same records (e.g. several Salla stores sharing one Odoo).
+    pub fn scope(&self) -> String {
+        format!("{}|{}", self.inner.http.base(), self.inner.http.database())
+    }
+
     /// The server version (from `common.version`, made once).
     pub async fn version(&self) -> Result<ServerVersion> {
         Ok(self.session().await?.version.clone())

@@ -121,6 +121,11 @@ impl Http {
         })
     }
 
+    /// The server's base URL.
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
     pub(crate) fn database(&self) -> &str {
         &self.database
     }

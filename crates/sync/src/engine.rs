@@ -78,9 +78,11 @@ impl<'a, M: IdMap> Engine<'a, M> {
         }
     }
 
-    /// The creation lock for a shared record (see [`IdMap::lock`]).
+    /// The creation lock for a shared record (see [`IdMap::lock`]). Scoped to the Odoo database, not
+    /// the store: several Salla stores may share one Odoo, and its products, categories and partners.
     pub async fn lock(&self, key: &str) -> Res<crate::idmap::Guard> {
-        Ok(self.ids.lock(self.merchant(), key).await?)
+        let scoped = format!("{}/{key}", self.odoo.scope());
+        Ok(self.ids.lock(self.merchant(), &scoped).await?)
     }
 
     /// `res.country` by ISO code (e.g. `SA`).

@@ -187,13 +187,14 @@ pub struct PgIdMap {
 impl IdMap for PgIdMap {
     async fn lock(
         &self,
-        merchant: MerchantId,
+        _merchant: MerchantId,
         key: &str,
     ) -> Result<Guard, salla_odoo_core::SyncError> {
         let key = format!("create:{key}");
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         loop {
-            match salla_odoo_store::locks::try_lock(&self.pool, merchant, &key).await {
+            // Fleet-wide, not per merchant: the key names the Odoo database (see `Engine::lock`).
+            match salla_odoo_store::locks::try_lock_global(&self.pool, &key).await {
                 Ok(Some(lock)) => return Ok(Guard::Pg(lock)),
                 Ok(None) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
