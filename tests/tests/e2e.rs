@@ -513,3 +513,33 @@ async fn the_worker_exposes_its_metrics() {
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn retention_run_reports_what_it_deleted() {
+    let fleet = Fleet::start("e2e-retention").await;
+    sqlx::query(
+        "INSERT INTO sync_log (job_id, merchant_id, event, kind, outcome, attempt, duration_ms, odoo_ids, recorded_at)
+         VALUES ($1, 1, 'order.created', 'order.upsert', 'applied', 0, 1, '{}', now() - interval '45 days')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(&fleet.db.pool)
+    .await
+    .unwrap();
+    let dry = fleet.cli(&["retention", "run", "--dry-run", "--json"], &[]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        (report["dry_run"].as_bool(), report["sync_log"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let out = fleet.cli(&["retention", "run"], &[]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sync log entries deleted:            1")
+    );
+    assert_eq!(fleet.outcomes().await, 0);
+}

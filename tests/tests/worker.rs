@@ -563,3 +563,139 @@ async fn a_stores_odoo_calls_stay_within_its_per_second_budget_fleet_wide() {
     assert!(per_second.values().all(|n| *n <= 3), "{per_second:?}");
     assert_eq!(per_second.values().sum::<u32>(), 8);
 }
+
+async fn log_entry(pool: &sqlx::PgPool, age_days: i64) {
+    let job = uuid::Uuid::now_v7();
+    sync_log::record(
+        pool,
+        &sync_log::NewLogEntry {
+            job_id: job,
+            merchant: MerchantId::new(1),
+            event: "order.created".into(),
+            kind: "order.upsert".into(),
+            entity: None,
+            outcome: sync_log::Outcome::Applied,
+            reason: None,
+            attempt: 0,
+            duration_ms: 1,
+            odoo_ids: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE sync_log SET recorded_at = now() - make_interval(days => $1::int) WHERE job_id = $2")
+        .bind(age_days as i32)
+        .bind(job)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn dead_letter(pool: &sqlx::PgPool, age_days: i64, handled_days_ago: Option<i64>) {
+    let job = uuid::Uuid::now_v7();
+    let id = outbox::insert(
+        pool,
+        &outbox::NewDeadLetter {
+            job_id: job,
+            merchant: MerchantId::new(1),
+            event: "order.created".into(),
+            kind: "order.upsert".into(),
+            salla_id: Some(1),
+            job: serde_json::json!({}),
+            attempts: serde_json::json!([]),
+            error: "x".into(),
+            class: "permanent".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    sqlx::query(
+        "UPDATE dead_letters SET created_at = now() - make_interval(days => $1::int) WHERE id = $2",
+    )
+    .bind(age_days as i32)
+    .bind(id)
+    .execute(pool)
+    .await
+    .unwrap();
+    if let Some(d) = handled_days_ago {
+        sqlx::query("UPDATE dead_letters SET replayed_at = now() - make_interval(days => $1::int), replayed_by = 'ops' WHERE id = $2")
+            .bind(d as i32)
+            .bind(id)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_only_what_is_past_its_period_one_worker_at_a_time() {
+    let r = rig("retention").await;
+    let pool = &r.db.pool;
+    for age in [1, 29, 31, 400] {
+        log_entry(pool, age).await;
+    }
+    dead_letter(pool, 10, None).await; // pending, young: kept
+    dead_letter(pool, 91, None).await; // pending, past 90 days: deleted
+    dead_letter(pool, 100, Some(40)).await; // replayed 40 days ago: deleted
+    dead_letter(pool, 100, Some(5)).await; // replayed 5 days ago: kept
+    let policy = salla_odoo_store::retention::Policy {
+        sync_log_days: 30,
+        dead_letter_days: 90,
+        handled_dead_letter_days: 30,
+    };
+
+    // A dry run counts and deletes nothing.
+    let dry =
+        salla_odoo_store::retention::run(pool, &policy, time::OffsetDateTime::now_utc(), true)
+            .await
+            .unwrap();
+    assert_eq!(
+        (
+            dry.sync_log,
+            dry.dead_letters_pending,
+            dry.dead_letters_handled
+        ),
+        (2, 1, 1)
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 4);
+
+    // While another worker holds the fleet-wide lock, this one does nothing.
+    let held = locks::try_lock_global(pool, "retention")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        salla_odoo_worker::retention_once(pool, &policy)
+            .await
+            .unwrap(),
+        None
+    );
+    held.release().await.unwrap();
+
+    let done = salla_odoo_worker::retention_once(pool, &policy)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            done.sync_log,
+            done.dead_letters_pending,
+            done.dead_letters_handled
+        ),
+        (2, 1, 1)
+    );
+    let logs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!((logs, letters), (2, 2));
+}

@@ -56,6 +56,11 @@ pub enum Command {
     },
     /// Show the effective configuration, secrets redacted. Safe any time.
     Config,
+    /// Enforce the retention periods of `[retention]`.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Manage stores: their Odoo connection and sync options (secrets never printed).
     Store {
         #[command(subcommand)]
@@ -71,6 +76,18 @@ pub enum Command {
     Dlq {
         #[command(subcommand)]
         command: dlq::DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Delete sync-log entries and dead letters older than their retention periods and report what
+    /// was deleted (with --dry-run: what would be). Safe while workers run: each delete is one
+    /// statement; workers also run it every retention.interval_secs, one at a time.
+    Run {
+        /// Count only; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -202,6 +219,42 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                         }
                     }
                 }
+            }
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => {
+            let pool = salla_odoo_store::connect_lazy(&db_config(&settings))?;
+            let report = salla_odoo_store::retention::run(
+                &pool,
+                &salla_odoo_store::retention::Policy::from_settings(&settings.retention),
+                time::OffsetDateTime::now_utc(),
+                dry_run,
+            )
+            .await?;
+            if cli.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("serialisable")
+                )?;
+            } else {
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                writeln!(
+                    out,
+                    "sync log entries {verb}:            {}",
+                    report.sync_log
+                )?;
+                writeln!(
+                    out,
+                    "pending dead letters {verb}:        {}",
+                    report.dead_letters_pending
+                )?;
+                writeln!(
+                    out,
+                    "replayed/discarded dead letters {verb}: {}",
+                    report.dead_letters_handled
+                )?;
             }
         }
         Command::Config => {

@@ -33,6 +33,16 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub worker: WorkerSettings,
     pub limits: LimitSettings,
+    pub retention: RetentionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub sync_log_days: u32,
+    pub dead_letter_days: u32,
+    pub handled_dead_letter_days: u32,
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -158,6 +158,7 @@ pub mod id_map;
 pub mod locks;
 pub mod outbox;
 pub mod purge;
+pub mod retention;
 pub mod secrets;
 pub mod stores;
 pub mod sync_log;

@@ -614,6 +614,43 @@ impl<H: Handler> Worker<H> {
     }
 }
 
+/// Enforce retention once, unless another worker is doing it right now (`None` then). The global
+/// advisory lock `retention` makes it one worker at a time across the fleet.
+pub async fn retention_once(
+    pool: &PgPool,
+    policy: &salla_odoo_store::retention::Policy,
+) -> Result<Option<salla_odoo_store::retention::Report>, StoreError> {
+    let Some(lock) = locks::try_lock_global(pool, "retention").await? else {
+        return Ok(None);
+    };
+    let report =
+        salla_odoo_store::retention::run(pool, policy, OffsetDateTime::now_utc(), false).await;
+    release_lock(Some(lock)).await;
+    report.map(Some)
+}
+
+/// Run [`retention_once`] every `interval`, forever.
+pub async fn retention_loop(
+    pool: PgPool,
+    policy: salla_odoo_store::retention::Policy,
+    interval: Duration,
+) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match retention_once(&pool, &policy).await {
+            Ok(Some(r)) => tracing::info!(
+                sync_log = r.sync_log,
+                dead_letters_pending = r.dead_letters_pending,
+                dead_letters_handled = r.dead_letters_handled,
+                "retention enforced"
+            ),
+            Ok(None) => tracing::debug!("retention is running on another worker"),
+            Err(e) => tracing::warn!(error = %e, "retention failed; next try at the next interval"),
+        }
+    }
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -677,7 +714,15 @@ pub async fn run(
         config.job_timeout + config.drain,
     );
     let handler = SyncHandler::new(pool.clone(), keyring, limits);
-    let worker = Worker::new(id, queue, pool, handler, config);
+    let worker = Worker::new(id, queue, pool.clone(), handler, config);
+    let _retention = (settings.retention.interval_secs > 0).then(|| {
+        let policy = salla_odoo_store::retention::Policy::from_settings(&settings.retention);
+        AbortOnDrop(tokio::spawn(retention_loop(
+            pool,
+            policy,
+            Duration::from_secs(settings.retention.interval_secs),
+        )))
+    });
     let metrics = salla_odoo_core::telemetry::metrics_handle();
     if let Some(listener) = metrics_listener {
         tokio::spawn(serve_metrics(listener, metrics));
