@@ -543,3 +543,105 @@ async fn retention_run_reports_what_it_deleted() {
     );
     assert_eq!(fleet.outcomes().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_purge_removes_everything_of_the_store_and_says_what() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start("e2e-purge").await;
+    fleet.add_store(507, &odoo.url(), &["--create-unknown-skus"]);
+    fleet.add_store(508, &odoo.url(), &["--create-unknown-skus"]);
+    let worker = fleet.spawn_worker();
+    for order in 0..3 {
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                507,
+                9500 + order,
+                "2026-11-02 10:00:00",
+                1,
+                "PURGE-1",
+            ))
+            .await;
+    }
+    fleet.wait_outcomes(3, Duration::from_secs(30)).await;
+    // With the workers stopped, both stores have jobs waiting in the queue.
+    fleet.workers[worker].kill();
+    for order in 3..5 {
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                507,
+                9500 + order,
+                "2026-11-02 10:00:00",
+                1,
+                "PURGE-1",
+            ))
+            .await;
+    }
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            508,
+            9600,
+            "2026-11-02 10:00:00",
+            1,
+            "PURGE-1",
+        ))
+        .await;
+
+    let refused = fleet.cli(&["store", "purge", "--merchant", "507"], &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    let dry = fleet.cli(
+        &["store", "purge", "--merchant", "507", "--dry-run", "--json"],
+        &[],
+    );
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(report["queued_jobs"], 2);
+    assert_eq!(report["removed"]["sync_log"], 3);
+    assert_eq!(
+        fleet.ingest.queue.stats().await.unwrap().queued,
+        3,
+        "a dry run removes nothing"
+    );
+
+    let out = fleet.cli(&["store", "purge", "--merchant", "507", "--yes"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("queued jobs       2") && text.contains("sync log entries  3"),
+        "{text}"
+    );
+
+    // No row in any table mentions the merchant; the other store's job is still queued.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.columns WHERE column_name = 'merchant_id' AND table_schema = 'public'",
+    )
+    .fetch_all(&fleet.db.pool)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 5, "{tables:?}");
+    for table in tables {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE merchant_id = 507"
+        )))
+        .fetch_one(&fleet.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "{table} still mentions the store");
+    }
+    let waiting = fleet.ingest.queue.waiting_jobs().await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].v1().merchant.get(), 508);
+}

@@ -42,6 +42,23 @@ pub enum StoreCommand {
     /// List every store and its Odoo connection (keys only as `[set]`).
     /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
     List,
+    /// Remove everything the connector keeps about a store: settings, secrets, id map, sync log,
+    /// dead letters (one Postgres transaction) and its jobs waiting in the queue, then print what
+    /// was removed. Irreversible: needs --yes (or --dry-run to only count).
+    ///
+    /// Safe while workers run: a job of the store already running finishes and, its settings gone,
+    /// fails permanently; run the purge again afterwards to remove that outcome too.
+    Purge {
+        /// Salla merchant (store) id.
+        #[arg(long)]
+        merchant: MerchantId,
+        /// Confirm the purge.
+        #[arg(long)]
+        yes: bool,
+        /// Count what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,12 +246,65 @@ fn status_map(base: StatusMap, spec: Option<&str>) -> Result<Option<StatusMap>, 
     .transpose()
 }
 
+async fn purge(
+    merchant: MerchantId,
+    yes: bool,
+    dry_run: bool,
+    settings: &Settings,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    if !yes && !dry_run {
+        return Err(CliError::Usage(format!(
+            "store purge removes every record of store {merchant} and cannot be undone: add --yes (or --dry-run to count)"
+        )));
+    }
+    let pool = crate::pool(settings)?;
+    let queue = crate::queue_from(settings)?;
+    // Queue first: a job dropped here can no longer write a row after the database purge.
+    let jobs = queue.drop_merchant_jobs(merchant, dry_run).await?;
+    let report = if dry_run {
+        salla_odoo_store::purge::count(&pool, merchant).await?
+    } else {
+        salla_odoo_store::purge::purge_merchant(&pool, merchant).await?
+    };
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({"merchant": merchant, "dry_run": dry_run, "queued_jobs": jobs, "removed": report})
+        )?;
+    } else {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        writeln!(out, "store {merchant}: {verb}")?;
+        for (what, n) in [
+            ("queued jobs", jobs),
+            ("store settings", report.stores),
+            ("secrets", report.secrets),
+            ("id map entries", report.id_map),
+            ("sync log entries", report.sync_log),
+            ("dead letters", report.dead_letters),
+        ] {
+            writeln!(out, "  {what:<17} {n}")?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn run_store(
     command: StoreCommand,
     settings: &Settings,
     json: bool,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    if let StoreCommand::Purge {
+        merchant,
+        yes,
+        dry_run,
+    } = command
+    {
+        return purge(merchant, yes, dry_run, settings, json, out).await;
+    }
     let keyring = keyring(settings)?;
     let pool = crate::pool(settings)?;
     match command {
@@ -324,6 +394,7 @@ pub async fn run_store(
                 .ok_or_else(|| no_store(merchant))?;
             print_settings(out, json, &s, None)?;
         }
+        StoreCommand::Purge { .. } => unreachable!("handled above"),
         StoreCommand::List => {
             let all = stores::list_settings(&pool, &keyring).await?;
             if json {

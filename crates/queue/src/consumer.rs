@@ -113,6 +113,22 @@ end
 return moved
 "#;
 
+const DROP_JOBS: &str = r#"
+-- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] data HASH
+-- ARGV[1] meta key prefix, ARGV[2..] job ids (waiting, not leased) to remove
+local removed = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local gone = redis.call('ZREM', KEYS[1], id) + redis.call('LREM', KEYS[2], 0, id)
+  if gone > 0 then
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('DEL', ARGV[1] .. id)
+    removed = removed + 1
+  end
+end
+return removed
+"#;
+
 const RELEASE: &str = r#"
 -- KEYS[1] workers ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker; ARGV[1] worker id
 local ids = redis.call('SMEMBERS', KEYS[3])
@@ -285,6 +301,77 @@ impl RedisQueue {
                 .arg(worker)
                 .invoke_async(&mut conn)
                 .await?)
+        })
+        .await
+    }
+
+    /// Remove every waiting (queued or scheduled) job of `merchant`; returns how many. Jobs a worker
+    /// holds right now are not touched: they finish (a purged store's job then fails permanently, as
+    /// its settings are gone). With `dry_run`, only counts.
+    pub async fn drop_merchant_jobs(
+        &self,
+        merchant: salla_odoo_core::MerchantId,
+        dry_run: bool,
+    ) -> Result<u64, QueueError> {
+        let ids = self.waiting_ids_of(merchant).await?;
+        if dry_run || ids.is_empty() {
+            return Ok(ids.len() as u64);
+        }
+        let mut conn = self.conn.clone();
+        let mut removed = 0u64;
+        for chunk in ids.chunks(500) {
+            let script = Script::new(DROP_JOBS);
+            let mut inv = script.key(self.apalis.scheduled_jobs_set());
+            inv.key(self.apalis.active_jobs_list())
+                .key(self.apalis.job_data_hash())
+                .arg(self.meta_prefix());
+            for id in chunk {
+                inv.arg(id);
+            }
+            let n: u64 = self
+                .bounded(async { Ok(inv.invoke_async(&mut conn).await?) })
+                .await?;
+            removed += n;
+        }
+        Ok(removed)
+    }
+
+    /// Ids of the waiting jobs of `merchant`.
+    async fn waiting_ids_of(
+        &self,
+        merchant: salla_odoo_core::MerchantId,
+    ) -> Result<Vec<String>, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        self.bounded(async {
+            let mut ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(a.scheduled_jobs_set())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            let active: Vec<String> = redis::cmd("LRANGE")
+                .arg(a.active_jobs_list())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            ids.extend(active);
+            let mut mine = Vec::new();
+            for chunk in ids.chunks(500) {
+                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                    .arg(a.job_data_hash())
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await?;
+                for (id, data) in chunk.iter().zip(raw) {
+                    let job = data.and_then(|d| SyncJob::from_json(&d).ok());
+                    if job.is_some_and(|j| j.v1().merchant == merchant) {
+                        mine.push(id.clone());
+                    }
+                }
+            }
+            Ok(mine)
         })
         .await
     }
