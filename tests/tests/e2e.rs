@@ -645,3 +645,59 @@ async fn store_purge_removes_everything_of_the_store_and_says_what() {
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].v1().merchant.get(), 508);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_every_dependency_and_each_stores_odoo() {
+    let odoo = sandbox(Version::V18).await;
+    let fleet = Fleet::start("e2e-doctor").await;
+    fleet.add_store(509, &odoo.url(), &[]);
+    let out = fleet.cli(&["doctor", "--json"], &[]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{checks}");
+    let names: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "redis",
+        "postgres",
+        "migrations",
+        "clock",
+        "secrets key",
+        "store 509 odoo",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+
+    // The store's Odoo key stops working: doctor says which check failed and exits 1.
+    odoo.faults().set_expired_credentials(true);
+    let out = fleet.cli(&["doctor"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("store 509 odoo")),
+        "{text}"
+    );
+    assert!(!text.contains("admin\n"), "no credentials in the output");
+
+    // Redis unreachable: a failed check too, not a crash.
+    let out = fleet.cli(
+        &["doctor", "--json"],
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("SALLA_ODOO__REDIS__URL", "redis://127.0.0.1:1"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "redis" && c["ok"] == false)
+    );
+}

@@ -16,6 +16,7 @@ use salla_odoo_store::{DbConfig, StoreError};
 use secrecy::ExposeSecret;
 
 pub mod dlq;
+pub mod doctor;
 pub mod stores;
 
 pub const EXIT_FAILED: u8 = 1;
@@ -56,6 +57,9 @@ pub enum Command {
     },
     /// Show the effective configuration, secrets redacted. Safe any time.
     Config,
+    /// Check Redis, Postgres, migrations, the clock, the secrets key, and each store's Odoo
+    /// (reachable, credentials valid). Exits 1 when any check fails. Read-only: safe while workers run.
+    Doctor,
     /// Enforce the retention periods of `[retention]`.
     Retention {
         #[command(subcommand)]
@@ -256,6 +260,10 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
                     report.dead_letters_handled
                 )?;
             }
+        }
+        Command::Doctor => {
+            let checks = doctor::run(&settings).await;
+            doctor::report(&checks, cli.json, out)?;
         }
         Command::Config => {
             let redacted = format!("{settings:#?}");
