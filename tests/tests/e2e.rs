@@ -701,3 +701,191 @@ async fn doctor_checks_every_dependency_and_each_stores_odoo() {
             .any(|c| c["check"] == "redis" && c["ok"] == false)
     );
 }
+
+fn app_event(event: &str, merchant: u64, extra: serde_json::Value) -> Vec<u8> {
+    let mut data = json!({"id": 6_700_000_001u64, "app_name": "salla-odoo test app", "store_type": "demo",
+                          "installation_date": "2026-11-01 10:00:00"});
+    data.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::to_vec(&json!({"event": event, "merchant": merchant, "created_at": "2026-11-02 10:00:00", "data": data}))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet =
+        Fleet::start_with("e2e-uninstall", &[("SALLA_ODOO__WORKER__CONCURRENCY", "1")]).await;
+    fleet.add_store(511, &odoo.url(), &["--create-unknown-skus"]);
+    let worker = fleet.spawn_worker();
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            511,
+            9700,
+            "2026-11-02 10:00:00",
+            1,
+            "LIFE-1",
+        ))
+        .await;
+    let tokens = app_event(
+        "app.store.authorize",
+        511,
+        json!({"access_token": "test-access-aaaa", "refresh_token": "test-refresh-bbbb", "expires": 1_900_000_000}),
+    );
+    fleet.ingest.post_signed(&tokens).await;
+    fleet.wait_outcomes(2, Duration::from_secs(30)).await;
+
+    // Uninstalled while two orders wait in the queue behind it.
+    fleet.workers[worker].kill();
+    fleet
+        .ingest
+        .post_signed(&app_event(
+            "app.uninstalled",
+            511,
+            json!({"uninstallation_date": "2026-11-02 11:00:00", "refunded": false}),
+        ))
+        .await;
+    for order in [9701, 9702] {
+        fleet
+            .ingest
+            .post_signed(&order_event(
+                "order.created",
+                511,
+                order,
+                "2026-11-02 11:00:01",
+                1,
+                "LIFE-1",
+            ))
+            .await;
+    }
+    fleet.spawn_worker();
+    fleet.wait_outcomes(3, Duration::from_secs(30)).await;
+    let log = fleet.log().await;
+    let (_, outcome, note) = log.iter().find(|(e, _, _)| e == "app.uninstalled").unwrap();
+    assert_eq!(outcome, "applied");
+    assert!(
+        note.as_deref().unwrap().contains("2 queued job(s) dropped"),
+        "{note:?}"
+    );
+    assert_eq!(fleet.ingest.queue.stats().await.unwrap().queued, 0);
+    let secrets: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM secrets WHERE merchant_id = 511")
+            .fetch_all(&fleet.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        secrets,
+        ["odoo_api_key"],
+        "the Salla tokens are deleted at once"
+    );
+    let purge_after: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("SELECT purge_after FROM stores WHERE merchant_id = 511")
+            .fetch_one(&fleet.db.pool)
+            .await
+            .unwrap();
+    let days = (purge_after.unwrap() - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((29..=30).contains(&days), "{days}");
+
+    // New events for the store are acknowledged and skipped.
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            511,
+            9703,
+            "2026-11-02 11:00:02",
+            1,
+            "LIFE-1",
+        ))
+        .await;
+    fleet.wait_outcomes(4, Duration::from_secs(30)).await;
+    assert!(
+        fleet
+            .log()
+            .await
+            .iter()
+            .any(|(_, o, r)| o == "skipped" && r.as_deref().unwrap_or("").contains("uninstalled"))
+    );
+
+    // Re-installed before the purge: connected again, with its mappings.
+    fleet
+        .ingest
+        .post_signed(&app_event("app.installed", 511, json!({})))
+        .await;
+    fleet.wait_outcomes(5, Duration::from_secs(30)).await;
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.updated",
+            511,
+            9700,
+            "2026-11-02 12:00:00",
+            3,
+            "LIFE-1",
+        ))
+        .await;
+    fleet.wait_outcomes(6, Duration::from_secs(30)).await;
+    let orders = sale_orders(&odoo, 511, 9700);
+    assert_eq!(
+        orders.len(),
+        1,
+        "the id map survived: the order is updated, not created again"
+    );
+    assert_eq!(fleet.log().await.last().unwrap().1, "applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_is_purged_when_its_grace_period_ends() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start_with(
+        "e2e-grace",
+        &[
+            ("SALLA_ODOO__RETENTION__UNINSTALL_GRACE_DAYS", "0"),
+            ("SALLA_ODOO__RETENTION__INTERVAL_SECS", "1"),
+        ],
+    )
+    .await;
+    fleet.add_store(512, &odoo.url(), &["--create-unknown-skus"]);
+    fleet.spawn_worker();
+    fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            512,
+            9800,
+            "2026-11-02 10:00:00",
+            1,
+            "GRACE-1",
+        ))
+        .await;
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    fleet
+        .ingest
+        .post_signed(&app_event(
+            "app.uninstalled",
+            512,
+            json!({"uninstallation_date": "2026-11-02 11:00:00"}),
+        ))
+        .await;
+    let started = std::time::Instant::now();
+    loop {
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM stores WHERE merchant_id = 512) + (SELECT count(*) FROM sync_log WHERE merchant_id = 512)
+                  + (SELECT count(*) FROM id_map WHERE merchant_id = 512) + (SELECT count(*) FROM secrets WHERE merchant_id = 512)",
+        )
+        .fetch_one(&fleet.db.pool)
+        .await
+        .unwrap();
+        if rows == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "store 512 not purged: {rows} rows left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

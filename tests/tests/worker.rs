@@ -670,14 +670,14 @@ async fn retention_removes_only_what_is_past_its_period_one_worker_at_a_time() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        salla_odoo_worker::retention_once(pool, &policy)
+        salla_odoo_worker::retention_once(pool, &r.queue, &policy)
             .await
             .unwrap(),
         None
     );
     held.release().await.unwrap();
 
-    let done = salla_odoo_worker::retention_once(pool, &policy)
+    let done = salla_odoo_worker::retention_once(pool, &r.queue, &policy)
         .await
         .unwrap()
         .unwrap();

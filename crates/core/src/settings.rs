@@ -42,6 +42,7 @@ pub struct RetentionSettings {
     pub sync_log_days: u32,
     pub dead_letter_days: u32,
     pub handled_dead_letter_days: u32,
+    pub uninstall_grace_days: u32,
     pub interval_secs: u64,
 }
 

@@ -37,16 +37,26 @@ pub struct SyncHandler {
     pool: PgPool,
     keyring: Keyring,
     limits: StoreLimits,
+    queue: salla_odoo_queue::RedisQueue,
+    uninstall_grace: Duration,
     /// One Odoo client per store, rebuilt when the store's settings change.
     clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
 }
 
 impl SyncHandler {
-    pub fn new(pool: PgPool, keyring: Keyring, limits: StoreLimits) -> Self {
+    pub fn new(
+        pool: PgPool,
+        keyring: Keyring,
+        limits: StoreLimits,
+        queue: salla_odoo_queue::RedisQueue,
+        uninstall_grace: Duration,
+    ) -> Self {
         Self {
             pool,
             keyring,
             limits,
+            queue,
+            uninstall_grace,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -131,9 +141,31 @@ fn store_error(e: salla_odoo_store::StoreError) -> SyncError {
 
 impl Handler for SyncHandler {
     async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
+        use salla_odoo_core::JobKind;
+        if job.kind == JobKind::StoreUninstall {
+            return crate::lifecycle::uninstall(
+                &self.pool,
+                &self.queue,
+                job.merchant,
+                self.uninstall_grace,
+            )
+            .await;
+        }
         let settings = stores::load_settings(&self.pool, &self.keyring, job.merchant)
             .await
             .map_err(store_error)?;
+        // A disconnected store's events are acknowledged and skipped until it is installed again.
+        if let Some(s) = &settings
+            && s.status == "uninstalled"
+            && !matches!(job.kind, JobKind::StoreInstall | JobKind::StoreAuthorize)
+        {
+            return Ok(Handled::Skipped {
+                reason: format!(
+                    "store {} is uninstalled: {} ignored",
+                    job.merchant, job.event
+                ),
+            });
+        }
         let odoo = match &settings {
             Some(s) => self.client_for(s)?,
             None => None,

@@ -23,6 +23,7 @@
 //! `drain_secs`, then hands whatever is left back to the queue at once.
 
 pub mod handler;
+pub mod lifecycle;
 pub mod limits;
 
 use std::future::Future;
@@ -614,17 +615,22 @@ impl<H: Handler> Worker<H> {
     }
 }
 
-/// Enforce retention once, unless another worker is doing it right now (`None` then). The global
+/// Enforce retention once, unless another worker is doing it right now (`None` then): purge the
+/// uninstalled stores whose grace period is over, then apply the retention periods. The global
 /// advisory lock `retention` makes it one worker at a time across the fleet.
 pub async fn retention_once(
     pool: &PgPool,
+    queue: &RedisQueue,
     policy: &salla_odoo_store::retention::Policy,
 ) -> Result<Option<salla_odoo_store::retention::Report>, StoreError> {
     let Some(lock) = locks::try_lock_global(pool, "retention").await? else {
         return Ok(None);
     };
-    let report =
-        salla_odoo_store::retention::run(pool, policy, OffsetDateTime::now_utc(), false).await;
+    let report = async {
+        lifecycle::purge_due(pool, queue).await?;
+        salla_odoo_store::retention::run(pool, policy, OffsetDateTime::now_utc(), false).await
+    }
+    .await;
     release_lock(Some(lock)).await;
     report.map(Some)
 }
@@ -632,13 +638,14 @@ pub async fn retention_once(
 /// Run [`retention_once`] every `interval`, forever.
 pub async fn retention_loop(
     pool: PgPool,
+    queue: RedisQueue,
     policy: salla_odoo_store::retention::Policy,
     interval: Duration,
 ) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        match retention_once(&pool, &policy).await {
+        match retention_once(&pool, &queue, &policy).await {
             Ok(Some(r)) => tracing::info!(
                 sync_log = r.sync_log,
                 dead_letters_pending = r.dead_letters_pending,
@@ -713,12 +720,15 @@ pub async fn run(
         config.store_calls_per_sec,
         config.job_timeout + config.drain,
     );
-    let handler = SyncHandler::new(pool.clone(), keyring, limits);
+    let grace = Duration::from_secs(u64::from(settings.retention.uninstall_grace_days) * 86_400);
+    let handler = SyncHandler::new(pool.clone(), keyring, limits, queue.clone(), grace);
+    let retention_queue = queue.clone();
     let worker = Worker::new(id, queue, pool.clone(), handler, config);
     let _retention = (settings.retention.interval_secs > 0).then(|| {
         let policy = salla_odoo_store::retention::Policy::from_settings(&settings.retention);
         AbortOnDrop(tokio::spawn(retention_loop(
             pool,
+            retention_queue,
             policy,
             Duration::from_secs(settings.retention.interval_secs),
         )))
