@@ -502,6 +502,23 @@ impl Fleet {
         self.spawn_worker_with(&["--metrics-listen", "off"])
     }
 
+    /// Start one more worker process logging at `info` into `log` (to search what it wrote).
+    pub fn spawn_worker_logging_to(&mut self, log: &std::path::Path) -> usize {
+        let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
+        cmd.args(["--metrics-listen", "off"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap());
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd.env("SALLA_ODOO__LOG__FILTER", "debug");
+        self.workers.push(Proc {
+            child: cmd.spawn().expect("worker starts"),
+        });
+        self.workers.len() - 1
+    }
+
     /// Start one more worker process with these arguments.
     pub fn spawn_worker_with(&mut self, args: &[&str]) -> usize {
         let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));

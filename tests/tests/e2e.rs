@@ -889,3 +889,72 @@ async fn a_store_is_purged_when_its_grace_period_ends() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start("e2e-tokens").await;
+    fleet.add_store(513, &odoo.url(), &[]);
+    let log = std::env::temp_dir().join(format!("salla-odoo-{}.log", fleet.ns.replace(':', "-")));
+    fleet.spawn_worker_logging_to(&log);
+    let (access, refresh) = ("tok-access-Zq81vV3pLx", "tok-refresh-Kf72mW9rTy");
+    fleet
+        .ingest
+        .post_signed(&app_event("app.store.authorize", 513, json!({"access_token": access, "refresh_token": refresh, "expires": 1_900_000_000, "scope": "orders.read offline_access", "token_type": "bearer"})))
+        .await;
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    assert_eq!(fleet.log().await[0].1, "applied");
+
+    // Every column of every table, as text: only ciphertext.
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+            .fetch_all(&fleet.db.pool)
+            .await
+            .unwrap();
+    for table in tables {
+        let dump: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM {table} t"
+        )))
+        .fetch_all(&fleet.db.pool)
+        .await
+        .unwrap();
+        for row in dump {
+            assert!(
+                !row.contains(access) && !row.contains(refresh),
+                "{table} holds a token in clear"
+            );
+        }
+    }
+    // The queue no longer holds the job (it was acknowledged).
+    assert!(fleet.ingest.queue.waiting_jobs().await.unwrap().is_empty());
+
+    // Neither the worker's logs nor any CLI output contain them.
+    let mut outputs = Vec::new();
+    for args in [
+        &["store", "show", "--merchant", "513"][..],
+        &["store", "list", "--json"],
+        &["secrets", "status"],
+        &["config"],
+        &["dlq", "list", "--json"],
+    ] {
+        let out = fleet.cli(args, &[]);
+        outputs.push(
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        );
+    }
+    fleet.workers.clear();
+    let worker_log = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        worker_log.contains("store.authorize"),
+        "the worker logged the job: {worker_log}"
+    );
+    outputs.push(worker_log);
+    for text in outputs {
+        assert!(
+            !text.contains(access) && !text.contains(refresh),
+            "a token leaked:\n{text}"
+        );
+    }
+}

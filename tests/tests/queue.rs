@@ -70,6 +70,9 @@ async fn fetch_leases_then_ack_leaves_nothing_behind() {
     assert!(q.fetch("w2", 10).await.unwrap().is_empty());
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.queued, stats.in_flight), (0, 1));
+    // In-flight jobs count in the by-kind and by-store figures too.
+    assert_eq!(stats.by_kind.get("order.upsert"), Some(&1));
+    assert_eq!(stats.by_store.get("5"), Some(&1));
 
     assert!(q.ack("w1", &lease.id).await.unwrap());
     // Acking twice, or someone else's lease, does nothing.

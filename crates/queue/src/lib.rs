@@ -110,9 +110,9 @@ pub struct QueueStats {
     /// Jobs dead-lettered since the queue was created (their outcome is in Postgres).
     pub dead: u64,
     pub workers: u64,
-    /// Waiting jobs (queued + scheduled) by job kind.
+    /// Unfinished jobs (queued + scheduled + in flight) by job kind.
     pub by_kind: BTreeMap<String, u64>,
-    /// Waiting jobs (queued + scheduled) by merchant.
+    /// Unfinished jobs (queued + scheduled + in flight) by merchant.
     pub by_store: BTreeMap<String, u64>,
 }
 
@@ -260,7 +260,9 @@ impl RedisQueue {
             workers,
             ..Default::default()
         };
-        for job in self.waiting_jobs().await? {
+        let mut unfinished = self.waiting_jobs().await?;
+        unfinished.extend(self.inflight_jobs().await?);
+        for job in unfinished {
             let job = job.v1();
             *stats
                 .by_kind
@@ -289,6 +291,43 @@ impl RedisQueue {
                 .query_async(&mut conn)
                 .await?;
             ids.extend(active);
+            let mut jobs = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(500) {
+                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                    .arg(a.job_data_hash())
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await?;
+                jobs.extend(
+                    raw.into_iter()
+                        .flatten()
+                        .filter_map(|b| SyncJob::from_json(&b).ok()),
+                );
+            }
+            Ok(jobs)
+        })
+        .await
+    }
+
+    /// Every job a worker holds right now (all workers).
+    pub async fn inflight_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        self.bounded(async {
+            let workers: Vec<String> = redis::cmd("ZRANGE")
+                .arg(a.workers_set())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            let mut ids: Vec<String> = Vec::new();
+            for w in workers {
+                let mut held: Vec<String> = redis::cmd("SMEMBERS")
+                    .arg(format!("{}:{w}", a.inflight_jobs_set()))
+                    .query_async(&mut conn)
+                    .await?;
+                ids.append(&mut held);
+            }
             let mut jobs = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(500) {
                 let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
