@@ -564,6 +564,57 @@ impl Fleet {
         }
     }
 
+    /// Where `merchant` is still mentioned: `table: rows` for every table with a `merchant_id`
+    /// column, plus Redis keys of this namespace naming it and unfinished jobs of it.
+    pub async fn mentions_of(&self, merchant: u64) -> Vec<String> {
+        let mut found = Vec::new();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.columns
+             WHERE column_name = 'merchant_id' AND table_schema = 'public'",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .unwrap();
+        assert!(tables.len() >= 5, "{tables:?}");
+        for table in tables {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM {table} WHERE merchant_id = {merchant}"
+            )))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
+            if n > 0 {
+                found.push(format!("{table}: {n}"));
+            }
+        }
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        // The merchant as a whole key segment (job ids are UUIDs, which may contain its digits).
+        let mut keys: Vec<String> = Vec::new();
+        for pattern in [
+            format!("{}:*:{merchant}:*", self.ns),
+            format!("{}:*:{merchant}", self.ns),
+        ] {
+            let mut k: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            keys.append(&mut k);
+        }
+        found.extend(keys.into_iter().map(|k| format!("redis key {k}")));
+        let mut jobs = self.ingest.queue.waiting_jobs().await.unwrap();
+        jobs.extend(self.ingest.queue.inflight_jobs().await.unwrap());
+        let n = jobs
+            .iter()
+            .filter(|j| j.v1().merchant.get() == merchant)
+            .count();
+        if n > 0 {
+            found.push(format!("{n} queued job(s)"));
+        }
+        found
+    }
+
     /// The sync log as (event, outcome, reason) rows, oldest first.
     pub async fn log(&self) -> Vec<(String, String, Option<String>)> {
         sqlx::query_as("SELECT event, outcome, reason FROM sync_log ORDER BY id")

@@ -263,6 +263,9 @@ async fn purge(
     let queue = crate::queue_from(settings)?;
     // Queue first: a job dropped here can no longer write a row after the database purge.
     let jobs = queue.drop_merchant_jobs(merchant, dry_run).await?;
+    if !dry_run {
+        queue.forget_merchant(merchant).await?;
+    }
     let report = if dry_run {
         salla_odoo_store::purge::count(&pool, merchant).await?
     } else {

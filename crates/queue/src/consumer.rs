@@ -336,6 +336,47 @@ impl RedisQueue {
         Ok(removed)
     }
 
+    /// Delete every other key that names `merchant` (dedupe claims, per-store limit counters), as a
+    /// purge must leave nothing that mentions it. Returns how many keys were deleted.
+    pub async fn forget_merchant(
+        &self,
+        merchant: salla_odoo_core::MerchantId,
+    ) -> Result<u64, QueueError> {
+        let ns = &self.config.namespace;
+        let patterns = [
+            format!("{}:{merchant}:*", self.apalis.idempotency_key_set()),
+            format!("{ns}:limits:running:{merchant}"),
+            format!("{ns}:limits:calls:{merchant}:*"),
+        ];
+        let mut conn = self.conn.clone();
+        self.bounded(async {
+            let mut deleted = 0u64;
+            for pattern in &patterns {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        let n: u64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+                        deleted += n;
+                    }
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
     /// Ids of the waiting jobs of `merchant`.
     async fn waiting_ids_of(
         &self,

@@ -88,8 +88,13 @@ pub async fn purge_due(
     }
     let due = settled;
     for merchant in &due {
-        if let Err(e) = queue.drop_merchant_jobs(*merchant, false).await {
-            tracing::warn!(merchant = merchant.get(), error = %e, "queued jobs not dropped; purging the database anyway");
+        if let Err(e) = async {
+            queue.drop_merchant_jobs(*merchant, false).await?;
+            queue.forget_merchant(*merchant).await
+        }
+        .await
+        {
+            tracing::warn!(merchant = merchant.get(), error = %e, "queue keys not removed; purging the database anyway");
         }
         let report = salla_odoo_store::purge::purge_merchant(pool, *merchant).await?;
         tracing::info!(
