@@ -65,12 +65,23 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn histograms_are_folded_without_a_scrape() {
         let _handle = metrics_handle();
-        // The upkeep thread runs whether or not anybody scrapes /metrics.
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .map(|n| n.trim().to_owned())
-            .collect();
+        // The upkeep thread runs whether or not anybody scrapes /metrics. A new thread names itself
+        // as it starts, so wait for it a little.
+        let thread_names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        };
+        let mut names = thread_names();
+        for _ in 0..200 {
+            if names.iter().any(|n| n == "metrics-upkeep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            names = thread_names();
+        }
         assert!(names.iter().any(|n| n == "metrics-upkeep"), "{names:?}");
     }
 }
