@@ -266,8 +266,15 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
             doctor::report(&checks, cli.json, out)?;
         }
         Command::Config => {
-            let redacted = format!("{settings:#?}");
-            writeln!(out, "{redacted}")?;
+            if cli.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&settings).expect("serialisable")
+                )?;
+            } else {
+                writeln!(out, "{settings:#?}")?;
+            }
         }
         Command::Store { command } => {
             stores::run_store(command, &settings, cli.json, out).await?;

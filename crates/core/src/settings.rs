@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 use toml::{Table, Value};
 
 use crate::error::CoreError;
@@ -20,7 +20,7 @@ pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
 /// Prefix of the environment variables that override configuration keys.
 pub const ENV_PREFIX: &str = "SALLA_ODOO__";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub ingest: IngestSettings,
@@ -36,7 +36,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     pub sync_log_days: u32,
@@ -46,14 +46,16 @@ pub struct RetentionSettings {
     pub interval_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretsSettings {
+    #[serde(serialize_with = "redacted")]
     pub key: SecretString,
+    #[serde(serialize_with = "redacted_list")]
     pub previous_keys: Vec<SecretString>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerSettings {
     pub concurrency: usize,
@@ -74,14 +76,14 @@ impl WorkerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub store_concurrency: u32,
     pub store_odoo_calls_per_sec: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     pub listen: SocketAddr,
@@ -90,58 +92,61 @@ pub struct IngestSettings {
     pub shutdown_grace_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SecurityStrategy {
     Signature,
     Token,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SallaSettings {
     pub security_strategy: SecurityStrategy,
+    #[serde(serialize_with = "redacted")]
     pub webhook_secret: SecretString,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
     pub namespace: String,
     pub dedupe_window_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
+    #[serde(serialize_with = "redacted")]
     pub url: SecretString,
     pub connect_timeout_ms: u64,
     pub command_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
+    #[serde(serialize_with = "redacted")]
     pub url: SecretString,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Json,
     Pretty,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySettings {
     pub base_ms: u64,
@@ -257,6 +262,19 @@ impl Settings {
             max_attempts: self.retry.max_attempts,
         }
     }
+}
+
+/// Secrets serialise as `[set]` or `[empty]`, never their value (`salla-odoo config --json`).
+fn redacted<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.expose_secret().is_empty() {
+        "[empty]"
+    } else {
+        "[set]"
+    })
+}
+
+fn redacted_list<S: Serializer>(secrets: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(secrets.iter().map(|_| "[set]"))
 }
 
 fn merge(base: &mut Table, overlay: Table, prefix: &str) -> Result<(), CoreError> {
@@ -418,6 +436,25 @@ mod tests {
             .collect();
         assert_eq!(keys, ["a", "b"]);
         assert!(s.require_secrets_key().is_err());
+    }
+
+    #[test]
+    fn json_output_redacts_secrets() {
+        let s = Settings::load(
+            None,
+            [
+                ("SALLA_ODOO__SALLA__WEBHOOK_SECRET", "hunter2-secret"),
+                ("DATABASE_URL", "postgres://u:pw-123@h/d"),
+            ],
+        )
+        .unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(
+            !json.contains("hunter2") && !json.contains("pw-123"),
+            "{json}"
+        );
+        assert!(json.contains(r#""webhook_secret":"[set]""#), "{json}");
+        assert!(json.contains(r#""key":"[empty]""#), "{json}");
     }
 
     #[test]
