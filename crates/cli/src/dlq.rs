@@ -2,21 +2,14 @@
 //! it away.
 //!
 //! # Replay
-//! A replay claims the dead letter first ([`outbox::mark_replayed`]: a conditional update that
-//! succeeds once), then queues a copy of the job under a **new** job id (UUIDv7: `sync_log` and
-//! `dead_letters` keep one row per job id), with `attempt: 0`, an empty history, and a dedupe key
-//! derived from the new id (so the queue never answers it as a duplicate of the original
-//! delivery). If queueing fails the claim is undone ([`outbox::unmark_replayed`]) so the dead
-//! letter can be replayed again. Of two operators replaying the same dead letter at once, exactly
-//! one queues it; the other reports it as skipped.
-//!
-//! A queueing call that times out after Redis stored the job is reported as failed and unclaimed;
-//! replaying it again then queues a second copy, which the worker's per-entity lock and
-//! idempotent handlers (source-version watermarks in the id map) keep from applying twice.
-//!
-//! A process killed between the claim and the queueing leaves the dead letter marked replayed
-//! but not queued. The new job id is printed (and logged), not stored with the dead letter: a
-//! printed id that never gets a `sync_log` outcome is the sign of it.
+//! A replay first queues a copy of the job under a **new** job id (UUIDv7: `sync_log` and
+//! `dead_letters` keep one row per job id), with `attempt: 0` and an empty history, and a dedupe
+//! key derived from the dead letter's id: within the dedupe window every replay of one dead letter
+//! queues at most one copy. Then it claims the dead letter ([`outbox::mark_replayed`]: a
+//! conditional update that succeeds once). Of two operators replaying the same dead letter at
+//! once, one copy is queued and one claim wins; the other reports it as skipped. If queueing
+//! fails nothing is claimed and the dead letter stays pending. A replay killed between queueing
+//! and claiming leaves it pending with its copy queued: replaying it again only claims it.
 //!
 //! # Personal data
 //! `dlq show` masks customer personal data in the payload (names, emails, phone numbers,
@@ -770,13 +763,13 @@ fn fresh_copy(job: &SyncJob) -> SyncJob {
     SyncJob::V1(v1)
 }
 
-/// A dedupe key no delivery can share: derived from the new job id.
-fn replay_dedupe_key(job: &SyncJob) -> DedupeKey {
-    let v1 = job.v1();
+/// The dedupe key of a dead letter's replay: no delivery can share it, and every replay of the same
+/// dead letter does (within the dedupe window), so it is queued once.
+fn replay_dedupe_key(d: &DeadLetter) -> DedupeKey {
     DedupeKey::new(
-        v1.merchant,
-        &v1.event,
-        &BodyDigest::of(format!("replay:{}", v1.id).as_bytes()),
+        d.merchant,
+        &d.event,
+        &BodyDigest::of(format!("replay:{}", d.id).as_bytes()),
     )
 }
 
@@ -830,44 +823,39 @@ async fn act_one(
             let queue = queue.expect("a queue when not a dry run");
             let fresh = fresh_copy(&job);
             let new_id = fresh.v1().id;
-            let claimed = outbox::mark_replayed(pool, d.id, by)
+            // Queue first, under a dedupe key of the dead letter itself: a replay killed before
+            // its claim, or run twice at once, queues one copy, and the dead letter stays
+            // pending until the copy is surely queued.
+            let queued = queue
+                .enqueue(&fresh, &replay_dedupe_key(d))
                 .await
-                .map_err(|e| (base("failed").because(e.to_string()), e.into()))?;
+                .map_err(|e| {
+                    (
+                        base("failed").because(format!("{e}; it stays pending, replay it again")),
+                        CliError::from(e),
+                    )
+                })?;
+            let claimed = outbox::mark_replayed(pool, d.id, by).await.map_err(|e| {
+                (
+                    base("failed").because(format!("{e} (the copy is queued)")),
+                    e.into(),
+                )
+            })?;
             if !claimed {
                 return Ok(base("skipped").because(raced(pool, d.id).await));
             }
-            let queued = queue.enqueue(&fresh, &replay_dedupe_key(&fresh)).await;
+            tracing::info!(dead_letter = d.id, job_id = %d.job_id, new_job_id = %new_id, by, "dead letter replayed");
+            let mut o = base("replayed");
             match queued {
-                Ok(Enqueued::Queued) => {
-                    tracing::info!(dead_letter = d.id, job_id = %d.job_id, new_job_id = %new_id, by, "dead letter replayed");
-                    let mut o = base("replayed");
-                    o.new_job_id = Some(new_id);
-                    Ok(o)
-                }
-                Ok(Enqueued::Duplicate) => {
-                    let undo = unclaim(pool, d.id, by).await;
-                    Ok(base("failed").because(format!(
-                        "the queue answered \"duplicate\" for a fresh dedupe key; nothing \
-                         queued{undo}"
-                    )))
-                }
-                Err(e) => {
-                    let undo = unclaim(pool, d.id, by).await;
-                    Err((base("failed").because(format!("{e}{undo}")), e.into()))
+                Enqueued::Queued => o.new_job_id = Some(new_id),
+                Enqueued::Duplicate => {
+                    o = o.because(
+                        "its copy was already queued by an earlier replay that did not finish",
+                    );
                 }
             }
+            Ok(o)
         }
-    }
-}
-
-/// Undo a replay claim whose queueing failed; a note for the report.
-async fn unclaim(pool: &PgPool, id: i64, by: &str) -> String {
-    match outbox::unmark_replayed(pool, id, by).await {
-        Ok(_) => "; it stays pending, replay it again".into(),
-        Err(e) => format!(
-            "; and the replay mark could not be undone ({e}): it shows as replayed by {by} but \
-             was NOT queued"
-        ),
     }
 }
 
@@ -1233,9 +1221,5 @@ mod tests {
         assert_eq!(fresh.v1().attempt, 0);
         assert!(fresh.v1().history.is_empty());
         assert_eq!(fresh.v1().data, job.v1().data);
-        assert_ne!(
-            replay_dedupe_key(&fresh),
-            replay_dedupe_key(&fresh_copy(&job))
-        );
     }
 }

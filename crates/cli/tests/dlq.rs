@@ -663,6 +663,42 @@ async fn replay_queues_a_fresh_copy_once_and_records_who() {
 }
 
 #[tokio::test]
+async fn a_replay_killed_before_its_claim_is_finished_by_the_next_one_without_a_second_copy() {
+    let env = Env::new().await;
+    let id = env
+        .insert(&order_job(104, 5101, 3), "permanent", "boom")
+        .await;
+    assert!(
+        env.cli(&["dlq", "replay", &id.to_string()])
+            .status
+            .success()
+    );
+    // As if the process had died between queueing the copy and claiming the dead letter.
+    sqlx::query("UPDATE dead_letters SET replayed_at = NULL, replayed_by = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    assert!(env.get(id).await.is_pending());
+
+    let v = json_of(&env.cli(&["dlq", "replay", &id.to_string(), "--json"]));
+    assert_eq!(v["replayed"], 1, "{v}");
+    assert!(
+        v["results"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already queued"),
+        "{v}"
+    );
+    assert_eq!(
+        env.queue.waiting_jobs().await.unwrap().len(),
+        1,
+        "still one copy"
+    );
+    assert!(!env.get(id).await.is_pending());
+}
+
+#[tokio::test]
 async fn concurrent_replays_queue_each_dead_letter_once() {
     let env = Env::new().await;
     let mut dead = Vec::new();
