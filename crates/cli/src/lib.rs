@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use salla_odoo_core::Settings;
-use salla_odoo_queue::{QueueConfig, QueueError, RedisQueue};
+use salla_odoo_queue::{QueueError, RedisQueue};
 use salla_odoo_store::{DbConfig, StoreError};
-use secrecy::ExposeSecret;
 
 pub mod dlq;
 pub mod doctor;
@@ -144,15 +143,7 @@ pub fn load_settings(config: Option<&PathBuf>) -> Result<Settings, CliError> {
 }
 
 pub fn queue_from(settings: &Settings) -> Result<RedisQueue, CliError> {
-    Ok(RedisQueue::new(
-        settings.redis.url.expose_secret(),
-        QueueConfig {
-            namespace: settings.queue.namespace.clone(),
-            dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
-            connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
-            command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
-        },
-    )?)
+    Ok(RedisQueue::from_settings(settings)?)
 }
 
 pub fn db_config(settings: &Settings) -> DbConfig {

@@ -31,9 +31,8 @@ use salla_odoo_core::{
     BodyDigest, EntityRef, MerchantId, Route, SallaId, Settings, SyncJob, SyncJobV1,
     settings::SecurityStrategy,
 };
-use salla_odoo_queue::{DedupeKey, Enqueued, QueueConfig, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Enqueued, RedisQueue};
 use salla_odoo_salla::{Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
-use secrecy::ExposeSecret;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -77,15 +76,7 @@ impl AppState {
             SecurityStrategy::Signature => Strategy::Signature,
             SecurityStrategy::Token => Strategy::Token,
         };
-        let queue = RedisQueue::new(
-            settings.redis.url.expose_secret(),
-            QueueConfig {
-                namespace: settings.queue.namespace.clone(),
-                dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
-                connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
-                command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
-            },
-        )?;
+        let queue = RedisQueue::from_settings(settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 verifier: WebhookVerifier::new(strategy, secret),

@@ -171,6 +171,20 @@ impl RedisQueue {
         })
     }
 
+    /// The queue that `[queue]` and `[redis]` of the configuration describe (see [`RedisQueue::new`]).
+    pub fn from_settings(settings: &salla_odoo_core::Settings) -> Result<Self, QueueError> {
+        use secrecy::ExposeSecret;
+        Self::new(
+            settings.redis.url.expose_secret(),
+            QueueConfig {
+                namespace: settings.queue.namespace.clone(),
+                dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
+                connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
+                command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
+            },
+        )
+    }
+
     pub fn namespace(&self) -> &str {
         &self.config.namespace
     }

@@ -126,19 +126,6 @@ impl odoo::CallObserver for StoreCalls {
     }
 }
 
-fn store_error(e: salla_odoo_store::StoreError) -> SyncError {
-    if e.is_transient() {
-        SyncError::Transient {
-            message: e.to_string(),
-            retry_after: None,
-        }
-    } else {
-        SyncError::Permanent {
-            message: e.to_string(),
-        }
-    }
-}
-
 impl Handler for SyncHandler {
     async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
         use salla_odoo_core::JobKind;
@@ -153,7 +140,7 @@ impl Handler for SyncHandler {
         }
         let settings = stores::load_settings(&self.pool, &self.keyring, job.merchant)
             .await
-            .map_err(store_error)?;
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
         // A disconnected store's events are acknowledged and skipped until it is installed again.
         if let Some(s) = &settings
             && s.status == "uninstalled"

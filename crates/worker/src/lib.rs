@@ -35,9 +35,8 @@ use salla_odoo_core::{
     AttemptRecord, RetryPolicy, Settings, SyncError, SyncJob, SyncJobV1, retry::RetryDecision,
 };
 use salla_odoo_queue::consumer::{Lease, Undecodable};
-use salla_odoo_queue::{QueueConfig, QueueError, RedisQueue};
+use salla_odoo_queue::{QueueError, RedisQueue};
 use salla_odoo_store::{StoreError, locks, outbox, sync_log};
-use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
@@ -683,15 +682,7 @@ async fn release_lock(lock: Option<locks::EntityLock>) {
 
 /// Build the queue and pool from settings.
 pub fn connect(settings: &Settings) -> Result<(RedisQueue, PgPool), WorkerError> {
-    let queue = RedisQueue::new(
-        settings.redis.url.expose_secret(),
-        QueueConfig {
-            namespace: settings.queue.namespace.clone(),
-            dedupe_window: Duration::from_secs(settings.queue.dedupe_window_secs),
-            connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
-            command_timeout: Duration::from_millis(settings.redis.command_timeout_ms),
-        },
-    )?;
+    let queue = RedisQueue::from_settings(settings)?;
     let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
         url: settings.database.url.clone(),
         // Each running job holds a connection for its entity lock; its queries need more.

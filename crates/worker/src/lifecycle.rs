@@ -11,19 +11,6 @@ use time::OffsetDateTime;
 
 use crate::handler::Handled;
 
-fn store_error(e: salla_odoo_store::StoreError) -> SyncError {
-    if e.is_transient() {
-        SyncError::Transient {
-            message: e.to_string(),
-            retry_after: None,
-        }
-    } else {
-        SyncError::Permanent {
-            message: e.to_string(),
-        }
-    }
-}
-
 /// `app.uninstalled`: the Salla tokens are deleted at once (they stop working anyway), the store's
 /// waiting jobs are dropped, and everything else is kept until `now + grace`, then purged. Jobs that
 /// arrive for it meanwhile are skipped; `app.installed` before the purge reconnects it intact.
@@ -36,20 +23,20 @@ pub async fn uninstall(
     let purge_at = OffsetDateTime::now_utc() + grace;
     if stores::mark_uninstalled(pool, merchant, purge_at)
         .await
-        .map_err(store_error)?
+        .map_err(|e| salla_odoo_sync::classify_store(&e))?
         .is_none()
     {
         stores::upsert_installed(pool, merchant, None, None)
             .await
-            .map_err(store_error)?;
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
         stores::mark_uninstalled(pool, merchant, purge_at)
             .await
-            .map_err(store_error)?;
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
     }
     for name in [secrets::SALLA_ACCESS_TOKEN, secrets::SALLA_REFRESH_TOKEN] {
         secrets::delete_secret(pool, merchant, name)
             .await
-            .map_err(store_error)?;
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
     }
     let dropped = queue
         .drop_merchant_jobs(merchant, false)
