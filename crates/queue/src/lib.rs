@@ -1,6 +1,10 @@
 //! The job queue: a façade over the backend, so that ingest, workers and the CLI never see it.
 //!
-//! # Backend
+//! # Backends
+//! [`Queue`] is what ingest, workers and the CLI hold: Redis for the fleet ([`RedisQueue`], below) or
+//! one SQLite file for `salla-odoo run` ([`embedded::SqliteQueue`], apalis-sqlite's schema; its own
+//! `//!` header gives its layout). The rest of this header is about Redis.
+//!
 //! apalis-redis 1.0. Jobs are pushed with its own Lua script (`queries::push_tasks`) under an explicit
 //! queue name (apalis would otherwise use the Rust type name).
 //!
@@ -26,6 +30,7 @@
 //! background after Redis comes back. Redis Cluster is not supported (the scripts build key names).
 
 pub mod consumer;
+pub mod embedded;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,6 +54,10 @@ pub enum QueueError {
     Protocol(String),
     #[error("queue backend: {0}")]
     Backend(#[from] apalis_redis::Error),
+    #[error("embedded queue: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    #[error("embedded queue backend: {0}")]
+    SqliteBackend(#[from] apalis_sqlite::Error),
 }
 
 impl QueueError {
@@ -378,5 +387,169 @@ impl RedisQueue {
             .bounded(async { Ok(redis::cmd("TTL").arg(key).query_async(&mut conn).await?) })
             .await?;
         Ok((ttl >= 0).then(|| Duration::from_secs(ttl as u64)))
+    }
+}
+
+/// The queue a process uses: Redis for the fleet, a SQLite file for `salla-odoo run`. Both keep the
+/// same contract (see [`consumer`] and [`embedded`]); callers never branch on which it is.
+#[derive(Clone, Debug)]
+pub enum Queue {
+    Redis(RedisQueue),
+    Embedded(embedded::SqliteQueue),
+}
+
+impl From<RedisQueue> for Queue {
+    fn from(q: RedisQueue) -> Self {
+        Queue::Redis(q)
+    }
+}
+
+impl From<embedded::SqliteQueue> for Queue {
+    fn from(q: embedded::SqliteQueue) -> Self {
+        Queue::Embedded(q)
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $q:ident => $body:expr) => {
+        match $self {
+            Queue::Redis($q) => $body,
+            Queue::Embedded($q) => $body,
+        }
+    };
+}
+
+impl Queue {
+    /// The Redis queue of the configuration (fleet mode).
+    pub fn from_settings(settings: &salla_odoo_core::Settings) -> Result<Self, QueueError> {
+        Ok(Queue::Redis(RedisQueue::from_settings(settings)?))
+    }
+
+    /// The embedded queue in the SQLite file `path` (created if missing).
+    pub async fn open_embedded(
+        path: &std::path::Path,
+        settings: &salla_odoo_core::Settings,
+    ) -> Result<Self, QueueError> {
+        Ok(Queue::Embedded(
+            embedded::SqliteQueue::open(
+                path,
+                &settings.queue.namespace,
+                Duration::from_secs(settings.queue.dedupe_window_secs),
+            )
+            .await?,
+        ))
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Queue::Embedded(_))
+    }
+
+    pub fn as_redis(&self) -> Option<&RedisQueue> {
+        match self {
+            Queue::Redis(q) => Some(q),
+            Queue::Embedded(_) => None,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        delegate!(self, q => q.namespace())
+    }
+
+    pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+        delegate!(self, q => q.enqueue(job, dedupe).await)
+    }
+
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        delegate!(self, q => q.ping().await)
+    }
+
+    pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+        delegate!(self, q => q.stats().await)
+    }
+
+    pub async fn waiting_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
+        delegate!(self, q => q.waiting_jobs().await)
+    }
+
+    pub async fn inflight_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
+        delegate!(self, q => q.inflight_jobs().await)
+    }
+
+    pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
+        delegate!(self, q => q.count_waiting(kind).await)
+    }
+
+    pub async fn dedupe_ttl(&self, dedupe: &DedupeKey) -> Result<Option<Duration>, QueueError> {
+        delegate!(self, q => q.dedupe_ttl(dedupe).await)
+    }
+
+    pub async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
+        delegate!(self, q => q.heartbeat(worker).await)
+    }
+
+    pub async fn fetch(
+        &self,
+        worker: &str,
+        max: usize,
+    ) -> Result<Vec<consumer::Lease>, QueueError> {
+        delegate!(self, q => q.fetch(worker, max).await)
+    }
+
+    pub async fn ack(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
+        delegate!(self, q => q.ack(worker, id).await)
+    }
+
+    pub async fn dead(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
+        delegate!(self, q => q.dead(worker, id).await)
+    }
+
+    pub async fn reschedule(
+        &self,
+        worker: &str,
+        id: &str,
+        job: &SyncJob,
+        delay: Duration,
+    ) -> Result<bool, QueueError> {
+        delegate!(self, q => q.reschedule(worker, id, job, delay).await)
+    }
+
+    pub async fn requeue_orphans(&self, orphan_timeout: Duration) -> Result<u64, QueueError> {
+        delegate!(self, q => q.requeue_orphans(orphan_timeout).await)
+    }
+
+    pub async fn release(&self, worker: &str) -> Result<u64, QueueError> {
+        delegate!(self, q => q.release(worker).await)
+    }
+
+    /// Periodic upkeep: the embedded queue deletes finished rows past the dedupe window (Redis
+    /// expires them by itself).
+    pub async fn vacuum(&self) -> Result<u64, QueueError> {
+        match self {
+            Queue::Redis(_) => Ok(0),
+            Queue::Embedded(q) => q.vacuum().await,
+        }
+    }
+
+    pub async fn drop_merchant_jobs(
+        &self,
+        merchant: MerchantId,
+        dry_run: bool,
+    ) -> Result<u64, QueueError> {
+        delegate!(self, q => q.drop_merchant_jobs(merchant, dry_run).await)
+    }
+
+    pub async fn forget_merchant(&self, merchant: MerchantId) -> Result<u64, QueueError> {
+        delegate!(self, q => q.forget_merchant(merchant).await)
+    }
+
+    pub async fn inflight(&self, worker: &str) -> Result<Vec<String>, QueueError> {
+        delegate!(self, q => q.inflight(worker).await)
+    }
+
+    /// Close connections (embedded: checkpoints the file).
+    pub async fn close(&self) {
+        if let Queue::Embedded(q) = self {
+            q.close().await;
+        }
     }
 }
