@@ -34,6 +34,17 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub limits: LimitSettings,
     pub retention: RetentionSettings,
+    pub embedded: EmbeddedSettings,
+    /// Whether `redis.url` or `database.url` was given by a file or the environment (not only by
+    /// the defaults): then the CLI and `salla-odoo run` use those servers, else embedded storage.
+    #[serde(skip)]
+    pub servers_configured: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSettings {
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -164,9 +175,16 @@ impl Settings {
     {
         let mut merged: Table =
             toml::from_str(DEFAULTS).expect("config/default.toml is valid TOML");
+        let mut servers_configured = false;
         if let Some(text) = file {
             let overlay: Table = toml::from_str(text)
                 .map_err(|e| CoreError::Config(format!("config file: {}", e.message())))?;
+            servers_configured |= ["redis", "database"].iter().any(|section| {
+                overlay
+                    .get(*section)
+                    .and_then(Value::as_table)
+                    .is_some_and(|t| t.contains_key("url"))
+            });
             merge(&mut merged, overlay, "")?;
         }
         let mut vars: Vec<(String, String)> = env
@@ -184,11 +202,15 @@ impl Settings {
                     None => continue,
                 },
             };
+            servers_configured |= path.len() == 2
+                && (path[0] == "redis" || path[0] == "database")
+                && path[1] == "url";
             set_from_env(&mut merged, &path, &key, &value)?;
         }
-        let settings: Settings = Value::Table(merged)
+        let mut settings: Settings = Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| CoreError::Config(e.message().to_owned()))?;
+        settings.servers_configured = servers_configured;
         settings.check()?;
         Ok(settings)
     }
@@ -386,6 +408,38 @@ mod tests {
         ];
         let s = Settings::load(None, env).unwrap();
         assert_eq!(s.redis.url.expose_secret(), "redis://explicit");
+    }
+
+    #[test]
+    fn servers_count_as_configured_only_when_a_file_or_the_environment_names_them() {
+        let s = Settings::load(None, no_env()).unwrap();
+        assert!(
+            !s.servers_configured,
+            "defaults alone mean embedded storage"
+        );
+        assert_eq!(
+            s.embedded.data_dir,
+            std::path::PathBuf::from("salla-odoo-data")
+        );
+        for env in [
+            ("REDIS_URL", "redis://h"),
+            ("DATABASE_URL", "postgres://h/d"),
+            ("SALLA_ODOO__REDIS__URL", "redis://h"),
+            ("SALLA_ODOO__DATABASE__URL", "postgres://h/d"),
+        ] {
+            assert!(
+                Settings::load(None, [env]).unwrap().servers_configured,
+                "{env:?}"
+            );
+        }
+        let other = Settings::load(None, [("SALLA_ODOO__REDIS__COMMAND_TIMEOUT_MS", "5")]).unwrap();
+        assert!(!other.servers_configured);
+        let file =
+            Settings::load(Some("[database]\nurl = \"postgres://f/d\"\n"), no_env()).unwrap();
+        assert!(file.servers_configured);
+        let file = Settings::load(Some("[embedded]\ndata_dir = \"/srv/x\"\n"), no_env()).unwrap();
+        assert!(!file.servers_configured);
+        assert_eq!(file.embedded.data_dir, std::path::PathBuf::from("/srv/x"));
     }
 
     #[test]
