@@ -56,7 +56,19 @@ const PLAIN_DATE: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 
 impl Envelope {
+    /// Parse a body. Nesting deeper than serde_json's limit (127 levels) is `MalformedJson`, found
+    /// without recursing further, so no body can exhaust the stack.
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        // Only an object is an envelope. serde's derive would also read a JSON array positionally
+        // (`["order.created", 1, "…", {…}]`), which no Salla delivery is.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Ok(_) => ParseError::InvalidEnvelope("the body is not a JSON object".into()),
+                    Err(e) => ParseError::MalformedJson(e),
+                },
+            );
+        }
         let env: Envelope = serde_json::from_slice(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ParseError::InvalidEnvelope(e.to_string()),
             _ => ParseError::MalformedJson(e),
@@ -493,6 +505,15 @@ mod tests {
         assert!(matches!(
             Envelope::from_slice(b"[1,2]"),
             Err(ParseError::InvalidEnvelope(_))
+        ));
+        // The four fields in an array are not an envelope (serde's derive would accept them).
+        assert!(matches!(
+            Envelope::from_slice(br#" ["order.created",1,"x",{"id":5}]"#),
+            Err(ParseError::InvalidEnvelope(m)) if m.contains("not a JSON object")
+        ));
+        assert!(matches!(
+            Envelope::from_slice(b"[1,"),
+            Err(ParseError::MalformedJson(_))
         ));
     }
 

@@ -38,6 +38,11 @@ pub enum VerifyError {
     MissingToken,
     #[error("Authorization does not match the webhook token")]
     BadToken,
+    /// Which copy would count depends on who reads the request (a proxy may pick another one).
+    #[error("X-Salla-Signature appears more than once")]
+    DuplicateSignature,
+    #[error("Authorization appears more than once")]
+    DuplicateToken,
 }
 
 impl VerifyError {
@@ -49,32 +54,71 @@ impl VerifyError {
             VerifyError::BadSignature => "bad_signature",
             VerifyError::MissingToken => "missing_token",
             VerifyError::BadToken => "bad_token",
+            VerifyError::DuplicateSignature => "duplicate_signature",
+            VerifyError::DuplicateToken => "duplicate_token",
+        }
+    }
+}
+
+/// A credential header as received: its raw bytes (HTTP allows any visible byte, UTF-8 or not),
+/// trimmed of surrounding whitespace, or the fact that it came more than once.
+#[derive(Clone, PartialEq, Eq)]
+enum Received {
+    Absent,
+    Once(Bytes),
+    Repeated,
+}
+
+impl Received {
+    fn from_headers(headers: &HeaderMap, name: &str) -> Self {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Received::Absent,
+            (Some(v), None) => Received::Once(Bytes::copy_from_slice(v.as_bytes().trim_ascii())),
+            (Some(_), Some(_)) => Received::Repeated,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Received::Absent => "absent",
+            Received::Once(_) => "[present]",
+            Received::Repeated => "[repeated]",
         }
     }
 }
 
 /// A webhook as received: nothing about it is trusted yet.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UnverifiedWebhook {
     body: Bytes,
-    signature: Option<String>,
-    authorization: Option<String>,
+    signature: Received,
+    authorization: Received,
     claimed_strategy: Option<String>,
+}
+
+/// Never shows the body (customer data) or the credentials (the token is the webhook secret).
+impl std::fmt::Debug for UnverifiedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnverifiedWebhook")
+            .field("body_len", &self.body.len())
+            .field("signature", &self.signature.label())
+            .field("authorization", &self.authorization.label())
+            .field("claimed_strategy", &self.claimed_strategy)
+            .finish()
+    }
 }
 
 impl UnverifiedWebhook {
     pub fn new(headers: &HeaderMap, body: Bytes) -> Self {
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_owned())
-        };
         Self {
             body,
-            signature: header("x-salla-signature"),
-            authorization: header("authorization"),
-            claimed_strategy: header("x-salla-security-strategy"),
+            signature: Received::from_headers(headers, "x-salla-signature"),
+            authorization: Received::from_headers(headers, "authorization"),
+            claimed_strategy: headers
+                .get("x-salla-security-strategy")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned()),
         }
     }
 
@@ -143,10 +187,11 @@ impl WebhookVerifier {
         let secret = self.secret.expose_secret().as_bytes();
         match self.strategy {
             Strategy::Signature => {
-                let header = webhook
-                    .signature
-                    .as_deref()
-                    .ok_or(VerifyError::MissingSignature)?;
+                let header = match &webhook.signature {
+                    Received::Absent => return Err(VerifyError::MissingSignature),
+                    Received::Repeated => return Err(VerifyError::DuplicateSignature),
+                    Received::Once(v) => v,
+                };
                 let mut expected = [0u8; 32];
                 hex::decode_to_slice(header, &mut expected)
                     .map_err(|_| VerifyError::MalformedSignature)?;
@@ -158,16 +203,19 @@ impl WebhookVerifier {
                     .map_err(|_| VerifyError::BadSignature)?;
             }
             Strategy::Token => {
-                let header = webhook
-                    .authorization
-                    .as_deref()
-                    .ok_or(VerifyError::MissingToken)?;
+                let header: &[u8] = match &webhook.authorization {
+                    Received::Absent => return Err(VerifyError::MissingToken),
+                    Received::Repeated => return Err(VerifyError::DuplicateToken),
+                    Received::Once(v) => v,
+                };
                 // Salla sends the bare secret; a "Bearer " prefix (added by some proxies) is accepted.
-                let token = header
-                    .strip_prefix("Bearer ")
-                    .or_else(|| header.strip_prefix("bearer "))
+                // Both readings are compared (in constant time), so a secret that itself starts
+                // with "Bearer " still matches when sent bare.
+                let stripped = header
+                    .strip_prefix(b"Bearer ")
+                    .or_else(|| header.strip_prefix(b"bearer "))
                     .unwrap_or(header);
-                if !bool::from(token.as_bytes().ct_eq(secret)) {
+                if !bool::from(header.ct_eq(secret) | stripped.ct_eq(secret)) {
                     return Err(VerifyError::BadToken);
                 }
             }
@@ -310,6 +358,58 @@ mod tests {
             v.verify(request(&[("x-salla-signature", SIGNATURE)], BODY))
                 .unwrap_err(),
             VerifyError::MissingToken
+        );
+    }
+
+    #[test]
+    fn a_repeated_credential_header_is_refused() {
+        let mut map = HeaderMap::new();
+        map.append("x-salla-signature", HeaderValue::from_static(SIGNATURE));
+        map.append("x-salla-signature", HeaderValue::from_static("00"));
+        let hook = UnverifiedWebhook::new(&map, Bytes::from_static(BODY));
+        assert_eq!(
+            verifier(Strategy::Signature).verify(hook).unwrap_err(),
+            VerifyError::DuplicateSignature
+        );
+        let mut map = HeaderMap::new();
+        map.append("authorization", HeaderValue::from_static(SECRET));
+        map.append("authorization", HeaderValue::from_static(SECRET));
+        let hook = UnverifiedWebhook::new(&map, Bytes::from_static(BODY));
+        assert_eq!(
+            verifier(Strategy::Token).verify(hook).unwrap_err(),
+            VerifyError::DuplicateToken
+        );
+    }
+
+    #[test]
+    fn any_token_text_verifies_as_configured() {
+        // Found by tests/verify_properties.rs: a secret starting with "Bearer " (stripped before
+        // comparing) and a non-ASCII secret (not readable as a header string) never matched.
+        for secret in ["Bearer abc", "كلمة-سر"] {
+            let v = WebhookVerifier::new(Strategy::Token, SecretString::from(secret));
+            let mut map = HeaderMap::new();
+            map.insert(
+                "authorization",
+                HeaderValue::from_bytes(secret.as_bytes()).unwrap(),
+            );
+            assert!(
+                v.verify(UnverifiedWebhook::new(&map, Bytes::new())).is_ok(),
+                "{secret}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_ascii_signature_is_malformed_not_missing() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-salla-signature",
+            HeaderValue::from_bytes("تو".as_bytes()).unwrap(),
+        );
+        let hook = UnverifiedWebhook::new(&map, Bytes::from_static(BODY));
+        assert_eq!(
+            verifier(Strategy::Signature).verify(hook).unwrap_err(),
+            VerifyError::MalformedSignature
         );
     }
 
