@@ -52,9 +52,12 @@ pub(crate) fn parse_rpc_reply(
 ) -> Result<Value, Error> {
     reject_html(body)?;
     let reply: RpcReply = serde_json::from_slice(body).map_err(|e| Error::NoAnswer {
+        // serde's message can quote the server's text ("invalid type: string \"…\""): redacted
+        // and cut short like every other text taken from an answer.
         detail: format!(
-            "the reply is not a complete JSON-RPC envelope ({} bytes, {e})",
-            body.len()
+            "the reply is not a complete JSON-RPC envelope ({} bytes, {})",
+            body.len(),
+            quoted(&e.to_string(), redact)
         ),
         source: None,
     })?;
@@ -63,7 +66,8 @@ pub(crate) fn parse_rpc_reply(
         && id.as_u64() != Some(expected_id)
     {
         return Err(Error::protocol(format!(
-            "reply id {id} does not match request id {expected_id}"
+            "reply id {} does not match request id {expected_id}",
+            quoted(&id.to_string(), redact)
         )));
     }
     if let Some(err) = reply.error {
@@ -73,13 +77,22 @@ pub(crate) fn parse_rpc_reply(
         });
         let message = data.message.or(err.message).unwrap_or_default();
         return Err(Error::Odoo(Fault {
-            name: data.name.unwrap_or_default(),
+            name: redact(&data.name.unwrap_or_default()),
             message: redact(&message),
             code: err.code,
             http_status: 200,
         }));
     }
     Ok(reply.result.unwrap_or(Value::Null))
+}
+
+/// A text from an answer, fit to keep in an error: redacted, and at most 200 characters.
+fn quoted(text: &str, redact: &dyn Fn(&str) -> String) -> String {
+    let text = redact(text);
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
 }
 
 /// A complete page that is not JSON at all (it starts with `<`, which no JSON value does) did not come
@@ -106,7 +119,7 @@ pub(crate) fn parse_json2_error(
         return None;
     }
     Some(Fault {
-        name: data.name.unwrap_or_default(),
+        name: redact(&data.name.unwrap_or_default()),
         message: redact(&data.message.unwrap_or_default()),
         code: None,
         http_status: status,
@@ -200,6 +213,25 @@ mod tests {
         let err = parse_rpc_reply(body, 1, &redact).unwrap_err();
         assert_eq!(err.fault().unwrap().message, "bad key <redacted>");
         assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn texts_quoted_from_a_broken_reply_are_redacted_and_short() {
+        // Found by envelope/properties.rs: serde's message quoted the server's text verbatim.
+        let redact = |s: &str| s.replace("s3cr3t", "<redacted>");
+        let long = "s3cr3t".repeat(10_000);
+        for body in [
+            format!(r#"{{"jsonrpc": "2.0", "id": 1, "error": {{"code": "{long}"}}}}"#),
+            format!(r#"{{"jsonrpc": "2.0", "id": "{long}", "result": 1}}"#),
+        ] {
+            let shown = parse_rpc_reply(body.as_bytes(), 1, &redact)
+                .unwrap_err()
+                .to_string();
+            assert!(!shown.contains("s3cr3t") && shown.len() < 600, "{shown}");
+        }
+        let body = br#"{"jsonrpc": "2.0", "id": 1, "error": {"data": {"name": "s3cr3t"}}}"#;
+        let err = parse_rpc_reply(body, 1, &redact).unwrap_err();
+        assert_eq!(err.fault().unwrap().name, "<redacted>");
     }
 
     #[test]
@@ -396,3 +428,6 @@ mod transcript_tests {
         assert_eq!(refused, 2, "B27 and D27 answer false");
     }
 }
+
+#[cfg(test)]
+mod properties;
