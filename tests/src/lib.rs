@@ -291,7 +291,8 @@ pub fn free_port() -> u16 {
 
 /// A Postgres database of the test's own, migrated, dropped when the value is dropped.
 pub struct TestDb {
-    pub pool: sqlx::PgPool,
+    /// For the store's functions; [`TestDb::pg`] for SQL of the test's own.
+    pub pool: salla_odoo_store::Db,
     pub url: String,
     pub name: String,
 }
@@ -313,8 +314,14 @@ impl TestDb {
             .connect(&url)
             .await
             .unwrap();
+        let pool = salla_odoo_store::Db::from(pool);
         salla_odoo_store::migrate(&pool).await.unwrap();
         Self { pool, url, name }
+    }
+
+    /// The Postgres pool, for the test's own SQL.
+    pub fn pg(&self) -> &sqlx::PgPool {
+        self.pool.as_postgres().expect("a Postgres test database")
     }
 }
 
@@ -543,7 +550,7 @@ impl Fleet {
     /// Jobs with a recorded outcome.
     pub async fn outcomes(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM sync_log")
-            .fetch_one(&self.db.pool)
+            .fetch_one(self.db.pg())
             .await
             .unwrap()
     }
@@ -572,7 +579,7 @@ impl Fleet {
             "SELECT table_name::text FROM information_schema.columns
              WHERE column_name = 'merchant_id' AND table_schema = 'public'",
         )
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.db.pg())
         .await
         .unwrap();
         assert!(tables.len() >= 5, "{tables:?}");
@@ -580,7 +587,7 @@ impl Fleet {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT count(*) FROM {table} WHERE merchant_id = {merchant}"
             )))
-            .fetch_one(&self.db.pool)
+            .fetch_one(self.db.pg())
             .await
             .unwrap();
             if n > 0 {
@@ -618,7 +625,7 @@ impl Fleet {
     /// The sync log as (event, outcome, reason) rows, oldest first.
     pub async fn log(&self) -> Vec<(String, String, Option<String>)> {
         sqlx::query_as("SELECT event, outcome, reason FROM sync_log ORDER BY id")
-            .fetch_all(&self.db.pool)
+            .fetch_all(self.db.pg())
             .await
             .unwrap()
     }

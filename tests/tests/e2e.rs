@@ -127,7 +127,7 @@ async fn every_fixture_ends_in_the_expected_odoo_records() {
     // app.store.authorize → tokens stored encrypted, never in clear.
     let tokens: i64 =
         sqlx::query_scalar("SELECT count(*) FROM secrets WHERE merchant_id = 1234509876")
-            .fetch_one(&fleet.db.pool)
+            .fetch_one(fleet.db.pg())
             .await
             .unwrap();
     assert!(tokens >= 1);
@@ -444,7 +444,7 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
     let applied_dead: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE merchant_id = $1")
             .bind((600 + STORES - 1) as i64)
-            .fetch_one(&fleet.db.pool)
+            .fetch_one(fleet.db.pg())
             .await
             .unwrap();
     assert_eq!(applied_dead, 0, "the dead store's jobs wait");
@@ -463,7 +463,7 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
     );
     let not_applied: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE outcome <> 'applied'")
-            .fetch_one(&fleet.db.pool)
+            .fetch_one(fleet.db.pg())
             .await
             .unwrap();
     assert_eq!(not_applied, 0);
@@ -522,7 +522,7 @@ async fn retention_run_reports_what_it_deleted() {
          VALUES ($1, 1, 'order.created', 'order.upsert', 'applied', 0, 1, '{}', now() - interval '45 days')",
     )
     .bind(uuid::Uuid::now_v7())
-    .execute(&fleet.db.pool)
+    .execute(fleet.db.pg())
     .await
     .unwrap();
     let dry = fleet.cli(&["retention", "run", "--dry-run", "--json"], &[]);
@@ -759,7 +759,7 @@ async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
     assert_eq!(fleet.ingest.queue.stats().await.unwrap().queued, 0);
     let secrets: Vec<String> =
         sqlx::query_scalar("SELECT name FROM secrets WHERE merchant_id = 511")
-            .fetch_all(&fleet.db.pool)
+            .fetch_all(fleet.db.pg())
             .await
             .unwrap();
     assert_eq!(
@@ -769,7 +769,7 @@ async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
     );
     let purge_after: Option<time::OffsetDateTime> =
         sqlx::query_scalar("SELECT purge_after FROM stores WHERE merchant_id = 511")
-            .fetch_one(&fleet.db.pool)
+            .fetch_one(fleet.db.pg())
             .await
             .unwrap();
     let days = (purge_after.unwrap() - time::OffsetDateTime::now_utc()).whole_days();
@@ -888,14 +888,14 @@ async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output() {
     // Every column of every table, as text: only ciphertext.
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
-            .fetch_all(&fleet.db.pool)
+            .fetch_all(fleet.db.pg())
             .await
             .unwrap();
     for table in tables {
         let dump: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT t::text FROM {table} t"
         )))
-        .fetch_all(&fleet.db.pool)
+        .fetch_all(fleet.db.pg())
         .await
         .unwrap();
         for row in dump {

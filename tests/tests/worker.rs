@@ -564,7 +564,7 @@ async fn a_stores_odoo_calls_stay_within_its_per_second_budget_fleet_wide() {
     assert_eq!(per_second.values().sum::<u32>(), 8);
 }
 
-async fn log_entry(pool: &sqlx::PgPool, age_days: i64) {
+async fn log_entry(pool: &salla_odoo_store::Db, age_days: i64) {
     let job = uuid::Uuid::now_v7();
     sync_log::record(
         pool,
@@ -586,12 +586,12 @@ async fn log_entry(pool: &sqlx::PgPool, age_days: i64) {
     sqlx::query("UPDATE sync_log SET recorded_at = now() - make_interval(days => $1::int) WHERE job_id = $2")
         .bind(age_days as i32)
         .bind(job)
-        .execute(pool)
+        .execute(pool.as_postgres().unwrap())
         .await
         .unwrap();
 }
 
-async fn dead_letter(pool: &sqlx::PgPool, age_days: i64, handled_days_ago: Option<i64>) {
+async fn dead_letter(pool: &salla_odoo_store::Db, age_days: i64, handled_days_ago: Option<i64>) {
     let job = uuid::Uuid::now_v7();
     let id = outbox::insert(
         pool,
@@ -615,14 +615,14 @@ async fn dead_letter(pool: &sqlx::PgPool, age_days: i64, handled_days_ago: Optio
     )
     .bind(age_days as i32)
     .bind(id)
-    .execute(pool)
+    .execute(pool.as_postgres().unwrap())
     .await
     .unwrap();
     if let Some(d) = handled_days_ago {
         sqlx::query("UPDATE dead_letters SET replayed_at = now() - make_interval(days => $1::int), replayed_by = 'ops' WHERE id = $2")
             .bind(d as i32)
             .bind(id)
-            .execute(pool)
+            .execute(pool.as_postgres().unwrap())
             .await
             .unwrap();
     }
@@ -659,7 +659,7 @@ async fn retention_removes_only_what_is_past_its_period_one_worker_at_a_time() {
         (2, 1, 1)
     );
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
-        .fetch_one(pool)
+        .fetch_one(r.db.pg())
         .await
         .unwrap();
     assert_eq!(rows, 4);
@@ -690,11 +690,11 @@ async fn retention_removes_only_what_is_past_its_period_one_worker_at_a_time() {
         (2, 1, 1)
     );
     let logs: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_log")
-        .fetch_one(pool)
+        .fetch_one(r.db.pg())
         .await
         .unwrap();
     let letters: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-        .fetch_one(pool)
+        .fetch_one(r.db.pg())
         .await
         .unwrap();
     assert_eq!((logs, letters), (2, 2));

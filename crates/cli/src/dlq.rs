@@ -23,9 +23,9 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use salla_odoo_core::{BodyDigest, JobKind, MerchantId, Settings, SyncJob};
 use salla_odoo_queue::{DedupeKey, Enqueued, RedisQueue};
+use salla_odoo_store::Db;
 use salla_odoo_store::outbox::{self, DeadLetter, DeadLetterFilter};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -395,7 +395,7 @@ fn summary(d: &DeadLetter) -> Value {
 }
 
 async fn list(
-    pool: &PgPool,
+    pool: &Db,
     args: &ListArgs,
     json: bool,
     out: &mut impl Write,
@@ -609,7 +609,7 @@ fn printable_job(job: &Value, personal: bool) -> Value {
 }
 
 async fn show(
-    pool: &PgPool,
+    pool: &Db,
     id: i64,
     reveal: bool,
     json: bool,
@@ -778,7 +778,7 @@ const UNDECODABLE: &str = "undecodable: the queued bytes are not a job this vers
 
 /// Replay or discard one dead letter. `Err` only when Redis or Postgres failed: the caller stops.
 async fn act_one(
-    pool: &PgPool,
+    pool: &Db,
     queue: Option<&RedisQueue>,
     action: Action,
     d: &DeadLetter,
@@ -860,7 +860,7 @@ async fn act_one(
 }
 
 /// Why a claim was lost: another command handled it between our read and our update.
-async fn raced(pool: &PgPool, id: i64) -> String {
+async fn raced(pool: &Db, id: i64) -> String {
     match outbox::get(pool, id).await {
         Ok(Some(d)) if !d.is_pending() => format!("{} (concurrently)", handled(&d)),
         Ok(None) => "deleted meanwhile (retention or purge)".into(),
@@ -869,7 +869,7 @@ async fn raced(pool: &PgPool, id: i64) -> String {
 }
 
 async fn act(
-    pool: &PgPool,
+    pool: &Db,
     queue: Option<&RedisQueue>,
     action: Action,
     sel: &Selection,
@@ -1009,7 +1009,7 @@ const AGE_BUCKETS: [(&str, &str); 4] = [
     (">=7d", "older"),
 ];
 
-async fn stats(pool: &PgPool, json: bool, out: &mut impl Write) -> Result<(), CliError> {
+async fn stats(pool: &Db, json: bool, out: &mut impl Write) -> Result<(), CliError> {
     let mut s = outbox::stats(pool).await?;
     for (bucket, _) in AGE_BUCKETS {
         s.by_age.entry(bucket.to_owned()).or_insert(0);

@@ -58,15 +58,28 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
 
     let pool = crate::pool(settings).ok();
     let mut pg_time = None;
+    // "postgres", or "sqlite" in embedded mode.
+    let db_check = pool
+        .as_ref()
+        .map_or("postgres".to_owned(), |p| p.backend().to_string());
     match &pool {
         Some(pool) => {
-            match sqlx::query_scalar::<_, i64>("SELECT extract(epoch FROM now())::bigint")
-                .fetch_one(pool)
-                .await
-            {
+            let now = match pool {
+                salla_odoo_store::Db::Postgres(p) => {
+                    sqlx::query_scalar::<_, i64>("SELECT extract(epoch FROM now())::bigint")
+                        .fetch_one(p)
+                        .await
+                }
+                salla_odoo_store::Db::Sqlite(p) => {
+                    sqlx::query_scalar::<_, i64>("SELECT CAST(strftime('%s', 'now') AS INTEGER)")
+                        .fetch_one(p)
+                        .await
+                }
+            };
+            match now {
                 Ok(t) => {
                     pg_time = Some(t);
-                    checks.push(check("postgres", Ok("reachable".into())));
+                    checks.push(check(db_check.as_str(), Ok("reachable".into())));
                     let migrations = salla_odoo_store::migration_status(pool).await;
                     checks.push(check(
                         "migrations",
@@ -90,14 +103,14 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                         },
                     ));
                 }
-                Err(e) => checks.push(check("postgres", Err(e.to_string()))),
+                Err(e) => checks.push(check(db_check.as_str(), Err(e.to_string()))),
             }
         }
         None => checks.push(check("postgres", Err("the database URL is invalid".into()))),
     }
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let skews: Vec<String> = [("redis", redis_time), ("postgres", pg_time)]
+    let skews: Vec<String> = [("redis", redis_time), (db_check.as_str(), pg_time)]
         .iter()
         .filter_map(|(n, t)| t.map(|t| (n, t - now)))
         .filter(|(_, d)| d.abs() > 5)

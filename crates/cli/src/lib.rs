@@ -154,8 +154,8 @@ pub fn db_config(settings: &Settings) -> DbConfig {
     }
 }
 
-/// A Postgres pool from `[database]` (connects on first use).
-pub fn pool(settings: &Settings) -> Result<sqlx::PgPool, CliError> {
+/// A pool from `[database]`, on Postgres or SQLite as the URL says (connects on first use).
+pub fn pool(settings: &Settings) -> Result<salla_odoo_store::Db, CliError> {
     Ok(salla_odoo_store::connect_lazy(&db_config(settings))?)
 }
 

@@ -8,10 +8,10 @@ use std::io::Write;
 
 use clap::{Args, Subcommand};
 use salla_odoo_core::{MerchantId, Settings, StatusMap, StockMaster};
+use salla_odoo_store::Db;
 use salla_odoo_store::stores::{self, StoreSettings, StoreUpdate};
 use salla_odoo_store::{Keyring, secrets};
 use secrecy::SecretString;
-use sqlx::PgPool;
 
 use crate::CliError;
 
@@ -512,7 +512,7 @@ struct KeyCount {
     key: &'static str,
 }
 
-async fn by_key(pool: &PgPool, keyring: &Keyring) -> Result<Vec<KeyCount>, CliError> {
+async fn by_key(pool: &Db, keyring: &Keyring) -> Result<Vec<KeyCount>, CliError> {
     let previous = keyring.previous_key_ids();
     Ok(secrets::count_by_key(pool)
         .await?

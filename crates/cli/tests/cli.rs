@@ -208,7 +208,7 @@ async fn migrate_applies_then_reports_applied() {
             .all(|m| m["applied"] == true)
     );
 
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let pool = salla_odoo_store::Db::from(sqlx::PgPool::connect(&url).await.unwrap());
     let row = salla_odoo_store::stores::upsert_installed(
         &pool,
         MerchantId::new(42),

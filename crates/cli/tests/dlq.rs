@@ -9,6 +9,7 @@ use salla_odoo_core::{
     SyncJobV1,
 };
 use salla_odoo_queue::{QueueConfig, RedisQueue};
+use salla_odoo_store::Db;
 use salla_odoo_store::outbox::{self, NewDeadLetter};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -63,7 +64,7 @@ struct Env {
     db_name: String,
     db_url: String,
     ns: String,
-    pool: PgPool,
+    pool: Db,
     queue: RedisQueue,
 }
 
@@ -79,7 +80,7 @@ impl Env {
             .unwrap();
         admin.close().await;
         let db_url = format!("{}/{db_name}", pg_server());
-        let pool = PgPool::connect(&db_url).await.unwrap();
+        let pool = Db::from(PgPool::connect(&db_url).await.unwrap());
         salla_odoo_store::migrate(&pool).await.unwrap();
         let ns = format!("test:dlq:{}", Uuid::new_v4().simple());
         let queue = RedisQueue::new(
@@ -170,7 +171,7 @@ impl Env {
             "UPDATE dead_letters SET created_at = now() - interval '{by}' WHERE id = $1"
         )))
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.pool.as_postgres().unwrap())
         .await
         .unwrap();
     }
@@ -676,7 +677,7 @@ async fn a_replay_killed_before_its_claim_is_finished_by_the_next_one_without_a_
     // As if the process had died between queueing the copy and claiming the dead letter.
     sqlx::query("UPDATE dead_letters SET replayed_at = NULL, replayed_by = NULL WHERE id = $1")
         .bind(id)
-        .execute(&env.pool)
+        .execute(env.pool.as_postgres().unwrap())
         .await
         .unwrap();
     assert!(env.get(id).await.is_pending());

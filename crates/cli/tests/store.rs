@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use base64::Engine;
 use salla_odoo_core::MerchantId;
 use salla_odoo_core::settings::SecretsSettings;
+use salla_odoo_store::Db;
 use salla_odoo_store::{Keyring, secrets, stores};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -39,16 +40,17 @@ impl TestDb {
         TestDb { name, url }
     }
 
-    async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url).await.unwrap()
+    async fn pool(&self) -> Db {
+        Db::from(PgPool::connect(&self.url).await.unwrap())
     }
 
     async fn dump(&self) -> String {
-        let pool = self.pool().await;
+        let db = self.pool().await;
+        let pool = db.as_postgres().unwrap();
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
         )
-        .fetch_all(&pool)
+        .fetch_all(pool)
         .await
         .unwrap();
         let mut out = String::new();
@@ -56,12 +58,12 @@ impl TestDb {
             let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT t::text FROM \"{t}\" t"
             )))
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await
             .unwrap();
             out.push_str(&rows.join("\n"));
         }
-        pool.close().await;
+        db.close().await;
         out
     }
 }

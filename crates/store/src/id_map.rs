@@ -14,10 +14,9 @@
 //! (permanent error); Salla's ids are far smaller.
 
 use salla_odoo_core::MerchantId;
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::{StoreError, db_id, db_salla_id, from_db_id};
+use crate::{Db, StoreError, db_id, db_salla_id, from_db_id};
 
 /// Where a Salla object lives in Odoo.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
@@ -31,26 +30,29 @@ pub struct Mapping {
 
 /// The mapping of one Salla object, if it was synced.
 pub async fn get(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     entity: &str,
     salla_id: u64,
 ) -> Result<Option<Mapping>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT odoo_model, odoo_id, source_version, synced_at FROM id_map
-         WHERE merchant_id = $1 AND entity = $2 AND salla_id = $3",
-    )
-    .bind(db_id(merchant)?)
-    .bind(entity)
-    .bind(db_salla_id(salla_id)?)
-    .fetch_optional(pool)
-    .await?)
+    let (merchant_id, salla) = (db_id(merchant)?, db_salla_id(salla_id)?);
+    Ok(on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT odoo_model, odoo_id, source_version, synced_at FROM id_map
+             WHERE merchant_id = $1 AND entity = $2 AND salla_id = $3",
+        )
+        .bind(merchant_id)
+        .bind(entity)
+        .bind(salla)
+        .fetch_optional(pool)
+        .await?
+    }))
 }
 
 /// Insert or move forward: never lowers `source_version` (an older event cannot overwrite newer
 /// state); returns the row as stored, which is the newer one when `source_version` is older.
 pub async fn put(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     entity: &str,
     salla_id: u64,
@@ -62,7 +64,7 @@ pub async fn put(
     // then read: it exists (the conflict proved it) and only a purge deletes mappings.
     let merchant_id = db_id(merchant)?;
     let salla = db_salla_id(salla_id)?;
-    let written: Option<Mapping> = sqlx::query_as(
+    let sql = db.with_now(
         "INSERT INTO id_map (merchant_id, entity, salla_id, odoo_model, odoo_id, source_version, synced_at)
          VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT (merchant_id, entity, salla_id) DO UPDATE SET
@@ -72,19 +74,22 @@ pub async fn put(
             synced_at = now()
          WHERE id_map.source_version <= EXCLUDED.source_version
          RETURNING odoo_model, odoo_id, source_version, synced_at",
-    )
-    .bind(merchant_id)
-    .bind(entity)
-    .bind(salla)
-    .bind(odoo_model)
-    .bind(odoo_id)
-    .bind(source_version)
-    .fetch_optional(pool)
-    .await?;
+    );
+    let written: Option<Mapping> = on_db!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(merchant_id)
+            .bind(entity)
+            .bind(salla)
+            .bind(odoo_model)
+            .bind(odoo_id)
+            .bind(source_version)
+            .fetch_optional(pool)
+            .await?
+    });
     if let Some(m) = written {
         return Ok(m);
     }
-    get(pool, merchant, entity, salla_id).await?.ok_or_else(|| {
+    get(db, merchant, entity, salla_id).await?.ok_or_else(|| {
         StoreError::Invalid(format!(
             "id map row {merchant}/{entity}/{salla_id} vanished during an update"
         ))
@@ -94,55 +99,65 @@ pub async fn put(
 /// The Salla id mapped to an Odoo record. When several Salla objects share one Odoo record (two
 /// Salla customers with the same e-mail are one partner), the most recently synced one.
 pub async fn find_by_odoo(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     entity: &str,
     odoo_id: i64,
 ) -> Result<Option<u64>, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT salla_id FROM id_map WHERE merchant_id = $1 AND entity = $2 AND odoo_id = $3
-         ORDER BY synced_at DESC, salla_id DESC LIMIT 1",
-    )
-    .bind(db_id(merchant)?)
-    .bind(entity)
-    .bind(odoo_id)
-    .fetch_optional(pool)
-    .await?;
+    let merchant_id = db_id(merchant)?;
+    let id: Option<i64> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT salla_id FROM id_map WHERE merchant_id = $1 AND entity = $2 AND odoo_id = $3
+             ORDER BY synced_at DESC, salla_id DESC LIMIT 1",
+        )
+        .bind(merchant_id)
+        .bind(entity)
+        .bind(odoo_id)
+        .fetch_optional(pool)
+        .await?
+    });
     Ok(id.map(from_db_id))
 }
 
 /// Forget one mapping (e.g. the Odoo record was deleted); `true` if it existed.
 pub async fn delete(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     entity: &str,
     salla_id: u64,
 ) -> Result<bool, StoreError> {
-    let done =
+    let (merchant_id, salla) = (db_id(merchant)?, db_salla_id(salla_id)?);
+    let deleted = on_db!(db, pool => {
         sqlx::query("DELETE FROM id_map WHERE merchant_id = $1 AND entity = $2 AND salla_id = $3")
-            .bind(db_id(merchant)?)
+            .bind(merchant_id)
             .bind(entity)
-            .bind(db_salla_id(salla_id)?)
+            .bind(salla)
             .execute(pool)
-            .await?;
-    Ok(done.rows_affected() == 1)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
 }
 
 /// Delete every mapping of a merchant (purge); returns how many.
-pub async fn delete_merchant(pool: &PgPool, merchant: MerchantId) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM id_map WHERE merchant_id = $1")
-        .bind(db_id(merchant)?)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_merchant(db: &Db, merchant: MerchantId) -> Result<u64, StoreError> {
+    let merchant_id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM id_map WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }
 
 /// How many mappings a merchant has.
-pub async fn count_merchant(pool: &PgPool, merchant: MerchantId) -> Result<i64, StoreError> {
-    Ok(
+pub async fn count_merchant(db: &Db, merchant: MerchantId) -> Result<i64, StoreError> {
+    let merchant_id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT count(*) FROM id_map WHERE merchant_id = $1")
-            .bind(db_id(merchant)?)
+            .bind(merchant_id)
             .fetch_one(pool)
-            .await?,
-    )
+            .await?
+    }))
 }

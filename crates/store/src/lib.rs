@@ -1,9 +1,13 @@
-//! Persistence in Postgres: the connection pool, the embedded migrations, and the repositories.
+//! Persistence: the connection pool ([`Db`]), the embedded migrations, and the repositories, on
+//! Postgres (the fleet) or on a SQLite file (embedded mode, one process).
 //!
 //! # Data layout
-//! `migrations/` at the workspace root, embedded at build time and applied only by
-//! `salla-odoo migrate` (never implicitly by a service). Every table that mentions a merchant has
-//! a `merchant_id BIGINT` column, so a store's data can be purged by merchant.
+//! The same tables on both backends, from two sets of migrations embedded at build time and applied
+//! only by `salla-odoo migrate` (or by embedded mode at start; never implicitly by a service):
+//! `migrations/*.sql` for Postgres ([`MIGRATOR`]) and `migrations/sqlite/*.sql` for SQLite
+//! ([`SQLITE_MIGRATOR`]), with the same versions and descriptions. Every table that mentions a
+//! merchant has a `merchant_id` column (`BIGINT` / `INTEGER`), so a store's data can be purged by
+//! merchant.
 //!
 //! | table | module | holds |
 //! |---|---|---|
@@ -14,20 +18,231 @@
 //! | `dead_letters` | [`outbox`] | jobs that cannot succeed, whole, with their attempt history |
 //!
 //! [`purge`] removes everything a merchant owns in one transaction (issue 5's store purge).
-//! Fleet-wide per-entity locks ([`locks`]) are Postgres session advisory locks and hold no rows.
+//! Per-entity locks ([`locks`]) hold no rows: Postgres session advisory locks (fleet-wide), or an
+//! in-process registry on SQLite (embedded mode is one process).
+//!
+//! SQLite tables are `STRICT`, with CHECK constraints standing in for the Postgres types:
+//! ids are `INTEGER`, bytes `BLOB`, UUIDs 16-byte `BLOB`s, JSON `TEXT` that must be valid JSON,
+//! booleans `INTEGER` 0/1, and timestamps `TEXT` in one fixed-width UTC form,
+//! `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds, as Postgres keeps them), so that comparing and
+//! ordering the text compares and orders the instants. Every timestamp the store binds goes through
+//! [`Timestamp`], and SQL's current time is [`SQLITE_NOW`]; a CHECK refuses any other form.
 //!
 //! # Failure handling
-//! Connection problems, pool exhaustion and serialization failures are transient; everything else
-//! (constraint violations, a schema that does not match, a secret no configured key opens) is
-//! permanent. [`StoreError::is_transient`] says which.
+//! Connection problems, pool exhaustion and contention (Postgres serialization failures and
+//! deadlocks; SQLite `BUSY` and `LOCKED` once the 5 s busy timeout is spent) are transient;
+//! everything else (constraint violations, a schema that does not match, a secret no configured
+//! key opens) is permanent. [`StoreError::is_transient`] says which. On SQLite, writers take turns
+//! on the one database file (WAL journal: readers never wait for the writer).
 
+use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use time::OffsetDateTime;
 
-/// The migrations in `migrations/`, compiled in.
+/// The Postgres migrations in `migrations/`, compiled in. `migrate!` reads only the files
+/// directly in the folder, so the `sqlite/` subfolder is not part of it.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// The SQLite migrations in `migrations/sqlite/`, compiled in: the same versions as [`MIGRATOR`].
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// SQLite's busy timeout: how long a writer waits for another writer before `SQLITE_BUSY`.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The current time in SQLite SQL, in the stored timestamp form (`now()` on Postgres).
+/// SQLite's clock has millisecond resolution: the last three digits are zeros.
+pub const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')";
+
+/// A connection pool on one of the two backends. Cloning is cheap (the pools are shared handles).
+#[derive(Clone, Debug)]
+pub enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Which database a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+impl From<PgPool> for Db {
+    fn from(pool: PgPool) -> Self {
+        Db::Postgres(pool)
+    }
+}
+
+impl From<SqlitePool> for Db {
+    fn from(pool: SqlitePool) -> Self {
+        Db::Sqlite(pool)
+    }
+}
+
+impl Db {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The Postgres pool, for code that runs Postgres SQL of its own (tests, diagnostics).
+    pub fn as_postgres(&self) -> Option<&PgPool> {
+        match self {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool, for code that runs SQLite SQL of its own (tests, diagnostics).
+    pub fn as_sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            Db::Sqlite(pool) => Some(pool),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// Close every connection (waits for the ones in use to come back).
+    pub async fn close(&self) {
+        match self {
+            Db::Postgres(pool) => pool.close().await,
+            Db::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// `sql` as this backend reads it: on SQLite every `now()` becomes [`SQLITE_NOW`]. For the
+    /// statements whose only difference between the dialects is the current time.
+    pub(crate) fn with_now(&self, sql: &'static str) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr;
+        match self {
+            Db::Postgres(_) => sqlx::SqlStr::from_static(sql),
+            Db::Sqlite(_) => sqlx::AssertSqlSafe(sql.replace("now()", SQLITE_NOW)).into_sql_str(),
+        }
+    }
+}
+
+/// Runs the same body once per backend (defined before the modules, which see it by textual
+/// scope), with `$pool` bound to the `PgPool` or the `SqlitePool`:
+/// the body type-checks (and binds, encodes, decodes) separately for each.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Postgres($pool) => $body,
+            $crate::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// One connection (or transaction) on either backend, for code that must run inside a caller's
+/// transaction. [`on_conn!`] runs a body for it as [`on_db!`] does for a pool.
+pub(crate) enum Conn<'c> {
+    Postgres(&'c mut sqlx::PgConnection),
+    Sqlite(&'c mut sqlx::SqliteConnection),
+}
+
+impl<'c> From<&'c mut sqlx::PgConnection> for Conn<'c> {
+    fn from(conn: &'c mut sqlx::PgConnection) -> Self {
+        Conn::Postgres(conn)
+    }
+}
+
+impl<'c> From<&'c mut sqlx::SqliteConnection> for Conn<'c> {
+    fn from(conn: &'c mut sqlx::SqliteConnection) -> Self {
+        Conn::Sqlite(conn)
+    }
+}
+
+impl Conn<'_> {
+    /// As [`Db::with_now`].
+    pub(crate) fn with_now(&self, sql: &'static str) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr;
+        match self {
+            Conn::Postgres(_) => sqlx::SqlStr::from_static(sql),
+            Conn::Sqlite(_) => sqlx::AssertSqlSafe(sql.replace("now()", SQLITE_NOW)).into_sql_str(),
+        }
+    }
+}
+
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::Conn::Postgres($c) => $body,
+            $crate::Conn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// A timestamp to bind: `timestamptz` on Postgres (exactly as an `OffsetDateTime` binds), and on
+/// SQLite the fixed-width UTC text every stored timestamp has (see the data layout above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timestamp(pub OffsetDateTime);
+
+const SQLITE_TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
+
+impl Timestamp {
+    /// The SQLite text form: UTC, microseconds (truncated, as Postgres stores them), `Z`.
+    pub fn sqlite_text(&self) -> String {
+        self.0
+            .to_offset(time::UtcOffset::UTC)
+            .format(SQLITE_TIME_FORMAT)
+            .expect("a four-digit year formats")
+    }
+}
+
+impl sqlx::Type<sqlx::Postgres> for Timestamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <OffsetDateTime as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <OffsetDateTime as sqlx::Encode<'_, sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl sqlx::Type<sqlx::Sqlite> for Timestamp {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <String as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Sqlite> for Timestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::sqlite::SqliteArgumentsBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'_, sqlx::Sqlite>>::encode(self.sqlite_text(), buf)
+    }
+}
+
+/// [`Timestamp`] of an optional instant.
+pub(crate) fn ts(t: Option<OffsetDateTime>) -> Option<Timestamp> {
+    t.map(Timestamp)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,9 +279,15 @@ impl StoreError {
 fn sqlx_is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-        // serialization_failure, deadlock_detected, lock_not_available, too_many_connections,
-        // admin/crash shutdown, cannot_connect_now, connection exceptions
         sqlx::Error::Database(db) => {
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                return db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(sqlite_code_is_transient);
+            }
+            // Postgres: serialization_failure, deadlock_detected, lock_not_available,
+            // too_many_connections, admin/crash shutdown, cannot_connect_now, connection exceptions
             matches!(
                 db.code().as_deref(),
                 Some(
@@ -89,6 +310,13 @@ fn sqlx_is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
+/// SQLite reports extended result codes, whose low byte is the primary code: SQLITE_BUSY (5:
+/// another connection holds the write lock past the busy timeout; `BUSY_SNAPSHOT` and the other
+/// variants too) and SQLITE_LOCKED (6: a conflict within a shared cache) are worth retrying.
+fn sqlite_code_is_transient(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6)
+}
+
 /// Pool settings, from `[database]`.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -97,17 +325,58 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
 }
 
-/// Open a pool. Connections are made on first use, so this only fails on a malformed URL.
-pub fn connect_lazy(config: &DbConfig) -> Result<PgPool, StoreError> {
-    let options: PgConnectOptions = config
-        .url
-        .expose_secret()
+/// Open a pool on the backend the URL names: `postgres://` / `postgresql://` (anything that is
+/// not `sqlite:` is read as a Postgres URL), or `sqlite:` (`sqlite:///abs/path/store.db`,
+/// `sqlite://relative.db`, `sqlite:relative.db`; the file is created if missing). Connections are
+/// made on first use, so this only fails on a malformed URL.
+pub fn connect_lazy(config: &DbConfig) -> Result<Db, StoreError> {
+    let url = config.url.expose_secret();
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e: sqlx::Error| StoreError::Config(redact(&e.to_string())))?;
+        return Ok(Db::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(config.max_connections)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_lazy_with(sqlite_options(options)),
+        ));
+    }
+    let options: PgConnectOptions = url
         .parse()
         .map_err(|e: sqlx::Error| StoreError::Config(redact(&e.to_string())))?;
-    Ok(PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(config.acquire_timeout)
-        .connect_lazy_with(options))
+    Ok(Db::Postgres(
+        PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_lazy_with(options),
+    ))
+}
+
+/// Connections of [`open_sqlite`]'s pool.
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+
+/// Open (creating it if missing) the SQLite database at `path`, and connect once so that a file
+/// that cannot be opened fails here. Not migrated: see [`migrate`].
+pub async fn open_sqlite(path: &Path) -> Result<Db, StoreError> {
+    let options = sqlite_options(SqliteConnectOptions::new().filename(path));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(SQLITE_MAX_CONNECTIONS)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    Ok(Db::Sqlite(pool))
+}
+
+/// The settings every SQLite connection gets: created if missing, WAL journal (readers do not
+/// block the writer), foreign keys enforced, a 5 s busy timeout, and `synchronous = NORMAL`
+/// (durable at each WAL checkpoint; a power loss can lose the last transactions, never corrupt).
+fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .synchronous(SqliteSynchronous::Normal)
 }
 
 /// Keep passwords out of error messages that quote a URL.
@@ -118,10 +387,18 @@ fn redact(message: &str) -> String {
     }
 }
 
-/// Apply every pending migration. Safe to run while services run: migrations are additive.
-pub async fn migrate(pool: &PgPool) -> Result<Vec<AppliedMigration>, StoreError> {
-    MIGRATOR.run(pool).await?;
-    migration_status(pool).await
+fn migrator(db: &Db) -> &'static sqlx::migrate::Migrator {
+    match db {
+        Db::Postgres(_) => &MIGRATOR,
+        Db::Sqlite(_) => &SQLITE_MIGRATOR,
+    }
+}
+
+/// Apply every pending migration of the backend. Safe to run while services run: migrations are
+/// additive. Running it again applies nothing.
+pub async fn migrate(db: &Db) -> Result<Vec<AppliedMigration>, StoreError> {
+    on_db!(db, pool => migrator(db).run(pool).await?);
+    migration_status(db).await
 }
 
 /// One embedded migration and whether the database has it.
@@ -132,19 +409,33 @@ pub struct AppliedMigration {
     pub applied: bool,
 }
 
-/// The embedded migrations, each marked applied or pending in this database.
-pub async fn migration_status(pool: &PgPool) -> Result<Vec<AppliedMigration>, StoreError> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(pool)
-        .await?;
-    let applied: Vec<i64> = if exists {
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
+/// The backend's embedded migrations, each marked applied or pending in this database.
+pub async fn migration_status(db: &Db) -> Result<Vec<AppliedMigration>, StoreError> {
+    let exists: bool = match db {
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(pool)
+                .await?
+        }
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master
+                                WHERE type = 'table' AND name = '_sqlx_migrations')",
+            )
+            .fetch_one(pool)
             .await?
+        }
+    };
+    let applied: Vec<i64> = if exists {
+        on_db!(db, pool => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(pool)
+                .await?
+        })
     } else {
         Vec::new()
     };
-    Ok(MIGRATOR
+    Ok(migrator(db)
         .iter()
         .map(|m| AppliedMigration {
             version: m.version,
@@ -201,6 +492,89 @@ pub(crate) fn from_db_id(id: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_busy_and_locked_are_transient_and_nothing_else() {
+        // BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED, LOCKED_SHAREDCACHE
+        for code in [5, 261, 517, 773, 6, 262] {
+            assert!(sqlite_code_is_transient(code), "{code}");
+        }
+        // ERROR, CONSTRAINT, CONSTRAINT_UNIQUE, CONSTRAINT_CHECK, READONLY, CORRUPT, FULL
+        for code in [1, 19, 2067, 275, 8, 11, 13] {
+            assert!(!sqlite_code_is_transient(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn sqlite_timestamps_are_fixed_width_utc_microseconds() {
+        use time::macros::datetime;
+        let text = |t| Timestamp(t).sqlite_text();
+        assert_eq!(
+            text(datetime!(2026-11-29 10:00:00 UTC)),
+            "2026-11-29T10:00:00.000000Z"
+        );
+        assert_eq!(
+            text(datetime!(2026-11-29 13:00:00.123456789 +3)),
+            "2026-11-29T10:00:00.123456Z"
+        );
+        assert_eq!(
+            text(datetime!(2026-11-29 00:30:00.5 +1)),
+            "2026-11-28T23:30:00.500000Z"
+        );
+        // The text of SQLite's own clock has the same width.
+        assert_eq!(SQLITE_NOW.matches("%f000Z").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_url_scheme_picks_the_backend() {
+        let config = |url: &str| DbConfig {
+            url: SecretString::from(url.to_owned()),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        for (url, backend) in [
+            ("postgres://u:p@db:5432/x", Backend::Postgres),
+            ("postgresql://db/x", Backend::Postgres),
+            ("sqlite:///var/lib/salla-odoo/store.db", Backend::Sqlite),
+            ("sqlite://relative.db", Backend::Sqlite),
+            ("sqlite:relative.db", Backend::Sqlite),
+        ] {
+            assert_eq!(
+                connect_lazy(&config(url)).unwrap().backend(),
+                backend,
+                "{url}"
+            );
+        }
+        let db = connect_lazy(&config("sqlite:///var/lib/salla-odoo/store.db")).unwrap();
+        assert_eq!(
+            db.as_sqlite().unwrap().connect_options().get_filename(),
+            Path::new("/var/lib/salla-odoo/store.db")
+        );
+        assert!(db.as_postgres().is_none());
+        let err = connect_lazy(&config("postgres://user:hunter2@db:notaport/x")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = connect_lazy(&config("sqlite://x.db?mode=sideways")).unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn now_is_rewritten_for_sqlite_only() {
+        let pg = Db::Postgres(
+            PgPoolOptions::new()
+                .connect_lazy("postgres://db/x")
+                .unwrap(),
+        );
+        assert_eq!(pg.with_now("SET a = now()").as_str(), "SET a = now()");
+        let lite = Db::Sqlite(
+            SqlitePoolOptions::new()
+                .connect_lazy("sqlite::memory:")
+                .unwrap(),
+        );
+        assert_eq!(
+            lite.with_now("SET a = now(), b = now()").as_str(),
+            format!("SET a = {SQLITE_NOW}, b = {SQLITE_NOW}")
+        );
+    }
 
     #[test]
     fn urls_in_errors_lose_their_password() {

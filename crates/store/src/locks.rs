@@ -1,37 +1,76 @@
-//! Fleet-wide locks: Postgres session advisory locks, one per entity (or per singleton job).
+//! Per-entity locks, one per entity (or per singleton job): fleet-wide Postgres session advisory
+//! locks, or, on SQLite (embedded mode, one process), an in-process registry.
 //!
 //! # Data layout
 //! No table. The lock key is a stable 64-bit hash (the first 8 bytes of SHA-256) of
-//! `entity/{merchant}/{entity_key}` or `global/{name}`, taken with `pg_try_advisory_lock(bigint)`
-//! on a connection that the [`EntityLock`] keeps checked out of the pool for as long as it is
-//! held. Every worker on every host that shares the database sees the same key space; the
-//! lock is visible in `pg_locks` (`locktype = 'advisory'`).
+//! `entity/{merchant}/{entity_key}` or `global/{name}`.
+//! - Postgres: taken with `pg_try_advisory_lock(bigint)` on a connection that the [`EntityLock`]
+//!   keeps checked out of the pool for as long as it is held. Every worker on every host that
+//!   shares the database sees the same key space; the lock is visible in `pg_locks`
+//!   (`locktype = 'advisory'`).
+//! - SQLite: the pair (database file, key) in a process-wide set. The file is named by its
+//!   canonical path, so two pools opened on the same file share their locks. Nothing is held in
+//!   the database and no connection is kept. This excludes tasks of one process only: embedded
+//!   mode runs one process per data directory (`run` holds an exclusive lock on the directory).
 //!
 //! # Failure handling
-//! - [`try_lock`] never waits: `Ok(None)` means another session holds the lock (the caller
-//!   reschedules without spending an attempt). The lock is re-entrant only within one session,
-//!   and each lock has its own connection, so two tasks of one process exclude each other too.
-//! - [`EntityLock::release`] unlocks and returns the connection to the pool.
-//! - An [`EntityLock`] dropped without `release` (panic, job timeout, cancelled future) closes
-//!   its connection instead of returning it to the pool: Postgres ends the session and frees the
-//!   lock, so a lock can never leak into a pooled connection. The same holds if acquiring is
-//!   cancelled half-way. If the worker process dies, its connections die with it.
-//! - Holding a lock costs one pool connection: size `database.max_connections` above the
-//!   worker's concurrency.
+//! - [`try_lock`] never waits: `Ok(None)` means someone else holds the lock (the caller
+//!   reschedules without spending an attempt). On Postgres the lock is re-entrant only within one
+//!   session, and each lock has its own connection, so two tasks of one process exclude each other
+//!   too; on SQLite a held key refuses every second taker.
+//! - [`EntityLock::release`] unlocks (and on Postgres returns the connection to the pool).
+//! - An [`EntityLock`] dropped without `release` (panic, job timeout, cancelled future) frees the
+//!   lock too. On Postgres it closes its connection instead of returning it to the pool: Postgres
+//!   ends the session and frees the lock, so a lock can never leak into a pooled connection. The
+//!   same holds if acquiring is cancelled half-way. If the worker process dies, its connections
+//!   (and, on SQLite, the registry) die with it.
+//! - Holding a Postgres lock costs one pool connection: size `database.max_connections` above the
+//!   worker's concurrency. A SQLite lock costs nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use salla_odoo_core::MerchantId;
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgPool, Postgres, SqlitePool};
 
-use crate::StoreError;
+use crate::{Db, StoreError};
 
-/// A held advisory lock. Release it with [`EntityLock::release`]; dropping it closes the
-/// connection, which frees the lock too.
+/// A held lock. Release it with [`EntityLock::release`]; dropping it frees the lock too.
 pub struct EntityLock {
-    conn: Option<PoolConnection<Postgres>>,
+    held: Option<Held>,
     key: i64,
     label: String,
+}
+
+enum Held {
+    /// The session that holds the advisory lock.
+    Postgres(PoolConnection<Postgres>),
+    /// The entry in [`LOCAL`]: (database file, key).
+    Sqlite(LocalKey),
+}
+
+type LocalKey = (String, i64);
+
+/// The SQLite locks held in this process. Only ever held for one insert or remove.
+static LOCAL: Mutex<BTreeSet<LocalKey>> = Mutex::new(BTreeSet::new());
+
+fn local() -> std::sync::MutexGuard<'static, BTreeSet<LocalKey>> {
+    // The set is consistent after any panic (each change is one insert or remove).
+    LOCAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Which database file a SQLite pool opens: its canonical path when the file exists.
+fn sqlite_identity(pool: &SqlitePool) -> String {
+    let options = pool.connect_options();
+    let path = options.get_filename();
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl std::fmt::Debug for EntityLock {
@@ -39,17 +78,17 @@ impl std::fmt::Debug for EntityLock {
         f.debug_struct("EntityLock")
             .field("label", &self.label)
             .field("key", &self.key)
-            .field("held", &self.conn.is_some())
+            .field("held", &self.held.is_some())
             .finish()
     }
 }
 
-/// The advisory-lock key of an entity of a merchant.
+/// The lock key of an entity of a merchant.
 pub fn entity_key(merchant: MerchantId, entity_key: &str) -> i64 {
     hash_key(&format!("entity/{merchant}/{entity_key}"))
 }
 
-/// The advisory-lock key of a fleet-wide singleton.
+/// The lock key of a fleet-wide singleton.
 pub fn global_key(name: &str) -> i64 {
     hash_key(&format!("global/{name}"))
 }
@@ -64,12 +103,12 @@ fn hash_key(text: &str) -> i64 {
 /// Take the lock of one entity (e.g. `order:123`) of a merchant, without waiting:
 /// `Ok(None)` when another worker holds it.
 pub async fn try_lock(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     entity: &str,
 ) -> Result<Option<EntityLock>, StoreError> {
     try_lock_key(
-        pool,
+        db,
         entity_key(merchant, entity),
         format!("{merchant}/{entity}"),
     )
@@ -77,11 +116,29 @@ pub async fn try_lock(
 }
 
 /// Take a fleet-wide singleton lock (e.g. `retention`), without waiting.
-pub async fn try_lock_global(pool: &PgPool, name: &str) -> Result<Option<EntityLock>, StoreError> {
-    try_lock_key(pool, global_key(name), format!("global/{name}")).await
+pub async fn try_lock_global(db: &Db, name: &str) -> Result<Option<EntityLock>, StoreError> {
+    try_lock_key(db, global_key(name), format!("global/{name}")).await
 }
 
-async fn try_lock_key(
+async fn try_lock_key(db: &Db, key: i64, label: String) -> Result<Option<EntityLock>, StoreError> {
+    match db {
+        Db::Postgres(pool) => try_advisory_lock(pool, key, label).await,
+        Db::Sqlite(pool) => {
+            let entry = (sqlite_identity(pool), key);
+            if !local().insert(entry.clone()) {
+                return Ok(None);
+            }
+            tracing::debug!(lock = %label, "in-process lock taken");
+            Ok(Some(EntityLock {
+                held: Some(Held::Sqlite(entry)),
+                key,
+                label,
+            }))
+        }
+    }
+}
+
+async fn try_advisory_lock(
     pool: &PgPool,
     key: i64,
     label: String,
@@ -89,11 +146,13 @@ async fn try_lock_key(
     // The guard owns the connection before the lock is asked for: if this future is dropped
     // mid-query, or the query fails, the connection is closed rather than pooled.
     let mut guard = EntityLock {
-        conn: Some(pool.acquire().await?),
+        held: Some(Held::Postgres(pool.acquire().await?)),
         key,
         label,
     };
-    let conn = guard.conn.as_mut().expect("just set");
+    let Some(Held::Postgres(conn)) = guard.held.as_mut() else {
+        unreachable!("just set")
+    };
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(key)
         .fetch_one(&mut **conn)
@@ -103,7 +162,7 @@ async fn try_lock_key(
         Ok(Some(guard))
     } else {
         // Not held by us: the connection is clean and goes back to the pool.
-        drop(guard.conn.take());
+        drop(guard.held.take());
         Ok(None)
     }
 }
@@ -114,16 +173,27 @@ impl EntityLock {
         &self.label
     }
 
-    /// The advisory-lock key.
+    /// The lock key.
     pub fn key(&self) -> i64 {
         self.key
     }
 
-    /// Unlock and return the connection to the pool. On error the connection is closed, which
-    /// frees the lock anyway.
+    /// Unlock (on Postgres, and return the connection to the pool). On error the connection is
+    /// closed, which frees the lock anyway.
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let Some(mut conn) = self.conn.take() else {
-            return Ok(());
+        let mut conn = match self.held.take() {
+            None => return Ok(()),
+            Some(Held::Postgres(conn)) => conn,
+            Some(Held::Sqlite(entry)) => {
+                if local().remove(&entry) {
+                    tracing::debug!(lock = %self.label, "in-process lock released");
+                    return Ok(());
+                }
+                return Err(StoreError::Invalid(format!(
+                    "lock {} was not held at release",
+                    self.label
+                )));
+            }
         };
         let unlocked: Result<bool, sqlx::Error> =
             sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
@@ -154,9 +224,16 @@ impl EntityLock {
 
 impl Drop for EntityLock {
     fn drop(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            tracing::debug!(lock = %self.label, "advisory lock dropped without release: closing its connection");
-            conn.close_on_drop();
+        match self.held.take() {
+            None => {}
+            Some(Held::Postgres(mut conn)) => {
+                tracing::debug!(lock = %self.label, "advisory lock dropped without release: closing its connection");
+                conn.close_on_drop();
+            }
+            Some(Held::Sqlite(entry)) => {
+                tracing::debug!(lock = %self.label, "in-process lock dropped without release: freed");
+                local().remove(&entry);
+            }
         }
     }
 }

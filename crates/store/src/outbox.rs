@@ -2,8 +2,8 @@
 //!
 //! # Data layout
 //! Table `dead_letters`: `id` (BIGSERIAL, what operators type), `job_id` (UNIQUE), `merchant_id`,
-//! (0 for an undecodable job that names no merchant), `event`, `kind`, `salla_id`, `job` (JSONB: the whole `SyncJob` as queued), `attempts` (JSONB
-//! array of `{attempt, at, error, class}`), `error` (the final error), `class` (`permanent` |
+//! (0 for an undecodable job that names no merchant), `event`, `kind`, `salla_id`, `job` (JSON:
+//! the whole `SyncJob` as queued), `attempts` (JSON array of `{attempt, at, error, class}`), `error` (the final error), `class` (`permanent` |
 //! `exhausted` | `poison` | `undecodable`), `created_at`, and the one-time marks `replayed_at`/
 //! `replayed_by` and `discarded_at`/`discarded_by` (never both). Indexed by merchant and time and
 //! by time alone (retention).
@@ -16,11 +16,10 @@
 //! requeues under a new job id (`sync_log` keeps one outcome per job id).
 
 use salla_odoo_core::MerchantId;
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{StoreError, db_id, db_id_or_unknown, db_salla_id, from_db_id};
+use crate::{Db, StoreError, Timestamp, db_id, db_id_or_unknown, db_salla_id, from_db_id, ts};
 
 /// Allowed values of `class`.
 pub const CLASSES: [&str; 4] = ["permanent", "exhausted", "poison", "undecodable"];
@@ -116,7 +115,7 @@ const COLUMNS: &str = "id, job_id, merchant_id, event, kind, salla_id, job, atte
      created_at, replayed_at, replayed_by, discarded_at, discarded_by";
 
 /// Dead-letter a job; its id, or `None` when that job is already dead-lettered.
-pub async fn insert(pool: &PgPool, letter: &NewDeadLetter) -> Result<Option<i64>, StoreError> {
+pub async fn insert(db: &Db, letter: &NewDeadLetter) -> Result<Option<i64>, StoreError> {
     if !CLASSES.contains(&letter.class.as_str()) {
         return Err(StoreError::Invalid(format!(
             "dead-letter class {:?} is not one of {}",
@@ -125,45 +124,52 @@ pub async fn insert(pool: &PgPool, letter: &NewDeadLetter) -> Result<Option<i64>
         )));
     }
     let salla_id = letter.salla_id.map(db_salla_id).transpose()?;
-    Ok(sqlx::query_scalar(
-        "INSERT INTO dead_letters
-            (job_id, merchant_id, event, kind, salla_id, job, attempts, error, class)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (job_id) DO NOTHING
-         RETURNING id",
-    )
-    .bind(letter.job_id)
-    .bind(db_id_or_unknown(letter.merchant)?)
-    .bind(&letter.event)
-    .bind(&letter.kind)
-    .bind(salla_id)
-    .bind(sqlx::types::Json(&letter.job))
-    .bind(sqlx::types::Json(&letter.attempts))
-    .bind(&letter.error)
-    .bind(&letter.class)
-    .fetch_optional(pool)
-    .await?)
+    let merchant_id = db_id_or_unknown(letter.merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO dead_letters
+                (job_id, merchant_id, event, kind, salla_id, job, attempts, error, class)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (job_id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(letter.job_id)
+        .bind(merchant_id)
+        .bind(&letter.event)
+        .bind(&letter.kind)
+        .bind(salla_id)
+        .bind(sqlx::types::Json(&letter.job))
+        .bind(sqlx::types::Json(&letter.attempts))
+        .bind(&letter.error)
+        .bind(&letter.class)
+        .fetch_optional(pool)
+        .await?
+    }))
 }
 
 /// One dead letter by id.
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<DeadLetter>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM dead_letters WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+pub async fn get(db: &Db, id: i64) -> Result<Option<DeadLetter>, StoreError> {
+    let row: Option<Row> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM dead_letters WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
     Ok(row.map(DeadLetter::from))
 }
 
 /// The dead letter of a job, if it was dead-lettered.
-pub async fn get_by_job(pool: &PgPool, job_id: Uuid) -> Result<Option<DeadLetter>, StoreError> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM dead_letters WHERE job_id = $1"
-    )))
-    .bind(job_id)
-    .fetch_optional(pool)
-    .await?;
+pub async fn get_by_job(db: &Db, job_id: Uuid) -> Result<Option<DeadLetter>, StoreError> {
+    let row: Option<Row> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM dead_letters WHERE job_id = $1"
+        )))
+        .bind(job_id)
+        .fetch_optional(pool)
+        .await?
+    });
     Ok(row.map(DeadLetter::from))
 }
 
@@ -190,32 +196,52 @@ pub struct DeadLetterFilter {
 pub const DEFAULT_LIMIT: i64 = 100;
 
 /// Dead letters matching `filter`, newest first.
-pub async fn list(pool: &PgPool, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
+pub async fn list(db: &Db, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
     let merchant = filter.merchant.map(db_id_or_unknown).transpose()?;
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM dead_letters
-         WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
-           AND ($2::TEXT IS NULL OR event = $2)
-           AND ($3::TEXT IS NULL OR kind = $3)
-           AND ($4::TEXT IS NULL OR strpos(lower(error), lower($4)) > 0)
-           AND ($5::TEXT IS NULL OR class = $5)
-           AND ($6::TIMESTAMPTZ IS NULL OR created_at >= $6)
-           AND ($7::TIMESTAMPTZ IS NULL OR created_at < $7)
-           AND ($8 OR (replayed_at IS NULL AND discarded_at IS NULL))
-         ORDER BY created_at DESC, id DESC
-         LIMIT $9"
-    )))
-    .bind(merchant)
-    .bind(filter.event.as_deref())
-    .bind(filter.kind.as_deref())
-    .bind(filter.error_contains.as_deref())
-    .bind(filter.class.as_deref())
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(filter.include_replayed)
-    .bind(filter.limit.unwrap_or(DEFAULT_LIMIT).max(0))
-    .fetch_all(pool)
-    .await?;
+    // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
+    // `::` casts (and needs none) and spells `strpos` `instr`.
+    let sql = match db {
+        Db::Postgres(_) => format!(
+            "SELECT {COLUMNS} FROM dead_letters
+             WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
+               AND ($2::TEXT IS NULL OR event = $2)
+               AND ($3::TEXT IS NULL OR kind = $3)
+               AND ($4::TEXT IS NULL OR strpos(lower(error), lower($4)) > 0)
+               AND ($5::TEXT IS NULL OR class = $5)
+               AND ($6::TIMESTAMPTZ IS NULL OR created_at >= $6)
+               AND ($7::TIMESTAMPTZ IS NULL OR created_at < $7)
+               AND ($8 OR (replayed_at IS NULL AND discarded_at IS NULL))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $9"
+        ),
+        Db::Sqlite(_) => format!(
+            "SELECT {COLUMNS} FROM dead_letters
+             WHERE ($1 IS NULL OR merchant_id = $1)
+               AND ($2 IS NULL OR event = $2)
+               AND ($3 IS NULL OR kind = $3)
+               AND ($4 IS NULL OR instr(lower(error), lower($4)) > 0)
+               AND ($5 IS NULL OR class = $5)
+               AND ($6 IS NULL OR created_at >= $6)
+               AND ($7 IS NULL OR created_at < $7)
+               AND ($8 OR (replayed_at IS NULL AND discarded_at IS NULL))
+             ORDER BY created_at DESC, id DESC
+             LIMIT $9"
+        ),
+    };
+    let rows: Vec<Row> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(merchant)
+            .bind(filter.event.as_deref())
+            .bind(filter.kind.as_deref())
+            .bind(filter.error_contains.as_deref())
+            .bind(filter.class.as_deref())
+            .bind(ts(filter.since))
+            .bind(ts(filter.until))
+            .bind(filter.include_replayed)
+            .bind(filter.limit.unwrap_or(DEFAULT_LIMIT).max(0))
+            .fetch_all(pool)
+            .await?
+    });
     Ok(rows.into_iter().map(DeadLetter::from).collect())
 }
 
@@ -233,10 +259,8 @@ pub struct DeadLetterStats {
     pub by_age: std::collections::BTreeMap<String, i64>,
 }
 
-/// Counts for `dlq stats`.
-pub async fn stats(pool: &PgPool) -> Result<DeadLetterStats, StoreError> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "WITH d AS (
+/// `dlq stats` in one statement (Postgres).
+const STATS_POSTGRES: &str = "WITH d AS (
             SELECT *, replayed_at IS NULL AND discarded_at IS NULL AS pending FROM dead_letters
          )
          SELECT 'state', CASE WHEN pending THEN 'pending'
@@ -248,10 +272,34 @@ pub async fn stats(pool: &PgPool) -> Result<DeadLetterStats, StoreError> {
          UNION ALL SELECT 'age', CASE WHEN created_at > now() - interval '1 hour' THEN '<1h'
                                       WHEN created_at > now() - interval '1 day' THEN '<1d'
                                       WHEN created_at > now() - interval '7 days' THEN '<7d'
-                                      ELSE '>=7d' END, count(*) FROM d WHERE pending GROUP BY 2",
-    )
-    .fetch_all(pool)
-    .await?;
+                                      ELSE '>=7d' END, count(*) FROM d WHERE pending GROUP BY 2";
+
+/// [`STATS_POSTGRES`] for SQLite: the ages compare the stored text with the same text form of
+/// "now minus the period".
+const STATS_SQLITE: &str = "WITH d AS (
+            SELECT *, replayed_at IS NULL AND discarded_at IS NULL AS pending FROM dead_letters
+         )
+         SELECT 'state', CASE WHEN pending THEN 'pending'
+                              WHEN replayed_at IS NOT NULL THEN 'replayed'
+                              ELSE 'discarded' END, count(*) FROM d GROUP BY 2
+         UNION ALL SELECT 'store', CAST(merchant_id AS TEXT), count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'event', event, count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'class', class, count(*) FROM d WHERE pending GROUP BY 2
+         UNION ALL SELECT 'age',
+             CASE WHEN created_at > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 hour') THEN '<1h'
+                  WHEN created_at > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 day') THEN '<1d'
+                  WHEN created_at > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-7 days') THEN '<7d'
+                  ELSE '>=7d' END, count(*) FROM d WHERE pending GROUP BY 2";
+
+/// Counts for `dlq stats`.
+pub async fn stats(db: &Db) -> Result<DeadLetterStats, StoreError> {
+    let sql = match db {
+        Db::Postgres(_) => STATS_POSTGRES,
+        Db::Sqlite(_) => STATS_SQLITE,
+    };
+    let rows: Vec<(String, String, i64)> = on_db!(db, pool => {
+        sqlx::query_as(sql).fetch_all(pool).await?
+    });
     let mut stats = DeadLetterStats::default();
     for (group, key, n) in rows {
         match group.as_str() {
@@ -280,72 +328,76 @@ pub async fn stats(pool: &PgPool) -> Result<DeadLetterStats, StoreError> {
 /// Mark a dead letter replayed by `by`: `true` the first time, `false` if it was already
 /// replayed or discarded (or does not exist). Call it before requeueing, and requeue only on
 /// `true`.
-pub async fn mark_replayed(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn mark_replayed(db: &Db, id: i64, by: &str) -> Result<bool, StoreError> {
+    let sql = db.with_now(
         "UPDATE dead_letters SET replayed_at = now(), replayed_by = $2
          WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL",
-    )
-    .bind(id)
-    .bind(by)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    );
+    let updated = on_db!(db, pool => {
+        sqlx::query(sql).bind(id).bind(by).execute(pool).await?.rows_affected()
+    });
+    Ok(updated == 1)
 }
 
 /// Mark a dead letter discarded by `by`: `true` the first time, `false` if it was already
 /// replayed or discarded (or does not exist).
-pub async fn mark_discarded(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn mark_discarded(db: &Db, id: i64, by: &str) -> Result<bool, StoreError> {
+    let sql = db.with_now(
         "UPDATE dead_letters SET discarded_at = now(), discarded_by = $2
          WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL",
-    )
-    .bind(id)
-    .bind(by)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    );
+    let updated = on_db!(db, pool => {
+        sqlx::query(sql).bind(id).bind(by).execute(pool).await?.rows_affected()
+    });
+    Ok(updated == 1)
 }
 
 /// Undo a [`mark_replayed`] whose requeue failed, so the dead letter can be replayed again.
-pub async fn unmark_replayed(pool: &PgPool, id: i64, by: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE dead_letters SET replayed_at = NULL, replayed_by = NULL
-         WHERE id = $1 AND replayed_by = $2 AND replayed_at IS NOT NULL",
-    )
-    .bind(id)
-    .bind(by)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn unmark_replayed(db: &Db, id: i64, by: &str) -> Result<bool, StoreError> {
+    let updated = on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE dead_letters SET replayed_at = NULL, replayed_by = NULL
+             WHERE id = $1 AND replayed_by = $2 AND replayed_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(by)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(updated == 1)
 }
 
 /// Delete dead letters created before `cutoff`, whatever their state (retention); returns how many.
-pub async fn delete_older_than(pool: &PgPool, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM dead_letters WHERE created_at < $1")
-        .bind(cutoff)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_older_than(db: &Db, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM dead_letters WHERE created_at < $1")
+            .bind(Timestamp(cutoff))
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }
 
 /// Delete dead letters replayed or discarded before `cutoff` (retention); returns how many.
-pub async fn delete_handled_before(
-    pool: &PgPool,
-    cutoff: OffsetDateTime,
-) -> Result<u64, StoreError> {
-    let done =
+pub async fn delete_handled_before(db: &Db, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+    Ok(on_db!(db, pool => {
         sqlx::query("DELETE FROM dead_letters WHERE COALESCE(replayed_at, discarded_at) < $1")
-            .bind(cutoff)
+            .bind(Timestamp(cutoff))
             .execute(pool)
-            .await?;
-    Ok(done.rows_affected())
+            .await?
+            .rows_affected()
+    }))
 }
 
 /// Delete every dead letter of a merchant (purge); returns how many.
-pub async fn delete_merchant(pool: &PgPool, merchant: MerchantId) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM dead_letters WHERE merchant_id = $1")
-        .bind(db_id(merchant)?)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_merchant(db: &Db, merchant: MerchantId) -> Result<u64, StoreError> {
+    let merchant_id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM dead_letters WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }

@@ -1,14 +1,13 @@
 //! Retention: what the configured periods remove from the sync log and the dead letters.
 //!
 //! Run by `salla-odoo retention run` and, every `retention.interval_secs`, by one worker of the
-//! fleet at a time (it holds the global advisory lock `retention` while it runs). Each delete is one
+//! fleet at a time (it holds the global lock `retention` while it runs). Each delete is one
 //! statement, so a run interrupted half-way leaves every table consistent and the next run finishes.
 
 use serde::Serialize;
-use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
 
-use crate::StoreError;
+use crate::{Db, StoreError, Timestamp};
 
 /// The retention periods, from `[retention]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +38,7 @@ pub struct Report {
 
 /// Apply `policy` as of `now`.
 pub async fn run(
-    pool: &PgPool,
+    db: &Db,
     policy: &Policy,
     now: OffsetDateTime,
     dry_run: bool,
@@ -63,19 +62,23 @@ pub async fn run(
         (PENDING, pending_cut, &mut report.dead_letters_pending),
         (HANDLED, handled_cut, &mut report.dead_letters_handled),
     ] {
-        *slot = if dry_run {
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {from}")))
-                .bind(cutoff)
-                .fetch_one(pool)
-                .await?;
-            n as u64
-        } else {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE {from}")))
-                .bind(cutoff)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        };
+        let cutoff = Timestamp(cutoff);
+        *slot = on_db!(db, pool => {
+            if dry_run {
+                let n: i64 =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {from}")))
+                        .bind(cutoff)
+                        .fetch_one(pool)
+                        .await?;
+                n as u64
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE {from}")))
+                    .bind(cutoff)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            }
+        });
     }
     Ok(report)
 }

@@ -29,10 +29,9 @@ use salla_odoo_core::MerchantId;
 use salla_odoo_core::settings::SecretsSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use crate::{StoreError, db_id};
+use crate::{Conn, Db, StoreError, db_id, ts};
 
 /// Length of a key in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
@@ -237,20 +236,22 @@ fn with_row(e: StoreError, merchant: i64, name: &str) -> StoreError {
 
 /// Store (insert or replace) a merchant's secret, sealed under the current key.
 pub async fn put_secret(
-    pool: &PgPool,
+    db: &Db,
     keyring: &Keyring,
     merchant: MerchantId,
     name: &str,
     plaintext: &str,
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
-    let mut conn = pool.acquire().await?;
-    put_secret_on(&mut conn, keyring, merchant, name, plaintext, expires_at).await
+    on_db!(db, pool => {
+        let mut conn = pool.acquire().await?;
+        put_secret_on(Conn::from(&mut *conn), keyring, merchant, name, plaintext, expires_at).await
+    })
 }
 
 /// [`put_secret`] on a given connection (or transaction).
 pub(crate) async fn put_secret_on(
-    conn: &mut PgConnection,
+    conn: Conn<'_>,
     keyring: &Keyring,
     merchant: MerchantId,
     name: &str,
@@ -262,7 +263,7 @@ pub(crate) async fn put_secret_on(
         return Err(StoreError::Invalid("a secret needs a name".into()));
     }
     let sealed = keyring.seal_with_aad(plaintext.as_bytes(), &row_aad(merchant, name));
-    sqlx::query(
+    let sql = conn.with_now(
         "INSERT INTO secrets (merchant_id, name, key_id, nonce, ciphertext, expires_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT (merchant_id, name) DO UPDATE SET
@@ -271,15 +272,18 @@ pub(crate) async fn put_secret_on(
             ciphertext = EXCLUDED.ciphertext,
             expires_at = EXCLUDED.expires_at,
             updated_at = now()",
-    )
-    .bind(merchant)
-    .bind(name)
-    .bind(&sealed.key_id)
-    .bind(&sealed.nonce)
-    .bind(&sealed.ciphertext)
-    .bind(expires_at)
-    .execute(&mut *conn)
-    .await?;
+    );
+    on_conn!(conn, conn => {
+        sqlx::query(sql)
+            .bind(merchant)
+            .bind(name)
+            .bind(&sealed.key_id)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(ts(expires_at))
+            .execute(&mut *conn)
+            .await?;
+    });
     Ok(())
 }
 
@@ -293,32 +297,34 @@ pub struct SecretValue {
 
 /// A merchant's secret, decrypted; `None` when it is not stored.
 pub async fn get_secret(
-    pool: &PgPool,
+    db: &Db,
     keyring: &Keyring,
     merchant: MerchantId,
     name: &str,
 ) -> Result<Option<SecretString>, StoreError> {
-    Ok(get_secret_with_expiry(pool, keyring, merchant, name)
+    Ok(get_secret_with_expiry(db, keyring, merchant, name)
         .await?
         .map(|s| s.value))
 }
 
 /// [`get_secret`] with the token's expiry and when it was stored.
 pub async fn get_secret_with_expiry(
-    pool: &PgPool,
+    db: &Db,
     keyring: &Keyring,
     merchant: MerchantId,
     name: &str,
 ) -> Result<Option<SecretValue>, StoreError> {
     let merchant = db_id(merchant)?;
-    let row: Option<SecretRow> = sqlx::query_as(
-        "SELECT merchant_id, name, key_id, nonce, ciphertext, expires_at, updated_at
-         FROM secrets WHERE merchant_id = $1 AND name = $2",
-    )
-    .bind(merchant)
-    .bind(name)
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<SecretRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT merchant_id, name, key_id, nonce, ciphertext, expires_at, updated_at
+             FROM secrets WHERE merchant_id = $1 AND name = $2",
+        )
+        .bind(merchant)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+    });
     let Some(row) = row else { return Ok(None) };
     let sealed = row.sealed();
     let bytes = keyring
@@ -333,36 +339,40 @@ pub async fn get_secret_with_expiry(
 }
 
 /// Names of a merchant's stored secrets (never their values).
-pub async fn secret_names(pool: &PgPool, merchant: MerchantId) -> Result<Vec<String>, StoreError> {
-    Ok(
+pub async fn secret_names(db: &Db, merchant: MerchantId) -> Result<Vec<String>, StoreError> {
+    let id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT name FROM secrets WHERE merchant_id = $1 ORDER BY name")
-            .bind(db_id(merchant)?)
+            .bind(id)
             .fetch_all(pool)
-            .await?,
-    )
+            .await?
+    }))
 }
 
 /// Delete one secret; `true` if it existed.
-pub async fn delete_secret(
-    pool: &PgPool,
-    merchant: MerchantId,
-    name: &str,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM secrets WHERE merchant_id = $1 AND name = $2")
-        .bind(db_id(merchant)?)
-        .bind(name)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn delete_secret(db: &Db, merchant: MerchantId, name: &str) -> Result<bool, StoreError> {
+    let id = db_id(merchant)?;
+    let deleted = on_db!(db, pool => {
+        sqlx::query("DELETE FROM secrets WHERE merchant_id = $1 AND name = $2")
+            .bind(id)
+            .bind(name)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
 }
 
 /// Delete every secret of a merchant (uninstall, purge); returns how many were deleted.
-pub async fn delete_secrets(pool: &PgPool, merchant: MerchantId) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM secrets WHERE merchant_id = $1")
-        .bind(db_id(merchant)?)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_secrets(db: &Db, merchant: MerchantId) -> Result<u64, StoreError> {
+    let id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM secrets WHERE merchant_id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }
 
 #[derive(sqlx::FromRow)]
@@ -387,12 +397,14 @@ impl SecretRow {
 }
 
 /// How many secrets are sealed under each key id.
-pub async fn count_by_key(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT key_id, count(*) FROM secrets GROUP BY key_id ORDER BY count(*) DESC, key_id",
-    )
-    .fetch_all(pool)
-    .await?)
+pub async fn count_by_key(db: &Db) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT key_id, count(*) FROM secrets GROUP BY key_id ORDER BY count(*) DESC, key_id",
+        )
+        .fetch_all(pool)
+        .await?
+    }))
 }
 
 /// Re-encrypt every secret that is not under the current key; returns how many were rewritten.
@@ -402,14 +414,16 @@ pub async fn count_by_key(pool: &PgPool) -> Result<Vec<(String, i64)>, StoreErro
 /// row stays readable throughout as long as the old key is still in `previous_keys`. Rows that no
 /// configured key opens are left as they are and reported in the error after all the others
 /// have been rotated.
-pub async fn rotate(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError> {
-    let rows: Vec<SecretRow> = sqlx::query_as(
-        "SELECT merchant_id, name, key_id, nonce, ciphertext, expires_at, updated_at
-         FROM secrets WHERE key_id <> $1 ORDER BY merchant_id, name",
-    )
-    .bind(keyring.current_key_id())
-    .fetch_all(pool)
-    .await?;
+pub async fn rotate(db: &Db, keyring: &Keyring) -> Result<u64, StoreError> {
+    let rows: Vec<SecretRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT merchant_id, name, key_id, nonce, ciphertext, expires_at, updated_at
+             FROM secrets WHERE key_id <> $1 ORDER BY merchant_id, name",
+        )
+        .bind(keyring.current_key_id())
+        .fetch_all(pool)
+        .await?
+    });
     let mut rotated = 0u64;
     let mut failed: Vec<String> = Vec::new();
     for row in rows {
@@ -432,20 +446,22 @@ pub async fn rotate(pool: &PgPool, keyring: &Keyring) -> Result<u64, StoreError>
             }
         };
         let sealed = keyring.seal_with_aad(&plaintext, &aad);
-        let done = sqlx::query(
-            "UPDATE secrets SET key_id = $3, nonce = $4, ciphertext = $5
-             WHERE merchant_id = $1 AND name = $2 AND key_id = $6 AND nonce = $7",
-        )
-        .bind(row.merchant_id)
-        .bind(&row.name)
-        .bind(&sealed.key_id)
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(&row.key_id)
-        .bind(&row.nonce)
-        .execute(pool)
-        .await?;
-        rotated += done.rows_affected();
+        rotated += on_db!(db, pool => {
+            sqlx::query(
+                "UPDATE secrets SET key_id = $3, nonce = $4, ciphertext = $5
+                 WHERE merchant_id = $1 AND name = $2 AND key_id = $6 AND nonce = $7",
+            )
+            .bind(row.merchant_id)
+            .bind(&row.name)
+            .bind(&sealed.key_id)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(&row.key_id)
+            .bind(&row.nonce)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
     }
     if failed.is_empty() {
         Ok(rotated)

@@ -5,7 +5,7 @@
 //! `purge_after`), the Odoo connection (`odoo_url`, `odoo_database`, `odoo_login`,
 //! `odoo_version_override`; the API key is in `secrets` under the name
 //! [`secrets::ODOO_API_KEY`], encrypted) and the sync options (`warehouse_id`, `pricelist_id`,
-//! `currency`, `tax_id`, `prices_include_tax`, `status_map` (JSONB, NULL = the default map),
+//! `currency`, `tax_id`, `prices_include_tax`, `status_map` (JSON, NULL = the default map),
 //! `create_unknown_skus`, `stock_master`).
 //!
 //! # Failure handling
@@ -15,11 +15,10 @@
 
 use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::secrets::{self, Keyring};
-use crate::{StoreError, db_id};
+use crate::{Db, StoreError, Timestamp, db_id};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct StoreRow {
@@ -35,13 +34,13 @@ pub struct StoreRow {
 
 /// Create or reconnect a store (`app.installed`, `app.updated`): an upsert, never a duplicate.
 pub async fn upsert_installed(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     app_id: Option<u64>,
     store_type: Option<&str>,
 ) -> Result<StoreRow, StoreError> {
     let app_id = app_id.and_then(|a| i64::try_from(a).ok());
-    Ok(sqlx::query_as::<_, StoreRow>(
+    let sql = db.with_now(
         "INSERT INTO stores (merchant_id, status, app_id, store_type, installed_at)
          VALUES ($1, 'installed', $2, $3, now())
          ON CONFLICT (merchant_id) DO UPDATE SET
@@ -53,31 +52,40 @@ pub async fn upsert_installed(
             purge_after = NULL,
             updated_at = now()
          RETURNING merchant_id, status, app_id, store_type, installed_at, uninstalled_at",
-    )
-    .bind(db_id(merchant)?)
-    .bind(app_id)
-    .bind(store_type)
-    .fetch_one(pool)
-    .await?)
+    );
+    let id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoreRow>(sql)
+            .bind(id)
+            .bind(app_id)
+            .bind(store_type)
+            .fetch_one(pool)
+            .await?
+    }))
 }
 
-pub async fn get(pool: &PgPool, merchant: MerchantId) -> Result<Option<StoreRow>, StoreError> {
-    Ok(sqlx::query_as::<_, StoreRow>(
-        "SELECT merchant_id, status, app_id, store_type, installed_at, uninstalled_at
-         FROM stores WHERE merchant_id = $1",
-    )
-    .bind(db_id(merchant)?)
-    .fetch_optional(pool)
-    .await?)
+pub async fn get(db: &Db, merchant: MerchantId) -> Result<Option<StoreRow>, StoreError> {
+    let id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoreRow>(
+            "SELECT merchant_id, status, app_id, store_type, installed_at, uninstalled_at
+             FROM stores WHERE merchant_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    }))
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<StoreRow>, StoreError> {
-    Ok(sqlx::query_as::<_, StoreRow>(
-        "SELECT merchant_id, status, app_id, store_type, installed_at, uninstalled_at
-         FROM stores ORDER BY merchant_id",
-    )
-    .fetch_all(pool)
-    .await?)
+pub async fn list(db: &Db) -> Result<Vec<StoreRow>, StoreError> {
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoreRow>(
+            "SELECT merchant_id, status, app_id, store_type, installed_at, uninstalled_at
+             FROM stores ORDER BY merchant_id",
+        )
+        .fetch_all(pool)
+        .await?
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,35 +222,37 @@ impl SettingsRow {
 /// A store's settings with its Odoo API key decrypted; `None` when the store is unknown.
 /// A key no configured encryption key opens is a permanent [`StoreError::Crypto`].
 pub async fn load_settings(
-    pool: &PgPool,
+    db: &Db,
     keyring: &Keyring,
     merchant: MerchantId,
 ) -> Result<Option<StoreSettings>, StoreError> {
-    let row: Option<SettingsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {SETTINGS_COLUMNS} FROM stores WHERE merchant_id = $1"
-    )))
-    .bind(db_id(merchant)?)
-    .fetch_optional(pool)
-    .await?;
+    let id = db_id(merchant)?;
+    let row: Option<SettingsRow> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SETTINGS_COLUMNS} FROM stores WHERE merchant_id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
     let Some(row) = row else { return Ok(None) };
-    let api_key = secrets::get_secret(pool, keyring, merchant, secrets::ODOO_API_KEY).await?;
+    let api_key = secrets::get_secret(db, keyring, merchant, secrets::ODOO_API_KEY).await?;
     row.into_settings(api_key).map(Some)
 }
 
 /// Every store's settings, by merchant id (API keys decrypted).
-pub async fn list_settings(
-    pool: &PgPool,
-    keyring: &Keyring,
-) -> Result<Vec<StoreSettings>, StoreError> {
-    let rows: Vec<SettingsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {SETTINGS_COLUMNS} FROM stores ORDER BY merchant_id"
-    )))
-    .fetch_all(pool)
-    .await?;
+pub async fn list_settings(db: &Db, keyring: &Keyring) -> Result<Vec<StoreSettings>, StoreError> {
+    let rows: Vec<SettingsRow> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {SETTINGS_COLUMNS} FROM stores ORDER BY merchant_id"
+        )))
+        .fetch_all(pool)
+        .await?
+    });
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let merchant = MerchantId::new(crate::from_db_id(row.merchant_id));
-        let api_key = secrets::get_secret(pool, keyring, merchant, secrets::ODOO_API_KEY).await?;
+        let api_key = secrets::get_secret(db, keyring, merchant, secrets::ODOO_API_KEY).await?;
         out.push(row.into_settings(api_key)?);
     }
     Ok(out)
@@ -251,7 +261,7 @@ pub async fn list_settings(
 /// Apply `update` to a store's settings, creating the store (status `installed`) if it does not
 /// exist; the API key, when given, is sealed into `secrets` in the same transaction.
 pub async fn upsert_settings(
-    pool: &PgPool,
+    db: &Db,
     keyring: &Keyring,
     merchant: MerchantId,
     update: &StoreUpdate,
@@ -277,15 +287,11 @@ pub async fn upsert_settings(
         .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
         .transpose()
         .map_err(|e| StoreError::Invalid(format!("status map: {e}")))?;
-    let mut tx = pool.begin().await?;
-    sqlx::query(
+    let insert_sql = db.with_now(
         "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
          ON CONFLICT (merchant_id) DO NOTHING",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
+    );
+    let update_sql = db.with_now(
         "UPDATE stores SET
             status = COALESCE($2, status),
             odoo_url = COALESCE($3, odoo_url),
@@ -302,36 +308,41 @@ pub async fn upsert_settings(
             stock_master = COALESCE($14, stock_master),
             updated_at = now()
          WHERE merchant_id = $1",
-    )
-    .bind(id)
-    .bind(update.status.as_deref())
-    .bind(update.odoo_url.as_deref())
-    .bind(update.odoo_database.as_deref())
-    .bind(update.odoo_login.as_deref())
-    .bind(update.odoo_version_override.map(i16::from))
-    .bind(update.warehouse_id)
-    .bind(update.pricelist_id)
-    .bind(update.currency.as_deref())
-    .bind(update.tax_id)
-    .bind(update.prices_include_tax)
-    .bind(status_map)
-    .bind(update.create_unknown_skus)
-    .bind(update.stock_master.map(stock_master_str))
-    .execute(&mut *tx)
-    .await?;
-    if let Some(key) = &update.odoo_api_key {
-        secrets::put_secret_on(
-            &mut tx,
-            keyring,
-            merchant,
-            secrets::ODOO_API_KEY,
-            key.expose_secret(),
-            None,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    load_settings(pool, keyring, merchant)
+    );
+    on_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(insert_sql).bind(id).execute(&mut *tx).await?;
+        sqlx::query(update_sql)
+            .bind(id)
+            .bind(update.status.as_deref())
+            .bind(update.odoo_url.as_deref())
+            .bind(update.odoo_database.as_deref())
+            .bind(update.odoo_login.as_deref())
+            .bind(update.odoo_version_override.map(i16::from))
+            .bind(update.warehouse_id)
+            .bind(update.pricelist_id)
+            .bind(update.currency.as_deref())
+            .bind(update.tax_id)
+            .bind(update.prices_include_tax)
+            .bind(status_map)
+            .bind(update.create_unknown_skus)
+            .bind(update.stock_master.map(stock_master_str))
+            .execute(&mut *tx)
+            .await?;
+        if let Some(key) = &update.odoo_api_key {
+            secrets::put_secret_on(
+                crate::Conn::from(&mut *tx),
+                keyring,
+                merchant,
+                secrets::ODOO_API_KEY,
+                key.expose_secret(),
+                None,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    });
+    load_settings(db, keyring, merchant)
         .await?
         .ok_or_else(|| StoreError::Invalid(format!("store {merchant} vanished while updating")))
 }
@@ -340,48 +351,53 @@ pub async fn upsert_settings(
 /// `purge_after`. `None` when the store is unknown. Re-installing ([`upsert_installed`]) before
 /// the purge clears the schedule and keeps everything else.
 pub async fn mark_uninstalled(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
     purge_after: OffsetDateTime,
 ) -> Result<Option<StoreRow>, StoreError> {
-    Ok(sqlx::query_as::<_, StoreRow>(
+    let sql = db.with_now(
         "UPDATE stores SET status = 'uninstalled', uninstalled_at = now(), purge_after = $2,
             updated_at = now()
          WHERE merchant_id = $1
          RETURNING merchant_id, status, app_id, store_type, installed_at, uninstalled_at",
-    )
-    .bind(db_id(merchant)?)
-    .bind(purge_after)
-    .fetch_optional(pool)
-    .await?)
+    );
+    let id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoreRow>(sql)
+            .bind(id)
+            .bind(Timestamp(purge_after))
+            .fetch_optional(pool)
+            .await?
+    }))
 }
 
 /// When an uninstalled store's data is due to be purged (`None`: not scheduled).
 pub async fn purge_after(
-    pool: &PgPool,
+    db: &Db,
     merchant: MerchantId,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
-    let at: Option<Option<OffsetDateTime>> =
+    let id = db_id(merchant)?;
+    let at: Option<Option<OffsetDateTime>> = on_db!(db, pool => {
         sqlx::query_scalar("SELECT purge_after FROM stores WHERE merchant_id = $1")
-            .bind(db_id(merchant)?)
+            .bind(id)
             .fetch_optional(pool)
-            .await?;
+            .await?
+    });
     Ok(at.flatten())
 }
 
 /// Uninstalled stores whose purge is due at `now`, oldest first.
-pub async fn due_for_purge(
-    pool: &PgPool,
-    now: OffsetDateTime,
-) -> Result<Vec<MerchantId>, StoreError> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT merchant_id FROM stores
-         WHERE status = 'uninstalled' AND purge_after IS NOT NULL AND purge_after <= $1
-         ORDER BY purge_after, merchant_id",
-    )
-    .bind(now)
-    .fetch_all(pool)
-    .await?;
+pub async fn due_for_purge(db: &Db, now: OffsetDateTime) -> Result<Vec<MerchantId>, StoreError> {
+    let ids: Vec<i64> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT merchant_id FROM stores
+             WHERE status = 'uninstalled' AND purge_after IS NOT NULL AND purge_after <= $1
+             ORDER BY purge_after, merchant_id",
+        )
+        .bind(Timestamp(now))
+        .fetch_all(pool)
+        .await?
+    });
     Ok(ids
         .into_iter()
         .map(|i| MerchantId::new(crate::from_db_id(i)))
@@ -389,21 +405,27 @@ pub async fn due_for_purge(
 }
 
 /// Whether a store has an Odoo URL configured (whatever the state of its API key).
-pub async fn has_odoo_connection(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {
-    let url: Option<Option<String>> =
+pub async fn has_odoo_connection(db: &Db, merchant: MerchantId) -> Result<bool, StoreError> {
+    let id = db_id(merchant)?;
+    let url: Option<Option<String>> = on_db!(db, pool => {
         sqlx::query_scalar("SELECT odoo_url FROM stores WHERE merchant_id = $1")
-            .bind(db_id(merchant)?)
+            .bind(id)
             .fetch_optional(pool)
-            .await?;
+            .await?
+    });
     Ok(url.flatten().is_some())
 }
 
 /// Delete a store's row (settings included); `true` if it existed. Part of the purge: the caller
 /// deletes the store's other rows too.
-pub async fn delete(pool: &PgPool, merchant: MerchantId) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM stores WHERE merchant_id = $1")
-        .bind(db_id(merchant)?)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn delete(db: &Db, merchant: MerchantId) -> Result<bool, StoreError> {
+    let id = db_id(merchant)?;
+    let deleted = on_db!(db, pool => {
+        sqlx::query("DELETE FROM stores WHERE merchant_id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
 }

@@ -3,7 +3,7 @@
 //! # Data layout
 //! Table `sync_log`: `job_id` (UNIQUE), `merchant_id`, `event`, `kind`, `entity`, `outcome`
 //! (`applied` | `skipped` | `dead_lettered` | `dropped`), `reason`, `attempt`, `duration_ms`,
-//! `odoo_ids` (JSONB: the Odoo records touched) and `recorded_at`. Indexed by merchant and time
+//! `odoo_ids` (JSON: the Odoo records touched) and `recorded_at`. Indexed by merchant and time
 //! (listing, purge) and by time alone (retention).
 //!
 //! # Failure handling
@@ -12,11 +12,10 @@
 //! call returns `false`. A replayed dead letter therefore runs under a new job id.
 
 use salla_odoo_core::MerchantId;
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{StoreError, db_id, from_db_id};
+use crate::{Db, StoreError, Timestamp, db_id, from_db_id, ts};
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -136,37 +135,42 @@ impl TryFrom<LogRow> for LogEntry {
 }
 
 /// Record a job's outcome; `false` (and nothing written) if this job already has one.
-pub async fn record(pool: &PgPool, entry: &NewLogEntry) -> Result<bool, StoreError> {
+pub async fn record(db: &Db, entry: &NewLogEntry) -> Result<bool, StoreError> {
     let attempt = i32::try_from(entry.attempt)
         .map_err(|_| StoreError::Invalid(format!("attempt {} is too large", entry.attempt)))?;
-    let done = sqlx::query(
-        "INSERT INTO sync_log
-            (job_id, merchant_id, event, kind, entity, outcome, reason, attempt, duration_ms, odoo_ids)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (job_id) DO NOTHING",
-    )
-    .bind(entry.job_id)
-    .bind(db_id(entry.merchant)?)
-    .bind(&entry.event)
-    .bind(&entry.kind)
-    .bind(entry.entity.as_deref())
-    .bind(entry.outcome.as_str())
-    .bind(entry.reason.as_deref())
-    .bind(attempt)
-    .bind(entry.duration_ms)
-    .bind(sqlx::types::Json(&entry.odoo_ids))
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let merchant_id = db_id(entry.merchant)?;
+    let inserted = on_db!(db, pool => {
+        sqlx::query(
+            "INSERT INTO sync_log
+                (job_id, merchant_id, event, kind, entity, outcome, reason, attempt, duration_ms, odoo_ids)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(entry.job_id)
+        .bind(merchant_id)
+        .bind(&entry.event)
+        .bind(&entry.kind)
+        .bind(entry.entity.as_deref())
+        .bind(entry.outcome.as_str())
+        .bind(entry.reason.as_deref())
+        .bind(attempt)
+        .bind(entry.duration_ms)
+        .bind(sqlx::types::Json(&entry.odoo_ids))
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(inserted == 1)
 }
 
 /// The recorded outcome of a job, if any.
-pub async fn outcome_of(pool: &PgPool, job_id: Uuid) -> Result<Option<Outcome>, StoreError> {
-    let outcome: Option<String> =
+pub async fn outcome_of(db: &Db, job_id: Uuid) -> Result<Option<Outcome>, StoreError> {
+    let outcome: Option<String> = on_db!(db, pool => {
         sqlx::query_scalar("SELECT outcome FROM sync_log WHERE job_id = $1")
             .bind(job_id)
             .fetch_optional(pool)
-            .await?;
+            .await?
+    });
     outcome
         .map(|o| o.parse().map_err(StoreError::Decode))
         .transpose()
@@ -192,59 +196,85 @@ pub struct LogFilter {
 pub const DEFAULT_LIMIT: i64 = 100;
 
 /// Entries matching `filter`, newest first.
-pub async fn list(pool: &PgPool, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
+pub async fn list(db: &Db, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreError> {
     let merchant = filter.merchant.map(db_id).transpose()?;
-    let rows: Vec<LogRow> = sqlx::query_as(
-        "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
-                duration_ms, odoo_ids, recorded_at
-         FROM sync_log
-         WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
-           AND ($2::TEXT IS NULL OR event = $2)
-           AND ($3::TEXT IS NULL OR kind = $3)
-           AND ($4::TEXT IS NULL OR outcome = $4)
-           AND ($5::UUID IS NULL OR job_id = $5)
-           AND ($6::TIMESTAMPTZ IS NULL OR recorded_at >= $6)
-           AND ($7::TIMESTAMPTZ IS NULL OR recorded_at < $7)
-         ORDER BY recorded_at DESC, id DESC
-         LIMIT $8",
-    )
-    .bind(merchant)
-    .bind(filter.event.as_deref())
-    .bind(filter.kind.as_deref())
-    .bind(filter.outcome.map(Outcome::as_str))
-    .bind(filter.job_id)
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(filter.limit.unwrap_or(DEFAULT_LIMIT).max(0))
-    .fetch_all(pool)
-    .await?;
+    // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
+    // `::` casts and needs none.
+    let sql = match db {
+        Db::Postgres(_) => {
+            "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
+                    duration_ms, odoo_ids, recorded_at
+             FROM sync_log
+             WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
+               AND ($2::TEXT IS NULL OR event = $2)
+               AND ($3::TEXT IS NULL OR kind = $3)
+               AND ($4::TEXT IS NULL OR outcome = $4)
+               AND ($5::UUID IS NULL OR job_id = $5)
+               AND ($6::TIMESTAMPTZ IS NULL OR recorded_at >= $6)
+               AND ($7::TIMESTAMPTZ IS NULL OR recorded_at < $7)
+             ORDER BY recorded_at DESC, id DESC
+             LIMIT $8"
+        }
+        Db::Sqlite(_) => {
+            "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
+                    duration_ms, odoo_ids, recorded_at
+             FROM sync_log
+             WHERE ($1 IS NULL OR merchant_id = $1)
+               AND ($2 IS NULL OR event = $2)
+               AND ($3 IS NULL OR kind = $3)
+               AND ($4 IS NULL OR outcome = $4)
+               AND ($5 IS NULL OR job_id = $5)
+               AND ($6 IS NULL OR recorded_at >= $6)
+               AND ($7 IS NULL OR recorded_at < $7)
+             ORDER BY recorded_at DESC, id DESC
+             LIMIT $8"
+        }
+    };
+    let rows: Vec<LogRow> = on_db!(db, pool => {
+        sqlx::query_as(sql)
+            .bind(merchant)
+            .bind(filter.event.as_deref())
+            .bind(filter.kind.as_deref())
+            .bind(filter.outcome.map(Outcome::as_str))
+            .bind(filter.job_id)
+            .bind(ts(filter.since))
+            .bind(ts(filter.until))
+            .bind(filter.limit.unwrap_or(DEFAULT_LIMIT).max(0))
+            .fetch_all(pool)
+            .await?
+    });
     rows.into_iter().map(LogEntry::try_from).collect()
 }
 
 /// Delete entries recorded before `cutoff` (retention); returns how many.
-pub async fn delete_older_than(pool: &PgPool, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM sync_log WHERE recorded_at < $1")
-        .bind(cutoff)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_older_than(db: &Db, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM sync_log WHERE recorded_at < $1")
+            .bind(Timestamp(cutoff))
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }
 
 /// How many entries were recorded before `cutoff` (retention `--dry-run`).
-pub async fn count_older_than(pool: &PgPool, cutoff: OffsetDateTime) -> Result<i64, StoreError> {
-    Ok(
+pub async fn count_older_than(db: &Db, cutoff: OffsetDateTime) -> Result<i64, StoreError> {
+    Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE recorded_at < $1")
-            .bind(cutoff)
+            .bind(Timestamp(cutoff))
             .fetch_one(pool)
-            .await?,
-    )
+            .await?
+    }))
 }
 
 /// Delete every entry of a merchant (purge); returns how many.
-pub async fn delete_merchant(pool: &PgPool, merchant: MerchantId) -> Result<u64, StoreError> {
-    let done = sqlx::query("DELETE FROM sync_log WHERE merchant_id = $1")
-        .bind(db_id(merchant)?)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_merchant(db: &Db, merchant: MerchantId) -> Result<u64, StoreError> {
+    let merchant_id = db_id(merchant)?;
+    Ok(on_db!(db, pool => {
+        sqlx::query("DELETE FROM sync_log WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
 }

@@ -33,7 +33,7 @@ pub mod entity {
 pub enum Guard {
     /// Nothing to release (in-memory maps: one process, tests).
     Free,
-    /// A fleet-wide Postgres advisory lock.
+    /// A store lock: a fleet-wide Postgres advisory lock, or an in-process one on SQLite.
     Pg(salla_odoo_store::locks::EntityLock),
 }
 
@@ -178,10 +178,10 @@ impl IdMap for MemoryIdMap {
     }
 }
 
-/// The id map in Postgres (`salla_odoo_store::id_map`).
+/// The id map in the store's database, Postgres or SQLite (`salla_odoo_store::id_map`).
 #[derive(Debug, Clone)]
 pub struct PgIdMap {
-    pub pool: sqlx::PgPool,
+    pub pool: salla_odoo_store::Db,
 }
 
 impl IdMap for PgIdMap {

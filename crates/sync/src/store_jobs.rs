@@ -15,7 +15,7 @@ pub struct SyncContext {
     /// The store's Odoo (shared per store: it caches the session and the capability probe); `None`
     /// when the store has no Odoo connection yet (store.* jobs need none).
     pub odoo: Option<odoo::Client>,
-    pub pool: sqlx::PgPool,
+    pub pool: salla_odoo_store::Db,
     /// Seals the merchant's tokens (`store.authorize`).
     pub keyring: Option<Keyring>,
     /// `None` when the store has no row yet.

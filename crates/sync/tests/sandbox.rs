@@ -956,7 +956,7 @@ async fn store_jobs_install_and_keep_tokens_encrypted() {
     );
     let raw: Vec<u8> =
         sqlx::query_scalar("SELECT ciphertext FROM secrets WHERE name = 'salla_access_token'")
-            .fetch_one(&h.db.pool)
+            .fetch_one(h.db.pool.as_postgres().unwrap())
             .await
             .unwrap();
     assert!(!String::from_utf8_lossy(&raw).contains("KGsnBcNNkR2"));

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use salla_odoo_core::{MerchantId, SyncError, SyncJobV1};
+use salla_odoo_store::Db;
 use salla_odoo_store::secrets::Keyring;
 use salla_odoo_store::stores::{self, StoreSettings};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::limits::StoreLimits;
@@ -34,7 +34,7 @@ pub trait Handler: Send + Sync + 'static {
 
 /// The production handler.
 pub struct SyncHandler {
-    pool: PgPool,
+    pool: Db,
     keyring: Keyring,
     limits: StoreLimits,
     queue: salla_odoo_queue::RedisQueue,
@@ -45,7 +45,7 @@ pub struct SyncHandler {
 
 impl SyncHandler {
     pub fn new(
-        pool: PgPool,
+        pool: Db,
         keyring: Keyring,
         limits: StoreLimits,
         queue: salla_odoo_queue::RedisQueue,

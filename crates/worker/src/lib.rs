@@ -36,8 +36,8 @@ use salla_odoo_core::{
 };
 use salla_odoo_queue::consumer::{Lease, Undecodable};
 use salla_odoo_queue::{QueueError, RedisQueue};
+use salla_odoo_store::Db;
 use salla_odoo_store::{StoreError, locks, outbox, sync_log};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
@@ -146,20 +146,14 @@ impl<H: Handler> Clone for Worker<H> {
 struct Inner<H> {
     id: String,
     queue: RedisQueue,
-    pool: PgPool,
+    pool: Db,
     handler: H,
     config: WorkerConfig,
     limits: StoreLimits,
 }
 
 impl<H: Handler> Worker<H> {
-    pub fn new(
-        id: String,
-        queue: RedisQueue,
-        pool: PgPool,
-        handler: H,
-        config: WorkerConfig,
-    ) -> Self {
+    pub fn new(id: String, queue: RedisQueue, pool: Db, handler: H, config: WorkerConfig) -> Self {
         let limits = StoreLimits::new(
             queue.clone(),
             config.store_concurrency,
@@ -618,7 +612,7 @@ impl<H: Handler> Worker<H> {
 /// uninstalled stores whose grace period is over, then apply the retention periods. The global
 /// advisory lock `retention` makes it one worker at a time across the fleet.
 pub async fn retention_once(
-    pool: &PgPool,
+    pool: &Db,
     queue: &RedisQueue,
     policy: &salla_odoo_store::retention::Policy,
 ) -> Result<Option<salla_odoo_store::retention::Report>, StoreError> {
@@ -636,7 +630,7 @@ pub async fn retention_once(
 
 /// Run [`retention_once`] every `interval`, forever.
 pub async fn retention_loop(
-    pool: PgPool,
+    pool: Db,
     queue: RedisQueue,
     policy: salla_odoo_store::retention::Policy,
     interval: Duration,
@@ -681,7 +675,7 @@ async fn release_lock(lock: Option<locks::EntityLock>) {
 }
 
 /// Build the queue and pool from settings.
-pub fn connect(settings: &Settings) -> Result<(RedisQueue, PgPool), WorkerError> {
+pub fn connect(settings: &Settings) -> Result<(RedisQueue, Db), WorkerError> {
     let queue = RedisQueue::from_settings(settings)?;
     let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
         url: settings.database.url.clone(),

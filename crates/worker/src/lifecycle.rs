@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use salla_odoo_core::{MerchantId, SyncError};
 use salla_odoo_queue::RedisQueue;
+use salla_odoo_store::Db;
 use salla_odoo_store::{secrets, stores};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::handler::Handled;
@@ -15,7 +15,7 @@ use crate::handler::Handled;
 /// waiting jobs are dropped, and everything else is kept until `now + grace`, then purged. Jobs that
 /// arrive for it meanwhile are skipped; `app.installed` before the purge reconnects it intact.
 pub async fn uninstall(
-    pool: &PgPool,
+    pool: &Db,
     queue: &RedisQueue,
     merchant: MerchantId,
     grace: Duration,
@@ -56,7 +56,7 @@ pub async fn uninstall(
 
 /// Purge every uninstalled store whose grace period is over: queued jobs, then every row.
 pub async fn purge_due(
-    pool: &PgPool,
+    pool: &Db,
     queue: &RedisQueue,
 ) -> Result<Vec<MerchantId>, salla_odoo_store::StoreError> {
     let now = OffsetDateTime::now_utc();

@@ -83,7 +83,7 @@ fn server() -> String {
 /// A migrated database of its own; dropped on drop.
 pub struct TestDb {
     pub name: String,
-    pub pool: PgPool,
+    pub pool: salla_odoo_store::Db,
 }
 
 impl TestDb {
@@ -100,11 +100,12 @@ impl TestDb {
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
             .expect("create the test database");
-        let pool = PgPoolOptions::new()
+        let pool: PgPool = PgPoolOptions::new()
             .max_connections(4)
             .connect_with(admin.database(&name))
             .await
             .expect("connect to the test database");
+        let pool = salla_odoo_store::Db::from(pool);
         salla_odoo_store::migrate(&pool)
             .await
             .expect("migrations apply");
