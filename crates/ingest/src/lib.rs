@@ -6,8 +6,8 @@
 //! | answer | when |
 //! |---|---|
 //! | 200 `queued` / `duplicate` / `ignored` | the job is in Redis / was already / the event is not synced |
-//! | 400 | the verified body is not JSON, or lacks `event`, `merchant`, `created_at` or `data` |
-//! | 401 | signature or token missing or wrong (checked before the body is parsed) |
+//! | 400 | the verified body is not JSON (`malformed_json`), not an object with `event`, `merchant`, `created_at` and `data` (`invalid_envelope`), or the job's order/customer/product id is missing or not an id (`invalid_payload`) |
+//! | 401 | signature or token missing, wrong, or its header repeated (checked before the body is parsed) |
 //! | 413 | the body is larger than `ingest.body_limit_bytes` |
 //! | 503 | Redis is unreachable or too slow (`Retry-After` set) |
 //!
@@ -32,7 +32,7 @@ use salla_odoo_core::{
     settings::SecurityStrategy,
 };
 use salla_odoo_queue::{DedupeKey, Enqueued, RedisQueue};
-use salla_odoo_salla::{Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
+use salla_odoo_salla::{ParseError, Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -351,20 +351,42 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
                 outcome: "ignored",
                 event_label,
                 merchant: Some(merchant),
-                event: Some(envelope.event),
+                // An unknown event name is whatever the body says: logged cut short.
+                event: Some(shortened(&envelope.event)),
             };
         }
     };
 
-    let digest = BodyDigest::of(verified.body());
-    let entity = kind.entity_location().and_then(|(entity_kind, pointers)| {
-        pointers.iter().find_map(|p| {
-            Some(EntityRef {
+    // A job about an order, customer or product carries its id: that is what the worker locks and
+    // syncs. Without a readable one the job could only be dead-lettered (and would run unlocked),
+    // so it is refused here, where Salla's log shows the refusal.
+    let entity = match kind.entity_location() {
+        None => None,
+        Some((entity_kind, pointers)) => match entity_id(&envelope.data, pointers) {
+            Ok(id) => Some(EntityRef {
                 kind: entity_kind,
-                id: SallaId::new(lenient::id_at(&envelope.data, p)?),
-            })
-        })
-    });
+                id: SallaId::new(id),
+            }),
+            Err(message) => {
+                let error = ParseError::InvalidPayload {
+                    event: envelope.event.clone(),
+                    message,
+                };
+                return Outcome {
+                    event_label: envelope.event.clone(),
+                    merchant: Some(merchant),
+                    event: Some(envelope.event),
+                    ..Outcome::rejected(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        error.as_str(),
+                        Some(error.to_string()),
+                    )
+                };
+            }
+        },
+    };
+    let digest = BodyDigest::of(verified.body());
     let dedupe = DedupeKey::new(merchant, &envelope.event, &digest);
     let job = SyncJob::V1(SyncJobV1 {
         id: Uuid::now_v7(),
@@ -402,5 +424,30 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         event_label: envelope.event.clone(),
         merchant: Some(merchant),
         event: Some(envelope.event),
+    }
+}
+
+/// The id of the object a job is about: at the first of `pointers` that is present (not absent,
+/// `null` or blank), which must then be a non-negative integer below 2^64, as a number or a string.
+/// A malformed id is never skipped for the next pointer (`order.status.updated` has the order's id
+/// at `/order/id` and a status-history id at `/id`).
+fn entity_id(data: &serde_json::Value, pointers: &[&str]) -> Result<u64, String> {
+    use serde_json::Value;
+    for p in pointers {
+        match data.pointer(p) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) if s.trim().is_empty() => continue,
+            Some(v) => return lenient::id(v).map_err(|e| format!("`data{p}`: {e}")),
+        }
+    }
+    let names: Vec<String> = pointers.iter().map(|p| format!("`data{p}`")).collect();
+    Err(format!("no id at {}", names.join(" or ")))
+}
+
+/// At most 100 characters of a text from the body, for logs.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
     }
 }
