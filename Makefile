@@ -5,24 +5,27 @@ SHELL := /bin/bash
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 LISTEN ?= 127.0.0.1:8080
 
-# Development defaults; export real values to override them.
+# Development default; export your app's secret to override it. (REDIS_URL / DATABASE_URL are not
+# set here: without them `make run` uses embedded storage, with them the fleet's servers.)
 export SALLA_ODOO__SALLA__WEBHOOK_SECRET ?= dev-webhook-secret
-export REDIS_URL ?= redis://127.0.0.1:6379
+EVENT ?= order.created
 
-.PHONY: run test lint fmt bench build services check-cargo
+.PHONY: run sample test lint fmt bench build services check-cargo
 
 check-cargo:
 	@test -x "$(CARGO)" || { echo "MISSING: cargo (the Rust toolchain). Install it with rustup: https://rustup.rs"; exit 1; }
 
-## Start the ingest service on $(LISTEN) (brings up a local Redis if none is reachable).
+## Start the connector: `salla-odoo run` (ingest + workers in one process) on embedded storage in
+## ./salla-odoo-data, or on Redis + Postgres when REDIS_URL / DATABASE_URL are set; with an
+## odoo-sandbox when ODOO_URL is unset. See scripts/run.sh.
 run: check-cargo
-	@scripts/ensure-services.sh redis
-	@$(CARGO) build --release -q -p salla-odoo-ingest
-	@echo "salla-odoo ingest: POST signed Salla webhooks to http://$(LISTEN)/webhooks/salla"
-	@if [ "$$SALLA_ODOO__SALLA__WEBHOOK_SECRET" = dev-webhook-secret ]; then \
-	  echo "  webhook secret: the development value 'dev-webhook-secret' (set SALLA_ODOO__SALLA__WEBHOOK_SECRET for a real app)"; fi
-	@echo "  queue: $(REDIS_URL)   check it with: $(CARGO) run -q -p salla-odoo-cli -- queue stats"
-	exec ./target/release/salla-odoo-ingest --listen $(LISTEN)
+	@$(CARGO) build --release -q --locked -p salla-odoo-cli -p odoo-sandbox
+	@LISTEN=$(LISTEN) BIN_DIR=target/release scripts/run.sh
+
+## Post a signed sample webhook (EVENT=order.created by default) to the connector `make run` started.
+sample: check-cargo
+	@$(CARGO) build --release -q --locked -p salla-odoo-cli
+	@./target/release/salla-odoo send-sample $(EVENT) --to http://$(LISTEN)/webhooks/salla
 
 ## Run every test against real Redis and Postgres (started or installed when missing).
 test: check-cargo

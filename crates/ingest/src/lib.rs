@@ -1,5 +1,8 @@
 //! The ingest service: verifies Salla webhooks and turns them into jobs in the queue.
 //!
+//! The queue is Redis in the fleet, or the embedded SQLite queue inside `salla-odoo run`; "Redis"
+//! below means whichever it is.
+//!
 //! It answers 200 only once Redis holds the job (or knows it already holds it), so an acknowledged
 //! webhook is never lost; every other answer queues nothing, and Salla resends:
 //!
@@ -31,7 +34,7 @@ use salla_odoo_core::{
     BodyDigest, EntityRef, MerchantId, Route, SallaId, Settings, SyncJob, SyncJobV1,
     settings::SecurityStrategy,
 };
-use salla_odoo_queue::{DedupeKey, Enqueued, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Enqueued, Queue};
 use salla_odoo_salla::{ParseError, Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -63,20 +66,25 @@ pub struct AppState {
 
 struct Inner {
     verifier: WebhookVerifier,
-    queue: RedisQueue,
+    queue: Queue,
     metrics: PrometheusHandle,
     body_limit: usize,
     request_timeout: Duration,
 }
 
 impl AppState {
+    /// The state of the fleet's ingest: the Redis queue of the configuration.
     pub fn new(settings: &Settings) -> Result<Self, IngestError> {
+        Self::with_queue(settings, Queue::from_settings(settings)?)
+    }
+
+    /// The state for an ingest that enqueues into `queue` (`salla-odoo run` passes its embedded one).
+    pub fn with_queue(settings: &Settings, queue: Queue) -> Result<Self, IngestError> {
         let secret = settings.require_webhook_secret()?.clone();
         let strategy = match settings.salla.security_strategy {
             SecurityStrategy::Signature => Strategy::Signature,
             SecurityStrategy::Token => Strategy::Token,
         };
-        let queue = RedisQueue::from_settings(settings)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 verifier: WebhookVerifier::new(strategy, secret),
@@ -88,7 +96,7 @@ impl AppState {
         })
     }
 
-    pub fn queue(&self) -> &RedisQueue {
+    pub fn queue(&self) -> &Queue {
         &self.inner.queue
     }
 }
