@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use salla_odoo_core::Settings;
-use salla_odoo_queue::RedisQueue;
+use salla_odoo_queue::Queue;
+
+pub mod chaos;
 
 pub use salla_odoo_salla::verify::sign;
 
@@ -53,7 +55,7 @@ pub fn test_settings(namespace: &str, redis: &str, extra: &[(&str, &str)]) -> Se
 /// An ingest service on 127.0.0.1:0, stopped when dropped.
 pub struct TestIngest {
     pub addr: SocketAddr,
-    pub queue: RedisQueue,
+    pub queue: Queue,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,

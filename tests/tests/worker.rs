@@ -10,7 +10,7 @@ use salla_odoo_core::{
     BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, RetryPolicy, SallaId, SyncError,
     SyncJob, SyncJobV1,
 };
-use salla_odoo_queue::{DedupeKey, QueueConfig, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Queue, QueueConfig, RedisQueue};
 use salla_odoo_store::{locks, outbox, sync_log};
 use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
 use salla_odoo_worker::{Handled, Handler, Processed, Worker, WorkerConfig};
@@ -107,7 +107,7 @@ fn running(
 }
 
 struct Rig {
-    queue: RedisQueue,
+    queue: Queue,
     db: TestDb,
     handler: Scripted,
     ns: String,
@@ -152,7 +152,7 @@ async fn rig(test: &str) -> Rig {
     )
     .unwrap();
     Rig {
-        queue,
+        queue: queue.into(),
         db: TestDb::create().await,
         handler: Scripted::default(),
         ns,

@@ -22,7 +22,7 @@ use std::io::Write;
 
 use clap::{Args, Subcommand};
 use salla_odoo_core::{BodyDigest, JobKind, MerchantId, Settings, SyncJob};
-use salla_odoo_queue::{DedupeKey, Enqueued, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Enqueued, Queue};
 use salla_odoo_store::Db;
 use salla_odoo_store::outbox::{self, DeadLetter, DeadLetterFilter};
 use serde_json::{Value, json};
@@ -279,7 +279,7 @@ pub async fn run(
                 .into(),
         ));
     }
-    let pool = crate::pool(settings)?;
+    let pool = crate::pool(settings).await?;
     let result = match command {
         DlqCommand::List(args) => list(&pool, &args, json, out).await,
         DlqCommand::Show { id, reveal } => show(&pool, id, reveal, json, out).await,
@@ -287,7 +287,7 @@ pub async fn run(
             let queue = if args.selection.dry_run {
                 None
             } else {
-                Some(crate::queue_from(settings)?)
+                Some(crate::queue_from(settings).await?)
             };
             act(
                 &pool,
@@ -779,7 +779,7 @@ const UNDECODABLE: &str = "undecodable: the queued bytes are not a job this vers
 /// Replay or discard one dead letter. `Err` only when Redis or Postgres failed: the caller stops.
 async fn act_one(
     pool: &Db,
-    queue: Option<&RedisQueue>,
+    queue: Option<&Queue>,
     action: Action,
     d: &DeadLetter,
     by: &str,
@@ -870,7 +870,7 @@ async fn raced(pool: &Db, id: i64) -> String {
 
 async fn act(
     pool: &Db,
-    queue: Option<&RedisQueue>,
+    queue: Option<&Queue>,
     action: Action,
     sel: &Selection,
     json: bool,

@@ -31,32 +31,43 @@ fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
 pub async fn run(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
 
-    let redis_time = match crate::queue_from(settings) {
+    // "redis", or "queue" (the embedded SQLite queue) in embedded mode.
+    let queue_check = if crate::storage(settings) == crate::embedded::Storage::Fleet {
+        "redis"
+    } else {
+        "queue"
+    };
+    let redis_time = match crate::queue_from(settings).await {
         Ok(queue) => match queue.ping().await {
             Ok(()) => {
                 checks.push(check(
-                    "redis",
+                    queue_check,
                     Ok(format!("reachable, namespace {}", queue.namespace())),
                 ));
-                let mut conn = queue.connection();
-                redis::cmd("TIME")
-                    .query_async::<(u64, u64)>(&mut conn)
-                    .await
-                    .ok()
-                    .map(|(s, _)| s as i64)
+                match queue.as_redis() {
+                    Some(redis) => {
+                        let mut conn = redis.connection();
+                        redis::cmd("TIME")
+                            .query_async::<(u64, u64)>(&mut conn)
+                            .await
+                            .ok()
+                            .map(|(s, _)| s as i64)
+                    }
+                    None => None,
+                }
             }
             Err(e) => {
-                checks.push(check("redis", Err(e.to_string())));
+                checks.push(check(queue_check, Err(e.to_string())));
                 None
             }
         },
         Err(e) => {
-            checks.push(check("redis", Err(e.to_string())));
+            checks.push(check(queue_check, Err(e.to_string())));
             None
         }
     };
 
-    let pool = crate::pool(settings).ok();
+    let pool = crate::pool(settings).await.ok();
     let mut pg_time = None;
     // "postgres", or "sqlite" in embedded mode.
     let db_check = pool

@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use salla_odoo_core::Settings;
-use salla_odoo_queue::{QueueError, RedisQueue};
+use salla_odoo_queue::{Queue, QueueError};
 use salla_odoo_store::{DbConfig, StoreError};
 
 pub mod dlq;
 pub mod doctor;
+pub mod embedded;
+pub mod sample;
 pub mod stores;
+pub mod synclog;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -35,6 +38,11 @@ pub struct Cli {
     /// Print JSON instead of a table (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use the embedded storage (SQLite files) in this directory, even when REDIS_URL /
+    /// DATABASE_URL are set. Without it: embedded storage in `embedded.data_dir` unless Redis or
+    /// Postgres is configured.
+    #[arg(long, global = true, env = "SALLA_ODOO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +51,36 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the connector in one process: the webhook ingest, the workers and the scheduled jobs
+    /// (retention), until SIGTERM or Ctrl-C. On embedded storage unless Redis/Postgres are
+    /// configured; only one `run` may use a data directory.
+    Run {
+        /// Address the webhook receiver listens on (default: ingest.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Address of the worker's /metrics and /healthz, or "off" (default: off).
+        #[arg(long, default_value = "off")]
+        metrics_listen: String,
+    },
+    /// Post a signed sample webhook (written for this project in the shape of Salla's) to the
+    /// ingest, signed with the configured secret and strategy.
+    SendSample {
+        /// The event: order.created, order.status.updated, customer.created or product.created.
+        event: String,
+        /// The ingest's webhook URL (default: http://<ingest.listen>/webhooks/salla).
+        #[arg(long)]
+        to: Option<String>,
+        /// Send it as this store (Salla merchant id) instead of the sample store 1000001.
+        #[arg(long)]
+        merchant: Option<u64>,
+        /// Replace the object's id (a new id is a new delivery: the same body twice within the
+        /// dedupe window is queued once).
+        #[arg(long)]
+        id: Option<u64>,
+    },
+    /// What happened to each job: applied, skipped (with the reason), dead-lettered or dropped,
+    /// newest first. Read-only.
+    SyncLog(synclog::SyncLogArgs),
     /// Apply pending database migrations. Safe while workers run: migrations only add.
     Migrate {
         /// Only show which migrations are applied and which are pending; change nothing.
@@ -118,6 +156,9 @@ pub enum CliError {
     /// The operation was refused or found nothing to act on: exit 1.
     #[error("{0}")]
     Failed(String),
+    /// A service the command talks to is unreachable: exit 3.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CliError {
@@ -126,6 +167,7 @@ impl CliError {
             CliError::Config(_) | CliError::Usage(_) => EXIT_USAGE,
             CliError::Queue(e) if e.is_transient() => EXIT_UNAVAILABLE,
             CliError::Store(e) if e.is_transient() => EXIT_UNAVAILABLE,
+            CliError::Unavailable(_) => EXIT_UNAVAILABLE,
             _ => EXIT_FAILED,
         }
     }
@@ -142,8 +184,14 @@ pub fn load_settings(config: Option<&PathBuf>) -> Result<Settings, CliError> {
     Ok(Settings::load(file.as_deref(), std::env::vars())?)
 }
 
-pub fn queue_from(settings: &Settings) -> Result<RedisQueue, CliError> {
-    Ok(RedisQueue::from_settings(settings)?)
+/// Where the commands' data is: see [`embedded::Storage::resolve`].
+pub fn storage(settings: &Settings) -> embedded::Storage {
+    embedded::Storage::resolve(settings, None)
+}
+
+/// The queue of the configured storage.
+pub async fn queue_from(settings: &Settings) -> Result<Queue, CliError> {
+    embedded::open_queue(settings, &storage(settings)).await
 }
 
 pub fn db_config(settings: &Settings) -> DbConfig {
@@ -154,17 +202,89 @@ pub fn db_config(settings: &Settings) -> DbConfig {
     }
 }
 
-/// A pool from `[database]`, on Postgres or SQLite as the URL says (connects on first use).
-pub fn pool(settings: &Settings) -> Result<salla_odoo_store::Db, CliError> {
-    Ok(salla_odoo_store::connect_lazy(&db_config(settings))?)
+/// The store database of the configured storage: a pool from `[database]` (Postgres or SQLite
+/// as the URL says; connects on first use), or the embedded SQLite file (created and migrated if
+/// needed).
+pub async fn pool(settings: &Settings) -> Result<salla_odoo_store::Db, CliError> {
+    embedded::open_db(settings, &storage(settings)).await
 }
 
 /// Run one command, writing its output to `out`.
-pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
-    let settings = load_settings(cli.config.as_ref())?;
+pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> Result<(), CliError> {
+    let mut settings = load_settings(cli.config.as_ref())?;
+    if let Some(dir) = &cli.data_dir {
+        settings.embedded.data_dir = dir.clone();
+        settings.servers_configured = false;
+    }
+    let storage = storage(&settings);
+    // Embedded storage keeps its secrets key beside the data unless one is configured; commands
+    // that seal secrets create it, the others only read it.
+    let creates_key = matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Store {
+                command: stores::StoreCommand::Add(..) | stores::StoreCommand::Update(..)
+            }
+    );
+    if creates_key || embedded::secrets_key_exists(&storage) {
+        embedded::ensure_secrets_key(&mut settings, &storage)?;
+    }
     match cli.command {
+        Command::Run {
+            listen,
+            metrics_listen,
+        } => {
+            let metrics_listen = match metrics_listen.as_str() {
+                "off" => None,
+                addr => Some(
+                    addr.parse()
+                        .map_err(|e| CliError::Usage(format!("--metrics-listen {addr:?}: {e}")))?,
+                ),
+            };
+            salla_odoo_core::telemetry::init(&settings.log);
+            embedded::run(
+                settings,
+                embedded::RunOptions {
+                    storage,
+                    listen,
+                    metrics_listen,
+                },
+                out,
+                shutdown_signal(),
+            )
+            .await?;
+        }
+        Command::SendSample {
+            event,
+            to,
+            merchant,
+            id,
+        } => {
+            let body = sample::body(&event, merchant, id)?;
+            let url =
+                to.unwrap_or_else(|| format!("http://{}/webhooks/salla", settings.ingest.listen));
+            let (status, answer) = sample::send(&settings, &url, body).await?;
+            if cli.json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"status": status, "answer": answer})
+                )?;
+            } else {
+                writeln!(out, "{event} -> {url}: {status} {answer}")?;
+            }
+            if status != 200 {
+                return Err(CliError::Failed(format!(
+                    "the ingest answered {status}: {answer}"
+                )));
+            }
+        }
+        Command::SyncLog(args) => {
+            let db = pool(&settings).await?;
+            synclog::run(&db, &args, cli.json, out).await?;
+        }
         Command::Migrate { status } => {
-            let pool = salla_odoo_store::connect_lazy(&db_config(&settings))?;
+            let pool = pool(&settings).await?;
             let migrations = if status {
                 salla_odoo_store::migration_status(&pool).await?
             } else {
@@ -187,7 +307,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Queue {
             command: QueueCommand::Stats,
         } => {
-            let stats = queue_from(&settings)?.stats().await?;
+            let stats = queue_from(&settings).await?.stats().await?;
             if cli.json {
                 writeln!(
                     out,
@@ -219,7 +339,7 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
         Command::Retention {
             command: RetentionCommand::Run { dry_run },
         } => {
-            let pool = salla_odoo_store::connect_lazy(&db_config(&settings))?;
+            let pool = pool(&settings).await?;
             let report = salla_odoo_store::retention::run(
                 &pool,
                 &salla_odoo_store::retention::Policy::from_settings(&settings.retention),
@@ -282,6 +402,8 @@ pub async fn run(cli: Cli, out: &mut impl Write) -> Result<(), CliError> {
 
 /// The whole program, for the thin `main`: parse, run, map errors to exit codes.
 pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    // reqwest is built without a default crypto provider (see docs/apalis-redis.md): ring it is.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -290,7 +412,8 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
         }
     };
     let json = cli.json;
-    let mut stdout = std::io::stdout().lock();
+    // Not locked: `run` logs from other threads while it writes its banner here.
+    let mut stdout = std::io::stdout();
     match run(cli, &mut stdout).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -306,4 +429,17 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, () = term => {} }
 }

@@ -259,8 +259,8 @@ async fn purge(
             "store purge removes every record of store {merchant} and cannot be undone: add --yes (or --dry-run to count)"
         )));
     }
-    let pool = crate::pool(settings)?;
-    let queue = crate::queue_from(settings)?;
+    let pool = crate::pool(settings).await?;
+    let queue = crate::queue_from(settings).await?;
     // Queue first: a job dropped here can no longer write a row after the database purge.
     let jobs = queue.drop_merchant_jobs(merchant, dry_run).await?;
     if !dry_run {
@@ -309,7 +309,7 @@ pub async fn run_store(
         return purge(merchant, yes, dry_run, settings, json, out).await;
     }
     let keyring = keyring(settings)?;
-    let pool = crate::pool(settings)?;
+    let pool = crate::pool(settings).await?;
     match command {
         StoreCommand::Add(args) => {
             let update = StoreUpdate {
@@ -458,7 +458,7 @@ pub async fn run_secrets(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let keyring = keyring(settings)?;
-    let pool = crate::pool(settings)?;
+    let pool = crate::pool(settings).await?;
     match command {
         SecretsCommand::Rotate => {
             let rotated = secrets::rotate(&pool, &keyring).await?;

@@ -37,7 +37,7 @@ pub struct SyncHandler {
     pool: Db,
     keyring: Keyring,
     limits: StoreLimits,
-    queue: salla_odoo_queue::RedisQueue,
+    queue: salla_odoo_queue::Queue,
     uninstall_grace: Duration,
     /// One Odoo client per store, rebuilt when the store's settings change.
     clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
@@ -48,7 +48,7 @@ impl SyncHandler {
         pool: Db,
         keyring: Keyring,
         limits: StoreLimits,
-        queue: salla_odoo_queue::RedisQueue,
+        queue: salla_odoo_queue::Queue,
         uninstall_grace: Duration,
     ) -> Self {
         Self {

@@ -35,7 +35,7 @@ use salla_odoo_core::{
     AttemptRecord, RetryPolicy, Settings, SyncError, SyncJob, SyncJobV1, retry::RetryDecision,
 };
 use salla_odoo_queue::consumer::{Lease, Undecodable};
-use salla_odoo_queue::{QueueError, RedisQueue};
+use salla_odoo_queue::{Queue, QueueError};
 use salla_odoo_store::Db;
 use salla_odoo_store::{StoreError, locks, outbox, sync_log};
 use time::OffsetDateTime;
@@ -145,7 +145,7 @@ impl<H: Handler> Clone for Worker<H> {
 
 struct Inner<H> {
     id: String,
-    queue: RedisQueue,
+    queue: Queue,
     pool: Db,
     handler: H,
     config: WorkerConfig,
@@ -153,7 +153,7 @@ struct Inner<H> {
 }
 
 impl<H: Handler> Worker<H> {
-    pub fn new(id: String, queue: RedisQueue, pool: Db, handler: H, config: WorkerConfig) -> Self {
+    pub fn new(id: String, queue: Queue, pool: Db, handler: H, config: WorkerConfig) -> Self {
         let limits = StoreLimits::new(
             queue.clone(),
             config.store_concurrency,
@@ -176,7 +176,7 @@ impl<H: Handler> Worker<H> {
         &self.inner.id
     }
 
-    pub fn queue(&self) -> &RedisQueue {
+    pub fn queue(&self) -> &Queue {
         &self.inner.queue
     }
 
@@ -541,6 +541,10 @@ impl<H: Handler> Worker<H> {
                         ),
                         Err(e) => tracing::warn!(error = %e, "orphan check failed"),
                     }
+                    // The embedded queue keeps finished rows for the dedupe window; Redis expires them.
+                    if let Err(e) = me.inner.queue.vacuum().await {
+                        tracing::warn!(error = %e, "queue vacuum failed");
+                    }
                 }
             })
         });
@@ -613,7 +617,7 @@ impl<H: Handler> Worker<H> {
 /// advisory lock `retention` makes it one worker at a time across the fleet.
 pub async fn retention_once(
     pool: &Db,
-    queue: &RedisQueue,
+    queue: &Queue,
     policy: &salla_odoo_store::retention::Policy,
 ) -> Result<Option<salla_odoo_store::retention::Report>, StoreError> {
     let Some(lock) = locks::try_lock_global(pool, "retention").await? else {
@@ -631,7 +635,7 @@ pub async fn retention_once(
 /// Run [`retention_once`] every `interval`, forever.
 pub async fn retention_loop(
     pool: Db,
-    queue: RedisQueue,
+    queue: Queue,
     policy: salla_odoo_store::retention::Policy,
     interval: Duration,
 ) {
@@ -675,8 +679,8 @@ async fn release_lock(lock: Option<locks::EntityLock>) {
 }
 
 /// Build the queue and pool from settings.
-pub fn connect(settings: &Settings) -> Result<(RedisQueue, Db), WorkerError> {
-    let queue = RedisQueue::from_settings(settings)?;
+pub fn connect(settings: &Settings) -> Result<(Queue, Db), WorkerError> {
+    let queue = Queue::from_settings(settings)?;
     let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
         url: settings.database.url.clone(),
         // Each running job holds a connection for its entity lock; its queries need more.
@@ -695,8 +699,20 @@ pub async fn run(
     metrics_listener: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let keyring = salla_odoo_store::secrets::Keyring::from_settings(&settings.secrets)?;
     let (queue, pool) = connect(&settings)?;
+    run_with(settings, queue, pool, metrics_listener, shutdown).await
+}
+
+/// [`run`] on a given queue and database: the fleet's worker process uses Redis and Postgres,
+/// `salla-odoo run` its embedded queue and SQLite store.
+pub async fn run_with(
+    settings: Settings,
+    queue: Queue,
+    pool: Db,
+    metrics_listener: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let keyring = salla_odoo_store::secrets::Keyring::from_settings(&settings.secrets)?;
     let config = WorkerConfig::from_settings(&settings);
     let id = worker_identity();
     let limits = StoreLimits::new(

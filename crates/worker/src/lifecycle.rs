@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use salla_odoo_core::{MerchantId, SyncError};
-use salla_odoo_queue::RedisQueue;
+use salla_odoo_queue::Queue;
 use salla_odoo_store::Db;
 use salla_odoo_store::{secrets, stores};
 use time::OffsetDateTime;
@@ -16,7 +16,7 @@ use crate::handler::Handled;
 /// arrive for it meanwhile are skipped; `app.installed` before the purge reconnects it intact.
 pub async fn uninstall(
     pool: &Db,
-    queue: &RedisQueue,
+    queue: &Queue,
     merchant: MerchantId,
     grace: Duration,
 ) -> Result<Handled, SyncError> {
@@ -57,7 +57,7 @@ pub async fn uninstall(
 /// Purge every uninstalled store whose grace period is over: queued jobs, then every row.
 pub async fn purge_due(
     pool: &Db,
-    queue: &RedisQueue,
+    queue: &Queue,
 ) -> Result<Vec<MerchantId>, salla_odoo_store::StoreError> {
     let now = OffsetDateTime::now_utc();
     let mut due = stores::due_for_purge(pool, now).await?;
