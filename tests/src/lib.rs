@@ -120,6 +120,24 @@ impl TestIngest {
         (status, json)
     }
 
+    /// A client of an ingest running in another process (`salla-odoo run`) at `addr`, whose queue is
+    /// `queue` (opened by the test to inspect it).
+    pub fn remote(addr: SocketAddr, queue: Queue) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Self {
+            addr,
+            queue,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(256)
+                .build()
+                .unwrap(),
+            stop: None,
+            task: None,
+            namespace: String::new(),
+            redis: String::new(),
+        }
+    }
+
     /// Stop the server and wait until it has stopped.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
@@ -136,7 +154,9 @@ impl Drop for TestIngest {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        delete_namespace(&self.redis, &self.namespace);
+        if !self.namespace.is_empty() {
+            delete_namespace(&self.redis, &self.namespace);
+        }
     }
 }
 
@@ -321,14 +341,110 @@ impl TestDb {
         Self { pool, url, name }
     }
 
+    /// The embedded store of a `salla-odoo run` data directory (created and migrated), as the test
+    /// process sees it beside the running connector.
+    pub async fn embedded(data_dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(data_dir).unwrap();
+        let pool = salla_odoo_store::open_sqlite(&data_dir.join("store.db"))
+            .await
+            .unwrap();
+        salla_odoo_store::migrate(&pool).await.unwrap();
+        Self {
+            pool,
+            url: String::new(),
+            name: String::new(),
+        }
+    }
+
+    /// A number from `sql` (one row, one integer column), on either backend: keep the SQL portable.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.pool {
+            salla_odoo_store::Db::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            salla_odoo_store::Db::Sqlite(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Every row of every table, as text (`(table, row)`), on either backend: to search for what
+    /// must not be stored.
+    pub async fn dump_rows(&self) -> Vec<(String, String)> {
+        match &self.pool {
+            salla_odoo_store::Db::Postgres(p) => {
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .fetch_all(p)
+                .await
+                .unwrap();
+                let mut out = Vec::new();
+                for table in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM {table} t"
+                    )))
+                    .fetch_all(p)
+                    .await
+                    .unwrap();
+                    out.extend(rows.into_iter().map(|r| (table.clone(), r)));
+                }
+                out
+            }
+            salla_odoo_store::Db::Sqlite(p) => sqlite_rows(p).await,
+        }
+    }
+
     /// The Postgres pool, for the test's own SQL.
     pub fn pg(&self) -> &sqlx::PgPool {
         self.pool.as_postgres().expect("a Postgres test database")
     }
 }
 
+/// Every row of every table of a SQLite file, each column cast to text (BLOBs as their bytes).
+pub async fn sqlite_rows(pool: &sqlx::SqlitePool) -> Vec<(String, String)> {
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let mut out = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT name FROM pragma_table_info('{table}')"
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        if columns.is_empty() {
+            continue;
+        }
+        let row = columns
+            .iter()
+            .map(|c| format!("coalesce(CAST(\"{c}\" AS TEXT), '')"))
+            .collect::<Vec<_>>()
+            .join(" || ',' || ");
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST({row} AS BLOB) FROM \"{table}\""
+        )))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        out.extend(
+            rows.into_iter()
+                .map(|r| (table.clone(), String::from_utf8_lossy(&r).into_owned())),
+        );
+    }
+    out
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let server = postgres_base_url();
         let name = self.name.clone();
         // Drop runs outside async code paths; a short-lived thread with its own runtime does the I/O.
@@ -409,13 +525,27 @@ impl Drop for Proc {
     }
 }
 
-/// The connector as a fleet: its own namespace and database, an in-process ingest, worker
-/// processes started on demand, and stores configured through the real CLI.
+/// How the connector under test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Redis + Postgres, an in-process ingest and `salla-odoo-worker` processes.
+    Fleet,
+    /// One `salla-odoo run` process on embedded storage (SQLite files in a data directory).
+    Embedded,
+}
+
+/// The connector under test: its own namespace and storage, an ingest, worker processes started on
+/// demand, and stores configured through the real CLI. In [`Mode::Embedded`] the ingest and the
+/// worker are one `salla-odoo run` process, started by the first `spawn_worker*` call (which then
+/// waits for its HTTP port); later calls start it again only if it is not running.
 pub struct Fleet {
+    pub mode: Mode,
     pub ns: String,
     pub db: TestDb,
     pub ingest: TestIngest,
     pub workers: Vec<Proc>,
+    /// Embedded mode: the data directory (removed when the fleet is dropped).
+    pub data_dir: Option<PathBuf>,
     extra_env: Vec<(String, String)>,
 }
 
@@ -425,44 +555,149 @@ impl Fleet {
     }
 
     pub async fn start_with(test: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_in(Mode::Fleet, test, extra_env).await
+    }
+
+    pub async fn start_in(mode: Mode, test: &str, extra_env: &[(&str, &str)]) -> Self {
         let ns = unique_namespace(test);
-        let db = TestDb::create().await;
-        let ingest = TestIngest::start(test_settings(&ns, &redis_url(), &[])).await;
-        Self {
-            ns,
-            db,
-            ingest,
-            workers: Vec::new(),
-            extra_env: extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+        let extra_env = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match mode {
+            Mode::Fleet => {
+                let db = TestDb::create().await;
+                let ingest = TestIngest::start(test_settings(&ns, &redis_url(), &[])).await;
+                Self {
+                    mode,
+                    ns,
+                    db,
+                    ingest,
+                    workers: Vec::new(),
+                    data_dir: None,
+                    extra_env,
+                }
+            }
+            Mode::Embedded => {
+                let dir = std::env::temp_dir().join(format!("salla-odoo-{}", ns.replace(':', "-")));
+                let db = TestDb::embedded(&dir).await;
+                let settings = test_settings(&ns, &redis_url(), &[]);
+                let queue = Queue::open_embedded(&dir.join("queue.db"), &settings)
+                    .await
+                    .unwrap();
+                let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+                Self {
+                    mode,
+                    ns,
+                    db,
+                    ingest: TestIngest::remote(addr, queue),
+                    workers: Vec::new(),
+                    data_dir: Some(dir),
+                    extra_env,
+                }
+            }
         }
+    }
+
+    /// Post a signed webhook while no worker runs. In embedded mode the ingest lives in the stopped
+    /// `salla-odoo run` process, so an in-process ingest on the same queue file takes it instead.
+    pub async fn post_signed_while_stopped(&self, body: &[u8]) -> (u16, serde_json::Value) {
+        if self.mode == Mode::Fleet {
+            return self.ingest.post_signed(body).await;
+        }
+        let settings = test_settings(&self.ns, &redis_url(), &[]);
+        let state =
+            salla_odoo_ingest::AppState::with_queue(&settings, self.ingest.queue.clone()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(salla_odoo_ingest::serve(
+            listener,
+            state,
+            Duration::from_secs(1),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let answer = TestIngest::remote(addr, self.ingest.queue.clone())
+            .post_signed(body)
+            .await;
+        let _ = tx.send(());
+        server.await.unwrap().unwrap();
+        answer
+    }
+
+    /// Embedded mode: the `salla-odoo run` command line.
+    fn run_command(&self) -> Command {
+        let mut cmd = Command::new(workspace_bin("salla-odoo"));
+        cmd.arg("--data-dir")
+            .arg(self.data_dir.as_ref().expect("embedded"))
+            .args(["run", "--listen", &self.ingest.addr.to_string()])
+            .env_remove("RUST_LOG")
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL");
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Embedded mode: start `salla-odoo run` unless it runs, and wait until it answers.
+    fn start_run(&mut self, mut cmd: Command) -> usize {
+        if let Some(i) = self
+            .workers
+            .iter_mut()
+            .position(|w| matches!(w.child.try_wait(), Ok(None)))
+        {
+            return i;
+        }
+        self.workers.push(Proc {
+            child: cmd.spawn().expect("salla-odoo run starts"),
+        });
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(self.ingest.addr).is_err() {
+            let proc = self.workers.last_mut().unwrap();
+            if let Ok(Some(status)) = proc.child.try_wait() {
+                panic!("salla-odoo run exited: {status}");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "salla-odoo run did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.workers.len() - 1
     }
 
     /// The environment every connector process of this fleet gets.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("REDIS_URL", redis_url()),
-            ("DATABASE_URL", self.db.url.clone()),
-            ("SALLA_ODOO__QUEUE__NAMESPACE", self.ns.clone()),
-            ("SALLA_ODOO__SECRETS__KEY", TEST_SECRETS_KEY.into()),
-            ("SALLA_ODOO__WORKER__HEARTBEAT_SECS", "1".into()),
-            ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "6".into()),
-            ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "3".into()),
-            ("SALLA_ODOO__WORKER__DRAIN_SECS", "2".into()),
-            ("SALLA_ODOO__WORKER__POLL_MS", "100".into()),
-            ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
-            ("SALLA_ODOO__RETRY__BASE_MS", "300".into()),
-            ("SALLA_ODOO__RETRY__CAP_SECS", "2".into()),
-            (
-                "SALLA_ODOO__LOG__FILTER",
-                std::env::var("FLEET_LOG_FILTER").unwrap_or_else(|_| "warn".into()),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let servers = match self.mode {
+            Mode::Fleet => vec![
+                ("REDIS_URL", redis_url()),
+                ("DATABASE_URL", self.db.url.clone()),
+            ],
+            Mode::Embedded => vec![("SALLA_ODOO__SALLA__WEBHOOK_SECRET", SECRET.to_owned())],
+        };
+        let mut env: Vec<(String, String)> = servers
+            .into_iter()
+            .chain([
+                ("SALLA_ODOO__QUEUE__NAMESPACE", self.ns.clone()),
+                ("SALLA_ODOO__SECRETS__KEY", TEST_SECRETS_KEY.into()),
+                ("SALLA_ODOO__WORKER__HEARTBEAT_SECS", "1".into()),
+                ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "6".into()),
+                ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "3".into()),
+                ("SALLA_ODOO__WORKER__DRAIN_SECS", "2".into()),
+                ("SALLA_ODOO__WORKER__POLL_MS", "100".into()),
+                ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
+                ("SALLA_ODOO__RETRY__BASE_MS", "300".into()),
+                ("SALLA_ODOO__RETRY__CAP_SECS", "2".into()),
+                (
+                    "SALLA_ODOO__LOG__FILTER",
+                    std::env::var("FLEET_LOG_FILTER").unwrap_or_else(|_| "warn".into()),
+                ),
+            ])
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
         env.extend(self.extra_env.iter().cloned());
         env
     }
@@ -470,7 +705,13 @@ impl Fleet {
     /// `salla-odoo ARGS` with this fleet's environment (and `extra`).
     pub fn cli(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
         let mut cmd = Command::new(workspace_bin("salla-odoo"));
-        cmd.args(args).env_remove("RUST_LOG");
+        if let Some(dir) = &self.data_dir {
+            cmd.arg("--data-dir").arg(dir);
+        }
+        cmd.args(args)
+            .env_remove("RUST_LOG")
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL");
         for (k, v) in self.env() {
             cmd.env(k, v);
         }
@@ -513,6 +754,14 @@ impl Fleet {
 
     /// Start one more worker process logging at `info` into `log` (to search what it wrote).
     pub fn spawn_worker_logging_to(&mut self, log: &std::path::Path) -> usize {
+        if self.mode == Mode::Embedded {
+            let mut cmd = self.run_command();
+            let file = std::fs::File::create(log).unwrap();
+            cmd.env("SALLA_ODOO__LOG__FILTER", "debug")
+                .stdout(file.try_clone().unwrap())
+                .stderr(file);
+            return self.start_run(cmd);
+        }
         let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
         cmd.args(["--metrics-listen", "off"])
             .env_remove("RUST_LOG")
@@ -530,6 +779,16 @@ impl Fleet {
 
     /// Start one more worker process with these arguments.
     pub fn spawn_worker_with(&mut self, args: &[&str]) -> usize {
+        if self.mode == Mode::Embedded {
+            let mut cmd = self.run_command();
+            cmd.stdout(Stdio::null())
+                .stderr(if std::env::var_os("FLEET_LOGS").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                });
+            return self.start_run(cmd);
+        }
         let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
         cmd.args(args)
             .env_remove("RUST_LOG")
@@ -551,10 +810,7 @@ impl Fleet {
 
     /// Jobs with a recorded outcome.
     pub async fn outcomes(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM sync_log")
-            .fetch_one(self.db.pg())
-            .await
-            .unwrap()
+        self.db.scalar("SELECT count(*) FROM sync_log").await
     }
 
     /// Wait until at least `n` jobs have an outcome (panics after `limit`).
@@ -626,16 +882,20 @@ impl Fleet {
 
     /// The sync log as (event, outcome, reason) rows, oldest first.
     pub async fn log(&self) -> Vec<(String, String, Option<String>)> {
-        sqlx::query_as("SELECT event, outcome, reason FROM sync_log ORDER BY id")
-            .fetch_all(self.db.pg())
-            .await
-            .unwrap()
+        const SQL: &str = "SELECT event, outcome, reason FROM sync_log ORDER BY id";
+        match &self.db.pool {
+            salla_odoo_store::Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+            salla_odoo_store::Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
+        }
     }
 }
 
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.workers.clear();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -1,5 +1,10 @@
-//! The whole pipeline: signed webhook → ingest → Redis → worker processes → odoo-sandbox, with the
-//! outcome in Postgres. Stores are configured with the real `salla-odoo store add`.
+//! The whole pipeline: signed webhook → ingest → queue → workers → odoo-sandbox, with the outcome in
+//! the store. Stores are configured with the real `salla-odoo store add`.
+//!
+//! The suite of the sync engine runs in both modes (one body, parametrised by [`Mode`]): the fleet
+//! (Redis, Postgres, `salla-odoo-worker` processes) and embedded (one `salla-odoo run` process on
+//! SQLite files); see `in_both_modes!` at the end. Tests about fleet-only parts (several worker
+//! processes, Redis keys, Postgres) run in fleet mode only.
 
 use std::time::Duration;
 
@@ -16,16 +21,19 @@ async fn sandbox(version: Version) -> odoo_sandbox::Sandbox {
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fixture_ends_in_the_expected_odoo_records() {
+async fn every_fixture_ends_in_the_expected_odoo_records(mode: Mode) {
     let Some(fixtures) = salla_fixtures() else {
         return;
     };
     let odoo = sandbox(Version::V18).await;
     // The shipment fixtures name orders that no fixture creates: after a few attempts they are
     // dead-lettered with that reason (in production the budget spans a day for the order to arrive).
-    let mut fleet =
-        Fleet::start_with("e2e-fixtures", &[("SALLA_ODOO__RETRY__MAX_ATTEMPTS", "3")]).await;
+    let mut fleet = Fleet::start_in(
+        mode,
+        "e2e-fixtures",
+        &[("SALLA_ODOO__RETRY__MAX_ATTEMPTS", "3")],
+    )
+    .await;
     let merchants: std::collections::BTreeSet<u64> = fixtures
         .iter()
         .map(|(_, b)| {
@@ -125,11 +133,10 @@ async fn every_fixture_ends_in_the_expected_odoo_records() {
         1
     );
     // app.store.authorize → tokens stored encrypted, never in clear.
-    let tokens: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM secrets WHERE merchant_id = 1234509876")
-            .fetch_one(fleet.db.pg())
-            .await
-            .unwrap();
+    let tokens = fleet
+        .db
+        .scalar("SELECT count(*) FROM secrets WHERE merchant_id = 1234509876")
+        .await;
     assert!(tokens >= 1);
     fleet.workers.clear();
     odoo.shutdown().await;
@@ -144,10 +151,11 @@ fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64, order: u64) -> Vec<s
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_newest_state() {
+async fn duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_newest_state(
+    mode: Mode,
+) {
     let odoo = sandbox(Version::V18).await;
-    let mut fleet = Fleet::start("e2e-order").await;
+    let mut fleet = Fleet::start_in(mode, "e2e-order", &[]).await;
     fleet.add_store(501, &odoo.url(), &["--create-unknown-skus"]);
     fleet.spawn_worker();
     // The update (2 boxes) arrives before the creation (1 box), and five times over.
@@ -210,11 +218,10 @@ async fn duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_n
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn odoo_failures_are_retried_and_applied_exactly_once() {
+async fn odoo_failures_are_retried_and_applied_exactly_once(mode: Mode) {
     use odoo_sandbox::{FaultKind, Match};
     let odoo = sandbox(Version::V18).await;
-    let mut fleet = Fleet::start("e2e-faults").await;
+    let mut fleet = Fleet::start_in(mode, "e2e-faults", &[]).await;
     fleet.add_store(502, &odoo.url(), &["--create-unknown-skus"]);
     // 5xx bursts, and one create that commits in Odoo but never answers.
     odoo.faults().inject(
@@ -279,10 +286,9 @@ async fn odoo_failures_are_retried_and_applied_exactly_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_permanent_error_goes_to_the_outbox_with_its_message() {
+async fn a_permanent_error_goes_to_the_outbox_with_its_message(mode: Mode) {
     let odoo = sandbox(Version::V17).await;
-    let mut fleet = Fleet::start("e2e-permanent").await;
+    let mut fleet = Fleet::start_in(mode, "e2e-permanent", &[]).await;
     // Unknown SKUs are not created for this store: the order cannot be applied.
     fleet.add_store(503, &odoo.url(), &[]);
     fleet.spawn_worker();
@@ -402,13 +408,12 @@ async fn a_worker_killed_mid_job_loses_and_duplicates_nothing() {
     assert!(log.iter().all(|(_, o, _)| o == "applied"), "{log:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
+async fn one_stores_dead_odoo_does_not_hold_back_the_others(mode: Mode) {
     const STORES: u64 = 10;
     const PER_STORE: u64 = 100;
     let healthy = sandbox(Version::V18).await;
     let dead = sandbox(Version::V18).await;
-    let mut fleet = Fleet::start("e2e-starve").await;
+    let mut fleet = Fleet::start_in(mode, "e2e-starve", &[]).await;
     for s in 0..STORES {
         let url = if s == STORES - 1 {
             dead.url()
@@ -441,12 +446,13 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
     fleet
         .wait_outcomes(healthy_jobs, Duration::from_secs(240))
         .await;
-    let applied_dead: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE merchant_id = $1")
-            .bind((600 + STORES - 1) as i64)
-            .fetch_one(fleet.db.pg())
-            .await
-            .unwrap();
+    let applied_dead = fleet
+        .db
+        .scalar(&format!(
+            "SELECT count(*) FROM sync_log WHERE merchant_id = {}",
+            600 + STORES - 1
+        ))
+        .await;
     assert_eq!(applied_dead, 0, "the dead store's jobs wait");
     assert_eq!(
         healthy.inspect().count("sale.order", json!([])).unwrap(),
@@ -461,11 +467,10 @@ async fn one_stores_dead_odoo_does_not_hold_back_the_others() {
         dead.inspect().count("sale.order", json!([])).unwrap(),
         PER_STORE as usize
     );
-    let not_applied: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM sync_log WHERE outcome <> 'applied'")
-            .fetch_one(fleet.db.pg())
-            .await
-            .unwrap();
+    let not_applied = fleet
+        .db
+        .scalar("SELECT count(*) FROM sync_log WHERE outcome <> 'applied'")
+        .await;
     assert_eq!(not_applied, 0);
 }
 
@@ -698,11 +703,14 @@ fn app_event(event: &str, merchant: u64, extra: serde_json::Value) -> Vec<u8> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
+async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it(mode: Mode) {
     let odoo = sandbox(Version::V18).await;
-    let mut fleet =
-        Fleet::start_with("e2e-uninstall", &[("SALLA_ODOO__WORKER__CONCURRENCY", "1")]).await;
+    let mut fleet = Fleet::start_in(
+        mode,
+        "e2e-uninstall",
+        &[("SALLA_ODOO__WORKER__CONCURRENCY", "1")],
+    )
+    .await;
     fleet.add_store(511, &odoo.url(), &["--create-unknown-skus"]);
     let worker = fleet.spawn_worker();
     fleet
@@ -727,8 +735,7 @@ async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
     // Uninstalled while two orders wait in the queue behind it.
     fleet.workers[worker].kill();
     fleet
-        .ingest
-        .post_signed(&app_event(
+        .post_signed_while_stopped(&app_event(
             "app.uninstalled",
             511,
             json!({"uninstallation_date": "2026-11-02 11:00:00", "refunded": false}),
@@ -736,8 +743,7 @@ async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
         .await;
     for order in [9701, 9702] {
         fleet
-            .ingest
-            .post_signed(&order_event(
+            .post_signed_while_stopped(&order_event(
                 "order.created",
                 511,
                 order,
@@ -757,21 +763,23 @@ async fn uninstall_disconnects_the_store_and_reinstall_reconnects_it() {
         "{note:?}"
     );
     assert_eq!(fleet.ingest.queue.stats().await.unwrap().queued, 0);
-    let secrets: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM secrets WHERE merchant_id = 511")
-            .fetch_all(fleet.db.pg())
-            .await
-            .unwrap();
+    let secrets = salla_odoo_store::secrets::secret_names(
+        &fleet.db.pool,
+        salla_odoo_core::MerchantId::new(511),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         secrets,
         ["odoo_api_key"],
         "the Salla tokens are deleted at once"
     );
-    let purge_after: Option<time::OffsetDateTime> =
-        sqlx::query_scalar("SELECT purge_after FROM stores WHERE merchant_id = 511")
-            .fetch_one(fleet.db.pg())
-            .await
-            .unwrap();
+    let purge_after = salla_odoo_store::stores::purge_after(
+        &fleet.db.pool,
+        salla_odoo_core::MerchantId::new(511),
+    )
+    .await
+    .unwrap();
     let days = (purge_after.unwrap() - time::OffsetDateTime::now_utc()).whole_days();
     assert!((29..=30).contains(&days), "{days}");
 
@@ -870,10 +878,9 @@ async fn a_store_is_purged_when_its_grace_period_ends() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output() {
+async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output(mode: Mode) {
     let odoo = sandbox(Version::V18).await;
-    let mut fleet = Fleet::start("e2e-tokens").await;
+    let mut fleet = Fleet::start_in(mode, "e2e-tokens", &[]).await;
     fleet.add_store(513, &odoo.url(), &[]);
     let log = std::env::temp_dir().join(format!("salla-odoo-{}.log", fleet.ns.replace(':', "-")));
     fleet.spawn_worker_logging_to(&log);
@@ -885,25 +892,17 @@ async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output() {
     fleet.wait_outcomes(1, Duration::from_secs(30)).await;
     assert_eq!(fleet.log().await[0].1, "applied");
 
-    // Every column of every table, as text: only ciphertext.
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
-            .fetch_all(fleet.db.pg())
-            .await
-            .unwrap();
-    for table in tables {
-        let dump: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT t::text FROM {table} t"
-        )))
-        .fetch_all(fleet.db.pg())
-        .await
-        .unwrap();
-        for row in dump {
-            assert!(
-                !row.contains(access) && !row.contains(refresh),
-                "{table} holds a token in clear"
-            );
-        }
+    // Every column of every table, as text: only ciphertext (embedded: the queue's file too).
+    let mut rows = fleet.db.dump_rows().await;
+    if let salla_odoo_queue::Queue::Embedded(q) = &fleet.ingest.queue {
+        rows.extend(sqlite_rows(q.pool()).await);
+    }
+    assert!(rows.len() > 3, "{rows:?}");
+    for (table, row) in rows {
+        assert!(
+            !row.contains(access) && !row.contains(refresh),
+            "{table} holds a token in clear"
+        );
     }
     // The queue no longer holds the job (it was acknowledged).
     assert!(fleet.ingest.queue.waiting_jobs().await.unwrap().is_empty());
@@ -938,3 +937,115 @@ async fn salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_run_killed_mid_job_finishes_it_once_after_a_restart() {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start_in(Mode::Embedded, "e2e-embedded-kill", &[]).await;
+    fleet.add_store(520, &odoo.url(), &["--create-unknown-skus"]);
+    // Slow Odoo calls, so the job is surely in the middle of its work when the process dies.
+    odoo.faults()
+        .set_latency(Duration::from_millis(400), Duration::ZERO);
+    let run = fleet.spawn_worker();
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            520,
+            9800,
+            "2026-11-02 10:00:00",
+            2,
+            "KILL-1",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    let start = std::time::Instant::now();
+    while fleet.ingest.queue.stats().await.unwrap().in_flight == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fleet.workers[run].kill();
+    assert_eq!(fleet.outcomes().await, 0, "killed before its outcome");
+    assert_eq!(fleet.ingest.queue.stats().await.unwrap().in_flight, 1);
+
+    // The restart takes the dead run's job back at once (it holds the data directory alone).
+    odoo.faults().set_latency(Duration::ZERO, Duration::ZERO);
+    fleet.spawn_worker();
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    assert_eq!(sale_orders(&odoo, 520, 9800).len(), 1);
+    let log = fleet.log().await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].1, "applied");
+    let stats = fleet.ingest.queue.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.in_flight), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_second_run_on_the_same_data_directory_refuses_to_start() {
+    let mut fleet = Fleet::start_in(Mode::Embedded, "e2e-embedded-lock", &[]).await;
+    let first = fleet.spawn_worker();
+    let second = std::process::Command::new(workspace_bin("salla-odoo"))
+        .arg("--data-dir")
+        .arg(fleet.data_dir.as_ref().unwrap())
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .env("SALLA_ODOO__SALLA__WEBHOOK_SECRET", SECRET)
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&second.stderr);
+    let pid = fleet.workers[first].pid().to_string();
+    assert!(
+        said.contains("in use by another salla-odoo run") && said.contains(&pid),
+        "{said}"
+    );
+    // The first one is unharmed and still takes webhooks.
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&order_event(
+            "order.created",
+            521,
+            9801,
+            "2026-11-02 10:00:00",
+            1,
+            "LOCK-1",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    // Once it is gone (even by SIGKILL), the directory is free again.
+    fleet.workers[first].kill();
+    fleet.spawn_worker();
+}
+
+/// Each listed `async fn name(mode: Mode)` becomes the tests `fleet::name` and `embedded::name`.
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod fleet {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Mode::Fleet).await
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Mode::Embedded).await
+                }
+            )*
+        }
+    };
+}
+
+in_both_modes!(
+    every_fixture_ends_in_the_expected_odoo_records,
+    duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_newest_state,
+    odoo_failures_are_retried_and_applied_exactly_once,
+    a_permanent_error_goes_to_the_outbox_with_its_message,
+    one_stores_dead_odoo_does_not_hold_back_the_others,
+    uninstall_disconnects_the_store_and_reinstall_reconnects_it,
+    salla_tokens_exist_only_as_ciphertext_and_never_in_logs_or_output,
+);
