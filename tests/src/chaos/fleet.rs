@@ -1,0 +1,364 @@
+//! The processes of a chaos run, each a real binary: a Redis with append-only persistence (so it
+//! can be killed and restarted with its data), one `odoo-sandbox` per group of stores, one
+//! `salla-odoo-ingest` and the `salla-odoo-worker`s; plus a fresh Postgres database migrated with
+//! `salla-odoo migrate`. Every child is killed when its handle is dropped; the database is dropped
+//! by [`ChaosFleet::cleanup`]. Children's logs go to files in the run's directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Proc, TEST_SECRETS_KEY, free_port, postgres_base_url, workspace_bin};
+
+/// The webhook secret of the run (a test value).
+pub const SECRET: &str = "chaos-webhook-secret";
+
+/// A Redis of the run's own, on a free port, with AOF in the run's directory.
+pub struct AofRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Proc>,
+}
+
+impl AofRedis {
+    pub fn start(dir: &Path) -> Self {
+        let dir = dir.join("redis");
+        std::fs::create_dir_all(&dir).expect("redis dir");
+        let mut r = AofRedis {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Start again on the same port and directory (the AOF is replayed); wait until it answers.
+    pub fn restart(&mut self) {
+        let bin = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+            .args(["--save", ""])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (install redis-server; make chaos does)");
+        self.child = Some(Proc { child });
+        let client = redis::Client::open(self.url()).expect("redis url");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200))
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.child.take() {
+            p.kill();
+        }
+    }
+}
+
+/// A Postgres database of the run's own (dropped by [`ChaosFleet::cleanup`]).
+pub struct ChaosDb {
+    pub pool: sqlx::PgPool,
+    pub url: String,
+    name: String,
+}
+
+impl ChaosDb {
+    async fn create() -> Self {
+        let name = format!("salla_odoo_chaos_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url()))
+            .await
+            .expect("Postgres is reachable (make chaos starts one)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create the run's database");
+        admin.close().await;
+        let url = format!("{}/{name}", postgres_base_url());
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .expect("connect to the run's database");
+        ChaosDb { pool, url, name }
+    }
+
+    async fn drop_database(&self) {
+        self.pool.close().await;
+        if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url())).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .execute(&admin)
+            .await;
+        }
+    }
+}
+
+/// One `odoo-sandbox` process.
+pub struct SandboxProc {
+    pub version: u32,
+    pub url: String,
+    _proc: Proc,
+}
+
+/// Tunables of the connector processes for a run (seconds unless named otherwise).
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    pub workers: usize,
+    pub odoo_versions: Vec<u32>,
+    pub retry_max_attempts: u32,
+}
+
+/// Every process of the run.
+pub struct ChaosFleet {
+    pub dir: PathBuf,
+    pub namespace: String,
+    pub redis: AofRedis,
+    pub db: ChaosDb,
+    pub sandboxes: Vec<SandboxProc>,
+    pub ingest_url: String,
+    ingest: Option<Proc>,
+    pub workers: Vec<Proc>,
+    spawned_workers: usize,
+    config: FleetConfig,
+}
+
+fn wait_http(url: &str, limit: Duration) {
+    let start = Instant::now();
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    while start.elapsed() < limit {
+        if std::net::TcpStream::connect_timeout(
+            &addr.parse().expect("an address"),
+            Duration::from_millis(200),
+        )
+        .is_ok()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{url} did not come up within {limit:?}");
+}
+
+impl ChaosFleet {
+    pub async fn start(dir: &Path, config: FleetConfig) -> Self {
+        let namespace = format!("chaos:{}", uuid::Uuid::new_v4().simple());
+        let redis = AofRedis::start(dir);
+        let db = ChaosDb::create().await;
+        let sandboxes = config
+            .odoo_versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let port = free_port();
+                let child = Command::new(workspace_bin("odoo-sandbox"))
+                    .args([
+                        "--listen",
+                        &format!("127.0.0.1:{port}"),
+                        "--version",
+                        &v.to_string(),
+                    ])
+                    .env("RUST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(log_file(dir, &format!("sandbox-{i}")))
+                    .spawn()
+                    .expect("odoo-sandbox starts");
+                let url = format!("http://127.0.0.1:{port}");
+                wait_http(&url, Duration::from_secs(20));
+                SandboxProc {
+                    version: *v,
+                    url,
+                    _proc: Proc { child },
+                }
+            })
+            .collect();
+        let ingest_port = free_port();
+        let mut fleet = ChaosFleet {
+            dir: dir.to_owned(),
+            namespace,
+            redis,
+            db,
+            sandboxes,
+            ingest_url: format!("http://127.0.0.1:{ingest_port}"),
+            // Started just below, with the fleet's environment.
+            ingest: None,
+            workers: Vec::new(),
+            spawned_workers: 0,
+            config,
+        };
+        let migrate = fleet.cli(&["migrate"]);
+        assert!(
+            migrate.status.success(),
+            "salla-odoo migrate: {}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+        let mut ingest = Command::new(workspace_bin("salla-odoo-ingest"));
+        ingest
+            .args(["--listen", &format!("127.0.0.1:{ingest_port}")])
+            .stdout(Stdio::null())
+            .stderr(log_file(dir, "ingest"));
+        fleet.apply_env(&mut ingest);
+        fleet.ingest = Some(Proc {
+            child: ingest.spawn().expect("salla-odoo-ingest starts"),
+        });
+        wait_http(&fleet.ingest_url, Duration::from_secs(20));
+        fleet
+    }
+
+    /// The environment of every connector process of the run.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let filter = std::env::var("CHAOS_LOG_FILTER").unwrap_or_else(|_| "warn".into());
+        [
+            ("REDIS_URL", self.redis.url()),
+            ("DATABASE_URL", self.db.url.clone()),
+            ("SALLA_ODOO__QUEUE__NAMESPACE", self.namespace.clone()),
+            ("SALLA_ODOO__SECRETS__KEY", TEST_SECRETS_KEY.into()),
+            ("SALLA_ODOO__SALLA__WEBHOOK_SECRET", SECRET.into()),
+            ("SALLA_ODOO__SALLA__SECURITY_STRATEGY", "signature".into()),
+            ("SALLA_ODOO__REDIS__CONNECT_TIMEOUT_MS", "500".into()),
+            ("SALLA_ODOO__REDIS__COMMAND_TIMEOUT_MS", "1000".into()),
+            // Orphan timeout 8 s > job timeout 5 s + drain 2 s (the worker checks it at start-up).
+            ("SALLA_ODOO__WORKER__HEARTBEAT_SECS", "1".into()),
+            ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "8".into()),
+            ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "5".into()),
+            ("SALLA_ODOO__WORKER__DRAIN_SECS", "2".into()),
+            ("SALLA_ODOO__WORKER__POLL_MS", "100".into()),
+            ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
+            ("SALLA_ODOO__LIMITS__STORE_ODOO_CALLS_PER_SEC", "60".into()),
+            // Retries within the run: 0.3 s doubling to 2 s; a job still failing after its
+            // attempts (e.g. through the whole outage) is dead-lettered and replayed at the end.
+            ("SALLA_ODOO__RETRY__BASE_MS", "300".into()),
+            ("SALLA_ODOO__RETRY__CAP_SECS", "2".into()),
+            (
+                "SALLA_ODOO__RETRY__MAX_ATTEMPTS",
+                self.config.retry_max_attempts.to_string(),
+            ),
+            ("SALLA_ODOO__LOG__FORMAT", "json".into()),
+            ("SALLA_ODOO__LOG__FILTER", filter),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        cmd.env_remove("RUST_LOG");
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+    }
+
+    /// `salla-odoo ARGS` with the run's environment.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(workspace_bin("salla-odoo"));
+        cmd.args(args).env("CHAOS_ODOO_KEY", "admin");
+        self.apply_env(&mut cmd);
+        cmd.output().expect("salla-odoo runs")
+    }
+
+    /// Configure a store through `salla-odoo store add`, syncing to sandbox `odoo`.
+    pub fn add_store(&self, merchant: u64, odoo: usize) {
+        let merchant = merchant.to_string();
+        let url = self.sandboxes[odoo].url.clone();
+        let out = self.cli(&[
+            "store",
+            "add",
+            "--merchant",
+            &merchant,
+            "--odoo-url",
+            &url,
+            "--odoo-db",
+            "odoo",
+            "--odoo-login",
+            "admin",
+            "--odoo-api-key-env",
+            "CHAOS_ODOO_KEY",
+            "--create-unknown-skus",
+        ]);
+        assert!(
+            out.status.success(),
+            "store add {merchant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Start one more worker; returns its pid.
+    pub fn spawn_worker(&mut self) -> u32 {
+        self.spawned_workers += 1;
+        let mut cmd = Command::new(workspace_bin("salla-odoo-worker"));
+        cmd.args(["--metrics-listen", "off"])
+            .stdout(Stdio::null())
+            .stderr(log_file(
+                &self.dir,
+                &format!("worker-{}", self.spawned_workers),
+            ));
+        self.apply_env(&mut cmd);
+        let child = cmd.spawn().expect("salla-odoo-worker starts");
+        let pid = child.id();
+        self.workers.push(Proc { child });
+        pid
+    }
+
+    /// Keep `config.workers` workers running.
+    pub fn start_workers(&mut self) {
+        while self.workers.len() < self.config.workers {
+            self.spawn_worker();
+        }
+    }
+
+    /// SIGKILL worker `i` (by position); returns its pid.
+    pub fn kill_worker(&mut self, i: usize) -> u32 {
+        let mut p = self.workers.remove(i);
+        let pid = p.pid();
+        p.kill();
+        pid
+    }
+
+    /// Stop everything and drop the database (unless `CHAOS_KEEP_DB` is set).
+    pub async fn cleanup(mut self) {
+        for w in &mut self.workers {
+            w.kill();
+        }
+        self.workers.clear();
+        if let Some(mut i) = self.ingest.take() {
+            i.kill();
+        }
+        self.redis.kill();
+        if std::env::var_os("CHAOS_KEEP_DB").is_some() {
+            eprintln!("chaos: keeping database {}", self.db.url);
+        } else {
+            self.db.drop_database().await;
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> Stdio {
+    match std::fs::File::create(dir.join(format!("{name}.log"))) {
+        Ok(f) => Stdio::from(f),
+        Err(_) => Stdio::null(),
+    }
+}

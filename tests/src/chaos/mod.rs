@@ -1,0 +1,690 @@
+//! Fault injection (`make chaos`, and a small run in `make test`): the connector as real processes
+//! under a stream of Salla events while workers crash, Redis crashes, an Odoo goes offline and
+//! every Odoo is flaky; then the outbox is replayed and the result is checked against a model.
+//!
+//! One run ([`run`]):
+//! 1. generate the stream for 20 stores from the seed ([`generator`]) and its expected Odoo state
+//!    ([`model`]);
+//! 2. start the processes ([`fleet`]): Redis (AOF), Postgres database, one `odoo-sandbox` per five
+//!    stores (Odoo 16, 17, 18, 19), ingest, three workers; configure the stores with `salla-odoo
+//!    store add`;
+//! 3. post the deliveries, signed, at a steady pace with bounded concurrency, resending on 503 as
+//!    Salla does, while the fault driver ([`faults`]) runs its plan;
+//! 4. stop the faults, wait until every accepted delivery has a job outcome and the queue is empty,
+//!    replay the dead letters (`salla-odoo dlq replay --all`), wait again;
+//! 5. check ([`verify`]) every Odoo against the model, count duplicates, and account for every
+//!    delivery through `sync_log` and `dead_letters`.
+//!
+//! The run has a deadline of its own (every wait is bounded by it), so it ends even if the
+//! connector hangs; the summary line is printed either way.
+
+pub mod faults;
+pub mod fleet;
+pub mod generator;
+pub mod model;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use salla_odoo_core::BodyDigest;
+use uuid::Uuid;
+
+use faults::{Admin, FaultLog, Plan, QueueKeys};
+use fleet::{ChaosFleet, FleetConfig};
+use generator::{Rng, Size, Stream};
+use model::Model;
+use verify::{Accounting, Message};
+
+/// How big and how long a run is.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: &'static str,
+    pub size: Size,
+    /// How long the deliveries are spread over (the faults run as long).
+    pub stream: Duration,
+    pub kill_every: (Duration, Duration),
+    pub outage_for: Duration,
+    /// The whole run, start to summary.
+    pub deadline: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    pub workers: usize,
+    pub retry_max_attempts: u32,
+}
+
+impl Profile {
+    /// A few hundred events in about a minute: the run `make test` includes.
+    pub fn small() -> Self {
+        Profile {
+            name: "small",
+            size: Size {
+                stores: 20,
+                stores_per_odoo: 5,
+                customers: 2,
+                products: 3,
+                orders: 3,
+                reorder_window: 40,
+            },
+            stream: Duration::from_secs(30),
+            kill_every: (Duration::from_secs(3), Duration::from_secs(6)),
+            outage_for: Duration::from_secs(8),
+            deadline: Duration::from_secs(240),
+            concurrency: 8,
+            workers: 3,
+            retry_max_attempts: 6,
+        }
+    }
+
+    /// Thousands of events over three minutes: `make chaos`.
+    pub fn full() -> Self {
+        Profile {
+            name: "full",
+            size: Size {
+                stores: 20,
+                stores_per_odoo: 5,
+                customers: 10,
+                products: 8,
+                orders: 30,
+                reorder_window: 150,
+            },
+            stream: Duration::from_secs(180),
+            kill_every: (Duration::from_secs(4), Duration::from_secs(9)),
+            outage_for: Duration::from_secs(30),
+            deadline: Duration::from_secs(540),
+            concurrency: 12,
+            workers: 3,
+            retry_max_attempts: 8,
+        }
+    }
+
+    /// `small` or `full`.
+    pub fn named(name: &str) -> Option<Self> {
+        match name {
+            "small" => Some(Self::small()),
+            "full" => Some(Self::full()),
+            _ => None,
+        }
+    }
+}
+
+/// `CHAOS_SEED` when set (decimal), else a fresh one.
+pub fn seed_from_env() -> u64 {
+    match std::env::var("CHAOS_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("CHAOS_SEED must be a decimal number, not {s:?}")),
+        Err(_) => {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            (t.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000_000
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub profile: String,
+    pub seed: u64,
+    pub sent: usize,
+    pub events: usize,
+    pub late: usize,
+    pub accounting: Accounting,
+    pub duplicates: Vec<String>,
+    pub mismatches: Vec<verify::Mismatch>,
+    /// For some mismatched objects: their events, in version order, with delivery and outcome.
+    pub traces: Vec<String>,
+    pub faults: FaultLog,
+    /// The run itself went wrong (deadline, a step that failed).
+    pub failures: Vec<String>,
+    pub elapsed: Duration,
+    pub dir: PathBuf,
+}
+
+impl Report {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+            && self.accounting.lost.is_empty()
+            && self.accounting.problems.is_empty()
+            && self.duplicates.is_empty()
+            && self.mismatches.is_empty()
+            && self.faults.unrecovered() == 0
+    }
+
+    /// The one summary line.
+    pub fn summary(&self) -> String {
+        let a = &self.accounting;
+        let worst = self
+            .faults
+            .worst_recovery()
+            .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
+        format!(
+            "chaos: events sent={} applied={} skipped={} dead-lettered={} replayed={} duplicates={} lost={} \
+             worst-recovery-after-kill={worst}s seed={}",
+            self.sent,
+            a.applied,
+            a.skipped,
+            a.dead_lettered,
+            a.replayed,
+            self.duplicates.len(),
+            a.lost.len(),
+            self.seed
+        )
+    }
+
+    /// Everything wrong, for a failing run (at most 25 lines per kind).
+    pub fn explain(&self) -> String {
+        let mut out = String::new();
+        let mut section = |title: &str, items: &[String]| {
+            if items.is_empty() {
+                return;
+            }
+            out.push_str(&format!("{title} ({}):\n", items.len()));
+            for i in items.iter().take(25) {
+                out.push_str(&format!("  {i}\n"));
+            }
+        };
+        section("run failures", &self.failures);
+        section("lost", &self.accounting.lost);
+        section("accounting problems", &self.accounting.problems);
+        section("duplicates in Odoo", &self.duplicates);
+        let mismatches: Vec<String> = self.mismatches.iter().map(|m| m.text.clone()).collect();
+        section("Odoo state differs from the model", &mismatches);
+        section("histories of some of those objects", &self.traces);
+        let unrecovered: Vec<String> = self
+            .faults
+            .kills
+            .iter()
+            .filter(|k| k.recovery.is_none())
+            .map(|k| {
+                format!(
+                    "worker {} killed at {:.1}s holding {} job(s)",
+                    k.pid,
+                    k.at.as_secs_f64(),
+                    k.held
+                )
+            })
+            .collect();
+        section("kills not recovered within 60 s", &unrecovered);
+        out.push_str(&format!(
+            "logs: {} (rerun with CHAOS_SEED={})\n",
+            self.dir.display(),
+            self.seed
+        ));
+        out
+    }
+}
+
+/// A delivery's answer from ingest.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: String,
+    job: Option<Uuid>,
+}
+
+/// Post every delivery, in order, paced over `pace`, at most `concurrency` at once; a 503 or a
+/// connection failure is resent (as Salla does) until `deadline`.
+async fn deliver(
+    url: &str,
+    stream: &Stream,
+    concurrency: usize,
+    pace: Duration,
+    deadline: Instant,
+) -> Vec<Option<Answer>> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("http client");
+    let endpoint = format!("{url}/webhooks/salla");
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    let n = stream.deliveries.len().max(1);
+    for (i, d) in stream.deliveries.iter().enumerate() {
+        let due = start + pace.mul_f64(i as f64 / n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = sem.clone().acquire_owned().await.expect("semaphore");
+        let (client, endpoint, body) = (client.clone(), endpoint.clone(), d.body.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let sig = crate::sign(fleet::SECRET, &body);
+            loop {
+                let sent = client
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .header("x-salla-signature", &sig)
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        let v: serde_json::Value = r.json().await.unwrap_or_default();
+                        let job = v["job_id"].as_str().and_then(|s| s.parse().ok());
+                        let status = v["status"].as_str().unwrap_or("?").to_owned();
+                        return (i, Some(Answer { status, job }));
+                    }
+                    Ok(r) if r.status().as_u16() != 503 => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        return (
+                            i,
+                            Some(Answer {
+                                status: format!("http {status}: {text}"),
+                                job: None,
+                            }),
+                        );
+                    }
+                    _ => {}
+                }
+                if Instant::now() > deadline {
+                    return (i, None);
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+    }
+    let mut out = vec![None; stream.deliveries.len()];
+    while let Some(r) = tasks.join_next().await {
+        if let Ok((i, a)) = r {
+            out[i] = a;
+        }
+    }
+    out
+}
+
+/// Distinct bodies with their answers.
+fn messages(stream: &Stream, answers: &[Option<Answer>], bad: &mut Vec<String>) -> Vec<Message> {
+    let mut by_digest: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Message> = Vec::new();
+    for (d, a) in stream.deliveries.iter().zip(answers) {
+        let e = &stream.events[d.event];
+        let digest = BodyDigest::of(&d.body).to_hex();
+        let i = *by_digest.entry(digest.clone()).or_insert_with(|| {
+            out.push(Message {
+                event: d.event,
+                merchant: e.merchant,
+                name: e.name.to_owned(),
+                digest,
+                queued: Vec::new(),
+                accepted: false,
+                claimed: None,
+            });
+            out.len() - 1
+        });
+        match a {
+            Some(a) if a.status == "queued" || a.status == "duplicate" => {
+                out[i].accepted = true;
+                out[i].queued.extend(a.job);
+            }
+            Some(a) => bad.push(format!(
+                "{} of merchant {}: ingest answered {}",
+                e.name, e.merchant, a.status
+            )),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Queue counts from `salla-odoo queue stats --json`: (queued, scheduled, in flight).
+async fn queue_counts(fleet: &Arc<Mutex<ChaosFleet>>) -> Option<(u64, u64, u64)> {
+    let f = fleet.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        f.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cli(&["queue", "stats", "--json"])
+    })
+    .await
+    .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some((
+        v["queued"].as_u64()?,
+        v["scheduled"].as_u64()?,
+        v["in_flight"].as_u64()?,
+    ))
+}
+
+/// Read the dedupe claims (job ids) of messages that have none yet.
+async fn resolve_claims(conn: &mut faults::Conn, keys: &QueueKeys, messages: &mut [Message]) {
+    for m in messages
+        .iter_mut()
+        .filter(|m| m.accepted && m.claimed.is_none())
+    {
+        let key = keys.idempotency(m.merchant, &m.name, &m.digest);
+        let v: Option<Option<String>> = conn.query(redis::cmd("GET").arg(key)).await;
+        m.claimed = v.flatten().and_then(|s| s.parse().ok());
+    }
+}
+
+/// Wait until every job in `jobs` has an outcome and the queue is empty (or the deadline).
+async fn wait_drained(
+    fleet: &Arc<Mutex<ChaosFleet>>,
+    pool: &sqlx::PgPool,
+    jobs: &[Uuid],
+    deadline: Instant,
+    what: &str,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let done: Vec<Uuid> = sqlx::query_scalar("SELECT job_id FROM sync_log")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+        let done: std::collections::HashSet<Uuid> = done.into_iter().collect();
+        let missing = jobs.iter().filter(|j| !done.contains(j)).count();
+        let q = queue_counts(fleet).await;
+        if missing == 0 && q == Some((0, 0, 0)) {
+            eprintln!(
+                "chaos: {what}: drained in {:.1}s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            last_print = Instant::now();
+            eprintln!(
+                "chaos: {what}: {missing} job(s) without outcome; queue (queued, scheduled, in flight) {q:?}"
+            );
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{what}: not drained by the deadline: {missing} job(s) without outcome; queue (queued, \
+                 scheduled, in flight) {q:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The history of up to 8 mismatched objects: each event (by version) with where it was
+/// delivered and how its job ended.
+fn traces(
+    stream: &Stream,
+    msgs: &[Message],
+    log: &HashMap<Uuid, verify::LogRow>,
+    mismatches: &[verify::Mismatch],
+) -> Vec<String> {
+    let mut position: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, d) in stream.deliveries.iter().enumerate() {
+        position.entry(d.event).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in mismatches.iter().filter(|m| m.object != "odoo") {
+        if !seen.insert(m.object.clone()) || seen.len() > 8 {
+            continue;
+        }
+        out.push(format!("{}:", m.object));
+        for e in stream.events.iter().filter(|e| e.object == m.object) {
+            let fates: Vec<String> = msgs
+                .iter()
+                .filter(|x| x.event == e.seq)
+                .map(|x| match x.job().and_then(|j| log.get(&j)) {
+                    Some(r) => format!(
+                        "{}{}",
+                        r.outcome,
+                        r.reason
+                            .as_deref()
+                            .map(|r| format!(" ({})", r.chars().take(140).collect::<String>()))
+                            .unwrap_or_default()
+                    ),
+                    None => "no outcome".into(),
+                })
+                .collect();
+            out.push(format!(
+                "  v{} {} delivered at #{:?} -> {}",
+                e.at - e.at / 100_000 * 100_000,
+                e.name,
+                position.get(&e.seq).cloned().unwrap_or_default(),
+                fates.join(" | ")
+            ));
+        }
+    }
+    out
+}
+
+/// One whole run (see the module docs). Never panics on what it finds: the report says.
+pub async fn run(profile: Profile, seed: u64) -> Report {
+    let started = Instant::now();
+    let deadline = started + profile.deadline;
+    let dir = std::env::temp_dir().join(format!("salla-odoo-chaos-{seed}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory for the run's logs");
+    let mut report = Report {
+        profile: profile.name.to_owned(),
+        seed,
+        dir: dir.clone(),
+        ..Report::default()
+    };
+
+    let mut rng = Rng::new(seed);
+    let stream = generator::generate(profile.size, &mut rng.fork());
+    let model = Model::from_stream(&stream);
+    report.events = stream.events.len();
+    report.late = stream.late_deliveries();
+    eprintln!(
+        "chaos: profile {} seed {seed}: {} events for {} stores, {} deliveries ({} late, {} twice); logs in {}",
+        profile.name,
+        stream.events.len(),
+        stream.stores.len(),
+        stream.deliveries.len(),
+        report.late,
+        stream.deliveries.len() - stream.events.len(),
+        dir.display()
+    );
+
+    let groups = profile.size.stores.div_ceil(profile.size.stores_per_odoo);
+    let versions: Vec<u32> = (0..groups).map(|g| [16, 17, 18, 19][g % 4]).collect();
+    let mut fleet = ChaosFleet::start(
+        &dir,
+        FleetConfig {
+            workers: profile.workers,
+            odoo_versions: versions,
+            retry_max_attempts: profile.retry_max_attempts,
+        },
+    )
+    .await;
+    for s in &stream.stores {
+        fleet.add_store(s.merchant, s.odoo);
+    }
+    fleet.start_workers();
+    let admin = Admin::new();
+    let sandboxes: Vec<(String, u32)> = fleet
+        .sandboxes
+        .iter()
+        .map(|s| (s.url.clone(), s.version))
+        .collect();
+    for (url, _) in &sandboxes {
+        if let Err(e) = admin.make_flaky(url).await {
+            report.failures.push(format!("faults not installed: {e}"));
+        }
+    }
+    let pool = fleet.db.pool.clone();
+    let ingest = fleet.ingest_url.clone();
+    let keys = QueueKeys::new(&fleet.namespace);
+    let redis_url = fleet.redis.url();
+    let fleet = Arc::new(Mutex::new(fleet));
+    eprintln!(
+        "chaos: fleet up in {:.1}s: ingest, {} workers, {} Odoo sandboxes (versions {:?})",
+        started.elapsed().as_secs_f64(),
+        profile.workers,
+        sandboxes.len(),
+        sandboxes.iter().map(|s| s.1).collect::<Vec<_>>()
+    );
+
+    // The stream, under fire.
+    let plan = Plan {
+        kill_every: profile.kill_every,
+        redis_at: profile.stream.mul_f64(0.35),
+        redis_down: Duration::from_millis(1500),
+        outage_at: profile.stream.mul_f64(0.5),
+        outage_for: profile.outage_for,
+        outage_odoo: rng.below(sandboxes.len() as u64) as usize,
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let t0 = Instant::now();
+    let driver = tokio::spawn(faults::drive(fleet.clone(), plan, rng.fork(), t0, stopped));
+    let answers = deliver(
+        &ingest,
+        &stream,
+        profile.concurrency,
+        profile.stream,
+        deadline,
+    )
+    .await;
+    report.sent = answers.iter().filter(|a| a.is_some()).count();
+    eprintln!(
+        "chaos: {:>6.1}s  all {} deliveries sent",
+        t0.elapsed().as_secs_f64(),
+        stream.deliveries.len()
+    );
+    let _ = stop.send(true);
+    report.faults = driver.await.unwrap_or_default();
+    for (url, _) in &sandboxes {
+        if let Err(e) = admin.clear(url, Duration::from_secs(60)).await {
+            report.failures.push(format!("faults not cleared: {e}"));
+        }
+    }
+    eprintln!(
+        "chaos: {:>6.1}s  faults off ({} worker kills, {} redis restart, {} outage)",
+        t0.elapsed().as_secs_f64(),
+        report.faults.kills.len(),
+        report.faults.redis_restarts,
+        report.faults.outages.len()
+    );
+
+    // Drain, replay the outbox, drain again.
+    let mut bad = Vec::new();
+    let mut msgs = messages(&stream, &answers, &mut bad);
+    report.failures.extend(bad);
+    let mut conn = faults::Conn::new(&redis_url);
+    resolve_claims(&mut conn, &keys, &mut msgs).await;
+    let jobs: Vec<Uuid> = msgs.iter().filter_map(Message::job).collect();
+    if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "queue").await {
+        report.failures.push(e);
+    }
+    let mut replays: HashMap<Uuid, Uuid> = HashMap::new();
+    for round in 1..=3 {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL AND discarded_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(0);
+        if pending == 0 || Instant::now() > deadline {
+            break;
+        }
+        // The CLI may find Postgres or Redis too busy on a loaded machine (exit 3): try again.
+        let out = loop {
+            let f = fleet.clone();
+            let out = tokio::task::spawn_blocking(move || {
+                f.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .cli(&["dlq", "replay", "--all", "--json"])
+            })
+            .await
+            .expect("the CLI runs");
+            if out.status.code() != Some(3) || Instant::now() > deadline {
+                break out;
+            }
+            eprintln!(
+                "chaos: dlq replay could not reach its stores, again in 2s: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        };
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let mut new_jobs = Vec::new();
+        for r in rows["results"].as_array().into_iter().flatten() {
+            if let (Some(old), Some(new)) = (
+                r["job_id"].as_str().and_then(|s| s.parse().ok()),
+                r["new_job_id"].as_str().and_then(|s| s.parse().ok()),
+            ) {
+                replays.insert(old, new);
+                new_jobs.push(new);
+            }
+        }
+        eprintln!(
+            "chaos: replay round {round}: {pending} pending dead letter(s), {} replayed (exit {:?})",
+            new_jobs.len(),
+            out.status.code()
+        );
+        if !out.status.success() {
+            report.failures.push(format!(
+                "dlq replay --all failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if let Err(e) = wait_drained(&fleet, &pool, &new_jobs, deadline, "replays").await {
+            report.failures.push(e);
+        }
+    }
+
+    // Check.
+    resolve_claims(&mut conn, &keys, &mut msgs).await;
+    let log = verify::outcomes(&pool).await.unwrap_or_default();
+    let dead = verify::dead_letters(&pool).await.unwrap_or_default();
+    report.accounting = verify::account(&msgs, &log, &dead, &replays);
+    for (i, (url, version)) in sandboxes.iter().enumerate() {
+        match verify::load_odoo(&admin, url, *version).await {
+            Ok(view) => {
+                let merchants: Vec<u64> = stream
+                    .stores
+                    .iter()
+                    .filter(|s| s.odoo == i)
+                    .map(|s| s.merchant)
+                    .collect();
+                let found = verify::check_odoo(i, &view, &model, &merchants);
+                report.mismatches.extend(found.mismatches);
+                report.duplicates.extend(found.duplicates);
+            }
+            Err(e) => report.failures.push(format!("odoo #{i} not readable: {e}")),
+        }
+    }
+    report.traces = traces(&stream, &msgs, &log, &report.mismatches);
+    let fleet = Arc::try_unwrap(fleet)
+        .ok()
+        .expect("the driver has stopped")
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fleet.cleanup().await;
+    report.elapsed = started.elapsed();
+    let a = &report.accounting;
+    eprintln!(
+        "chaos: {} events, {} late deliveries; outcomes: {} applied, {} skipped ({:?}), {} dead-lettered ({:?}), \
+         replays {} applied / {} skipped; kills {} (recovery: {}); {:.0}s in all",
+        report.events,
+        report.late,
+        a.applied,
+        a.skipped,
+        a.skip_reasons,
+        a.dead_lettered,
+        a.dead_classes,
+        a.replay_applied,
+        a.replay_skipped,
+        report.faults.kills.len(),
+        report
+            .faults
+            .kills
+            .iter()
+            .map(|k| k.recovery.map_or("-".into(), |d| format!(
+                "{:.1}s/{}",
+                d.as_secs_f64(),
+                k.held
+            )))
+            .collect::<Vec<_>>()
+            .join(" "),
+        report.elapsed.as_secs_f64()
+    );
+    if report.passed() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    report
+}
