@@ -2,8 +2,9 @@
 //!
 //! Each step reads Odoo's current state first (the recipes of the `odoo` crate do), so applying a status
 //! twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
-//! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. A status for an order Odoo does
-//! not have yet creates the order first from the nested payload.
+//! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. The order inside the status
+//! entry is applied first: it creates the order Odoo does not have yet, and brings a quotation up to date
+//! (an `order.updated` older than the status entry is skipped as stale when it arrives later).
 
 use salla_odoo_core::OrderStep;
 use salla_odoo_salla::payload::Order;
@@ -67,9 +68,13 @@ impl<M: IdMap> Engine<'_, M> {
                 ),
             });
         };
-        // The order first (created from the nested payload when Odoo does not have it yet).
-        if let Applied::Skipped { reason } =
-            self.upsert_order(order, raw_order, version, true).await?
+        // The order first, from the nested payload: created when Odoo does not have it yet, else
+        // brought to it (a status entry carries the whole order as it is now, and its version makes
+        // an older order.updated still on its way stale, so that change would otherwise never reach
+        // Odoo). A nested order without items only creates.
+        if let Applied::Skipped { reason } = self
+            .upsert_order(order, raw_order, version, order.items.is_empty())
+            .await?
         {
             return Ok(Applied::Skipped { reason });
         }
