@@ -47,8 +47,6 @@ build: check-cargo
 ## Benchmarks (figures as ratios against a baseline measured in the same run). Not tests.
 bench: check-cargo
 	@scripts/ensure-services.sh redis postgres
-	$(CARGO) build --release --locked -p salla-odoo-worker -p salla-odoo-cli -p salla-odoo-tests --bins
-	@mkdir -p docs
+	$(CARGO) build --release --locked -p salla-odoo-worker -p salla-odoo-cli -p salla-odoo-tests -p odoo-sandbox --bins
 	$(CARGO) bench --locked -p odoo --bench overhead --no-run
-	@{ ./target/release/bench-ingest && echo && ./target/release/bench-worker && echo && \
-	   echo "# Odoo client overhead" && echo && $(CARGO) bench -q --locked -p odoo --bench overhead; } | tee docs/benchmarks.md
+	CARGO=$(CARGO) scripts/bench.sh

@@ -5,6 +5,9 @@
 //! excludes start-up, each store's first order (its Odoo session and capability probe) and idle
 //! polling (measured on the idle workers just before the run).
 //!
+//! The last row of each latency is the embedded mode: one `salla-odoo run` process (ingest and worker
+//! together, so its CPU per job includes receiving the webhook) on SQLite files.
+//!
 //! Orders are the project's own samples (10 stores, distinct customers, products that already exist
 //! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
 //! cap the figure being measured; every other setting is the default.
@@ -12,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use odoo_sandbox::{Options, Version};
-use salla_odoo_tests::{Fleet, order_event};
+use salla_odoo_tests::{Fleet, Mode, order_event};
 
 const STORES: u64 = 10;
 
@@ -50,7 +53,13 @@ struct Figures {
     rss_mb: f64,
 }
 
-async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders: u64) -> Figures {
+async fn scenario(
+    mode: Mode,
+    latency: Duration,
+    workers: usize,
+    concurrency: usize,
+    orders: u64,
+) -> Figures {
     let odoo = odoo_sandbox::spawn(Options {
         version: Version::V18,
         ..Default::default()
@@ -58,7 +67,8 @@ async fn scenario(latency: Duration, workers: usize, concurrency: usize, orders:
     .await
     .unwrap();
     let conc = concurrency.to_string();
-    let mut fleet = Fleet::start_with(
+    let mut fleet = Fleet::start_in(
+        mode,
         "bench-worker",
         &[
             ("SALLA_ODOO__WORKER__CONCURRENCY", conc.as_str()),
@@ -191,16 +201,22 @@ async fn main() {
     for latency_ms in [0u64, 50] {
         let latency = Duration::from_millis(latency_ms);
         let base_orders = if latency_ms == 0 { 200 } else { 40 };
-        let base = scenario(latency, 1, 1, base_orders).await;
+        let base = scenario(Mode::Fleet, latency, 1, 1, base_orders).await;
         let mut rows = vec![("1 × 1 (baseline)".to_owned(), base_orders, base)];
         for workers in [1usize, 2, 4] {
             let orders = if latency_ms == 0 { 400 } else { 240 };
             rows.push((
                 format!("{workers} × 8"),
                 orders,
-                scenario(latency, workers, 8, orders).await,
+                scenario(Mode::Fleet, latency, workers, 8, orders).await,
             ));
         }
+        let orders = if latency_ms == 0 { 400 } else { 240 };
+        rows.push((
+            "embedded: 1 `salla-odoo run` × 8".to_owned(),
+            orders,
+            scenario(Mode::Embedded, latency, 1, 8, orders).await,
+        ));
         let base_rate = rows[0].2.orders_per_sec;
         for (label, orders, f) in &rows {
             println!(
