@@ -13,7 +13,9 @@
 //!    Postgres *before* the job leaves Redis).
 //!
 //! If recording an outcome fails (Postgres down), the job stays leased and is rescheduled, so it is
-//! never lost; a handler run twice changes nothing more in Odoo (handlers are idempotent).
+//! never lost; a handler run twice changes nothing more in Odoo (handlers are idempotent). If the
+//! queue cannot take the end of a lease (Redis down at the ack, dead mark or reschedule), the job
+//! stays leased by this worker and the heartbeat task retries that end until Redis answers.
 //!
 //! # Crashes and shutdown
 //! Each worker has a unique id (host, pid, random suffix) and heartbeats every `heartbeat_secs`,
@@ -103,6 +105,12 @@ impl WorkerConfig {
     }
 }
 
+fn id_of(u: &Unsettled) -> &str {
+    match u {
+        Unsettled::Ack(id) | Unsettled::Dead(id) | Unsettled::Reschedule(id, _, _) => id,
+    }
+}
+
 /// A unique id for this process: host, pid and a random suffix (two workers never share one, even
 /// in one process or after a fast restart with the same pid).
 pub fn worker_identity() -> String {
@@ -150,6 +158,20 @@ struct Inner<H> {
     handler: H,
     config: WorkerConfig,
     limits: StoreLimits,
+    /// Ends of leases the queue did not take (it was unreachable), retried by the heartbeat task.
+    unsettled: std::sync::Mutex<Vec<Unsettled>>,
+}
+
+/// The end of a lease that the queue did not take: an ack, a dead mark or a reschedule that failed
+/// because Redis was unreachable. Until it goes through, the job stays in this worker's in-flight
+/// set, so no other worker runs it; the heartbeat task retries it until the queue answers. (Left
+/// alone, the job would stay leased — neither finished nor run again — for as long as this worker
+/// lives: found by `make chaos`, which restarts Redis under load.)
+#[derive(Debug, Clone)]
+enum Unsettled {
+    Ack(String),
+    Dead(String),
+    Reschedule(String, Box<SyncJob>, Duration),
 }
 
 impl<H: Handler> Worker<H> {
@@ -168,6 +190,7 @@ impl<H: Handler> Worker<H> {
                 handler,
                 config,
                 limits,
+                unsettled: std::sync::Mutex::new(Vec::new()),
             }),
         }
     }
@@ -343,20 +366,26 @@ impl<H: Handler> Worker<H> {
                 match decision {
                     RetryDecision::RetryAfter(delay) => {
                         job.attempt = attempt;
+                        let retry = SyncJob::V1(job.clone());
                         metrics::counter!("salla_odoo_job_retries_total", "kind" => kind)
                             .increment(1);
                         tracing::warn!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, attempt, delay_ms = delay.as_millis() as u64, error = %message, "job failed; retrying later");
                         match self
                             .inner
                             .queue
-                            .reschedule(&self.inner.id, id, &SyncJob::V1(job), delay)
+                            .reschedule(&self.inner.id, id, &retry, delay)
                             .await
                         {
                             Ok(true) => Processed::Retried(delay),
                             Ok(false) => Processed::LostLease,
                             Err(e) => {
-                                // Still leased by us: after our heartbeats stop, or at our release, it runs again.
-                                tracing::error!(error = %e, "retry not scheduled; the lease stays with this worker");
+                                // Still leased by us: the heartbeat task schedules it once the queue answers.
+                                tracing::error!(error = %e, "retry not scheduled yet; the lease stays with this worker until the queue answers");
+                                self.unsettled(Unsettled::Reschedule(
+                                    id.to_owned(),
+                                    Box::new(retry),
+                                    delay,
+                                ));
                                 Processed::Deferred("queue_unavailable")
                             }
                         }
@@ -408,7 +437,12 @@ impl<H: Handler> Worker<H> {
                 tracing::warn!(job_id = %job.id, "lease was taken over before the ack; the other run is a no-op")
             }
             Err(e) => {
-                tracing::warn!(job_id = %job.id, error = %e, "ack failed; the job may run once more (idempotent)")
+                tracing::warn!(job_id = %job.id, error = %e, "ack failed; retried once the queue answers");
+                self.unsettled(if dead {
+                    Unsettled::Dead(id.to_owned())
+                } else {
+                    Unsettled::Ack(id.to_owned())
+                });
             }
         }
     }
@@ -426,8 +460,50 @@ impl<H: Handler> Worker<H> {
             Ok(true) => Processed::Deferred(why),
             Ok(false) => Processed::LostLease,
             Err(e) => {
-                tracing::error!(error = %e, "cannot reschedule; the lease stays with this worker");
+                tracing::error!(error = %e, "cannot reschedule yet; the lease stays with this worker until the queue answers");
+                self.unsettled(Unsettled::Reschedule(
+                    id.to_owned(),
+                    Box::new(SyncJob::V1(job.clone())),
+                    delay,
+                ));
                 Processed::Deferred(why)
+            }
+        }
+    }
+
+    fn unsettled(&self, u: Unsettled) {
+        self.inner
+            .unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(u);
+    }
+
+    /// Retry the ends of leases the queue did not take; those that fail again wait for the next
+    /// heartbeat. Called by the heartbeat task.
+    async fn settle_unsettled(&self) {
+        let pending = std::mem::take(
+            &mut *self
+                .inner
+                .unsettled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let (queue, me) = (&self.inner.queue, self.inner.id.as_str());
+        for u in pending {
+            let done = match &u {
+                Unsettled::Ack(id) => queue.ack(me, id).await,
+                Unsettled::Dead(id) => queue.dead(me, id).await,
+                Unsettled::Reschedule(id, job, delay) => {
+                    queue.reschedule(me, id, job, *delay).await
+                }
+            };
+            match done {
+                Ok(true) => {
+                    tracing::info!(queue_id = %id_of(&u), "lease settled after the queue came back")
+                }
+                Ok(false) => {}
+                Err(_) => self.unsettled(u),
             }
         }
     }
@@ -528,6 +604,7 @@ impl<H: Handler> Worker<H> {
                     if let Err(e) = me.inner.queue.heartbeat(&me.inner.id).await {
                         tracing::warn!(error = %e, "heartbeat failed");
                     }
+                    me.settle_unsettled().await;
                     match me
                         .inner
                         .queue
