@@ -36,5 +36,34 @@ pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
 pub use recipes::{Invoicing, Payment, PaymentRequest, Step};
 pub use transport::Transport;
 
+/// The answer parsers, for the fuzz targets in `fuzz/` (docs/fuzzing.md). Not an API: only built
+/// with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use serde_json::Value;
+
+    use crate::{Error, Fault};
+
+    /// A `POST /jsonrpc` answer (HTTP 200) to the request with id `expected_id`.
+    pub fn rpc_reply(
+        body: &[u8],
+        expected_id: u64,
+        redact: &dyn Fn(&str) -> String,
+    ) -> Result<Value, Error> {
+        crate::envelope::parse_rpc_reply(body, expected_id, redact)
+    }
+
+    /// A JSON-2 error body.
+    pub fn json2_error(status: u16, body: &[u8], redact: &dyn Fn(&str) -> String) -> Option<Fault> {
+        crate::envelope::parse_json2_error(status, body, redact)
+    }
+
+    /// A JSON-2 success body.
+    pub fn json2_result(body: &[u8]) -> Result<Value, Error> {
+        crate::envelope::parse_json2_result(body)
+    }
+}
+
 /// Re-exported so callers can build the API key without naming `secrecy` themselves.
 pub use secrecy::SecretString;
