@@ -14,7 +14,8 @@
 //!
 //! # Delivery
 //! The events of all stores are merged by time, then each gets a delivery position: most stay
-//! within a few places of their turn, about 12% arrive much later (so `order.updated` overtakes
+//! within a few places of their turn, about 15% arrive much later, and one in five pairs of
+//! successive events of one object swap places (so `order.updated` overtakes
 //! `order.created`, a stale `customer.updated` lands after a newer one, …). About 10% are
 //! delivered twice: half byte for byte (a Salla resend, which ingest deduplicates), half
 //! re-serialised (same content, new bytes: a second job that must change nothing).
@@ -874,17 +875,33 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
     }
 
     // Delivery order: most events near their turn, some much later; some twice.
-    let mut keyed: Vec<(f64, Delivery)> = Vec::new();
     let window = size.reorder_window as f64;
+    let mut keys: Vec<f64> = all
+        .iter()
+        .map(|e| {
+            e.seq as f64
+                + if rng.chance(0.15) {
+                    5.0 + rng.unit() * window
+                } else {
+                    rng.unit() * 2.0
+                }
+        })
+        .collect();
+    // And, for one in five pairs of successive events of one object, the newer first (an
+    // order.updated before its order.created, a customer.updated after a newer one, …).
+    let mut last_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for e in &all {
+        if let Some(prev) = last_of.insert(e.object.as_str(), e.seq)
+            && keys[prev] < keys[e.seq]
+            && rng.chance(0.2)
+        {
+            keys.swap(prev, e.seq);
+        }
+    }
+    let mut keyed: Vec<(f64, Delivery)> = Vec::new();
     for e in &all {
         let body = serde_json::to_vec(&e.body).expect("serialises");
-        let late = rng.chance(0.12);
-        let key = e.seq as f64
-            + if late {
-                5.0 + rng.unit() * window
-            } else {
-                rng.unit() * 2.0
-            };
+        let key = keys[e.seq];
         if rng.chance(0.10) {
             let (kind, dup) = if rng.chance(0.5) {
                 (DeliveryKind::Resend, body.clone())

@@ -72,6 +72,9 @@ impl StoreModel {
 #[derive(Debug, Default, Clone)]
 pub struct Model {
     pub stores: BTreeMap<u64, StoreModel>,
+    /// Product codes any order snapshot of a store used (an order line may create a product that
+    /// a later edit removes from every order), by merchant.
+    pub seen_codes: BTreeMap<u64, BTreeSet<String>>,
 }
 
 fn keep_newest<T: PartialEq + Clone + std::fmt::Debug>(
@@ -106,7 +109,11 @@ impl Model {
                         keep_newest(&mut store.products, state.id, *version, state)
                     }
                     Fact::Order { version, state } => {
-                        keep_newest(&mut store.orders, state.id, *version, state)
+                        keep_newest(&mut store.orders, state.id, *version, state);
+                        m.seen_codes
+                            .entry(e.merchant)
+                            .or_default()
+                            .extend(expected_lines(state).into_iter().map(|l| l.0));
                     }
                 }
             }
