@@ -83,6 +83,10 @@ pub struct Size {
     pub orders: usize,
     /// How far (in delivery positions) a late event or a duplicate may travel.
     pub reorder_window: u64,
+    /// Status changes of products also as Salla's partial `product.status.updated` (id, SKU and
+    /// status only). Off by default: the connector loses data with them out of order (see
+    /// `crates/sync/tests/partial_product_events.rs`).
+    pub partial_product_events: bool,
 }
 
 /// A delivery address of a customer (a `res.partner` delivery child in Odoo).
@@ -502,6 +506,7 @@ struct StoreSim {
     next_order: usize,
     customer_updates: usize,
     product_updates: usize,
+    partial_product_events: bool,
     events: Vec<Event>,
 }
 
@@ -621,7 +626,8 @@ impl StoreSim {
         let at = self.tick(rng);
         let i = rng.below(self.products.len() as u64) as usize;
         let p = &mut self.products[i];
-        match rng.below(4) {
+        let change = rng.below(4);
+        match change {
             0 => p.price = rng.range(8, 240) as i64,
             1 => p.name = format!("{} (new)", p.name.trim_end_matches(" (new)")),
             2 => p.hidden = !p.hidden,
@@ -629,11 +635,20 @@ impl StoreSim {
         }
         p.updated = at;
         let p = p.clone();
+        let (name, data) = if change == 2 && self.partial_product_events && rng.chance(0.5) {
+            // Salla's product.status.updated: the status and nothing else (no name, no date).
+            let status = if p.hidden { "hidden" } else { "sale" };
+            let data =
+                json!({"id": p.id, "sku": p.sku, "mpn": null, "gtin": null, "status": status});
+            ("product.status.updated", data)
+        } else {
+            ("product.updated", product_json(&p))
+        };
         self.emit(
-            "product.updated",
+            name,
             at,
             format!("product:{}:{}", self.store.merchant, p.id),
-            product_json(&p),
+            data,
             vec![Fact::Product {
                 version: at,
                 state: p,
@@ -816,6 +831,7 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
             next_order: 0,
             customer_updates: 0,
             product_updates: 0,
+            partial_product_events: size.partial_product_events,
             events: Vec::new(),
         };
         let max_customer_updates = size.customers;
@@ -950,6 +966,7 @@ mod tests {
             products: 3,
             orders: 4,
             reorder_window: 30,
+            partial_product_events: false,
         }
     }
 

@@ -184,6 +184,7 @@ mod tests {
                 products: 3,
                 orders: 5,
                 reorder_window: 20,
+                partial_product_events: false,
             },
             &mut Rng::new(3),
         );
