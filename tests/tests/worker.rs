@@ -564,6 +564,42 @@ async fn a_stores_odoo_calls_stay_within_its_per_second_budget_fleet_wide() {
     assert_eq!(per_second.values().sum::<u32>(), 8);
 }
 
+#[tokio::test]
+async fn calls_granted_in_batches_still_stay_within_the_budget() {
+    let r = rig("rate-batch").await;
+    // A budget of 20/s: each handle takes two calls per round trip to Redis.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            salla_odoo_worker::StoreLimits::new(r.queue.clone(), 4, 20, Duration::from_secs(5))
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let l = handles[i % 3].clone();
+        tasks.push(tokio::spawn(async move {
+            l.before_odoo_call(MerchantId::new(13)).await.unwrap()
+        }));
+    }
+    let mut per_second: HashMap<u64, u32> = HashMap::new();
+    for t in tasks {
+        *per_second.entry(t.await.unwrap()).or_default() += 1;
+    }
+    assert!(per_second.values().all(|n| *n <= 20), "{per_second:?}");
+    assert_eq!(per_second.values().sum::<u32>(), 50);
+    // The counter of a second never claims more than the budget was asked for in batches of two.
+    let first = *per_second.keys().min().unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let counted: Option<i64> = redis::cmd("GET")
+        .arg(format!("{}:limits:calls:13:{first}", r.ns))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if let Some(n) = counted {
+        assert!(n >= i64::from(per_second[&first]), "{n} < granted");
+    }
+}
+
 async fn log_entry(pool: &salla_odoo_store::Db, age_days: i64) {
     let job = uuid::Uuid::now_v7();
     sync_log::record(

@@ -23,6 +23,7 @@
 //! from the caller's in-flight set and does nothing if it was not there (the job was taken over after
 //! an orphan timeout and the other copy decides).
 
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
@@ -47,6 +48,13 @@ pub struct Undecodable {
     pub error: String,
     pub raw: String,
 }
+
+// Built once: `Script::new` hashes the source (SHA-1) for EVALSHA, which is per-call work otherwise.
+static FETCH_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(FETCH));
+static ACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACK));
+static RESCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RESCHEDULE));
+static REQUEUE_ORPHANS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_ORPHANS));
+static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
 
 const FETCH: &str = r#"
 -- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] data HASH,
@@ -184,7 +192,7 @@ impl RedisQueue {
         let t = now();
         let raw: Vec<redis::Value> = self
             .bounded(async {
-                Ok(Script::new(FETCH)
+                Ok((*FETCH_SCRIPT)
                     .key(a.scheduled_jobs_set())
                     .key(a.active_jobs_list())
                     .key(self.inflight_key(worker))
@@ -233,7 +241,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let done: i64 = self
             .bounded(async {
-                Ok(Script::new(ACK)
+                Ok((*ACK_SCRIPT)
                     .key(self.inflight_key(worker))
                     .key(self.apalis.job_data_hash())
                     .key(self.counter_key(counter))
@@ -259,7 +267,7 @@ impl RedisQueue {
         let run_at = (now() + delay).as_secs().max(now().as_secs() + 1);
         let done: i64 = self
             .bounded(async {
-                Ok(Script::new(RESCHEDULE)
+                Ok((*RESCHEDULE_SCRIPT)
                     .key(self.inflight_key(worker))
                     .key(self.apalis.job_data_hash())
                     .key(self.apalis.scheduled_jobs_set())
@@ -279,7 +287,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let cutoff = now().saturating_sub(orphan_timeout).as_millis() as u64;
         self.bounded(async {
-            Ok(Script::new(REQUEUE_ORPHANS)
+            Ok((*REQUEUE_ORPHANS_SCRIPT)
                 .key(self.apalis.workers_set())
                 .key(self.apalis.active_jobs_list())
                 .arg(cutoff)
@@ -294,7 +302,7 @@ impl RedisQueue {
     pub async fn release(&self, worker: &str) -> Result<u64, QueueError> {
         let mut conn = self.conn.clone();
         self.bounded(async {
-            Ok(Script::new(RELEASE)
+            Ok((*RELEASE_SCRIPT)
                 .key(self.apalis.workers_set())
                 .key(self.apalis.active_jobs_list())
                 .key(self.inflight_key(worker))

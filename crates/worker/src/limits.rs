@@ -13,14 +13,17 @@
 //! holding one cannot block its store for longer than that. When Redis is unreachable the limiter
 //! refuses (the job is rescheduled, no attempt spent): the queue is unusable then anyway.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
 use salla_odoo_core::MerchantId;
 use salla_odoo_queue::{Queue, QueueError, RedisQueue};
+
+// Built once: `Script::new` hashes the source (SHA-1) for EVALSHA, which is per-call work otherwise.
+static ACQUIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE));
+static CALL_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CALL));
 
 const ACQUIRE: &str = r#"
 -- KEYS[1] running ZSET; ARGV[1] now (ms), ARGV[2] limit, ARGV[3] job id, ARGV[4] lease expiry (ms)
@@ -36,11 +39,14 @@ return 1
 "#;
 
 const CALL: &str = r#"
--- KEYS[1] this second's counter; ARGV[1] limit
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], 2) end
-if n > tonumber(ARGV[1]) then return 0 end
-return 1
+-- KEYS[1] this second's counter; ARGV[1] limit, ARGV[2] calls wanted. Returns how many were granted
+-- (0 to ARGV[2]): never more than the limit in one second, whoever asks.
+local want = tonumber(ARGV[2])
+local n = redis.call('INCRBY', KEYS[1], want)
+if n == want then redis.call('EXPIRE', KEYS[1], 2) end
+local granted = math.min(want, tonumber(ARGV[1]) - (n - want))
+if granted < 0 then return 0 end
+return granted
 "#;
 
 fn now_ms() -> u64 {
@@ -61,7 +67,7 @@ pub struct StoreLimits {
 
 #[derive(Clone, Debug)]
 enum Backend {
-    Redis(RedisQueue),
+    Redis(RedisQueue, Reserved),
     Local(Arc<Mutex<Local>>),
 }
 
@@ -72,11 +78,16 @@ struct Local {
     calls: HashMap<MerchantId, (u64, u32)>,
 }
 
+/// Calls granted by Redis in one round trip and not used yet, per store: (Unix second, how many).
+/// Only usable within that second, so the fleet-wide budget is never exceeded; at worst a few go
+/// unused at the end of a second.
+type Reserved = Arc<Mutex<HashMap<MerchantId, (u64, u32)>>>;
+
 impl StoreLimits {
     /// Limits kept where the queue is: in Redis for the fleet, in memory for the embedded queue.
     pub fn new(queue: Queue, concurrency: u32, calls_per_sec: u32, lease: Duration) -> Self {
         let backend = match queue {
-            Queue::Redis(q) => Backend::Redis(q),
+            Queue::Redis(q) => Backend::Redis(q, Reserved::default()),
             Queue::Embedded(_) => Backend::Local(Arc::default()),
         };
         Self {
@@ -99,7 +110,7 @@ impl StoreLimits {
     ) -> Result<bool, QueueError> {
         let now = now_ms();
         let queue = match &self.backend {
-            Backend::Redis(q) => q,
+            Backend::Redis(q, _) => q,
             Backend::Local(local) => {
                 let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
                 let running = local.running.entry(merchant).or_default();
@@ -112,7 +123,7 @@ impl StoreLimits {
             }
         };
         let mut conn = queue.connection();
-        let taken: i64 = Script::new(ACQUIRE)
+        let taken: i64 = (*ACQUIRE_SCRIPT)
             .key(Self::running_key(queue, merchant))
             .arg(now)
             .arg(self.concurrency)
@@ -125,7 +136,7 @@ impl StoreLimits {
 
     pub async fn release(&self, merchant: MerchantId, job_id: &str) -> Result<(), QueueError> {
         let queue = match &self.backend {
-            Backend::Redis(q) => q,
+            Backend::Redis(q, _) => q,
             Backend::Local(local) => {
                 let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(running) = local.running.get_mut(&merchant) {
@@ -156,17 +167,37 @@ impl StoreLimits {
             let now = now_ms();
             let second = now / 1000;
             let ok = match &self.backend {
-                Backend::Redis(queue) => {
+                Backend::Redis(queue, reserved) => {
+                    {
+                        let mut reserved = reserved.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some((at, left)) = reserved.get_mut(&merchant)
+                            && *at == second
+                            && *left > 0
+                        {
+                            *left -= 1;
+                            return Ok(second);
+                        }
+                    }
+                    // A job makes a handful of calls: ask for a few at once (a tenth of the
+                    // budget, at most 4), so most calls need no round trip of their own.
+                    let want = (self.calls_per_sec / 10).clamp(1, 4);
                     let mut conn = queue.connection();
-                    let ok: i64 = Script::new(CALL)
+                    let granted: u32 = (*CALL_SCRIPT)
                         .key(format!(
                             "{}:limits:calls:{merchant}:{second}",
                             queue.namespace()
                         ))
                         .arg(self.calls_per_sec)
+                        .arg(want)
                         .invoke_async(&mut conn)
                         .await?;
-                    ok == 1
+                    if granted > 1 {
+                        reserved
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(merchant, (second, granted - 1));
+                    }
+                    granted > 0
                 }
                 Backend::Local(local) => {
                     let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
