@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:8080
 export SALLA_ODOO__SALLA__WEBHOOK_SECRET ?= dev-webhook-secret
 EVENT ?= order.created
 
-.PHONY: run sample test lint fmt bench build services check-cargo
+.PHONY: run sample test chaos lint fmt bench build services check-cargo
 
 check-cargo:
 	@test -x "$(CARGO)" || { echo "MISSING: cargo (the Rust toolchain). Install it with rustup: https://rustup.rs"; exit 1; }
@@ -33,6 +33,15 @@ test: check-cargo
 	@# The end-to-end suites run the real binaries: build them first, so none is stale.
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+## Fault injection: 20 stores' Salla events while workers and Redis are killed, an Odoo goes offline
+## and every Odoo is flaky; then every Odoo is checked (README "Fault injection"). 3-4 minutes;
+## stops itself within 10 (deadline in the run, `timeout` here as a backstop). CHAOS_SEED=N replays
+## a run, CHAOS_SIZE=small runs the one-minute profile that `make test` includes.
+chaos: check-cargo
+	@scripts/ensure-services.sh redis postgres
+	$(CARGO) build --workspace --bins --locked
+	timeout --kill-after=10 600 ./target/debug/chaos
 
 lint: check-cargo
 	$(CARGO) fmt --all -- --check
