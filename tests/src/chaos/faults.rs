@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use serde_json::{Value, json};
 
-use super::fleet::ChaosFleet;
+use super::fleet::{ChaosFleet, locked};
 use super::generator::Rng;
 
 /// When the faults happen.
@@ -344,16 +344,9 @@ pub async fn drive(
     started: Instant,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> FaultLog {
-    let lock = |f: &Arc<Mutex<ChaosFleet>>| {
-        f.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .workers
-            .len()
-    };
+    let workers = |f: &Mutex<ChaosFleet>| locked(f).workers.len();
     let (redis_url, keys, pool, outage_url) = {
-        let f = fleet
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let f = locked(&fleet);
         (
             f.redis.url(),
             QueueKeys::new(&f.namespace),
@@ -382,21 +375,12 @@ pub async fn drive(
         if !redis_done && now >= plan.redis_at {
             redis_done = true;
             eprintln!("chaos: {:>6.1}s  SIGKILL redis", now.as_secs_f64());
-            fleet
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .redis
-                .kill();
+            locked(&fleet).redis.kill();
             tokio::time::sleep(plan.redis_down).await;
             let f = fleet.clone();
-            tokio::task::spawn_blocking(move || {
-                f.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .redis
-                    .restart()
-            })
-            .await
-            .expect("redis restarts");
+            tokio::task::spawn_blocking(move || locked(&f).redis.restart())
+                .await
+                .expect("redis restarts");
             log.redis_restarts += 1;
             eprintln!(
                 "chaos: {:>6.1}s  redis back (AOF replayed)",
@@ -425,23 +409,17 @@ pub async fn drive(
                 Err(e) => eprintln!("chaos: outage not started: {e}"),
             }
         }
-        if now >= next_kill && lock(&fleet) > 0 {
-            let victim = rng.below(lock(&fleet) as u64) as usize;
+        if now >= next_kill && workers(&fleet) > 0 {
+            let victim = rng.below(workers(&fleet) as u64) as usize;
             let killed = Instant::now();
-            let pid = fleet
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .kill_worker(victim);
+            let pid = locked(&fleet).kill_worker(victim);
             let at = started.elapsed();
             trackers.spawn(
                 track_recovery(redis_url.clone(), keys.clone(), pool.clone(), pid, killed)
                     .map(move |r| (at, pid, r)),
             );
             tokio::time::sleep(Duration::from_millis(rng.range(200, 1000))).await;
-            fleet
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .start_workers();
+            locked(&fleet).start_workers();
             next_kill = started.elapsed() + between(&mut rng);
         }
         tokio::select! {
@@ -449,10 +427,7 @@ pub async fn drive(
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
-    fleet
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .start_workers();
+    locked(&fleet).start_workers();
     while let Some(r) = trackers.join_next().await {
         if let Ok((at, pid, (held, recovery))) = r {
             log.kills.push(Kill {

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::{Proc, TEST_SECRETS_KEY, free_port, postgres_base_url, workspace_bin};
@@ -72,11 +73,13 @@ impl AofRedis {
     }
 }
 
-/// A Postgres database of the run's own (dropped by [`ChaosFleet::cleanup`]).
+/// A Postgres database of the run's own: dropped by [`ChaosFleet::cleanup`], or when the value is
+/// dropped (a test that panics), unless `CHAOS_KEEP_DB` is set.
 pub struct ChaosDb {
     pub pool: sqlx::PgPool,
     pub url: String,
     name: String,
+    dropped: bool,
 }
 
 impl ChaosDb {
@@ -96,20 +99,55 @@ impl ChaosDb {
             .connect(&url)
             .await
             .expect("connect to the run's database");
-        ChaosDb { pool, url, name }
+        ChaosDb {
+            pool,
+            url,
+            name,
+            dropped: false,
+        }
     }
 
-    async fn drop_database(&self) {
+    fn keep() -> bool {
+        std::env::var_os("CHAOS_KEEP_DB").is_some()
+    }
+
+    async fn drop_database(&mut self) {
+        self.dropped = true;
         self.pool.close().await;
-        if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url())).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            )))
-            .execute(&admin)
-            .await;
+        if Self::keep() {
+            eprintln!("chaos: keeping database {}", self.url);
+            return;
         }
+        drop_database(self.name.clone()).await;
+    }
+}
+
+async fn drop_database(name: String) {
+    if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url())).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+    }
+}
+
+impl Drop for ChaosDb {
+    fn drop(&mut self) {
+        if self.dropped || Self::keep() {
+            return;
+        }
+        // Drop may run inside a runtime: a short-lived thread with its own does the I/O.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(name));
+            }
+        })
+        .join();
     }
 }
 
@@ -348,12 +386,13 @@ impl ChaosFleet {
             i.kill();
         }
         self.redis.kill();
-        if std::env::var_os("CHAOS_KEEP_DB").is_some() {
-            eprintln!("chaos: keeping database {}", self.db.url);
-        } else {
-            self.db.drop_database().await;
-        }
+        self.db.drop_database().await;
     }
+}
+
+/// The fleet behind its mutex (shared by the run and the fault driver; never held across an await).
+pub fn locked(f: &Mutex<ChaosFleet>) -> MutexGuard<'_, ChaosFleet> {
+    f.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn log_file(dir: &Path, name: &str) -> Stdio {

@@ -33,7 +33,7 @@ use salla_odoo_core::BodyDigest;
 use uuid::Uuid;
 
 use faults::{Admin, FaultLog, Plan, QueueKeys};
-use fleet::{ChaosFleet, FleetConfig};
+use fleet::{ChaosFleet, FleetConfig, locked};
 use generator::{Rng, Size, Stream};
 use model::Model;
 use verify::{Accounting, Message};
@@ -343,13 +343,9 @@ fn messages(stream: &Stream, answers: &[Option<Answer>], bad: &mut Vec<String>) 
 /// Queue counts from `salla-odoo queue stats --json`: (queued, scheduled, in flight).
 async fn queue_counts(fleet: &Arc<Mutex<ChaosFleet>>) -> Option<(u64, u64, u64)> {
     let f = fleet.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        f.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .cli(&["queue", "stats", "--json"])
-    })
-    .await
-    .ok()?;
+    let out = tokio::task::spawn_blocking(move || locked(&f).cli(&["queue", "stats", "--json"]))
+        .await
+        .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     Some((
         v["queued"].as_u64()?,
@@ -593,9 +589,7 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
         let out = loop {
             let f = fleet.clone();
             let out = tokio::task::spawn_blocking(move || {
-                f.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .cli(&["dlq", "replay", "--all", "--json"])
+                locked(&f).cli(&["dlq", "replay", "--all", "--json"])
             })
             .await
             .expect("the CLI runs");
