@@ -285,6 +285,9 @@ impl ChaosFleet {
             ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "5".into()),
             ("SALLA_ODOO__WORKER__DRAIN_SECS", "2".into()),
             ("SALLA_ODOO__WORKER__POLL_MS", "100".into()),
+            // 4 jobs at a time per worker: each worker then holds at most 12 Postgres connections, so
+            // a run stays far from Postgres' 100 even beside another suite on the same server.
+            ("SALLA_ODOO__WORKER__CONCURRENCY", "4".into()),
             ("SALLA_ODOO__WORKER__LOCK_BUSY_RETRY_MS", "200".into()),
             ("SALLA_ODOO__LIMITS__STORE_ODOO_CALLS_PER_SEC", "60".into()),
             // Retries within the run: 0.3 s doubling to 2 s; a job still failing after its
