@@ -23,6 +23,11 @@ pub mod entity {
     pub const CUSTOMER: &str = "customer";
     pub const PRODUCT: &str = "product";
     pub const VARIANT: &str = "product_variant";
+    /// The status watermark of a product, apart from [`PRODUCT`]'s: `product.status.updated` carries
+    /// only the status, so it must neither make an older full event stale nor be undone by one. Its
+    /// `odoo_id` is the status itself (1 active, 0 archived), not a record id, so a status that
+    /// arrives before its product is kept and applied when the product is created.
+    pub const PRODUCT_STATUS: &str = "product_status";
     pub const ORDER: &str = "order";
     pub const SHIPMENT: &str = "shipment";
     pub const ORDER_SHIPMENT: &str = "order_shipment";

@@ -158,22 +158,68 @@ async fn run<M: IdMap>(
         JobKind::ProductUpsert | JobKind::ProductDelete => {
             let p: Product = typed(job, data)?;
             let version = source_version(p.updated_at.as_ref(), created_at);
-            if let Some(m) = idmap::get(ids, opts.merchant, entity::PRODUCT, p.id).await?
+            let deleted = job.kind == JobKind::ProductDelete || job.event == "product.deleted";
+            // Only a full product (one with a name) creates; small events change existing products only.
+            let full = p.name.as_deref().is_some_and(|n| !n.trim().is_empty());
+            let create = !deleted && full;
+            let mut plans = product::product_plans(&p, data, deleted, opts.prices_include_tax);
+            let status = plans[0].vals.get("active").and_then(Value::as_bool);
+            let status_mark = idmap::get(ids, opts.merchant, entity::PRODUCT_STATUS, p.id).await?;
+            let partial_status = !full && !deleted && status.is_some();
+            if partial_status {
+                // A status-only event answers to the status watermark alone (see entity::PRODUCT_STATUS).
+                if let Some(m) = &status_mark
+                    && let Some(reason) =
+                        stale_reason(entity::PRODUCT_STATUS, p.id, m.source_version, version)
+                {
+                    return Ok(Applied::Skipped { reason });
+                }
+            } else if let Some(m) = idmap::get(ids, opts.merchant, entity::PRODUCT, p.id).await?
                 && let Some(reason) = stale_reason(entity::PRODUCT, p.id, m.source_version, version)
             {
                 return Ok(Applied::Skipped { reason });
             }
-            let deleted = job.kind == JobKind::ProductDelete || job.event == "product.deleted";
-            let plans = product::product_plans(&p, data, deleted, opts.prices_include_tax);
-            // Only a full product (one with a name) creates; small events change existing products only.
-            let create = !deleted && p.name.as_deref().is_some_and(|n| !n.trim().is_empty());
+            // A newer status, applied or waiting for its product, wins over this event's.
+            let newer_status = status_mark
+                .filter(|m| !partial_status && m.source_version > version)
+                .map(|m| m.odoo_id != 0);
+            if let Some(active) = newer_status {
+                for plan in &mut plans {
+                    plan.vals.insert("active".into(), active.into());
+                }
+            }
+            let watermark = (!partial_status).then_some(version);
             let mut any = false;
-            for plan in &plans {
-                any |= e.apply_product_plan(plan, version, create).await?.is_some();
+            let mut main = None;
+            for (i, plan) in plans.iter().enumerate() {
+                let id = e.apply_product_plan(plan, watermark, create).await?;
+                if i == 0 {
+                    main = id;
+                }
+                any |= id.is_some();
+            }
+            let record_status = match (partial_status, newer_status) {
+                (true, _) => status,
+                (false, None) if main.is_some() => status,
+                _ => None,
+            };
+            if let Some(active) = record_status {
+                idmap::put(
+                    ids,
+                    opts.merchant,
+                    entity::PRODUCT_STATUS,
+                    p.id,
+                    "product.product",
+                    i64::from(active),
+                    version,
+                )
+                .await?;
             }
             if !any {
                 let why = if deleted {
                     "nothing to archive".to_owned()
+                } else if partial_status {
+                    "its status is kept and applied when the product arrives".to_owned()
                 } else {
                     format!("{} carries too little to create it", job.event)
                 };

@@ -232,11 +232,13 @@ impl<M: IdMap> Engine<'_, M> {
     }
 
     /// Applies one plan: finds the product (id map, then code), writes the differences or creates it, and
-    /// records it. `create` false: a product that does not exist is left alone (`None`).
+    /// records it, moving its watermark to `version` (`None`: a partial event, which records the
+    /// mapping but leaves the watermark where it was). `create` false: a product that does not exist
+    /// is left alone (`None`).
     pub async fn apply_product_plan(
         &self,
         plan: &ProductPlan,
-        version: i64,
+        version: Option<i64>,
         create: bool,
     ) -> Res<Option<Id>> {
         let merchant = self.merchant();
@@ -291,6 +293,7 @@ impl<M: IdMap> Engine<'_, M> {
         if let Some(g) = guard {
             g.release().await;
         }
+        // The id map never lowers a watermark: 0 keeps the recorded one (or starts one at 0).
         idmap::put(
             self.ids,
             merchant,
@@ -298,7 +301,7 @@ impl<M: IdMap> Engine<'_, M> {
             plan.salla_id,
             "product.product",
             id,
-            version,
+            version.unwrap_or(0),
         )
         .await?;
         self.touch("product.product", id);

@@ -1,14 +1,13 @@
-//! Found by the fault-injection run (`make chaos` with `CHAOS_PARTIAL_EVENTS=1`), not fixed: the
-//! watermark is one version per Salla product, but `product.status.updated` carries only the
-//! status (id, SKU, status). Delivered out of order, a partial event and a full one lose data:
+//! `product.status.updated` carries only the status (id, SKU, status), so its product keeps a status
+//! watermark of its own (`entity::PRODUCT_STATUS`). Found by the fault-injection run (`make chaos`
+//! with `CHAOS_PARTIAL_EVENTS=1`): with one watermark per product, a partial event and a full one
+//! delivered out of order lost data —
 //!
-//! - partial first, product not in Odoo yet: the partial event is skipped ("carries too little to
-//!   create it") and its status is lost when the older full event creates the product;
-//! - product in Odoo, partial (newer) applied first: its version makes the older full event stale,
-//!   so the fields only the full event carries (price, name, category) are lost.
-//!
-//! A fix needs a watermark per field group (or a re-read from Salla's API), not a local change.
-//! Run them with `cargo test -p salla-odoo-sync --test partial_product_events -- --ignored`.
+//! - partial first, product not in Odoo yet: the status was lost when the older full event created
+//!   the product (now the status is kept and applied at the creation);
+//! - partial (newer) applied first: its version made the older full event stale, so the fields only
+//!   the full event carries (price, name, category) were lost (now the full event applies, keeping
+//!   the newer status).
 
 mod common;
 
@@ -40,7 +39,6 @@ fn product(h: &Harness) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "known bug, found by make chaos: a newer partial product event makes an older full one stale (see the module docs)"]
 async fn a_newer_status_does_not_make_an_older_price_change_stale() {
     let h = Harness::new(Version::V18, MERCHANT).await;
     // In Salla: created at 10:00 (10 SAR), price changed at 10:01 (20 SAR), hidden at 10:02.
@@ -77,7 +75,6 @@ async fn a_newer_status_does_not_make_an_older_price_change_stale() {
 }
 
 #[tokio::test]
-#[ignore = "known bug, found by make chaos: a partial product event before its product is lost (see the module docs)"]
 async fn a_status_before_its_product_is_not_lost() {
     let h = Harness::new(Version::V18, MERCHANT).await;
     // In Salla: created at 10:00, hidden at 10:02; delivered the other way round.
