@@ -250,7 +250,7 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> Result<(), CliError
                     metrics_listen,
                 },
                 out,
-                shutdown_signal(),
+                salla_odoo_ingest::shutdown_signal(),
             )
             .await?;
         }
@@ -429,17 +429,4 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = tokio::signal::ctrl_c() => {}, () = term => {} }
 }

@@ -42,6 +42,21 @@ pub struct Lease {
     pub starts: u32,
 }
 
+impl Lease {
+    /// A lease of the entry `id` holding `data` (either backend).
+    pub(crate) fn decode(id: String, data: &[u8], starts: u32) -> Lease {
+        let job = SyncJob::from_json(data).map_err(|e| Undecodable {
+            error: if data.is_empty() {
+                "the job's data is missing from the queue".into()
+            } else {
+                e.to_string()
+            },
+            raw: String::from_utf8_lossy(data).into_owned(),
+        });
+        Lease { id, job, starts }
+    }
+}
+
 /// A queue entry that is not a job this version understands.
 #[derive(Debug, Clone)]
 pub struct Undecodable {
@@ -213,15 +228,7 @@ impl RedisQueue {
             let id: String = redis::from_redis_value_ref(id).map_err(protocol)?;
             let data: Vec<u8> = redis::from_redis_value_ref(data).map_err(protocol)?;
             let starts: u32 = redis::from_redis_value_ref(starts).map_err(protocol)?;
-            let job = SyncJob::from_json(&data).map_err(|e| Undecodable {
-                error: if data.is_empty() {
-                    "the job's data is missing from Redis".into()
-                } else {
-                    e.to_string()
-                },
-                raw: String::from_utf8_lossy(&data).into_owned(),
-            });
-            leases.push(Lease { id, job, starts });
+            leases.push(Lease::decode(id, &data, starts));
         }
         Ok(leases)
     }

@@ -28,11 +28,11 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
-use salla_odoo_core::{JobKind, MerchantId, SyncJob};
+use salla_odoo_core::{MerchantId, SyncJob};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use crate::consumer::{Lease, Undecodable};
+use crate::consumer::Lease;
 use crate::{DedupeKey, Enqueued, QueueError, QueueStats};
 
 /// The SQLite queue. Cheap to clone.
@@ -64,22 +64,6 @@ fn now_millis() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as i64
-}
-
-fn decode(id: String, data: Vec<u8>, starts: i64) -> Lease {
-    let job = SyncJob::from_json(&data).map_err(|e| Undecodable {
-        error: if data.is_empty() {
-            "the job's data is missing from the queue".into()
-        } else {
-            e.to_string()
-        },
-        raw: String::from_utf8_lossy(&data).into_owned(),
-    });
-    Lease {
-        id,
-        job,
-        starts: u32::try_from(starts).unwrap_or(u32::MAX),
-    }
 }
 
 impl SqliteQueue {
@@ -210,7 +194,9 @@ impl SqliteQueue {
         rows.sort_by_key(|r| r.3);
         Ok(rows
             .into_iter()
-            .map(|(id, data, starts, _)| decode(id, data, starts))
+            .map(|(id, data, starts, _)| {
+                Lease::decode(id, &data, u32::try_from(starts).unwrap_or(u32::MAX))
+            })
             .collect())
     }
 
@@ -429,25 +415,9 @@ impl SqliteQueue {
             by_kind: BTreeMap::new(),
             by_store: BTreeMap::new(),
         };
-        for (_, job) in self.jobs_where("status IN ('Pending', 'Running')").await? {
-            let job = job.v1();
-            *stats
-                .by_kind
-                .entry(job.kind.as_str().to_owned())
-                .or_default() += 1;
-            *stats.by_store.entry(job.merchant.to_string()).or_default() += 1;
-        }
+        let unfinished = self.jobs_where("status IN ('Pending', 'Running')").await?;
+        stats.count_unfinished(unfinished.iter().map(|(_, j)| j));
         Ok(stats)
-    }
-
-    /// Number of jobs of `kind` waiting.
-    pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
-        Ok(self
-            .waiting_jobs()
-            .await?
-            .iter()
-            .filter(|j| j.v1().kind == kind)
-            .count() as u64)
     }
 
     /// Remaining lifetime of a dedupe claim (None when absent).

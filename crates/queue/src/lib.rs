@@ -125,6 +125,20 @@ pub struct QueueStats {
     pub by_store: BTreeMap<String, u64>,
 }
 
+impl QueueStats {
+    /// Add unfinished (waiting or in-flight) jobs to the by-kind and by-store figures.
+    pub(crate) fn count_unfinished<'a>(&mut self, jobs: impl Iterator<Item = &'a SyncJob>) {
+        for job in jobs {
+            let job = job.v1();
+            *self
+                .by_kind
+                .entry(job.kind.as_str().to_owned())
+                .or_default() += 1;
+            *self.by_store.entry(job.merchant.to_string()).or_default() += 1;
+        }
+    }
+}
+
 /// The Redis queue.
 #[derive(Clone)]
 pub struct RedisQueue {
@@ -285,14 +299,7 @@ impl RedisQueue {
         };
         let mut unfinished = self.waiting_jobs().await?;
         unfinished.extend(self.inflight_jobs().await?);
-        for job in unfinished {
-            let job = job.v1();
-            *stats
-                .by_kind
-                .entry(job.kind.as_str().to_owned())
-                .or_default() += 1;
-            *stats.by_store.entry(job.merchant.to_string()).or_default() += 1;
-        }
+        stats.count_unfinished(unfinished.iter());
         Ok(stats)
     }
 
@@ -367,16 +374,6 @@ impl RedisQueue {
             Ok(jobs)
         })
         .await
-    }
-
-    /// Number of jobs of `kind` waiting (for tests and the CLI).
-    pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
-        Ok(self
-            .waiting_jobs()
-            .await?
-            .iter()
-            .filter(|j| j.v1().kind == kind)
-            .count() as u64)
     }
 
     /// Remaining lifetime of a dedupe claim (None when absent): lets tests check the window.
@@ -475,8 +472,14 @@ impl Queue {
         delegate!(self, q => q.inflight_jobs().await)
     }
 
+    /// Number of jobs of `kind` waiting (for tests and the CLI).
     pub async fn count_waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
-        delegate!(self, q => q.count_waiting(kind).await)
+        Ok(self
+            .waiting_jobs()
+            .await?
+            .iter()
+            .filter(|j| j.v1().kind == kind)
+            .count() as u64)
     }
 
     pub async fn dedupe_ttl(&self, dedupe: &DedupeKey) -> Result<Option<Duration>, QueueError> {
