@@ -32,7 +32,12 @@ fn proc_stats(pid: u32) -> (f64, u64) {
         .split_whitespace()
         .collect();
     let ticks = 100.0; // USER_HZ on Linux
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let stat_cpu = (field(11) + field(12)) / ticks;
     let threads_ns: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|dir| {
@@ -44,7 +49,11 @@ fn proc_stats(pid: u32) -> (f64, u64) {
         .unwrap_or(0);
     let threads = threads_ns as f64 / 1e9;
     // Live threads are exact; `stat` also holds exited threads, but only to the tick.
-    let cpu = if stat_cpu > threads + 0.02 { stat_cpu } else { threads };
+    let cpu = if stat_cpu > threads + 0.02 {
+        stat_cpu
+    } else {
+        threads
+    };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss_kb = status
         .lines()
