@@ -341,3 +341,31 @@ async fn the_embedded_queue_keeps_jobs_across_a_reopen_and_recovers_running_ones
     q.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn give_back_returns_named_leases_of_a_live_worker_first_in_line() {
+    for Ns { queue: q, .. } in &queues("give-back").await {
+        let a = push(q, 21).await;
+        push(q, 22).await;
+        let held = q.fetch("w", 1).await.unwrap().remove(0);
+        assert_eq!(held.job.as_ref().unwrap(), &a);
+        // Someone else's lease, or an unknown id, is not touched.
+        assert_eq!(
+            q.give_back("other", std::slice::from_ref(&held.id))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            q.give_back("w", &[held.id.clone(), "nope".into()])
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(q.inflight("w").await.unwrap().is_empty());
+        let again = q.fetch("w2", 1).await.unwrap().remove(0);
+        assert_eq!(again.id, held.id, "handed back first in line");
+        // Its late ack from the first worker is refused.
+        assert!(!q.ack("w", &held.id).await.unwrap());
+    }
+}

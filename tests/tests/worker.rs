@@ -565,6 +565,36 @@ async fn a_stores_odoo_calls_stay_within_its_per_second_budget_fleet_wide() {
 }
 
 #[tokio::test]
+async fn a_lease_whose_fetch_answer_was_lost_is_handed_back_and_run() {
+    let r = rig("stray").await;
+    r.push(14, 901).await;
+    // The fetch ran in Redis but its answer never reached the worker (a timeout, a dropped
+    // connection): the job is in the worker's in-flight set, and the worker does not know it.
+    let lost = r.queue.fetch("w-stray", 1).await.unwrap();
+    assert_eq!(lost.len(), 1);
+    let mut cfg = config();
+    cfg.orphan_timeout = Duration::from_millis(600);
+    let w = r.worker("w-stray", cfg);
+    let (stop, run) = running(&w);
+    // The worker heartbeats all along, so no orphan check takes the job; only the worker itself
+    // can notice the lease it never received.
+    let start = std::time::Instant::now();
+    while r.handler.calls(901) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the lost lease was never handed back: {:?}",
+            r.queue.stats().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+    assert_eq!(r.handler.calls(901), 1);
+    let stats = r.queue.stats().await.unwrap();
+    assert_eq!((stats.queued, stats.in_flight), (0, 0), "{stats:?}");
+}
+
+#[tokio::test]
 async fn calls_granted_in_batches_still_stay_within_the_budget() {
     let r = rig("rate-batch").await;
     // A budget of 20/s: each handle takes two calls per round trip to Redis.

@@ -21,7 +21,8 @@
 //! heartbeats every few seconds, also while draining; any worker re-queues the in-flight jobs of a
 //! worker silent for longer than the orphan timeout. Every ack/reschedule/dead first removes the id
 //! from the caller's in-flight set and does nothing if it was not there (the job was taken over after
-//! an orphan timeout and the other copy decides).
+//! an orphan timeout and the other copy decides). **give_back** moves named leases of a live
+//! worker back to `active`: the worker calls it for leases it holds in Redis but never received.
 
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -70,6 +71,7 @@ static ACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACK));
 static RESCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RESCHEDULE));
 static REQUEUE_ORPHANS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_ORPHANS));
 static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
+static GIVE_BACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GIVE_BACK));
 
 const FETCH: &str = r#"
 -- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] data HASH,
@@ -150,6 +152,18 @@ for i = 2, #ARGV do
   end
 end
 return removed
+"#;
+
+const GIVE_BACK: &str = r#"
+-- KEYS[1] inflight SET of this worker, KEYS[2] active LIST; ARGV[1..] job ids
+local moved = 0
+for i = 1, #ARGV do
+  if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
 "#;
 
 const RELEASE: &str = r#"
@@ -301,6 +315,24 @@ impl RedisQueue {
                 .arg(format!("{}:", self.apalis.inflight_jobs_set()))
                 .invoke_async(&mut conn)
                 .await?)
+        })
+        .await
+    }
+
+    /// Hand back these leases of `worker` (first in line): ones it holds in the queue but is not
+    /// running, because the answer to its fetch never reached it. Returns how many moved.
+    pub async fn give_back(&self, worker: &str, ids: &[String]) -> Result<u64, QueueError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        self.bounded(async {
+            let mut inv = (*GIVE_BACK_SCRIPT).key(self.inflight_key(worker));
+            inv.key(self.apalis.active_jobs_list());
+            for id in ids {
+                inv.arg(id);
+            }
+            Ok(inv.invoke_async(&mut conn).await?)
         })
         .await
     }

@@ -301,6 +301,23 @@ impl SqliteQueue {
         Ok(moved)
     }
 
+    /// Hand back these leases of `worker`, first in line (see `RedisQueue::give_back`).
+    pub async fn give_back(&self, worker: &str, ids: &[String]) -> Result<u64, QueueError> {
+        let mut moved = 0;
+        for id in ids {
+            moved += sqlx::query(
+                "UPDATE Jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL, run_at = 0
+                 WHERE id = $1 AND lock_by = $2 AND status = 'Running'",
+            )
+            .bind(id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(moved)
+    }
+
     /// A stopping worker hands its unfinished jobs back at once and unregisters.
     pub async fn release(&self, worker: &str) -> Result<u64, QueueError> {
         let mut tx = self.pool.begin().await?;

@@ -524,6 +524,12 @@ impl Queue {
         delegate!(self, q => q.release(worker).await)
     }
 
+    /// Hand back leases `worker` holds in the queue but is not running (a fetch whose answer was
+    /// lost). Returns how many moved.
+    pub async fn give_back(&self, worker: &str, ids: &[String]) -> Result<u64, QueueError> {
+        delegate!(self, q => q.give_back(worker, ids).await)
+    }
+
     /// Periodic upkeep: the embedded queue deletes finished rows past the dedupe window (Redis
     /// expires them by itself).
     pub async fn vacuum(&self) -> Result<u64, QueueError> {

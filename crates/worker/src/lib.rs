@@ -22,12 +22,16 @@
 //! also while draining. Any worker re-queues the jobs of a worker silent for
 //! `heartbeat_secs × missed_heartbeats` (the orphan timeout, checked at start-up to exceed
 //! `job_timeout_secs + drain_secs`). SIGTERM stops fetching, lets in-flight jobs finish for
-//! `drain_secs`, then hands whatever is left back to the queue at once.
+//! `drain_secs`, then hands whatever is left back to the queue at once. A lease the queue gave this
+//! worker whose answer never arrived (a fetch that timed out after the script ran) is handed back by
+//! the worker itself once it has been unaccounted for longer than the orphan timeout: the worker
+//! heartbeats, so no orphan check would ever take it.
 
 pub mod handler;
 pub mod lifecycle;
 pub mod limits;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,6 +109,11 @@ impl WorkerConfig {
     }
 }
 
+/// A mutex's data, also after a panic elsewhere (the sets stay consistent: every change is one call).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn id_of(u: &Unsettled) -> &str {
     match u {
         Unsettled::Ack(id) | Unsettled::Dead(id) | Unsettled::Reschedule(id, _, _) => id,
@@ -160,6 +169,11 @@ struct Inner<H> {
     limits: StoreLimits,
     /// Ends of leases the queue did not take (it was unreachable), retried by the heartbeat task.
     unsettled: std::sync::Mutex<Vec<Unsettled>>,
+    /// Leases this process received and has not finished with yet.
+    held: std::sync::Mutex<HashSet<String>>,
+    /// Leases the queue says this worker holds but it never received (the answer to a fetch was
+    /// lost), with when the heartbeat task first saw each; handed back after the orphan timeout.
+    strays: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// The end of a lease that the queue did not take: an ack, a dead mark or a reschedule that failed
@@ -191,6 +205,8 @@ impl<H: Handler> Worker<H> {
                 config,
                 limits,
                 unsettled: std::sync::Mutex::new(Vec::new()),
+                held: std::sync::Mutex::new(HashSet::new()),
+                strays: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -215,13 +231,72 @@ impl<H: Handler> Worker<H> {
         let mut set = JoinSet::new();
         for lease in leases {
             let me = self.clone();
-            set.spawn(async move { me.process(lease).await });
+            set.spawn(async move { me.process_held(lease).await });
         }
         let mut out = Vec::new();
         while let Some(r) = set.join_next().await {
             out.push(r.expect("job tasks do not panic"));
         }
         Ok(out)
+    }
+
+    /// [`Worker::process`], with the lease counted as held by this process meanwhile (the stray-lease
+    /// check of the heartbeat task must not take it back).
+    async fn process_held(&self, lease: Lease) -> Processed {
+        let id = lease.id.clone();
+        lock(&self.inner.held).insert(id.clone());
+        let processed = self.process(lease).await;
+        lock(&self.inner.held).remove(&id);
+        processed
+    }
+
+    /// Hand back the leases the queue says this worker holds but it never received (a fetch whose
+    /// answer was lost: a timeout, a dropped connection, Redis dying right after the script ran).
+    /// Left alone they would stay leased for as long as this worker lives. A lease counts as lost
+    /// once it has been unaccounted for longer than the orphan timeout, far longer than any fetch
+    /// answer can take (it is bounded by the Redis timeouts), so a lease in flight is never taken.
+    async fn give_back_strays(&self) {
+        let Ok(in_queue) = self.inner.queue.inflight(&self.inner.id).await else {
+            return;
+        };
+        let known: HashSet<String> = {
+            let mut known = lock(&self.inner.held).clone();
+            known.extend(
+                lock(&self.inner.unsettled)
+                    .iter()
+                    .map(|u| id_of(u).to_owned()),
+            );
+            known
+        };
+        let now = Instant::now();
+        let lost: Vec<String> = {
+            let mut strays = lock(&self.inner.strays);
+            strays.retain(|id, _| in_queue.contains(id) && !known.contains(id));
+            for id in in_queue.iter().filter(|id| !known.contains(*id)) {
+                strays.entry(id.clone()).or_insert(now);
+            }
+            strays
+                .iter()
+                .filter(|(_, seen)| now.duration_since(**seen) > self.inner.config.orphan_timeout)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        if lost.is_empty() {
+            return;
+        }
+        match self.inner.queue.give_back(&self.inner.id, &lost).await {
+            Ok(n) => {
+                let mut strays = lock(&self.inner.strays);
+                for id in &lost {
+                    strays.remove(id);
+                }
+                tracing::warn!(
+                    jobs = n,
+                    "handed back leases whose fetch answer never arrived"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "could not hand back stray leases"),
+        }
     }
 
     /// Drive one leased job to exactly one outcome.
@@ -605,6 +680,7 @@ impl<H: Handler> Worker<H> {
                         tracing::warn!(error = %e, "heartbeat failed");
                     }
                     me.settle_unsettled().await;
+                    me.give_back_strays().await;
                     match me
                         .inner
                         .queue
@@ -642,7 +718,7 @@ impl<H: Handler> Worker<H> {
                         fetched = leases.len();
                         for lease in leases {
                             let me = self.clone();
-                            running.spawn(async move { me.process(lease).await });
+                            running.spawn(async move { me.process_held(lease).await });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "fetch failed"),
