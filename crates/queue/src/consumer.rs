@@ -429,39 +429,13 @@ impl RedisQueue {
         &self,
         merchant: salla_odoo_core::MerchantId,
     ) -> Result<Vec<String>, QueueError> {
-        let mut conn = self.conn.clone();
-        let a = &self.apalis;
-        self.bounded(async {
-            let mut ids: Vec<String> = redis::cmd("ZRANGE")
-                .arg(a.scheduled_jobs_set())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await?;
-            let active: Vec<String> = redis::cmd("LRANGE")
-                .arg(a.active_jobs_list())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await?;
-            ids.extend(active);
-            let mut mine = Vec::new();
-            for chunk in ids.chunks(500) {
-                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-                    .arg(a.job_data_hash())
-                    .arg(chunk)
-                    .query_async(&mut conn)
-                    .await?;
-                for (id, data) in chunk.iter().zip(raw) {
-                    let job = data.and_then(|d| SyncJob::from_json(&d).ok());
-                    if job.is_some_and(|j| j.v1().merchant == merchant) {
-                        mine.push(id.clone());
-                    }
-                }
-            }
-            Ok(mine)
-        })
-        .await
+        Ok(self
+            .waiting_entries()
+            .await?
+            .into_iter()
+            .filter(|(_, job)| job.v1().merchant == merchant)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Job ids currently leased by `worker` (for tests and diagnostics).

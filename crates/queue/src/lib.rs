@@ -305,38 +305,12 @@ impl RedisQueue {
 
     /// Every job waiting to run (queued or scheduled), oldest first. Undecodable entries are skipped.
     pub async fn waiting_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
-        let mut conn = self.conn.clone();
-        let a = &self.apalis;
-        self.bounded(async {
-            let mut ids: Vec<String> = redis::cmd("ZRANGE")
-                .arg(a.scheduled_jobs_set())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await?;
-            let active: Vec<String> = redis::cmd("LRANGE")
-                .arg(a.active_jobs_list())
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut conn)
-                .await?;
-            ids.extend(active);
-            let mut jobs = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(500) {
-                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-                    .arg(a.job_data_hash())
-                    .arg(chunk)
-                    .query_async(&mut conn)
-                    .await?;
-                jobs.extend(
-                    raw.into_iter()
-                        .flatten()
-                        .filter_map(|b| SyncJob::from_json(&b).ok()),
-                );
-            }
-            Ok(jobs)
-        })
-        .await
+        Ok(self
+            .waiting_entries()
+            .await?
+            .into_iter()
+            .map(|(_, j)| j)
+            .collect())
     }
 
     /// Every job a worker holds right now (all workers).
@@ -358,22 +332,60 @@ impl RedisQueue {
                     .await?;
                 ids.append(&mut held);
             }
-            let mut jobs = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(500) {
-                let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-                    .arg(a.job_data_hash())
-                    .arg(chunk)
-                    .query_async(&mut conn)
-                    .await?;
-                jobs.extend(
-                    raw.into_iter()
-                        .flatten()
-                        .filter_map(|b| SyncJob::from_json(&b).ok()),
-                );
-            }
-            Ok(jobs)
+            Ok(self
+                .entries(&mut conn, ids)
+                .await?
+                .into_iter()
+                .map(|(_, j)| j)
+                .collect())
         })
         .await
+    }
+
+    /// The waiting jobs (queued or scheduled) with their queue ids, oldest first. Undecodable
+    /// entries are skipped.
+    pub(crate) async fn waiting_entries(&self) -> Result<Vec<(String, SyncJob)>, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        self.bounded(async {
+            let mut ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(a.scheduled_jobs_set())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            let active: Vec<String> = redis::cmd("LRANGE")
+                .arg(a.active_jobs_list())
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await?;
+            ids.extend(active);
+            self.entries(&mut conn, ids).await
+        })
+        .await
+    }
+
+    /// The jobs stored under `ids`, in that order, each with its id; missing or undecodable
+    /// entries are skipped.
+    async fn entries(
+        &self,
+        conn: &mut ConnectionManager,
+        ids: Vec<String>,
+    ) -> Result<Vec<(String, SyncJob)>, QueueError> {
+        let mut jobs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let raw: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                .arg(self.apalis.job_data_hash())
+                .arg(chunk)
+                .query_async(conn)
+                .await?;
+            jobs.extend(chunk.iter().zip(raw).filter_map(|(id, data)| {
+                let job = SyncJob::from_json(&data?).ok()?;
+                Some((id.clone(), job))
+            }));
+        }
+        Ok(jobs)
     }
 
     /// Remaining lifetime of a dedupe claim (None when absent): lets tests check the window.
