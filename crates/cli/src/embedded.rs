@@ -40,13 +40,13 @@ pub enum Storage {
 }
 
 impl Storage {
-    /// `--data-dir` forces embedded storage; otherwise it is embedded unless Redis or Postgres is
-    /// configured (file or environment).
-    pub fn resolve(settings: &Settings, data_dir: Option<&Path>) -> Storage {
-        match data_dir {
-            Some(dir) => Storage::Embedded(dir.to_owned()),
-            None if settings.servers_configured => Storage::Fleet,
-            None => Storage::Embedded(settings.embedded.data_dir.clone()),
+    /// Embedded unless Redis or Postgres is configured (file or environment). `--data-dir` forces
+    /// embedded storage by setting `embedded.data_dir` and clearing `servers_configured`.
+    pub fn resolve(settings: &Settings) -> Storage {
+        if settings.servers_configured {
+            Storage::Fleet
+        } else {
+            Storage::Embedded(settings.embedded.data_dir.clone())
         }
     }
 

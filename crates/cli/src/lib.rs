@@ -186,7 +186,7 @@ pub fn load_settings(config: Option<&PathBuf>) -> Result<Settings, CliError> {
 
 /// Where the commands' data is: see [`embedded::Storage::resolve`].
 pub fn storage(settings: &Settings) -> embedded::Storage {
-    embedded::Storage::resolve(settings, None)
+    embedded::Storage::resolve(settings)
 }
 
 /// The queue of the configured storage.
