@@ -30,6 +30,16 @@ pub fn postgres_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The URL of database `name` on the test server. The server URL may carry connection parameters
+/// (`?sslmode=disable`, `?host=/var/run/postgresql`); they are kept after the database name.
+pub fn postgres_url(name: &str) -> String {
+    let base = postgres_base_url();
+    match base.split_once('?') {
+        Some((server, params)) => format!("{}/{name}?{params}", server.trim_end_matches('/')),
+        None => format!("{}/{name}", base.trim_end_matches('/')),
+    }
+}
+
 /// A namespace no other test uses.
 pub fn unique_namespace(test: &str) -> String {
     format!("test:{test}:{}", uuid::Uuid::new_v4().simple())
@@ -322,7 +332,7 @@ pub struct TestDb {
 impl TestDb {
     pub async fn create() -> Self {
         let name = format!("salla_odoo_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url()))
+        let admin = sqlx::PgPool::connect(&postgres_url("postgres"))
             .await
             .expect("Postgres is reachable (make test starts one)");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -330,7 +340,7 @@ impl TestDb {
             .await
             .unwrap();
         admin.close().await;
-        let url = format!("{}/{name}", postgres_base_url());
+        let url = postgres_url(&name);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(20)
             .connect(&url)
@@ -359,6 +369,7 @@ impl TestDb {
     /// A number from `sql` (one row, one integer column), on either backend: keep the SQL portable.
     pub async fn scalar(&self, sql: &str) -> i64 {
         match &self.pool {
+            salla_odoo_store::Db::Session(_) => unreachable!("a test database is a pool"),
             salla_odoo_store::Db::Postgres(p) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .fetch_one(p)
                 .await
@@ -374,6 +385,7 @@ impl TestDb {
     /// must not be stored.
     pub async fn dump_rows(&self) -> Vec<(String, String)> {
         match &self.pool {
+            salla_odoo_store::Db::Session(_) => unreachable!("a test database is a pool"),
             salla_odoo_store::Db::Postgres(p) => {
                 let tables: Vec<String> = sqlx::query_scalar(
                     "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
@@ -445,7 +457,7 @@ impl Drop for TestDb {
         if self.name.is_empty() {
             return;
         }
-        let server = postgres_base_url();
+        let admin_url = postgres_url("postgres");
         let name = self.name.clone();
         // Drop runs outside async code paths; a short-lived thread with its own runtime does the I/O.
         let _ = std::thread::spawn(move || {
@@ -454,7 +466,7 @@ impl Drop for TestDb {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(admin) = sqlx::PgPool::connect(&format!("{server}/postgres")).await {
+                if let Ok(admin) = sqlx::PgPool::connect(&admin_url).await {
                     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                     )))
@@ -884,6 +896,7 @@ impl Fleet {
     pub async fn log(&self) -> Vec<(String, String, Option<String>)> {
         const SQL: &str = "SELECT event, outcome, reason FROM sync_log ORDER BY id";
         match &self.db.pool {
+            salla_odoo_store::Db::Session(_) => unreachable!("a test database is a pool"),
             salla_odoo_store::Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
             salla_odoo_store::Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.unwrap(),
         }

@@ -75,17 +75,18 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         .map_or("postgres".to_owned(), |p| p.backend().to_string());
     match &pool {
         Some(pool) => {
-            let now = match pool {
-                salla_odoo_store::Db::Postgres(p) => {
+            let now = match (pool.as_postgres(), pool.as_sqlite()) {
+                (Some(p), _) => {
                     sqlx::query_scalar::<_, i64>("SELECT extract(epoch FROM now())::bigint")
                         .fetch_one(p)
                         .await
                 }
-                salla_odoo_store::Db::Sqlite(p) => {
+                (None, Some(p)) => {
                     sqlx::query_scalar::<_, i64>("SELECT CAST(strftime('%s', 'now') AS INTEGER)")
                         .fetch_one(p)
                         .await
                 }
+                (None, None) => unreachable!("a store is on Postgres or SQLite"),
             };
             match now {
                 Ok(t) => {

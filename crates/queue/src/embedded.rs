@@ -81,7 +81,9 @@ impl SqliteQueue {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Never pinged before use: a local file cannot go stale, and a ping is a thread hop.
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)

@@ -60,11 +60,40 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite's clock has millisecond resolution: the last three digits are zeros.
 pub const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')";
 
-/// A connection pool on one of the two backends. Cloning is cheap (the pools are shared handles).
+/// A connection pool on one of the two backends, or one Postgres connection held for a unit of
+/// work ([`Db::session`]). Cloning is cheap (the pools and the session are shared handles).
 #[derive(Clone, Debug)]
 pub enum Db {
     Postgres(PgPool),
     Sqlite(SqlitePool),
+    /// One pooled Postgres connection kept for a unit of work (a worker's job). sqlx pings every
+    /// connection it takes back into the pool (one more round trip and a spawned task per query);
+    /// a job that runs its queries on one held connection pays that once. Its queries run on the
+    /// connection one at a time, in the order they are made. What cannot share it (locks, which
+    /// keep a connection of their own) goes to the pool behind it.
+    Session(Session),
+}
+
+/// The held connection of [`Db::Session`] and the pool it came from (and returns to on drop).
+#[derive(Clone)]
+pub struct Session {
+    conn: std::sync::Arc<tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Postgres>>>,
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// The held connection, for one statement (or one transaction) at a time.
+    pub(crate) async fn lock(
+        &self,
+    ) -> tokio::sync::MutexGuard<'_, sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.conn.lock().await
+    }
 }
 
 /// Which database a [`Db`] talks to.
@@ -99,8 +128,21 @@ impl From<SqlitePool> for Db {
 impl Db {
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Postgres(_) => Backend::Postgres,
+            Db::Postgres(_) | Db::Session(_) => Backend::Postgres,
             Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A [`Db`] for one unit of work: on Postgres, one connection taken from the pool now and held
+    /// until the last clone is dropped; on SQLite (no ping to save) and for a session, the same
+    /// handle. Fails only when no connection can be had (transient).
+    pub async fn session(&self) -> Result<Db, StoreError> {
+        match self {
+            Db::Postgres(pool) => Ok(Db::Session(Session {
+                conn: std::sync::Arc::new(tokio::sync::Mutex::new(pool.acquire().await?)),
+                pool: pool.clone(),
+            })),
+            Db::Sqlite(_) | Db::Session(_) => Ok(self.clone()),
         }
     }
 
@@ -108,6 +150,7 @@ impl Db {
     pub fn as_postgres(&self) -> Option<&PgPool> {
         match self {
             Db::Postgres(pool) => Some(pool),
+            Db::Session(session) => Some(&session.pool),
             Db::Sqlite(_) => None,
         }
     }
@@ -116,7 +159,7 @@ impl Db {
     pub fn as_sqlite(&self) -> Option<&SqlitePool> {
         match self {
             Db::Sqlite(pool) => Some(pool),
-            Db::Postgres(_) => None,
+            Db::Postgres(_) | Db::Session(_) => None,
         }
     }
 
@@ -124,6 +167,7 @@ impl Db {
     pub async fn close(&self) {
         match self {
             Db::Postgres(pool) => pool.close().await,
+            Db::Session(session) => session.pool.close().await,
             Db::Sqlite(pool) => pool.close().await,
         }
     }
@@ -133,20 +177,26 @@ impl Db {
     pub(crate) fn with_now(&self, sql: &'static str) -> sqlx::SqlStr {
         use sqlx::SqlSafeStr;
         match self {
-            Db::Postgres(_) => sqlx::SqlStr::from_static(sql),
+            Db::Postgres(_) | Db::Session(_) => sqlx::SqlStr::from_static(sql),
             Db::Sqlite(_) => sqlx::AssertSqlSafe(sql.replace("now()", SQLITE_NOW)).into_sql_str(),
         }
     }
 }
 
 /// Runs the same body once per backend (defined before the modules, which see it by textual
-/// scope), with `$pool` bound to the `PgPool` or the `SqlitePool`:
-/// the body type-checks (and binds, encodes, decodes) separately for each.
+/// scope), with `$pool` bound to the `PgPool`, the `SqlitePool` or a session's held
+/// `PgConnection` (locked for the body): the body type-checks (and binds, encodes, decodes)
+/// separately for each, so it uses `$pool` once.
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::Db::Postgres($pool) => $body,
             $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Session(session) => {
+                let mut held = session.lock().await;
+                let $pool: &mut sqlx::PgConnection = &mut held;
+                $body
+            }
         }
     };
 }
@@ -335,7 +385,7 @@ pub fn connect_lazy(config: &DbConfig) -> Result<Db, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e: sqlx::Error| StoreError::Config(redact(&e.to_string())))?;
         return Ok(Db::Sqlite(
-            SqlitePoolOptions::new()
+            sqlite_pool_options()
                 .max_connections(config.max_connections)
                 .acquire_timeout(config.acquire_timeout)
                 .connect_lazy_with(sqlite_options(options)),
@@ -345,11 +395,39 @@ pub fn connect_lazy(config: &DbConfig) -> Result<Db, StoreError> {
         .parse()
         .map_err(|e: sqlx::Error| StoreError::Config(redact(&e.to_string())))?;
     Ok(Db::Postgres(
-        PgPoolOptions::new()
+        postgres_pool_options()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .connect_lazy_with(options),
     ))
+}
+
+/// A pooled Postgres connection idle for longer than this is pinged before it is handed out.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+/// sqlx pings every connection it takes from the pool by default: one extra round trip per query,
+/// which was half of a worker's Postgres round trips. A connection in steady use is known to be
+/// alive; only one idle for [`PING_IDLE_AFTER`] (across a Postgres restart, a firewall's idle
+/// cut) is checked first. A connection that broke in between fails its query with a transient
+/// error, sqlx closes it, and the job is retried.
+fn postgres_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// SQLite connections are to a local file and cannot go stale: never pinged (a ping is a hop to
+/// the connection's thread and back).
+fn sqlite_pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
 }
 
 /// Connections of [`open_sqlite`]'s pool.
@@ -359,7 +437,7 @@ const SQLITE_MAX_CONNECTIONS: u32 = 8;
 /// that cannot be opened fails here. Not migrated: see [`migrate`].
 pub async fn open_sqlite(path: &Path) -> Result<Db, StoreError> {
     let options = sqlite_options(SqliteConnectOptions::new().filename(path));
-    let pool = SqlitePoolOptions::new()
+    let pool = sqlite_pool_options()
         .max_connections(SQLITE_MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
@@ -389,7 +467,7 @@ fn redact(message: &str) -> String {
 
 fn migrator(db: &Db) -> &'static sqlx::migrate::Migrator {
     match db {
-        Db::Postgres(_) => &MIGRATOR,
+        Db::Postgres(_) | Db::Session(_) => &MIGRATOR,
         Db::Sqlite(_) => &SQLITE_MIGRATOR,
     }
 }
@@ -412,9 +490,9 @@ pub struct AppliedMigration {
 /// The backend's embedded migrations, each marked applied or pending in this database.
 pub async fn migration_status(db: &Db) -> Result<Vec<AppliedMigration>, StoreError> {
     let exists: bool = match db {
-        Db::Postgres(pool) => {
+        Db::Postgres(_) | Db::Session(_) => {
             sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(pool)
+                .fetch_one(db.as_postgres().expect("a Postgres db"))
                 .await?
         }
         Db::Sqlite(pool) => {

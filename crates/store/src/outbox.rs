@@ -201,7 +201,7 @@ pub async fn list(db: &Db, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>,
     // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
     // `::` casts (and needs none) and spells `strpos` `instr`.
     let sql = match db {
-        Db::Postgres(_) => format!(
+        Db::Postgres(_) | Db::Session(_) => format!(
             "SELECT {COLUMNS} FROM dead_letters
              WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
                AND ($2::TEXT IS NULL OR event = $2)
@@ -294,7 +294,7 @@ const STATS_SQLITE: &str = "WITH d AS (
 /// Counts for `dlq stats`.
 pub async fn stats(db: &Db) -> Result<DeadLetterStats, StoreError> {
     let sql = match db {
-        Db::Postgres(_) => STATS_POSTGRES,
+        Db::Postgres(_) | Db::Session(_) => STATS_POSTGRES,
         Db::Sqlite(_) => STATS_SQLITE,
     };
     let rows: Vec<(String, String, i64)> = on_db!(db, pool => {

@@ -13,6 +13,7 @@
 //! nothing and reports zeros. Jobs still queued in Redis are the queue's to drop.
 
 use salla_odoo_core::MerchantId;
+use sqlx::Acquire as _; // `begin`/`acquire` on a session's held connection (on_db!)
 
 use crate::{Db, StoreError, db_id};
 

@@ -29,6 +29,7 @@ use salla_odoo_core::MerchantId;
 use salla_odoo_core::settings::SecretsSettings;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use sqlx::Acquire as _; // `begin`/`acquire` on a session's held connection (on_db!)
 use time::OffsetDateTime;
 
 use crate::{Conn, Db, StoreError, db_id, ts};
@@ -244,6 +245,7 @@ pub async fn put_secret(
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     on_db!(db, pool => {
+        #[allow(unused_mut)] // a session's held connection is `&mut` already
         let mut conn = pool.acquire().await?;
         put_secret_on(Conn::from(&mut *conn), keyring, merchant, name, plaintext, expires_at).await
     })

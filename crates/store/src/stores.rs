@@ -15,6 +15,7 @@
 
 use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
 use secrecy::{ExposeSecret, SecretString};
+use sqlx::Acquire as _; // `begin`/`acquire` on a session's held connection (on_db!)
 use time::OffsetDateTime;
 
 use crate::secrets::{self, Keyring};

@@ -201,7 +201,7 @@ pub async fn list(db: &Db, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreErr
     // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
     // `::` casts and needs none.
     let sql = match db {
-        Db::Postgres(_) => {
+        Db::Postgres(_) | Db::Session(_) => {
             "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
                     duration_ms, odoo_ids, recorded_at
              FROM sync_log

@@ -81,6 +81,7 @@ async fn migration_status_of_an_empty_database_is_all_pending() {
 /// Table → sorted column names, and the index names, as each backend reports them.
 async fn schema(db: &Db) -> (Vec<(String, Vec<String>)>, Vec<String>) {
     let (columns, mut indexes): (Vec<(String, String)>, Vec<String>) = match db {
+        Db::Session(_) => unreachable!("a test database is a pool"),
         Db::Postgres(pool) => (
             sqlx::query_as(
                 "SELECT table_name::text, column_name::text FROM information_schema.columns

@@ -138,7 +138,13 @@ impl Handler for SyncHandler {
             )
             .await;
         }
-        let settings = stores::load_settings(&self.pool, &self.keyring, job.merchant)
+        // The job's queries share one connection (see `Db::Session`): a job makes about ten.
+        let db = self
+            .pool
+            .session()
+            .await
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
+        let settings = stores::load_settings(&db, &self.keyring, job.merchant)
             .await
             .map_err(|e| salla_odoo_sync::classify_store(&e))?;
         // A disconnected store's events are acknowledged and skipped until it is installed again.
@@ -159,7 +165,7 @@ impl Handler for SyncHandler {
         };
         let ctx = salla_odoo_sync::SyncContext {
             odoo,
-            pool: self.pool.clone(),
+            pool: db,
             keyring: Some(self.keyring.clone()),
             settings,
         };

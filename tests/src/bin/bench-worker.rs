@@ -12,6 +12,9 @@
 //! Orders are the project's own samples (10 stores, distinct customers, products that already exist
 //! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
 //! cap the figure being measured; every other setting is the default.
+//!
+//! `BENCH_WORKER_ONLY=LAT:ROW` runs one row alone while profiling (e.g. `0:1x8`, `50:4x8`, `0:embedded`);
+//! the ratio column then reads against that row itself.
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +88,8 @@ async fn scenario(
     .await
     .unwrap();
     let conc = concurrency.to_string();
+    // BENCH_WORKER_LOG=debug (with FLEET_LOGS=1) shows what the workers do per order while profiling.
+    let log_filter = std::env::var("BENCH_WORKER_LOG").unwrap_or_else(|_| "error".to_owned());
     let mut fleet = Fleet::start_in(
         mode,
         "bench-worker",
@@ -92,7 +97,7 @@ async fn scenario(
             ("SALLA_ODOO__WORKER__CONCURRENCY", conc.as_str()),
             ("SALLA_ODOO__LIMITS__STORE_CONCURRENCY", "16"),
             ("SALLA_ODOO__LIMITS__STORE_ODOO_CALLS_PER_SEC", "1000"),
-            ("SALLA_ODOO__LOG__FILTER", "error"),
+            ("SALLA_ODOO__LOG__FILTER", log_filter.as_str()),
         ],
     )
     .await;
@@ -216,6 +221,27 @@ async fn main() {
         "| Odoo latency | workers × concurrency | orders | orders/s | × baseline | Odoo calls/order | worker CPU ms/job | max RSS per worker |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    if let Ok(only) = std::env::var("BENCH_WORKER_ONLY") {
+        let (lat, row) = only
+            .split_once(':')
+            .expect("BENCH_WORKER_ONLY is LATENCY_MS:ROW, e.g. 0:1x8");
+        let latency_ms: u64 = lat.parse().expect("latency in ms");
+        let latency = Duration::from_millis(latency_ms);
+        let orders = if latency_ms == 0 { 400 } else { 240 };
+        let f = match row {
+            "embedded" => scenario(Mode::Embedded, latency, 1, 8, orders).await,
+            _ => {
+                let (w, c) = row.split_once('x').expect("ROW is WORKERSxCONCURRENCY");
+                let (w, c) = (w.parse().expect("workers"), c.parse().expect("concurrency"));
+                scenario(Mode::Fleet, latency, w, c, orders).await
+            }
+        };
+        println!(
+            "| {latency_ms} ms | {row} | {orders} | {:.1} | 1.0× | {:.1} | {:.2} | {:.1} MiB |",
+            f.orders_per_sec, f.calls_per_order, f.cpu_ms_per_job, f.rss_mb
+        );
+        return;
+    }
     for latency_ms in [0u64, 50] {
         let latency = Duration::from_millis(latency_ms);
         let base_orders = if latency_ms == 0 { 200 } else { 40 };

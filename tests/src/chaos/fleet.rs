@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{Proc, TEST_SECRETS_KEY, free_port, postgres_base_url, workspace_bin};
+use crate::{Proc, TEST_SECRETS_KEY, free_port, postgres_url, workspace_bin};
 
 /// The webhook secret of the run (a test value).
 pub const SECRET: &str = "chaos-webhook-secret";
@@ -85,7 +85,7 @@ pub struct ChaosDb {
 impl ChaosDb {
     async fn create() -> Self {
         let name = format!("salla_odoo_chaos_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url()))
+        let admin = sqlx::PgPool::connect(&postgres_url("postgres"))
             .await
             .expect("Postgres is reachable (make chaos starts one)");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -93,7 +93,7 @@ impl ChaosDb {
             .await
             .expect("create the run's database");
         admin.close().await;
-        let url = format!("{}/{name}", postgres_base_url());
+        let url = postgres_url(&name);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .connect(&url)
@@ -123,7 +123,7 @@ impl ChaosDb {
 }
 
 async fn drop_database(name: String) {
-    if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", postgres_base_url())).await {
+    if let Ok(admin) = sqlx::PgPool::connect(&postgres_url("postgres")).await {
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
         )))

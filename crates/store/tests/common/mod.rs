@@ -27,6 +27,7 @@ macro_rules! on_pool {
         match $db {
             salla_odoo_store::Db::Postgres($pool) => $body,
             salla_odoo_store::Db::Sqlite($pool) => $body,
+            salla_odoo_store::Db::Session(_) => unreachable!("a test database is a pool"),
         }
     };
 }
@@ -97,6 +98,7 @@ impl TestDb {
     pub async fn dump(&self) -> String {
         let mut out = String::new();
         match &self.pool {
+            Db::Session(_) => unreachable!("a test database is a pool"),
             Db::Postgres(pool) => {
                 let tables: Vec<String> = sqlx::query_scalar(
                     "SELECT table_name::text FROM information_schema.tables
