@@ -10,7 +10,7 @@ use salla_odoo_core::MerchantId;
 use salla_odoo_store::retention::{self, Policy};
 use salla_odoo_store::sync_log::{self, NewLogEntry, Outcome};
 use salla_odoo_store::{
-    Backend, Db, DbConfig, MIGRATOR, SQLITE_MIGRATOR, StoreError, Timestamp, locks, stores,
+    Backend, Db, DbConfig, MIGRATOR, SQLITE_MIGRATOR, StoreError, Timestamp, id_map, locks, stores,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -523,4 +523,58 @@ async fn a_busy_sqlite_file_and_an_exhausted_pool_are_transient() {
         .await
         .unwrap_err();
     assert!(!StoreError::from(err).is_transient());
+}
+
+/// A session (`Db::session`) runs a unit of work's queries on the one connection it holds: with
+/// the pool's only other connection taken by a lock, twenty concurrent queries through the session
+/// still all complete (each would otherwise wait for a connection of its own), one at a time, and
+/// their writes are seen through the pool afterwards. On SQLite a session is the pool itself.
+#[tokio::test]
+async fn a_session_runs_its_queries_on_the_connection_it_holds() {
+    each_backend(async |db| {
+        let small = salla_odoo_store::connect_lazy(&DbConfig {
+            url: SecretString::from(db.url.clone()),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        let session = small.session().await.unwrap();
+        assert_eq!(session.backend(), db.pool.backend());
+        // A lock keeps a connection of its own (from the pool behind the session).
+        let lock = locks::try_lock(&session, M1, "order:1")
+            .await
+            .unwrap()
+            .expect("free");
+        let mut puts = tokio::task::JoinSet::new();
+        for i in 0..20u64 {
+            let session = session.clone();
+            puts.spawn(async move {
+                id_map::put(
+                    &session,
+                    M1,
+                    "customer",
+                    100 + i,
+                    "res.partner",
+                    i as i64,
+                    1,
+                )
+                .await
+            });
+        }
+        while let Some(put) = puts.join_next().await {
+            put.unwrap().unwrap();
+        }
+        for i in 0..20u64 {
+            let got = id_map::get(&session, M1, "customer", 100 + i)
+                .await
+                .unwrap()
+                .expect("written through the session");
+            assert_eq!(got.odoo_id, i as i64);
+        }
+        lock.release().await.unwrap();
+        drop(session);
+        assert_eq!(id_map::count_merchant(&db.pool, M1).await.unwrap(), 20);
+        small.close().await;
+    })
+    .await;
 }

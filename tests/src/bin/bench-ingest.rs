@@ -9,9 +9,6 @@
 //! Bodies are the project's own samples in the shape of Salla's order, customer and product events,
 //! each distinct (so no delivery is a duplicate), signed up front.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
