@@ -122,10 +122,10 @@ pub async fn try_lock_global(db: &Db, name: &str) -> Result<Option<EntityLock>, 
 
 async fn try_lock_key(db: &Db, key: i64, label: String) -> Result<Option<EntityLock>, StoreError> {
     match db {
-        Db::Postgres(pool) => try_advisory_lock(pool, key, label).await,
-        // A lock keeps a connection of its own (a session's is shared with the job's queries).
-        Db::Session(_) => {
-            let pool = db.as_postgres().expect("a session is on Postgres");
+        // A lock keeps a connection of its own, from the pool (behind a session too: the session's
+        // connection is shared with the job's queries).
+        Db::Postgres(_) | Db::Session(_) => {
+            let pool = db.as_postgres().expect("a Postgres db");
             try_advisory_lock(pool, key, label).await
         }
         Db::Sqlite(pool) => {
