@@ -11,7 +11,7 @@ use salla_odoo_core::{
     SyncJob, SyncJobV1,
 };
 use salla_odoo_queue::{DedupeKey, Queue, QueueConfig, RedisQueue};
-use salla_odoo_store::{locks, outbox, sync_log};
+use salla_odoo_store::{Db, locks, outbox, sync_log};
 use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
 use salla_odoo_worker::{Handled, Handler, Processed, Worker, WorkerConfig};
 
@@ -42,7 +42,7 @@ impl Scripted {
 }
 
 impl Handler for Scripted {
-    async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
+    async fn handle(&self, job: &SyncJobV1, _db: &Db) -> Result<Handled, SyncError> {
         let id = job.data["id"].as_u64().unwrap();
         let n = {
             let mut calls = self.calls.lock().unwrap();

@@ -69,16 +69,42 @@ pub enum Db {
     /// One pooled Postgres connection kept for a unit of work (a worker's job). sqlx pings every
     /// connection it takes back into the pool (one more round trip and a spawned task per query);
     /// a job that runs its queries on one held connection pays that once. Its queries run on the
-    /// connection one at a time, in the order they are made. What cannot share it (locks, which
-    /// keep a connection of their own) goes to the pool behind it.
+    /// connection one at a time, in the order they are made; its locks ([`locks`]) are session
+    /// advisory locks on that connection, so a lock costs no connection of its own. A session
+    /// that ends with a lock still held closes its connection instead of pooling it.
     Session(Session),
 }
 
 /// The held connection of [`Db::Session`] and the pool it came from (and returns to on drop).
 #[derive(Clone)]
 pub struct Session {
-    conn: std::sync::Arc<tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Postgres>>>,
+    inner: std::sync::Arc<SessionInner>,
     pool: PgPool,
+}
+
+struct SessionInner {
+    conn: tokio::sync::Mutex<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    /// The advisory-lock keys taken on the connection and not released (see [`locks`]).
+    locks: std::sync::Mutex<std::collections::BTreeSet<i64>>,
+    /// Set when a lock's state on the connection is unknown (a lock dropped without release, a
+    /// failed unlock): the connection is then closed instead of pooled.
+    tainted: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for SessionInner {
+    fn drop(&mut self) {
+        // A session lock must never outlive the session in a pooled connection: closing the
+        // connection ends the Postgres session, which frees every lock it holds.
+        let held = !self
+            .locks
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty();
+        if held || *self.tainted.get_mut() {
+            tracing::debug!("session ends with a lock in an unknown state: closing its connection");
+            self.conn.get_mut().close_on_drop();
+        }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -92,7 +118,34 @@ impl Session {
     pub(crate) async fn lock(
         &self,
     ) -> tokio::sync::MutexGuard<'_, sqlx::pool::PoolConnection<sqlx::Postgres>> {
-        self.conn.lock().await
+        self.inner.conn.lock().await
+    }
+
+    /// Claim an advisory-lock key for this session; `false` when the session already holds it.
+    /// Postgres' session locks are re-entrant, so without this two tasks of one job asking for
+    /// the same key would both get it.
+    pub(crate) fn claim(&self, key: i64) -> bool {
+        self.locks().insert(key)
+    }
+
+    /// Give up a claim (the key was unlocked, or was never locked).
+    pub(crate) fn unclaim(&self, key: i64) {
+        self.locks().remove(&key);
+    }
+
+    /// The connection's lock state is unknown: close it at the end instead of pooling it.
+    pub(crate) fn taint(&self) {
+        self.inner
+            .tainted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn locks(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<i64>> {
+        // Each change is one insert or remove: consistent after any panic.
+        self.inner
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -139,7 +192,11 @@ impl Db {
     pub async fn session(&self) -> Result<Db, StoreError> {
         match self {
             Db::Postgres(pool) => Ok(Db::Session(Session {
-                conn: std::sync::Arc::new(tokio::sync::Mutex::new(pool.acquire().await?)),
+                inner: std::sync::Arc::new(SessionInner {
+                    conn: tokio::sync::Mutex::new(pool.acquire().await?),
+                    locks: Default::default(),
+                    tainted: Default::default(),
+                }),
                 pool: pool.clone(),
             })),
             Db::Sqlite(_) | Db::Session(_) => Ok(self.clone()),
@@ -163,11 +220,13 @@ impl Db {
         }
     }
 
-    /// Close every connection (waits for the ones in use to come back).
+    /// Close every connection (waits for the ones in use to come back). Nothing for a session.
     pub async fn close(&self) {
         match self {
             Db::Postgres(pool) => pool.close().await,
-            Db::Session(session) => session.pool.close().await,
+            // A session's connection goes back when its last clone is dropped; the pool behind
+            // it belongs to (and is closed by) whoever opened it.
+            Db::Session(_) => {}
             Db::Sqlite(pool) => pool.close().await,
         }
     }

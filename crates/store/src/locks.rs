@@ -7,7 +7,11 @@
 //! - Postgres: taken with `pg_try_advisory_lock(bigint)` on a connection that the [`EntityLock`]
 //!   keeps checked out of the pool for as long as it is held. Every worker on every host that
 //!   shares the database sees the same key space; the lock is visible in `pg_locks`
-//!   (`locktype = 'advisory'`).
+//!   (`locktype = 'advisory'`). On a [`Db::Session`] (a worker's job) the lock is taken on the
+//!   session's own connection instead, which the job's queries share: no extra connection, no
+//!   extra pool round trip. The session keeps the set of keys it holds, so a second taker within
+//!   the session is refused as any other connection would be (Postgres alone would grant it:
+//!   session locks are re-entrant).
 //! - SQLite: the pair (database file, key) in a process-wide set. The file is named by its
 //!   canonical path, so two pools opened on the same file share their locks. Nothing is held in
 //!   the database and no connection is kept. This excludes tasks of one process only: embedded
@@ -24,7 +28,11 @@
 //!   ends the session and frees the lock, so a lock can never leak into a pooled connection. The
 //!   same holds if acquiring is cancelled half-way. If the worker process dies, its connections
 //!   (and, on SQLite, the registry) die with it.
-//! - Holding a Postgres lock costs one pool connection: size `database.max_connections` above the
+//! - A session lock released or dropped behaves the same way: `release` unlocks on the session's
+//!   connection; a lock dropped without release, or an unlock that failed, marks the session, and
+//!   a session that ends marked or with a key still held closes its connection instead of pooling
+//!   it.
+//! - Holding a Postgres lock on a pool costs one pool connection: size `database.max_connections` above the
 //!   worker's concurrency. A SQLite lock costs nothing.
 
 use std::collections::BTreeSet;
@@ -35,7 +43,7 @@ use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres, SqlitePool};
 
-use crate::{Db, StoreError};
+use crate::{Db, Session, StoreError};
 
 /// A held lock. Release it with [`EntityLock::release`]; dropping it frees the lock too.
 pub struct EntityLock {
@@ -47,6 +55,8 @@ pub struct EntityLock {
 enum Held {
     /// The session that holds the advisory lock.
     Postgres(PoolConnection<Postgres>),
+    /// The advisory lock is held by a [`Db::Session`]'s connection.
+    Session(Session),
     /// The entry in [`LOCAL`]: (database file, key).
     Sqlite(LocalKey),
 }
@@ -122,12 +132,9 @@ pub async fn try_lock_global(db: &Db, name: &str) -> Result<Option<EntityLock>, 
 
 async fn try_lock_key(db: &Db, key: i64, label: String) -> Result<Option<EntityLock>, StoreError> {
     match db {
-        // A lock keeps a connection of its own, from the pool (behind a session too: the session's
-        // connection is shared with the job's queries).
-        Db::Postgres(_) | Db::Session(_) => {
-            let pool = db.as_postgres().expect("a Postgres db");
-            try_advisory_lock(pool, key, label).await
-        }
+        // A lock keeps a connection of its own, from the pool.
+        Db::Postgres(pool) => try_advisory_lock(pool, key, label).await,
+        Db::Session(session) => try_session_lock(session, key, label).await,
         Db::Sqlite(pool) => {
             let entry = (sqlite_identity(pool), key);
             if !local().insert(entry.clone()) {
@@ -172,6 +179,39 @@ async fn try_advisory_lock(
     }
 }
 
+async fn try_session_lock(
+    session: &Session,
+    key: i64,
+    label: String,
+) -> Result<Option<EntityLock>, StoreError> {
+    // Busy to this session as it is to every other connection (session locks are re-entrant).
+    if !session.claim(key) {
+        return Ok(None);
+    }
+    // From here the guard owns the claim: dropped mid-query or on an error, it taints the
+    // session, whose connection is then closed rather than pooled.
+    let mut guard = EntityLock {
+        held: Some(Held::Session(session.clone())),
+        key,
+        label,
+    };
+    let locked: bool = {
+        let mut conn = session.lock().await;
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut **conn)
+            .await?
+    };
+    if locked {
+        tracing::debug!(lock = %guard.label, "advisory lock taken on the session");
+        Ok(Some(guard))
+    } else {
+        guard.held.take();
+        session.unclaim(key);
+        Ok(None)
+    }
+}
+
 impl EntityLock {
     /// What the lock protects, e.g. `42/order:123` or `global/retention`.
     pub fn label(&self) -> &str {
@@ -189,6 +229,33 @@ impl EntityLock {
         let mut conn = match self.held.take() {
             None => return Ok(()),
             Some(Held::Postgres(conn)) => conn,
+            Some(Held::Session(session)) => {
+                let unlocked: Result<bool, sqlx::Error> = {
+                    let mut conn = session.lock().await;
+                    sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                        .bind(self.key)
+                        .fetch_one(&mut **conn)
+                        .await
+                };
+                return match unlocked {
+                    Ok(true) => {
+                        session.unclaim(self.key);
+                        tracing::debug!(lock = %self.label, "advisory lock released on the session");
+                        Ok(())
+                    }
+                    Ok(false) => {
+                        session.taint();
+                        Err(StoreError::Invalid(format!(
+                            "advisory lock {} was not held at release",
+                            self.label
+                        )))
+                    }
+                    Err(e) => {
+                        session.taint();
+                        Err(e.into())
+                    }
+                };
+            }
             Some(Held::Sqlite(entry)) => {
                 if local().remove(&entry) {
                     tracing::debug!(lock = %self.label, "in-process lock released");
@@ -234,6 +301,10 @@ impl Drop for EntityLock {
             Some(Held::Postgres(mut conn)) => {
                 tracing::debug!(lock = %self.label, "advisory lock dropped without release: closing its connection");
                 conn.close_on_drop();
+            }
+            Some(Held::Session(session)) => {
+                tracing::debug!(lock = %self.label, "advisory lock dropped without release: its session's connection will be closed");
+                session.taint();
             }
             Some(Held::Sqlite(entry)) => {
                 tracing::debug!(lock = %self.label, "in-process lock dropped without release: freed");

@@ -228,6 +228,19 @@ fn row_aad(merchant: i64, name: &str) -> Vec<u8> {
     format!("salla-odoo/secret/v1/{merchant}/{name}").into_bytes()
 }
 
+/// Decrypt a merchant's stored secret `name` (its row's columns, read by the caller).
+pub(crate) fn open_row(
+    keyring: &Keyring,
+    merchant: i64,
+    name: &str,
+    sealed: &Sealed,
+) -> Result<SecretString, StoreError> {
+    let bytes = keyring
+        .open_with_aad(sealed, &row_aad(merchant, name))
+        .map_err(|e| with_row(e, merchant, name))?;
+    to_secret_string(bytes, &sealed.key_id).map_err(|e| with_row(e, merchant, name))
+}
+
 fn with_row(e: StoreError, merchant: i64, name: &str) -> StoreError {
     match e {
         StoreError::Crypto(m) => StoreError::Crypto(format!("{name} of merchant {merchant}: {m}")),
@@ -328,11 +341,7 @@ pub async fn get_secret_with_expiry(
         .await?
     });
     let Some(row) = row else { return Ok(None) };
-    let sealed = row.sealed();
-    let bytes = keyring
-        .open_with_aad(&sealed, &row_aad(merchant, name))
-        .map_err(|e| with_row(e, merchant, name))?;
-    let value = to_secret_string(bytes, &sealed.key_id).map_err(|e| with_row(e, merchant, name))?;
+    let value = open_row(keyring, merchant, name, &row.sealed())?;
     Ok(Some(SecretValue {
         value,
         expires_at: row.expires_at,

@@ -172,6 +172,21 @@ const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, od
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, updated_at";
 
+/// The statement of [`load_settings`]: [`SETTINGS_COLUMNS`] of the store (aliased `s`) and its
+/// sealed Odoo API key (`k`, by `LEFT JOIN`: a store may have none).
+static LOAD_SETTINGS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns: Vec<String> = SETTINGS_COLUMNS
+        .split(',')
+        .map(|c| format!("s.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT {}, k.key_id AS key_key_id, k.nonce AS key_nonce, k.ciphertext AS key_ciphertext \
+         FROM stores s LEFT JOIN secrets k ON k.merchant_id = s.merchant_id AND k.name = $2 \
+         WHERE s.merchant_id = $1",
+        columns.join(", ")
+    )
+});
+
 fn stock_master_str(m: StockMaster) -> &'static str {
     match m {
         StockMaster::Odoo => "odoo",
@@ -228,17 +243,39 @@ pub async fn load_settings(
     merchant: MerchantId,
 ) -> Result<Option<StoreSettings>, StoreError> {
     let id = db_id(merchant)?;
-    let row: Option<SettingsRow> = on_db!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SETTINGS_COLUMNS} FROM stores WHERE merchant_id = $1"
-        )))
+    // One round trip for the settings and the sealed API key: every job starts here.
+    let row: Option<SettingsWithKey> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(LOAD_SETTINGS_SQL.as_str()))
         .bind(id)
+        .bind(secrets::ODOO_API_KEY)
         .fetch_optional(pool)
         .await?
     });
     let Some(row) = row else { return Ok(None) };
-    let api_key = secrets::get_secret(db, keyring, merchant, secrets::ODOO_API_KEY).await?;
-    row.into_settings(api_key).map(Some)
+    let api_key = match (row.key_key_id, row.key_nonce, row.key_ciphertext) {
+        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(secrets::open_row(
+            keyring,
+            id,
+            secrets::ODOO_API_KEY,
+            &secrets::Sealed {
+                key_id,
+                nonce,
+                ciphertext,
+            },
+        )?),
+        _ => None,
+    };
+    row.settings.into_settings(api_key).map(Some)
+}
+
+/// A store's row with its sealed Odoo API key, if one is stored (see [`load_settings`]).
+#[derive(sqlx::FromRow)]
+struct SettingsWithKey {
+    #[sqlx(flatten)]
+    settings: SettingsRow,
+    key_key_id: Option<String>,
+    key_nonce: Option<Vec<u8>>,
+    key_ciphertext: Option<Vec<u8>>,
 }
 
 /// Every store's settings, by merchant id (API keys decrypted).

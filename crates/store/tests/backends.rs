@@ -525,22 +525,22 @@ async fn a_busy_sqlite_file_and_an_exhausted_pool_are_transient() {
     assert!(!StoreError::from(err).is_transient());
 }
 
-/// A session (`Db::session`) runs a unit of work's queries on the one connection it holds: with
-/// the pool's only other connection taken by a lock, twenty concurrent queries through the session
-/// still all complete (each would otherwise wait for a connection of its own), one at a time, and
-/// their writes are seen through the pool afterwards. On SQLite a session is the pool itself.
+/// A session (`Db::session`) runs a unit of work's queries, and its locks, on the one connection
+/// it holds: with a pool of one connection, which the session holds, a lock and twenty concurrent
+/// queries through the session still all complete (each would otherwise wait for a connection of
+/// its own), one at a time, and their writes are seen through the pool afterwards. On SQLite a
+/// session is the pool itself.
 #[tokio::test]
 async fn a_session_runs_its_queries_on_the_connection_it_holds() {
     each_backend(async |db| {
         let small = salla_odoo_store::connect_lazy(&DbConfig {
             url: SecretString::from(db.url.clone()),
-            max_connections: 2,
+            max_connections: 1,
             acquire_timeout: Duration::from_secs(2),
         })
         .unwrap();
         let session = small.session().await.unwrap();
         assert_eq!(session.backend(), db.pool.backend());
-        // A lock keeps a connection of its own (from the pool behind the session).
         let lock = locks::try_lock(&session, M1, "order:1")
             .await
             .unwrap()

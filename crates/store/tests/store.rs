@@ -1149,6 +1149,153 @@ async fn a_lock_dropped_without_release_is_freed_not_leaked() {
     .await;
 }
 
+/// A worker's job takes its locks on its session (`Db::session`): on Postgres on the session's own
+/// connection, with no connection of its own. They exclude every other taker, the session itself
+/// included (Postgres' session locks are re-entrant: the session must refuse a second taker on its
+/// own), and a session that ends with a lock not released closes its connection instead of pooling
+/// it, so the lock is freed and never leaks into the pool.
+#[tokio::test]
+async fn session_locks_exclude_others_and_never_leak_into_the_pool() {
+    each_backend(async |db| {
+        // One connection: the session holds it, so a lock taking a connection of its own could not
+        // be had at all.
+        let worker_a = pool_on(&db.url, 1).await;
+        let worker_b = db.another_pool().await;
+
+        let session = worker_a.session().await.unwrap();
+        let order = tokio::time::timeout(
+            Duration::from_secs(5),
+            locks::try_lock(&session, M1, "order:1"),
+        )
+        .await
+        .expect("a session lock needs no second connection")
+        .unwrap()
+        .expect("free");
+        let partner = locks::try_lock_global(&session, "create:partner:a@example.com")
+            .await
+            .unwrap()
+            .expect("free");
+        // Busy to another worker, and to the session itself.
+        assert!(
+            locks::try_lock(&worker_b, M1, "order:1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            locks::try_lock(&session, M1, "order:1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            locks::try_lock_global(&worker_b, "create:partner:a@example.com")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The session's queries run beside its locks.
+        id_map::put(&session, M1, "order", 1, "sale.order", 7, 1)
+            .await
+            .unwrap();
+
+        // Released: free for others at once, and for the session again.
+        partner.release().await.unwrap();
+        locks::try_lock_global(&worker_b, "create:partner:a@example.com")
+            .await
+            .unwrap()
+            .expect("released")
+            .release()
+            .await
+            .unwrap();
+        order.release().await.unwrap();
+        let again = locks::try_lock(&session, M1, "order:1")
+            .await
+            .unwrap()
+            .expect("released, the session may take it again");
+        again.release().await.unwrap();
+        drop(session);
+        // A clean session goes back to the pool holding nothing.
+        if let Some(pg) = db.pool.as_postgres() {
+            assert_eq!(advisory_locks_held(pg).await, 0);
+        }
+
+        // A lock dropped without release (a panic, a timeout): when the session ends, its
+        // connection is closed, which frees the lock.
+        let session = worker_a.session().await.unwrap();
+        let dropped = locks::try_lock(&session, M1, "order:2")
+            .await
+            .unwrap()
+            .unwrap();
+        drop(dropped);
+        if db.pool.as_postgres().is_some() {
+            // Still held by the session's connection until the session ends (SQLite's in-process
+            // locks are freed with the guard).
+            assert!(
+                locks::try_lock(&worker_b, M1, "order:2")
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        drop(session);
+        wait_for_lock(&worker_b, M1, "order:2")
+            .await
+            .release()
+            .await
+            .unwrap();
+
+        // A session dropped with its lock still in hand (the job's future cancelled).
+        let session = worker_a.session().await.unwrap();
+        let held = locks::try_lock(&session, M1, "order:3")
+            .await
+            .unwrap()
+            .unwrap();
+        drop(session);
+        assert!(
+            locks::try_lock(&worker_b, M1, "order:3")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(held);
+        wait_for_lock(&worker_b, M1, "order:3")
+            .await
+            .release()
+            .await
+            .unwrap();
+
+        // The one-connection pool still works, and nothing is held.
+        let session = tokio::time::timeout(Duration::from_secs(10), worker_a.session())
+            .await
+            .expect("pool not exhausted")
+            .unwrap();
+        assert_eq!(
+            id_map::get(&session, M1, "order", 1)
+                .await
+                .unwrap()
+                .map(|m| m.odoo_id),
+            Some(7)
+        );
+        drop(session);
+        if let Some(pg) = db.pool.as_postgres() {
+            assert_eq!(advisory_locks_held(pg).await, 0);
+        }
+    })
+    .await;
+}
+
+/// Advisory locks held in the current database.
+async fn advisory_locks_held(pg: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(pg)
+    .await
+    .unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // lifecycle and purge
 

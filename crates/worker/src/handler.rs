@@ -29,7 +29,13 @@ pub enum Handled {
 
 /// Applies one job. Must be idempotent: the worker may run a job again after a crash.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(&self, job: &SyncJobV1) -> impl Future<Output = Result<Handled, SyncError>> + Send;
+    /// `db` is the job's database session ([`Db::session`]): the worker's entity lock is held on
+    /// it, and the job's queries run on it.
+    fn handle(
+        &self,
+        job: &SyncJobV1,
+        db: &Db,
+    ) -> impl Future<Output = Result<Handled, SyncError>> + Send;
 }
 
 /// The production handler.
@@ -127,7 +133,7 @@ impl odoo::CallObserver for StoreCalls {
 }
 
 impl Handler for SyncHandler {
-    async fn handle(&self, job: &SyncJobV1) -> Result<Handled, SyncError> {
+    async fn handle(&self, job: &SyncJobV1, db: &Db) -> Result<Handled, SyncError> {
         use salla_odoo_core::JobKind;
         if job.kind == JobKind::StoreUninstall {
             return crate::lifecycle::uninstall(
@@ -138,13 +144,7 @@ impl Handler for SyncHandler {
             )
             .await;
         }
-        // The job's queries share one connection (see `Db::Session`): a job makes about ten.
-        let db = self
-            .pool
-            .session()
-            .await
-            .map_err(|e| salla_odoo_sync::classify_store(&e))?;
-        let settings = stores::load_settings(&db, &self.keyring, job.merchant)
+        let settings = stores::load_settings(db, &self.keyring, job.merchant)
             .await
             .map_err(|e| salla_odoo_sync::classify_store(&e))?;
         // A disconnected store's events are acknowledged and skipped until it is installed again.
@@ -165,7 +165,7 @@ impl Handler for SyncHandler {
         };
         let ctx = salla_odoo_sync::SyncContext {
             odoo,
-            pool: db,
+            pool: db.clone(),
             keyring: Some(self.keyring.clone()),
             settings,
         };

@@ -317,15 +317,32 @@ impl<H: Handler> Worker<H> {
                 lease.starts - 1
             );
             return self
-                .dead_letter(&lease.id, job, "poison", error, started)
+                .dead_letter(
+                    &self.inner.pool,
+                    &lease.id,
+                    job,
+                    "poison",
+                    error,
+                    started,
+                    false,
+                )
                 .await;
         }
 
+        // The job's queries and its locks share one connection (see `Db::Session`): a job makes
+        // about ten.
+        let db = match self.inner.pool.session().await {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::warn!(error = %e, "no database connection for the job");
+                return self.defer(&lease.id, &job, "db_unavailable").await;
+            }
+        };
         // Fleet-wide per-entity lock: jobs on one order/customer/product never run concurrently.
         let lock = match &job.entity {
             Some(entity) => {
                 let key = format!("{}:{}", entity.kind.as_str(), entity.id);
-                match locks::try_lock(&self.inner.pool, job.merchant, &key).await {
+                match locks::try_lock(&db, job.merchant, &key).await {
                     Ok(Some(lock)) => Some(lock),
                     Ok(None) => return self.defer(&lease.id, &job, "entity_locked").await,
                     Err(e) => {
@@ -350,26 +367,29 @@ impl<H: Handler> Worker<H> {
             }
         }
 
-        let result = match tokio::time::timeout(
+        let (result, log_db) = match tokio::time::timeout(
             self.inner.config.job_timeout,
-            self.inner.handler.handle(&job),
+            self.inner.handler.handle(&job, &db),
         )
         .await
         {
-            Ok(r) => r,
-            Err(_) => Err(SyncError::Transient {
-                message: format!("timed out after {:?}", self.inner.config.job_timeout),
-                retry_after: None,
-            }),
+            Ok(r) => (r, &db),
+            // The session may have been left mid-statement: record the outcome through the pool.
+            Err(_) => (
+                Err(SyncError::Transient {
+                    message: format!("timed out after {:?}", self.inner.config.job_timeout),
+                    retry_after: None,
+                }),
+                &self.inner.pool,
+            ),
         };
-        let processed = self.settle(&lease.id, job, result, started).await;
-        if let Err(e) = self
-            .inner
-            .limits
-            .release(lease_merchant(&lease), &slot_id)
-            .await
-        {
-            tracing::warn!(error = %e, "store slot not released (it expires by itself)");
+        let processed = self.settle(log_db, &lease.id, job, result, started).await;
+        // An ended job's slot went with its ack (see `finish`); a rescheduled one's goes now.
+        if !matches!(
+            processed,
+            Processed::Applied | Processed::Skipped(_) | Processed::DeadLettered(_)
+        ) {
+            self.release_slot(lease_merchant(&lease), &slot_id).await;
         }
         release_lock(lock).await;
         processed
@@ -377,6 +397,7 @@ impl<H: Handler> Worker<H> {
 
     async fn settle(
         &self,
+        db: &Db,
         id: &str,
         mut job: SyncJobV1,
         result: Result<Handled, SyncError>,
@@ -401,13 +422,13 @@ impl<H: Handler> Worker<H> {
                     "skipped"
                 };
                 if let Err(e) = self
-                    .log(&job, outcome, reason.clone(), odoo_ids, started)
+                    .log(db, &job, outcome, reason.clone(), odoo_ids, started)
                     .await
                 {
                     tracing::error!(job_id = %job.id, error = %e, "outcome not recorded; the job will run again");
                     return self.defer(id, &job, "log_unavailable").await;
                 }
-                self.finish(id, &job, false).await;
+                self.finish(id, &job, false, true).await;
                 metrics::counter!("salla_odoo_jobs_total", "kind" => kind, "outcome" => label)
                     .increment(1);
                 metrics::histogram!("salla_odoo_job_duration_seconds", "kind" => kind)
@@ -419,7 +440,7 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Err(SyncError::Permanent { message }) => {
-                self.dead_letter(id, job, "permanent", message, started)
+                self.dead_letter(db, id, job, "permanent", message, started, true)
                     .await
             }
             Err(SyncError::Transient {
@@ -467,7 +488,8 @@ impl<H: Handler> Worker<H> {
                     }
                     RetryDecision::GiveUp => {
                         let error = format!("gave up after {attempt} attempts: {message}");
-                        self.dead_letter(id, job, "exhausted", error, started).await
+                        self.dead_letter(db, id, job, "exhausted", error, started, true)
+                            .await
                     }
                 }
             }
@@ -476,6 +498,7 @@ impl<H: Handler> Worker<H> {
 
     async fn log(
         &self,
+        db: &Db,
         job: &SyncJobV1,
         outcome: sync_log::Outcome,
         reason: Option<String>,
@@ -483,7 +506,7 @@ impl<H: Handler> Worker<H> {
         started: Instant,
     ) -> Result<bool, StoreError> {
         sync_log::record(
-            &self.inner.pool,
+            db,
             &sync_log::NewLogEntry {
                 job_id: job.id,
                 merchant: job.merchant,
@@ -500,12 +523,23 @@ impl<H: Handler> Worker<H> {
         .await
     }
 
-    async fn finish(&self, id: &str, job: &SyncJobV1, dead: bool) {
-        let r = if dead {
-            self.inner.queue.dead(&self.inner.id, id).await
-        } else {
-            self.inner.queue.ack(&self.inner.id, id).await
+    /// Forget an ended job in the queue and, when `release_slot`, free its store slot alongside:
+    /// both requests leave together on the Redis connection, so their answers come back together
+    /// (one wake-up instead of two).
+    async fn finish(&self, id: &str, job: &SyncJobV1, dead: bool, release_slot: bool) {
+        let ack = async {
+            if dead {
+                self.inner.queue.dead(&self.inner.id, id).await
+            } else {
+                self.inner.queue.ack(&self.inner.id, id).await
+            }
         };
+        let slot = async {
+            if release_slot {
+                self.release_slot(job.merchant, &job.id.to_string()).await;
+            }
+        };
+        let (r, ()) = tokio::join!(ack, slot);
         match r {
             Ok(true) => {}
             Ok(false) => {
@@ -519,6 +553,12 @@ impl<H: Handler> Worker<H> {
                     Unsettled::Ack(id.to_owned())
                 });
             }
+        }
+    }
+
+    async fn release_slot(&self, merchant: salla_odoo_core::MerchantId, slot_id: &str) {
+        if let Err(e) = self.inner.limits.release(merchant, slot_id).await {
+            tracing::warn!(error = %e, "store slot not released (it expires by itself)");
         }
     }
 
@@ -583,13 +623,17 @@ impl<H: Handler> Worker<H> {
         }
     }
 
+    /// `holds_slot`: the job holds its store slot (released with the ack).
+    #[allow(clippy::too_many_arguments)]
     async fn dead_letter(
         &self,
+        db: &Db,
         id: &str,
         mut job: SyncJobV1,
         class: &'static str,
         error: String,
         started: Instant,
+        holds_slot: bool,
     ) -> Processed {
         if class != "exhausted" {
             job.history.push(AttemptRecord {
@@ -614,8 +658,9 @@ impl<H: Handler> Worker<H> {
         };
         // The dead letter must exist before the job leaves Redis.
         let recorded = async {
-            outbox::insert(&self.inner.pool, &row).await?;
+            outbox::insert(db, &row).await?;
             self.log(
+                db,
                 &job,
                 sync_log::Outcome::DeadLettered,
                 Some(error.clone()),
@@ -629,7 +674,7 @@ impl<H: Handler> Worker<H> {
             tracing::error!(job_id = %job.id, error = %e, "dead letter not recorded; the job stays queued");
             return self.defer(id, &job, "outbox_unavailable").await;
         }
-        self.finish(id, &job, true).await;
+        self.finish(id, &job, true, holds_slot).await;
         metrics::counter!("salla_odoo_dead_letters_total", "kind" => job.kind.as_str(), "class" => class).increment(1);
         tracing::error!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind = job.kind.as_str(), class, error = %error, "job dead-lettered");
         Processed::DeadLettered(class)
@@ -836,11 +881,12 @@ pub fn connect(settings: &Settings) -> Result<(Queue, Db), WorkerError> {
     let queue = Queue::from_settings(settings)?;
     let pool = salla_odoo_store::connect_lazy(&salla_odoo_store::DbConfig {
         url: settings.database.url.clone(),
-        // Each running job holds a connection for its entity lock; its queries need more.
+        // Each running job holds one connection (its session: its queries and its locks); the
+        // rest serve retention, uninstalls' purges and outcomes recorded after a timeout.
         max_connections: settings
             .database
             .max_connections
-            .max(2 * settings.worker.concurrency as u32 + 4),
+            .max(settings.worker.concurrency as u32 + 4),
         acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
     })?;
     Ok((queue, pool))
