@@ -61,6 +61,9 @@ pub enum WorkerError {
     Store(#[from] StoreError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// The run loop's task was cancelled (the runtime is shutting down).
+    #[error("worker loop stopped: {0}")]
+    Stopped(String),
 }
 
 impl WorkerError {
@@ -68,7 +71,7 @@ impl WorkerError {
         match self {
             WorkerError::Queue(e) => e.is_transient(),
             WorkerError::Store(e) => e.is_transient(),
-            WorkerError::Io(_) => true,
+            WorkerError::Io(_) | WorkerError::Stopped(_) => true,
             WorkerError::Config(_) => false,
         }
     }
@@ -773,6 +776,15 @@ impl<H: Handler> Worker<H> {
                 // A full batch: there may be more right away.
                 tokio::select! { _ = &mut shutdown => break, () = tokio::task::yield_now() => continue }
             }
+            if free == 0 {
+                // Full: nothing to fetch until a job ends, so no polling timer (each would wake
+                // the process for nothing while every job waits on Odoo).
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = running.join_next() => {}
+                }
+                continue;
+            }
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = running.join_next(), if !running.is_empty() => {}
@@ -853,9 +865,9 @@ pub async fn retention_loop(
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T = ()>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -937,7 +949,15 @@ pub async fn run_with(
     if let Some(listener) = metrics_listener {
         tokio::spawn(serve_metrics(listener, metrics));
     }
-    worker.run(shutdown).await
+    // The run loop goes on a runtime thread: awaited here it would run wherever the caller polls
+    // (a binary's `block_on`, on a thread of its own), and every fetch, every job's end and every
+    // timer of the loop would cost a wake-up across threads. Dropping this future stops it.
+    let mut run = AbortOnDrop(tokio::spawn(async move { worker.run(shutdown).await }));
+    match (&mut run.0).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(WorkerError::Stopped(e.to_string())),
+    }
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHandle) {

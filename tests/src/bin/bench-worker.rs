@@ -13,8 +13,8 @@
 //! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
 //! cap the figure being measured; every other setting is the default.
 //!
-//! `BENCH_WORKER_ONLY=LAT:ROW` runs one row alone while profiling (e.g. `0:1x8`, `50:4x8`, `0:embedded`);
-//! the ratio column then reads against that row itself.
+//! `BENCH_WORKER_ONLY=LAT:ROW` runs one row alone while profiling (e.g. `0:1x8`, `50:4x8`, `0:embedded`),
+//! with `BENCH_WORKER_ORDERS` orders if set; the ratio column then reads against that row itself.
 
 use std::time::{Duration, Instant};
 
@@ -215,6 +215,89 @@ async fn scenario(
     }
 }
 
+/// One order's round trips as the worker makes them (counted with strace on one worker × 1:
+/// Postgres 11, Redis 4, Odoo 4.2), one after another.
+const BARE_PG: usize = 11;
+const BARE_REDIS: usize = 4;
+const BARE_HTTP: usize = 4;
+
+/// CPU time of the calling thread, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0) as f64
+        / 1e9
+}
+
+/// The floor under the worker's CPU per order on this machine: a bare client that makes one order's
+/// round trips (`SELECT 1` to Postgres with the worker's connection settings, `PING` to Redis,
+/// a JSON-RPC `version` POST to odoo-sandbox at `latency`) one after another, and nothing else, on
+/// a single-threaded tokio runtime of its own thread, whose CPU time is the figure (ms per order).
+/// What remains of a worker's figure above it is the connector's own work.
+async fn bare_round_trips(latency: Duration, orders: u32) -> f64 {
+    let odoo = odoo_sandbox::spawn(Options {
+        version: Version::V18,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    odoo.faults().set_latency(latency, Duration::ZERO);
+    let url = format!("{}/jsonrpc", odoo.url());
+    let cpu = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            use sqlx::Connection as _;
+            let mut pg = sqlx::PgConnection::connect(&salla_odoo_tests::postgres_url("postgres"))
+                .await
+                .unwrap();
+            let redis = redis::Client::open(salla_odoo_tests::redis_url()).unwrap();
+            let mut redis = redis.get_multiplexed_async_connection().await.unwrap();
+            let http = reqwest::Client::new();
+            let body = serde_json::json!({"jsonrpc": "2.0", "method": "call", "id": 1,
+                "params": {"service": "common", "method": "version", "args": []}})
+            .to_string();
+            let mut one_order = async || {
+                for _ in 0..BARE_REDIS {
+                    let _: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();
+                }
+                for _ in 0..BARE_PG {
+                    let _: i32 = sqlx::query_scalar("SELECT 1")
+                        .fetch_one(&mut pg)
+                        .await
+                        .unwrap();
+                }
+                for _ in 0..BARE_HTTP {
+                    let r = http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success());
+                    r.bytes().await.unwrap();
+                }
+            };
+            for _ in 0..5 {
+                one_order().await;
+            }
+            let before = thread_cpu();
+            for _ in 0..orders {
+                one_order().await;
+            }
+            (thread_cpu() - before) * 1000.0 / f64::from(orders)
+        })
+    })
+    .join()
+    .unwrap();
+    odoo.shutdown().await;
+    cpu
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -236,7 +319,11 @@ async fn main() {
             .expect("BENCH_WORKER_ONLY is LATENCY_MS:ROW, e.g. 0:1x8");
         let latency_ms: u64 = lat.parse().expect("latency in ms");
         let latency = Duration::from_millis(latency_ms);
-        let orders = if latency_ms == 0 { 400 } else { 240 };
+        // BENCH_WORKER_ORDERS makes the run long enough to attach a profiler.
+        let orders = std::env::var("BENCH_WORKER_ORDERS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(if latency_ms == 0 { 400 } else { 240 });
         let f = match row {
             "embedded" => scenario(Mode::Embedded, latency, 1, 8, orders).await,
             _ => {
@@ -249,8 +336,14 @@ async fn main() {
             "| {latency_ms} ms | {row} | {orders} | {:.1} | 1.0× | {:.1} | {:.2} | {:.1} MiB |",
             f.orders_per_sec, f.calls_per_order, f.cpu_ms_per_job, f.rss_mb
         );
+        let bare = bare_round_trips(latency, if latency_ms == 0 { 200 } else { 40 }).await;
+        println!(
+            "\nThe same round trips alone (bare client): {bare:.2} ms per order; worker / bare {:.2}.",
+            f.cpu_ms_per_job / bare
+        );
         return;
     }
+    let mut floors = Vec::new();
     for latency_ms in [0u64, 50] {
         let latency = Duration::from_millis(latency_ms);
         let base_orders = if latency_ms == 0 { 200 } else { 40 };
@@ -270,6 +363,8 @@ async fn main() {
             orders,
             scenario(Mode::Embedded, latency, 1, 8, orders).await,
         ));
+        let bare = bare_round_trips(latency, base_orders as u32).await;
+        floors.push((latency_ms, bare, rows[0].2.cpu_ms_per_job));
         let base_rate = rows[0].2.orders_per_sec;
         for (label, orders, f) in &rows {
             println!(
@@ -281,5 +376,23 @@ async fn main() {
                 f.rss_mb
             );
         }
+    }
+    println!(
+        "\n### The floor: one order's round trips alone\n\n\
+         A bare client makes the round trips of one order ({BARE_PG} Postgres `SELECT 1`, \
+         {BARE_REDIS} Redis `PING`, {BARE_HTTP} JSON-RPC POSTs to odoo-sandbox) one after another, \
+         on one thread, in the same run. Its CPU per order is what this machine charges for the \
+         round trips themselves (system calls, wake-ups, TLS, the loopback network charged to the \
+         sender); the worker's figure above it is the connector's own work.\n"
+    );
+    println!(
+        "| Odoo latency | bare client CPU ms/order | worker 1 × 1 CPU ms/job | worker / bare |"
+    );
+    println!("|---|---|---|---|");
+    for (latency_ms, bare, worker) in floors {
+        println!(
+            "| {latency_ms} ms | {bare:.2} | {worker:.2} | {:.2} |",
+            worker / bare
+        );
     }
 }
