@@ -390,6 +390,51 @@ async fn one_store_cannot_take_more_than_its_slots() {
     );
 }
 
+/// Whatever the outcome, a job gives its store slot back: applied and dead-lettered jobs with their
+/// ack (one round trip to Redis), retried ones on their own. With one slot per store, each of the
+/// store's jobs runs only if the one before freed it.
+#[tokio::test]
+async fn every_outcome_gives_the_store_slot_back() {
+    let r = rig("slot-back").await;
+    let mut cfg = config();
+    cfg.store_concurrency = 1;
+    cfg.concurrency = 1;
+    r.handler.set(402, Script::Permanent);
+    r.handler.set(403, Script::FailTransient(1));
+    let running_key = format!("{}:limits:running:9", r.ns);
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let w = r.worker("w-slot", cfg);
+    for (order, outcome) in [
+        (401, Processed::Applied),
+        (402, Processed::DeadLettered("permanent")),
+    ] {
+        r.push(9, order).await;
+        assert_eq!(w.process_next(1).await.unwrap(), vec![outcome]);
+        let held: u64 = redis::cmd("ZCARD")
+            .arg(&running_key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert_eq!(held, 0, "order {order}: the slot went back with the ack");
+    }
+    r.push(9, 403).await;
+    let retried = w.process_next(1).await.unwrap();
+    assert!(
+        matches!(retried.as_slice(), [Processed::Retried(_)]),
+        "{retried:?}"
+    );
+    let held: u64 = redis::cmd("ZCARD")
+        .arg(&running_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "a retried job gives its slot back too");
+}
+
 #[tokio::test]
 async fn an_idle_worker_picks_up_a_new_job_within_a_second() {
     let r = rig("idle").await;
