@@ -116,6 +116,91 @@ async fn customers_match_existing_partners_by_email_then_phone() {
     assert_eq!(ids["res.partner"][0].as_i64(), Some(by_email));
 }
 
+/// A new customer's marker and email cost one partner look-up together (then its phone one). The
+/// marker still wins, archived partners match by marker only, a marker further down than the
+/// look-up's rows is still found, and a marker on two partners is a permanent error.
+#[tokio::test]
+async fn partners_match_by_marker_and_email_in_one_look_up() {
+    let env = fixture_or_skip!("customer.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let odoo = client(&h.sb);
+    h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
+    let customer = |id: u64, email: &str| {
+        let mut data = env["data"].clone();
+        data["id"] = json!(id);
+        data["email"] = json!(email);
+        data["mobile"] = json!(500_000_000 + id);
+        job_from(&envelope(
+            "customer.created",
+            1305146709,
+            "2022-01-25 12:36:49",
+            data,
+        ))
+    };
+    let lookups = |h: &Harness| -> u64 {
+        let calls = h.sb.inspect().all_calls();
+        ["res.partner.search", "res.partner.search_read"]
+            .iter()
+            .filter_map(|k| calls.get(*k).and_then(Value::as_u64))
+            .sum()
+    };
+    let partner = |vals: Value| {
+        let odoo = odoo.clone();
+        async move {
+            let Value::Object(vals) = vals else {
+                unreachable!()
+            };
+            odoo.create("res.partner", vals).await.unwrap()
+        }
+    };
+
+    // A new customer: one look-up for marker and address, one for the phone, then the partner is
+    // created.
+    let before = lookups(&h);
+    let (ids, _) = h.applied(&customer(501, "new501@example.com")).await;
+    assert_eq!(lookups(&h) - before, 2, "{:?}", h.sb.inspect().all_calls());
+    let created = ids["res.partner"][0].as_i64().unwrap();
+    assert_eq!(
+        h.one("res.partner", json!([["id", "=", created]]), &["ref"])["ref"],
+        "salla:1305146709:501"
+    );
+
+    // An archived partner is not matched by its address, but is by its marker.
+    let archived =
+        partner(json!({"name": "Gone", "email": "gone@example.com", "active": false})).await;
+    let (ids, _) = h.applied(&customer(502, "gone@example.com")).await;
+    assert_ne!(ids["res.partner"][0].as_i64(), Some(archived));
+    let marked = partner(json!({"name": "Marked", "ref": "salla:1305146709:503",
+        "email": "old503@example.com", "active": false}))
+    .await;
+    let (ids, _) = h.applied(&customer(503, "new503@example.com")).await;
+    assert_eq!(ids["res.partner"][0].as_i64(), Some(marked));
+
+    // Seven partners share an address; the marker's partner, created last, is past the rows the
+    // look-up asks for: it is found all the same, not duplicated.
+    for i in 0..7 {
+        partner(json!({"name": format!("Crowd {i}"), "email": "crowd@example.com"})).await;
+    }
+    let marked = partner(
+        json!({"name": "Crowd member", "ref": "salla:1305146709:504",
+        "email": "elsewhere@example.com"}),
+    )
+    .await;
+    let (ids, _) = h.applied(&customer(504, "crowd@example.com")).await;
+    assert_eq!(ids["res.partner"][0].as_i64(), Some(marked));
+
+    // One marker on two partners: nobody can tell which is the customer.
+    for _ in 0..2 {
+        partner(json!({"name": "Twin", "ref": "salla:1305146709:505"})).await;
+    }
+    match h.apply(&customer(505, "twin@example.com")).await {
+        Err(salla_odoo_core::SyncError::Permanent { message }) => {
+            assert!(message.contains("several res.partner"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn an_older_customer_event_is_skipped_as_stale() {
     let env = fixture_or_skip!("customer.created.json");
