@@ -402,11 +402,23 @@ async fn every_outcome_gives_the_store_slot_back() {
     r.handler.set(402, Script::Permanent);
     r.handler.set(403, Script::FailTransient(1));
     let running_key = format!("{}:limits:running:9", r.ns);
-    let mut redis = redis::Client::open(redis_url())
+    let redis = redis::Client::open(redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
+    // The store's slots held now.
+    let held = || {
+        let (mut redis, key) = (redis.clone(), running_key.clone());
+        async move {
+            let n: u64 = redis::cmd("ZCARD")
+                .arg(key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            n
+        }
+    };
     let w = r.worker("w-slot", cfg);
     for (order, outcome) in [
         (401, Processed::Applied),
@@ -414,12 +426,11 @@ async fn every_outcome_gives_the_store_slot_back() {
     ] {
         r.push(9, order).await;
         assert_eq!(w.process_next(1).await.unwrap(), vec![outcome]);
-        let held: u64 = redis::cmd("ZCARD")
-            .arg(&running_key)
-            .query_async(&mut redis)
-            .await
-            .unwrap();
-        assert_eq!(held, 0, "order {order}: the slot went back with the ack");
+        assert_eq!(
+            held().await,
+            0,
+            "order {order}: the slot went back with the ack"
+        );
     }
     r.push(9, 403).await;
     let retried = w.process_next(1).await.unwrap();
@@ -427,12 +438,7 @@ async fn every_outcome_gives_the_store_slot_back() {
         matches!(retried.as_slice(), [Processed::Retried(_)]),
         "{retried:?}"
     );
-    let held: u64 = redis::cmd("ZCARD")
-        .arg(&running_key)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert_eq!(held, 0, "a retried job gives its slot back too");
+    assert_eq!(held().await, 0, "a retried job gives its slot back too");
 }
 
 #[tokio::test]

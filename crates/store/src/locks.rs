@@ -224,38 +224,10 @@ impl EntityLock {
     }
 
     /// Unlock (on Postgres, and return the connection to the pool). On error the connection is
-    /// closed, which frees the lock anyway.
+    /// closed, which frees the lock anyway (a session's, when the session ends).
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let mut conn = match self.held.take() {
+        let unlocked = match self.held.take() {
             None => return Ok(()),
-            Some(Held::Postgres(conn)) => conn,
-            Some(Held::Session(session)) => {
-                let unlocked: Result<bool, sqlx::Error> = {
-                    let mut conn = session.lock().await;
-                    sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-                        .bind(self.key)
-                        .fetch_one(&mut **conn)
-                        .await
-                };
-                return match unlocked {
-                    Ok(true) => {
-                        session.unclaim(self.key);
-                        tracing::debug!(lock = %self.label, "advisory lock released on the session");
-                        Ok(())
-                    }
-                    Ok(false) => {
-                        session.taint();
-                        Err(StoreError::Invalid(format!(
-                            "advisory lock {} was not held at release",
-                            self.label
-                        )))
-                    }
-                    Err(e) => {
-                        session.taint();
-                        Err(e.into())
-                    }
-                };
-            }
             Some(Held::Sqlite(entry)) => {
                 if local().remove(&entry) {
                     tracing::debug!(lock = %self.label, "in-process lock released");
@@ -266,32 +238,43 @@ impl EntityLock {
                     self.label
                 )));
             }
+            Some(Held::Postgres(mut conn)) => {
+                let unlocked = unlock(&mut conn, self.key).await;
+                if !matches!(unlocked, Ok(true)) {
+                    // Not held (someone unlocked behind our back) or unknown: end the Postgres
+                    // session to be sure nothing lingers.
+                    conn.close_on_drop();
+                }
+                unlocked
+            }
+            Some(Held::Session(session)) => {
+                let unlocked = unlock(&mut **session.lock().await, self.key).await;
+                match unlocked {
+                    Ok(true) => session.unclaim(self.key),
+                    _ => session.taint(),
+                }
+                unlocked
+            }
         };
-        let unlocked: Result<bool, sqlx::Error> =
-            sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
-                .bind(self.key)
-                .fetch_one(&mut *conn)
-                .await;
         match unlocked {
             Ok(true) => {
                 tracing::debug!(lock = %self.label, "advisory lock released");
                 Ok(())
             }
-            Ok(false) => {
-                // The session did not hold it (cannot happen unless someone unlocked behind
-                // our back): close the session to be sure nothing lingers.
-                conn.close_on_drop();
-                Err(StoreError::Invalid(format!(
-                    "advisory lock {} was not held at release",
-                    self.label
-                )))
-            }
-            Err(e) => {
-                conn.close_on_drop();
-                Err(e.into())
-            }
+            Ok(false) => Err(StoreError::Invalid(format!(
+                "advisory lock {} was not held at release",
+                self.label
+            ))),
+            Err(e) => Err(e.into()),
         }
     }
+}
+
+async fn unlock(conn: &mut sqlx::PgConnection, key: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+        .bind(key)
+        .fetch_one(conn)
+        .await
 }
 
 impl Drop for EntityLock {
