@@ -9,7 +9,7 @@
 //! The last row of each latency is the embedded mode: one `salla-odoo run` process (ingest and worker
 //! together, so its CPU per job includes receiving the webhook) on SQLite files.
 //!
-//! Orders are the project's own samples (10 stores, distinct customers, products that already exist
+//! Orders are the project's own samples (10 stores, 7 customers each, products that already exist
 //! in Odoo). Store limits are raised (`limits.store_concurrency` 16, 1,000 calls/s) so they do not
 //! cap the figure being measured; every other setting is the default.
 //!
@@ -304,7 +304,7 @@ async fn main() {
     println!("# Worker benchmark\n");
     println!(
         "Machine: {} CPUs shared by the worker processes, odoo-sandbox, Redis and Postgres. {STORES} stores; \
-         products exist in Odoo; each order creates its customer and a quotation.\n",
+         products exist in Odoo; each store has 7 customers (the first order of each creates its partner; later ones find it through the id map) and each order creates a quotation.\n",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
