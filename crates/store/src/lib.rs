@@ -235,9 +235,9 @@ impl Db {
     /// statements whose only difference between the dialects is the current time.
     pub(crate) fn with_now(&self, sql: &'static str) -> sqlx::SqlStr {
         use sqlx::SqlSafeStr;
-        match self {
-            Db::Postgres(_) | Db::Session(_) => sqlx::SqlStr::from_static(sql),
-            Db::Sqlite(_) => sqlx::AssertSqlSafe(sql.replace("now()", SQLITE_NOW)).into_sql_str(),
+        match self.backend() {
+            Backend::Postgres => sqlx::SqlStr::from_static(sql),
+            Backend::Sqlite => sqlx::AssertSqlSafe(sql.replace("now()", SQLITE_NOW)).into_sql_str(),
         }
     }
 }
@@ -525,9 +525,9 @@ fn redact(message: &str) -> String {
 }
 
 fn migrator(db: &Db) -> &'static sqlx::migrate::Migrator {
-    match db {
-        Db::Postgres(_) | Db::Session(_) => &MIGRATOR,
-        Db::Sqlite(_) => &SQLITE_MIGRATOR,
+    match db.backend() {
+        Backend::Postgres => &MIGRATOR,
+        Backend::Sqlite => &SQLITE_MIGRATOR,
     }
 }
 

@@ -32,8 +32,9 @@
 //!   connection; a lock dropped without release, or an unlock that failed, marks the session, and
 //!   a session that ends marked or with a key still held closes its connection instead of pooling
 //!   it.
-//! - Holding a Postgres lock on a pool costs one pool connection: size `database.max_connections` above the
-//!   worker's concurrency. A SQLite lock costs nothing.
+//! - Holding a Postgres lock on a pool costs one pool connection: size
+//!   `database.max_connections` above the worker's concurrency. A lock on a session or on SQLite
+//!   costs none.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;

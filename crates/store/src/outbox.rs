@@ -19,7 +19,9 @@ use salla_odoo_core::MerchantId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Db, StoreError, Timestamp, db_id, db_id_or_unknown, db_salla_id, from_db_id, ts};
+use crate::{
+    Backend, Db, StoreError, Timestamp, db_id, db_id_or_unknown, db_salla_id, from_db_id, ts,
+};
 
 /// Allowed values of `class`.
 pub const CLASSES: [&str; 4] = ["permanent", "exhausted", "poison", "undecodable"];
@@ -200,8 +202,8 @@ pub async fn list(db: &Db, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>,
     let merchant = filter.merchant.map(db_id_or_unknown).transpose()?;
     // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
     // `::` casts (and needs none) and spells `strpos` `instr`.
-    let sql = match db {
-        Db::Postgres(_) | Db::Session(_) => format!(
+    let sql = match db.backend() {
+        Backend::Postgres => format!(
             "SELECT {COLUMNS} FROM dead_letters
              WHERE ($1::BIGINT IS NULL OR merchant_id = $1)
                AND ($2::TEXT IS NULL OR event = $2)
@@ -214,7 +216,7 @@ pub async fn list(db: &Db, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>,
              ORDER BY created_at DESC, id DESC
              LIMIT $9"
         ),
-        Db::Sqlite(_) => format!(
+        Backend::Sqlite => format!(
             "SELECT {COLUMNS} FROM dead_letters
              WHERE ($1 IS NULL OR merchant_id = $1)
                AND ($2 IS NULL OR event = $2)
@@ -293,9 +295,9 @@ const STATS_SQLITE: &str = "WITH d AS (
 
 /// Counts for `dlq stats`.
 pub async fn stats(db: &Db) -> Result<DeadLetterStats, StoreError> {
-    let sql = match db {
-        Db::Postgres(_) | Db::Session(_) => STATS_POSTGRES,
-        Db::Sqlite(_) => STATS_SQLITE,
+    let sql = match db.backend() {
+        Backend::Postgres => STATS_POSTGRES,
+        Backend::Sqlite => STATS_SQLITE,
     };
     let rows: Vec<(String, String, i64)> = on_db!(db, pool => {
         sqlx::query_as(sql).fetch_all(pool).await?

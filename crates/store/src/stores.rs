@@ -172,20 +172,27 @@ const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, od
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, updated_at";
 
-/// The statement of [`load_settings`]: [`SETTINGS_COLUMNS`] of the store (aliased `s`) and its
-/// sealed Odoo API key (`k`, by `LEFT JOIN`: a store may have none).
-static LOAD_SETTINGS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
+/// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
+fn settings_with_key_sql(tail: &str) -> String {
     let columns: Vec<String> = SETTINGS_COLUMNS
         .split(',')
         .map(|c| format!("s.{}", c.trim()))
         .collect();
     format!(
         "SELECT {}, k.key_id AS key_key_id, k.nonce AS key_nonce, k.ciphertext AS key_ciphertext \
-         FROM stores s LEFT JOIN secrets k ON k.merchant_id = s.merchant_id AND k.name = $2 \
-         WHERE s.merchant_id = $1",
+         FROM stores s LEFT JOIN secrets k ON k.merchant_id = s.merchant_id AND k.name = $1 {tail}",
         columns.join(", ")
     )
-});
+}
+
+/// The statement of [`load_settings`] (`$2`: the merchant).
+static LOAD_SETTINGS_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| settings_with_key_sql("WHERE s.merchant_id = $2"));
+
+/// The statement of [`list_settings`].
+static LIST_SETTINGS_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| settings_with_key_sql("ORDER BY s.merchant_id"));
 
 fn stock_master_str(m: StockMaster) -> &'static str {
     match m {
@@ -246,26 +253,12 @@ pub async fn load_settings(
     // One round trip for the settings and the sealed API key: every job starts here.
     let row: Option<SettingsWithKey> = on_db!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(LOAD_SETTINGS_SQL.as_str()))
-        .bind(id)
         .bind(secrets::ODOO_API_KEY)
+        .bind(id)
         .fetch_optional(pool)
         .await?
     });
-    let Some(row) = row else { return Ok(None) };
-    let api_key = match (row.key_key_id, row.key_nonce, row.key_ciphertext) {
-        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(secrets::open_row(
-            keyring,
-            id,
-            secrets::ODOO_API_KEY,
-            &secrets::Sealed {
-                key_id,
-                nonce,
-                ciphertext,
-            },
-        )?),
-        _ => None,
-    };
-    row.settings.into_settings(api_key).map(Some)
+    row.map(|row| row.into_settings(keyring)).transpose()
 }
 
 /// A store's row with its sealed Odoo API key, if one is stored (see [`load_settings`]).
@@ -278,22 +271,36 @@ struct SettingsWithKey {
     key_ciphertext: Option<Vec<u8>>,
 }
 
-/// Every store's settings, by merchant id (API keys decrypted).
+impl SettingsWithKey {
+    fn into_settings(self, keyring: &Keyring) -> Result<StoreSettings, StoreError> {
+        let api_key = match (self.key_key_id, self.key_nonce, self.key_ciphertext) {
+            (Some(key_id), Some(nonce), Some(ciphertext)) => Some(secrets::open_row(
+                keyring,
+                self.settings.merchant_id,
+                secrets::ODOO_API_KEY,
+                &secrets::Sealed {
+                    key_id,
+                    nonce,
+                    ciphertext,
+                },
+            )?),
+            _ => None,
+        };
+        self.settings.into_settings(api_key)
+    }
+}
+
+/// Every store's settings, by merchant id (API keys decrypted), in one query.
 pub async fn list_settings(db: &Db, keyring: &Keyring) -> Result<Vec<StoreSettings>, StoreError> {
-    let rows: Vec<SettingsRow> = on_db!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {SETTINGS_COLUMNS} FROM stores ORDER BY merchant_id"
-        )))
+    let rows: Vec<SettingsWithKey> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(LIST_SETTINGS_SQL.as_str()))
+        .bind(secrets::ODOO_API_KEY)
         .fetch_all(pool)
         .await?
     });
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let merchant = MerchantId::new(crate::from_db_id(row.merchant_id));
-        let api_key = secrets::get_secret(db, keyring, merchant, secrets::ODOO_API_KEY).await?;
-        out.push(row.into_settings(api_key)?);
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|row| row.into_settings(keyring))
+        .collect()
 }
 
 /// Apply `update` to a store's settings, creating the store (status `installed`) if it does not

@@ -15,7 +15,7 @@ use salla_odoo_core::MerchantId;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Db, StoreError, Timestamp, db_id, from_db_id, ts};
+use crate::{Backend, Db, StoreError, Timestamp, db_id, from_db_id, ts};
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -200,8 +200,8 @@ pub async fn list(db: &Db, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreErr
     let merchant = filter.merchant.map(db_id).transpose()?;
     // Postgres needs the parameters' types spelled out where a NULL is tested; SQLite has no
     // `::` casts and needs none.
-    let sql = match db {
-        Db::Postgres(_) | Db::Session(_) => {
+    let sql = match db.backend() {
+        Backend::Postgres => {
             "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
                     duration_ms, odoo_ids, recorded_at
              FROM sync_log
@@ -215,7 +215,7 @@ pub async fn list(db: &Db, filter: &LogFilter) -> Result<Vec<LogEntry>, StoreErr
              ORDER BY recorded_at DESC, id DESC
              LIMIT $8"
         }
-        Db::Sqlite(_) => {
+        Backend::Sqlite => {
             "SELECT id, job_id, merchant_id, event, kind, entity, outcome, reason, attempt,
                     duration_ms, odoo_ids, recorded_at
              FROM sync_log
