@@ -590,23 +590,13 @@ impl<H: Handler> Worker<H> {
     }
 
     fn unsettled(&self, u: Unsettled) {
-        self.inner
-            .unsettled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(u);
+        lock(&self.inner.unsettled).push(u);
     }
 
     /// Retry the ends of leases the queue did not take; those that fail again wait for the next
     /// heartbeat. Called by the heartbeat task.
     async fn settle_unsettled(&self) {
-        let pending = std::mem::take(
-            &mut *self
-                .inner
-                .unsettled
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let pending = std::mem::take(&mut *lock(&self.inner.unsettled));
         let (queue, me) = (&self.inner.queue, self.inner.id.as_str());
         for u in pending {
             let done = match &u {
