@@ -8,7 +8,7 @@ use odoo::{Domain, Id, Record, SearchOptions};
 use salla_odoo_salla::payload::{Customer, Shipping};
 use serde_json::{Map, Value, json};
 
-use crate::engine::{Engine, marker};
+use crate::engine::{Engine, marker, several};
 use crate::error::Res;
 use crate::idmap::{self, IdMap, entity};
 use crate::version::{source_version, stale_reason};
@@ -201,6 +201,14 @@ const PARTNER_FIELDS: &[&str] = &["name", "email", "phone", "city", "country_id"
 /// Rows asked for when matching a partner by marker and email at once.
 const MATCH_LIMIT: usize = 6;
 
+/// A record found by `search_read`, with its id.
+fn with_id(rec: Record) -> (Id, Record) {
+    (
+        rec.get("id").and_then(Value::as_i64).unwrap_or_default(),
+        rec,
+    )
+}
+
 impl<M: IdMap> Engine<'_, M> {
     fn partner_fields(&self) -> Vec<&'static str> {
         let mut f = PARTNER_FIELDS.to_vec();
@@ -299,83 +307,71 @@ impl<M: IdMap> Engine<'_, M> {
     ) -> Res<Option<(Id, Record)>> {
         let by_ref = || Domain::new().eq("ref", mark).is_in("active", [true, false]);
         let top = || Domain::new().eq("parent_id", false);
-        // `ref` tells the marker's partner from the address's (PARTNER_FIELDS has it).
-        debug_assert!(fields.contains(&"ref"));
-        let email_candidates = match &input.email {
-            Some(email) => {
-                // Naming `active` lifts Odoo's implicit active filter for the whole domain: the
-                // address's side asks for active partners itself.
-                let by_email = top()
-                    .leaf("email", "=ilike", email.as_str())
-                    .eq("active", true);
-                let recs: Vec<Record> = self
-                    .odoo
-                    .search_read(
-                        "res.partner",
-                        &Domain::or(by_ref(), by_email),
-                        fields,
-                        &SearchOptions {
-                            limit: Some(MATCH_LIMIT as u32),
-                            order: Some("id".into()),
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                let (marked, others): (Vec<Record>, Vec<Record>) = recs
-                    .into_iter()
-                    .partition(|r| r.get("ref").and_then(Value::as_str) == Some(mark));
-                match marked.len() {
-                    1 => {
-                        let rec = marked.into_iter().next().expect("one");
-                        let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
-                        return Ok(Some((id, rec)));
-                    }
-                    0 if others.len() < MATCH_LIMIT => Some(others),
-                    // Cut off at the limit, the marker's partner may be further down: ask apart.
-                    0 => None,
-                    _ => {
-                        return Err(crate::error::permanent(format!(
-                            "several res.partner records match {mark}; merge them in Odoo, then replay"
-                        )));
-                    }
-                }
+        // Partners with the customer's address, to confirm exactly below.
+        let mut by_address: Option<Vec<Record>> = None;
+        if let Some(email) = &input.email {
+            // Marker and address in one look-up. Naming `active` lifts Odoo's implicit active
+            // filter for the whole domain: the address's side asks for active partners itself.
+            let by_email = top()
+                .leaf("email", "=ilike", email.as_str())
+                .eq("active", true);
+            let recs: Vec<Record> = self
+                .odoo
+                .search_read(
+                    "res.partner",
+                    &Domain::or(by_ref(), by_email),
+                    fields,
+                    &SearchOptions {
+                        limit: Some(MATCH_LIMIT as u32),
+                        order: Some("id".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            // `ref` tells the marker's partner from the address's (PARTNER_FIELDS has it).
+            debug_assert!(fields.contains(&"ref"));
+            let (mut marked, others): (Vec<Record>, Vec<Record>) = recs
+                .into_iter()
+                .partition(|r| r.get("ref").and_then(Value::as_str) == Some(mark));
+            match marked.len() {
+                0 => {}
+                1 => return Ok(marked.pop().map(with_id)),
+                _ => return Err(several("res.partner", mark)),
             }
-            None => None,
-        };
-        let email_candidates = match (email_candidates, &input.email) {
-            (Some(recs), _) => Some(recs),
-            (None, email) => {
-                if let Some(id) = self.find_one("res.partner", by_ref(), mark).await? {
-                    return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
-                }
-                match email {
-                    Some(email) => Some(
-                        self.odoo
-                            .search_read(
-                                "res.partner",
-                                &top().leaf("email", "=ilike", email.as_str()),
-                                fields,
-                                &SearchOptions {
-                                    limit: Some(5),
-                                    order: Some("id".into()),
-                                    ..Default::default()
-                                },
-                            )
-                            .await?,
-                    ),
-                    None => None,
-                }
+            // Cut off at the limit, the marker's partner may be further down: asked apart below.
+            if others.len() < MATCH_LIMIT {
+                by_address = Some(others);
             }
-        };
-        if let (Some(recs), Some(email)) = (email_candidates, &input.email) {
+        }
+        if by_address.is_none() {
+            if let Some(id) = self.find_one("res.partner", by_ref(), mark).await? {
+                return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
+            }
+            if let Some(email) = &input.email {
+                by_address = Some(
+                    self.odoo
+                        .search_read(
+                            "res.partner",
+                            &top().leaf("email", "=ilike", email.as_str()),
+                            fields,
+                            &SearchOptions {
+                                limit: Some(5),
+                                order: Some("id".into()),
+                                ..Default::default()
+                            },
+                        )
+                        .await?,
+                );
+            }
+        }
+        if let (Some(recs), Some(email)) = (by_address, &input.email) {
             // `=ilike` treats `_` and `%` as wildcards: confirm the exact address.
             if let Some(rec) = recs.into_iter().find(|r| {
                 r.get("email")
                     .and_then(Value::as_str)
                     .is_some_and(|e| e.trim().eq_ignore_ascii_case(email))
             }) {
-                let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
-                return Ok(Some((id, rec)));
+                return Ok(Some(with_id(rec)));
             }
         }
         if let Some(phone) = &input.phone {
@@ -416,8 +412,7 @@ impl<M: IdMap> Engine<'_, M> {
                         .is_some_and(|p| same_phone(p, phone))
                 })
             }) {
-                let id = rec.get("id").and_then(Value::as_i64).unwrap_or_default();
-                return Ok(Some((id, rec)));
+                return Ok(Some(with_id(rec)));
             }
         }
         Ok(None)

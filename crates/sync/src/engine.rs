@@ -72,9 +72,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
         match self.odoo.lookup(model, &domain).await? {
             odoo::Lookup::None => Ok(None),
             odoo::Lookup::One(id) => Ok(Some(id)),
-            odoo::Lookup::Several => Err(permanent(format!(
-                "several {model} records match {what}; merge them in Odoo, then replay"
-            ))),
+            odoo::Lookup::Several => Err(several(model, what)),
         }
     }
 
@@ -166,6 +164,14 @@ pub fn diff(current: &Record, desired: &Map<String, Value>) -> Map<String, Value
         .filter(|(k, v)| !same_value(current.get(k.as_str()).unwrap_or(&Value::Null), v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// Several `model` records carry one marker (`what`): a permanent error, because guessing could
+/// merge two records.
+pub(crate) fn several(model: &str, what: &str) -> crate::error::Fail {
+    permanent(format!(
+        "several {model} records match {what}; merge them in Odoo, then replay"
+    ))
 }
 
 fn is_empty(v: &Value) -> bool {
