@@ -369,3 +369,70 @@ async fn give_back_returns_named_leases_of_a_live_worker_first_in_line() {
         assert!(!q.ack("w", &held.id).await.unwrap());
     }
 }
+
+fn redis_queue(url: &str, ns: &str) -> RedisQueue {
+    RedisQueue::new(
+        url,
+        QueueConfig {
+            namespace: ns.to_owned(),
+            dedupe_window: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+        },
+    )
+    .unwrap()
+}
+
+/// Enqueues that arrive together share script calls (group commit), and each caller still learns
+/// its own outcome: of two concurrent sends of one delivery exactly one is queued. Runs on a Redis
+/// of its own, whose command counts are this test's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enqueues_share_script_calls_and_each_learns_its_own_outcome() {
+    let own = salla_odoo_tests::OwnRedis::start();
+    let url = own.url();
+    let q = redis_queue(&url, "group");
+    let calls = async || -> u64 {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = calls().await;
+    // 300 deliveries, each sent twice at once (a resend racing the original: new job id, same key).
+    let sends: Vec<(u64, SyncJob)> = (0..300u64)
+        .flat_map(|n| [(n, job(n)), (n, job(n))])
+        .collect();
+    let outcomes = futures::future::join_all(sends.iter().map(|(n, j)| {
+        let q = q.clone();
+        async move {
+            let key = DedupeKey::new(MerchantId::new(5), "order.created", &j.v1().digest);
+            (*n, q.enqueue(j, &key).await.unwrap())
+        }
+    }))
+    .await;
+    for n in 0..300u64 {
+        let mine: Vec<Enqueued> = outcomes
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(
+            mine.iter().filter(|o| **o == Enqueued::Queued).count(),
+            1,
+            "delivery {n}: {mine:?}"
+        );
+    }
+    assert_eq!(Queue::from(q.clone()).stats().await.unwrap().queued, 300);
+    let scripts = calls().await - before;
+    assert!(
+        scripts < 600 / 4,
+        "600 concurrent enqueues took {scripts} script calls"
+    );
+}

@@ -5,8 +5,8 @@
 //! one SQLite file for `salla-odoo run` ([`embedded::SqliteQueue`], apalis-sqlite's schema; its own
 //! `//!` header gives its layout). The rest of this header is about Redis.
 //!
-//! apalis-redis 1.0. Jobs are pushed with its own Lua script (`queries::push_tasks`) under an explicit
-//! queue name (apalis would otherwise use the Rust type name).
+//! apalis-redis 1.0. Jobs are pushed with its own Lua script (`queries::push_tasks`, several jobs per
+//! call) under an explicit queue name (apalis would otherwise use the Rust type name).
 //!
 //! # Key layout (namespace `ns`, from `queue.namespace`; every key of a deployment starts with it)
 //! | key | type | holds |
@@ -26,11 +26,14 @@
 //! window: apalis' own default TTL of `None` would expire it at once) and stores the job, atomically:
 //! either both happen or neither does. So an error means nothing was queued (the caller answers 503 and
 //! Salla resends), success means the job is in Redis, and a resend of a queued delivery is a duplicate.
+//! Enqueues that arrive together share one such call (group commit, see `pusher`); each caller still
+//! learns its own outcome.
 //! Every call is bounded by `redis.command_timeout_ms`; the connection manager reconnects in the
 //! background after Redis comes back. Redis Cluster is not supported (the scripts build key names).
 
 pub mod consumer;
 pub mod embedded;
+mod pusher;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -58,11 +61,18 @@ pub enum QueueError {
     Sqlite(#[from] sqlx::Error),
     #[error("embedded queue backend: {0}")]
     SqliteBackend(#[from] apalis_sqlite::Error),
+    /// The error of a push shared by several enqueues (see `pusher`).
+    #[error("{0}")]
+    Batch(std::sync::Arc<QueueError>),
 }
 
 impl QueueError {
     pub fn is_transient(&self) -> bool {
-        !matches!(self, QueueError::Config(_))
+        match self {
+            QueueError::Config(_) => false,
+            QueueError::Batch(e) => e.is_transient(),
+            _ => true,
+        }
     }
 }
 
@@ -145,6 +155,7 @@ pub struct RedisQueue {
     pub(crate) conn: ConnectionManager,
     pub(crate) apalis: ApalisConfig,
     pub(crate) config: QueueConfig,
+    pusher: std::sync::Arc<pusher::Pusher>,
 }
 
 impl std::fmt::Debug for RedisQueue {
@@ -191,6 +202,7 @@ impl RedisQueue {
             conn,
             apalis,
             config,
+            pusher: Default::default(),
         })
     }
 
@@ -221,36 +233,39 @@ impl RedisQueue {
         self.conn.clone()
     }
 
+    /// Connecting and answering are each bounded by the manager; this bounds a whole call,
+    /// including waiting on a reconnect in progress.
+    fn call_limit(&self) -> Duration {
+        self.config.connect_timeout + self.config.command_timeout
+    }
+
     pub(crate) async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
     where
         F: Future<Output = Result<T, QueueError>>,
     {
-        // Connecting and answering are each bounded by the manager; this bounds the whole call,
-        // including waiting on a reconnect in progress.
-        let limit = self.config.connect_timeout + self.config.command_timeout;
+        let limit = self.call_limit();
         tokio::time::timeout(limit, fut)
             .await
             .map_err(|_| QueueError::Timeout(limit))?
     }
 
     /// Queue `job` unless the same delivery was queued within the dedupe window. Atomic: on error
-    /// nothing was stored.
+    /// nothing was stored, or (the answer lost) the job was stored and a resend is a duplicate.
+    /// Concurrent enqueues share one script call (see `pusher`).
     pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+        let id = job.v1().id.to_string();
         let task = TaskBuilder::new(job.to_json())
-            .task_id(TaskId::from_string(job.v1().id.to_string()))
+            .task_id(TaskId::from_string(id.clone()))
             .idempotency_key(dedupe.as_str())
             .build();
-        let mut conn = self.conn.clone();
-        let (now, later) = self
-            .bounded(async {
-                Ok(apalis_redis::queries::push_tasks(&mut conn, &self.apalis, &[task]).await?)
-            })
-            .await?;
-        Ok(if now + later > 0 {
-            Enqueued::Queued
-        } else {
-            Enqueued::Duplicate
-        })
+        let target = pusher::Target {
+            conn: self.conn.clone(),
+            apalis: self.apalis.clone(),
+            limit: self.call_limit(),
+        };
+        self.pusher
+            .push(&target, task, id, self.dedupe_key(dedupe))
+            .await
     }
 
     /// Redis answers.
@@ -388,10 +403,15 @@ impl RedisQueue {
         Ok(jobs)
     }
 
+    /// The Redis key of a dedupe claim (apalis' idempotency key; it holds the claiming job's id).
+    fn dedupe_key(&self, dedupe: &DedupeKey) -> String {
+        format!("{}:{}", self.apalis.idempotency_key_set(), dedupe.as_str())
+    }
+
     /// Remaining lifetime of a dedupe claim (None when absent): lets tests check the window.
     pub async fn dedupe_ttl(&self, dedupe: &DedupeKey) -> Result<Option<Duration>, QueueError> {
         let mut conn = self.conn.clone();
-        let key = format!("{}:{}", self.apalis.idempotency_key_set(), dedupe.as_str());
+        let key = self.dedupe_key(dedupe);
         let ttl: i64 = self
             .bounded(async { Ok(redis::cmd("TTL").arg(key).query_async(&mut conn).await?) })
             .await?;
