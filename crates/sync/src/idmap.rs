@@ -126,11 +126,18 @@ pub type IdKey = (u64, String, u64);
 #[derive(Debug, Default)]
 pub struct MemoryIdMap {
     rows: Mutex<HashMap<IdKey, (String, Mapped)>>,
+    /// Look-ups answered so far (each is a database round trip in [`PgIdMap`]).
+    gets: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryIdMap {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many look-ups ([`IdMap::get`]) it has answered.
+    pub fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every row: ((merchant, entity, Salla id), (Odoo model, mapping)).
@@ -149,6 +156,7 @@ impl IdMap for MemoryIdMap {
         entity: &str,
         salla_id: u64,
     ) -> Result<Option<Mapped>, salla_odoo_core::SyncError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         Ok(rows
             .get(&(merchant.get(), entity.to_owned(), salla_id))

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::Applied;
 use crate::engine::{Engine, marker, money, round2};
 use crate::error::{Res, permanent};
-use crate::idmap::{self, IdMap, entity};
+use crate::idmap::{self, IdMap, Mapped, entity};
 use crate::product::{ProductKind, type_vals};
 use crate::version::{odoo_datetime, salla_date_instant, source_version, stale_reason};
 
@@ -252,13 +252,18 @@ const LINE_FIELDS: &[&str] = &["product_id", "product_uom_qty", "price_unit", "d
 impl<M: IdMap> Engine<'_, M> {
     /// The `sale.order` of a Salla order: id map, then the marker. `None` when Odoo has none.
     pub async fn find_order(&self, order_id: u64) -> Res<Option<Id>> {
-        let merchant = self.merchant();
-        if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order_id).await?
+        let mapped = idmap::get(self.ids, self.merchant(), entity::ORDER, order_id).await?;
+        self.find_order_mapped(order_id, mapped).await
+    }
+
+    /// [`Engine::find_order`] when the id map's row was already read.
+    async fn find_order_mapped(&self, order_id: u64, mapped: Option<Mapped>) -> Res<Option<Id>> {
+        if let Some(m) = mapped
             && self.read("sale.order", m.odoo_id, &["id"]).await?.is_some()
         {
             return Ok(Some(m.odoo_id));
         }
-        let mark = marker(merchant, order_id);
+        let mark = marker(self.merchant(), order_id);
         self.find_one(
             "sale.order",
             Domain::new().eq("client_order_ref", mark.as_str()),
@@ -324,12 +329,13 @@ impl<M: IdMap> Engine<'_, M> {
         create_only: bool,
     ) -> Res<Applied> {
         let merchant = self.merchant();
-        if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order.id).await?
+        let mapped = idmap::get(self.ids, merchant, entity::ORDER, order.id).await?;
+        if let Some(m) = mapped
             && let Some(reason) = stale_reason(entity::ORDER, order.id, m.source_version, version)
         {
             return Ok(Applied::Skipped { reason });
         }
-        let existing = self.find_order(order.id).await?;
+        let existing = self.find_order_mapped(order.id, mapped).await?;
         if let (Some(id), true) = (existing, create_only) {
             self.touch("sale.order", id);
             return Ok(Applied::Applied {

@@ -436,6 +436,28 @@ async fn a_validation_error_is_permanent_with_odoos_message() {
 
 const ORDER_REF: &str = "salla:1305146709:2116149737";
 
+/// A new order reads the id map once per entity it maps (the order, its customer): the staleness
+/// check and the look-up of the order's quotation share one read. A second delivery of the same
+/// event (applied again: nothing changes) reads the same two rows once each.
+#[tokio::test]
+async fn an_order_reads_each_id_map_row_once() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let opts = salla_odoo_sync::store_options(h.ctx.settings.as_ref().unwrap());
+    let ids = salla_odoo_sync::MemoryIdMap::new();
+    let odoo = h.ctx.odoo.as_ref().unwrap();
+    let job = job_from(&env);
+    let applied = salla_odoo_sync::apply_with(odoo, &ids, &opts, &job).await;
+    assert!(
+        matches!(applied, Ok(Applied::Applied { .. })),
+        "{applied:?}"
+    );
+    assert_eq!(ids.gets(), 2, "order and customer, one read each");
+    let again = salla_odoo_sync::apply_with(odoo, &ids, &opts, &job).await;
+    assert!(matches!(again, Ok(Applied::Applied { .. })), "{again:?}");
+    assert_eq!(ids.gets(), 4);
+}
+
 #[tokio::test]
 async fn order_created_fixture_makes_a_quotation_with_lines_discount_and_shipping() {
     let env = fixture_or_skip!("order.created.json");
