@@ -681,6 +681,61 @@ async fn calls_granted_in_batches_still_stay_within_the_budget() {
     }
 }
 
+/// Taking a store slot for a job that calls Odoo also claims its first calls of this second's
+/// budget, in the same round trip: the calls that follow within the second need none of their own.
+/// A job that makes no Odoo calls claims none.
+#[tokio::test]
+async fn a_store_slot_comes_with_the_jobs_first_odoo_calls() {
+    let r = rig("slot-calls").await;
+    // A budget of 20/s: calls are claimed two at a time.
+    let limits =
+        salla_odoo_worker::StoreLimits::new(r.queue.clone(), 4, 20, Duration::from_secs(5));
+    let store = MerchantId::new(15);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ns = r.ns.clone();
+    let mut counted = async |second: u64| -> Option<i64> {
+        redis::cmd("GET")
+            .arg(format!("{ns}:limits:calls:15:{second}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    // A second boundary between the steps would split the claim: try again in the next second.
+    for attempt in 0.. {
+        assert!(attempt < 5, "never ran within one second");
+        let second = now();
+        assert!(limits.try_acquire(store, "no-odoo", false).await.unwrap());
+        let before_job = counted(second).await;
+        assert!(limits.try_acquire(store, "job", true).await.unwrap());
+        let after_slot = counted(second).await;
+        let calls = [
+            limits.before_odoo_call(store).await.unwrap(),
+            limits.before_odoo_call(store).await.unwrap(),
+        ];
+        let after_calls = counted(second).await;
+        limits.release(store, "job").await.unwrap();
+        limits.release(store, "no-odoo").await.unwrap();
+        if now() != second || calls != [second, second] {
+            continue;
+        }
+        assert_eq!(before_job, None, "a job without Odoo calls claimed budget");
+        assert_eq!(after_slot, Some(2), "the slot came without calls");
+        assert_eq!(
+            after_calls,
+            Some(2),
+            "the claimed calls went to Redis again"
+        );
+        break;
+    }
+}
+
 async fn log_entry(pool: &salla_odoo_store::Db, age_days: i64) {
     let job = uuid::Uuid::now_v7();
     sync_log::record(

@@ -69,6 +69,19 @@ impl JobKind {
         JobKind::StoreSettings,
     ];
 
+    /// Whether the job's work is Odoo calls: every kind but the store's own jobs (its record and
+    /// tokens) and the informational invoice check. Lets the worker ask for Odoo call budget up front.
+    pub fn calls_odoo(self) -> bool {
+        !matches!(
+            self,
+            JobKind::InvoiceCheck
+                | JobKind::StoreAuthorize
+                | JobKind::StoreInstall
+                | JobKind::StoreUninstall
+                | JobKind::StoreSettings
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::CustomerUpsert => "customer.upsert",

@@ -357,7 +357,12 @@ impl<H: Handler> Worker<H> {
             None => None,
         };
         let slot_id = job.id.to_string();
-        match self.inner.limits.try_acquire(job.merchant, &slot_id).await {
+        match self
+            .inner
+            .limits
+            .try_acquire(job.merchant, &slot_id, job.kind.calls_odoo())
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 release_lock(lock).await;

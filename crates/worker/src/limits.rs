@@ -22,31 +22,41 @@ use salla_odoo_core::MerchantId;
 use salla_odoo_queue::{Queue, QueueError, RedisQueue};
 
 // Built once: `Script::new` hashes the source (SHA-1) for EVALSHA, which is per-call work otherwise.
-static ACQUIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ACQUIRE));
-static CALL_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CALL));
+static ACQUIRE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{GRANT}{ACQUIRE}")));
+static CALL_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{GRANT}{CALL}")));
+
+/// Shared by both scripts: count `want` calls in a second's counter and return how many were granted
+/// (0 to `want`): never more than the limit in one second, whoever asks.
+const GRANT: &str = r#"
+local function grant(key, limit, want)
+  local n = redis.call('INCRBY', key, want)
+  if n == want then redis.call('EXPIRE', key, 2) end
+  local granted = math.min(want, limit - (n - want))
+  if granted < 0 then return 0 end
+  return granted
+end
+"#;
 
 const ACQUIRE: &str = r#"
--- KEYS[1] running ZSET; ARGV[1] now (ms), ARGV[2] limit, ARGV[3] job id, ARGV[4] lease expiry (ms)
+-- KEYS[1] running ZSET, KEYS[2] this second's call counter; ARGV[1] now (ms), ARGV[2] limit,
+-- ARGV[3] job id, ARGV[4] lease expiry (ms), ARGV[5] calls per second, ARGV[6] calls wanted (0: none).
+-- Returns {1 if the slot is taken else 0, calls granted}: the job's first Odoo calls need no round
+-- trip of their own.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-  return 1
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) then
+  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return {0, 0} end
 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-return 1
+local want = tonumber(ARGV[6])
+if want == 0 then return {1, 0} end
+return {1, grant(KEYS[2], tonumber(ARGV[5]), want)}
 "#;
 
 const CALL: &str = r#"
--- KEYS[1] this second's counter; ARGV[1] limit, ARGV[2] calls wanted. Returns how many were granted
--- (0 to ARGV[2]): never more than the limit in one second, whoever asks.
-local want = tonumber(ARGV[2])
-local n = redis.call('INCRBY', KEYS[1], want)
-if n == want then redis.call('EXPIRE', KEYS[1], 2) end
-local granted = math.min(want, tonumber(ARGV[1]) - (n - want))
-if granted < 0 then return 0 end
-return granted
+-- KEYS[1] this second's counter; ARGV[1] limit, ARGV[2] calls wanted. Returns how many were granted.
+return grant(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 "#;
 
 fn now_ms() -> u64 {
@@ -103,14 +113,17 @@ impl StoreLimits {
     }
 
     /// Take one of the store's job slots for `job_id`; `false` when the store is at its limit.
+    /// For a job that calls Odoo (`calls_odoo`), the same round trip asks for its first calls of
+    /// this second's budget (see [`StoreLimits::before_odoo_call`]).
     pub async fn try_acquire(
         &self,
         merchant: MerchantId,
         job_id: &str,
+        calls_odoo: bool,
     ) -> Result<bool, QueueError> {
         let now = now_ms();
-        let queue = match &self.backend {
-            Backend::Redis(q, _) => q,
+        let (queue, reserved) = match &self.backend {
+            Backend::Redis(q, reserved) => (q, reserved),
             Backend::Local(local) => {
                 let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
                 let running = local.running.entry(merchant).or_default();
@@ -122,16 +135,38 @@ impl StoreLimits {
                 return Ok(true);
             }
         };
+        let second = now / 1000;
+        let want = if calls_odoo { self.calls_at_once() } else { 0 };
         let mut conn = queue.connection();
-        let taken: i64 = (*ACQUIRE_SCRIPT)
+        let (taken, granted): (i64, u32) = (*ACQUIRE_SCRIPT)
             .key(Self::running_key(queue, merchant))
+            .key(Self::calls_key(queue, merchant, second))
             .arg(now)
             .arg(self.concurrency)
             .arg(job_id)
             .arg(now + self.lease.as_millis() as u64)
+            .arg(self.calls_per_sec)
+            .arg(want)
             .invoke_async(&mut conn)
             .await?;
+        if granted > 0 {
+            keep(reserved, merchant, second, granted);
+        }
         Ok(taken == 1)
+    }
+
+    /// Calls to ask Redis for at once: a job makes a handful, so a tenth of the budget, at most 4,
+    /// lets most calls go without a round trip of their own. 0 when calls are not limited.
+    fn calls_at_once(&self) -> u32 {
+        if self.calls_per_sec == 0 {
+            0
+        } else {
+            (self.calls_per_sec / 10).clamp(1, 4)
+        }
+    }
+
+    fn calls_key(queue: &RedisQueue, merchant: MerchantId, second: u64) -> String {
+        format!("{}:limits:calls:{merchant}:{second}", queue.namespace())
     }
 
     pub async fn release(&self, merchant: MerchantId, job_id: &str) -> Result<(), QueueError> {
@@ -178,24 +213,15 @@ impl StoreLimits {
                             return Ok(second);
                         }
                     }
-                    // A job makes a handful of calls: ask for a few at once (a tenth of the
-                    // budget, at most 4), so most calls need no round trip of their own.
-                    let want = (self.calls_per_sec / 10).clamp(1, 4);
                     let mut conn = queue.connection();
                     let granted: u32 = (*CALL_SCRIPT)
-                        .key(format!(
-                            "{}:limits:calls:{merchant}:{second}",
-                            queue.namespace()
-                        ))
+                        .key(Self::calls_key(queue, merchant, second))
                         .arg(self.calls_per_sec)
-                        .arg(want)
+                        .arg(self.calls_at_once())
                         .invoke_async(&mut conn)
                         .await?;
                     if granted > 1 {
-                        reserved
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(merchant, (second, granted - 1));
+                        keep(reserved, merchant, second, granted - 1);
                     }
                     granted > 0
                 }
@@ -216,4 +242,15 @@ impl StoreLimits {
             tokio::time::sleep(Duration::from_millis(1000 - now % 1000 + 1)).await;
         }
     }
+}
+
+/// Keep `granted` calls of `second` for this process's next calls to the store's Odoo (added to
+/// what is left of that second; what is left of an earlier one can no longer be used).
+fn keep(reserved: &Reserved, merchant: MerchantId, second: u64, granted: u32) {
+    let mut reserved = reserved.lock().unwrap_or_else(|p| p.into_inner());
+    let entry = reserved.entry(merchant).or_insert((second, 0));
+    if entry.0 != second {
+        *entry = (second, 0);
+    }
+    entry.1 += granted;
 }
