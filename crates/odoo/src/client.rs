@@ -65,6 +65,9 @@ pub struct Config {
     pub max_concurrency: usize,
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout: Duration,
+    /// The largest answer read (bytes): a bigger one is refused as it arrives, so one server's
+    /// answer can never exhaust the connector's memory.
+    pub max_answer_bytes: usize,
     /// Context sent with every call (e.g. `lang`, `tz`); a call's own context overrides its keys.
     pub context: Map<String, Value>,
     /// `User-Agent` header.
@@ -98,7 +101,7 @@ impl std::fmt::Debug for Observer {
 
 impl Config {
     /// A configuration with the defaults: automatic transport, 10 s connect, 120 s request, 4 calls in
-    /// flight, 90 s idle connections.
+    /// flight, 90 s idle connections, answers up to 64 MiB.
     pub fn new(url: &str, database: &str, login: &str, api_key: SecretString) -> Result<Self> {
         let url = Url::parse(url).map_err(|e| Error::config(format!("bad Odoo URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -119,6 +122,7 @@ impl Config {
             request_timeout: Duration::from_secs(120),
             max_concurrency: 4,
             pool_idle_timeout: Duration::from_secs(90),
+            max_answer_bytes: 64 * 1024 * 1024,
             context: Map::new(),
             user_agent: concat!("salla-odoo-connector/", env!("CARGO_PKG_VERSION")).to_owned(),
             observer: None,
@@ -291,6 +295,7 @@ impl Client {
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
             max_concurrency: config.max_concurrency,
+            max_answer_bytes: config.max_answer_bytes,
             pool_idle_timeout: config.pool_idle_timeout,
             user_agent: config.user_agent,
         })?;

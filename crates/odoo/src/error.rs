@@ -222,6 +222,13 @@ pub enum Error {
         /// What was wrong (never the whole body).
         detail: String,
     },
+    /// The answer was larger than the client reads (`Config::max_answer_bytes`); the rest was not
+    /// read. The call itself ran: a read asked for too much (asking again gets the same answer).
+    #[error("Odoo's answer is larger than {limit} bytes: not read")]
+    AnswerTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// A business step did not reach the state it should have (e.g. a wizard was returned instead).
     #[error("Odoo workflow: {detail}")]
     Workflow {
@@ -269,9 +276,10 @@ impl Error {
             // The call completed on the server but its answer cannot be used (e.g. a create whose id cannot be
             // read): treat it like a lost answer so that creates are looked up, not repeated.
             Error::Protocol { .. } => ErrorClass::OutcomeUnknown,
-            Error::NotFound { .. } | Error::Workflow { .. } | Error::Config { .. } => {
-                ErrorClass::Permanent
-            }
+            Error::NotFound { .. }
+            | Error::AnswerTooLarge { .. }
+            | Error::Workflow { .. }
+            | Error::Config { .. } => ErrorClass::Permanent,
         }
     }
 

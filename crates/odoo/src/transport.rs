@@ -38,6 +38,7 @@ pub(crate) struct RawAnswer {
 pub(crate) struct Http {
     client: reqwest::Client,
     limiter: Semaphore,
+    max_answer_bytes: usize,
     jsonrpc_url: Url,
     base: Url,
     database: String,
@@ -61,6 +62,7 @@ pub(crate) struct HttpOptions {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub max_concurrency: usize,
+    pub max_answer_bytes: usize,
     pub pool_idle_timeout: Duration,
     pub user_agent: String,
 }
@@ -114,6 +116,7 @@ impl Http {
         Ok(Http {
             client,
             limiter: Semaphore::new(o.max_concurrency.max(1)),
+            max_answer_bytes: o.max_answer_bytes,
             jsonrpc_url,
             base,
             database: o.database,
@@ -194,21 +197,38 @@ impl Http {
             .acquire()
             .await
             .map_err(|_| Error::config("client closed"))?;
-        let resp = req.send().await.map_err(map_send_error)?;
+        let mut resp = req.send().await.map_err(map_send_error)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = resp.bytes().await.map_err(|e| Error::NoAnswer {
-            detail: if e.is_timeout() {
-                "timed out reading the answer".into()
-            } else {
-                "the answer was cut off".into()
-            },
-            source: Some(e.without_url()),
-        })?;
+        let limit = self.max_answer_bytes;
+        let too_large = || Error::AnswerTooLarge { limit };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        // Read by chunks, so an answer without a length (or with a false one) stops at the limit too.
+        let mut body = bytes::BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > limit => return Err(too_large()),
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Error::NoAnswer {
+                        detail: if e.is_timeout() {
+                            "timed out reading the answer".into()
+                        } else {
+                            "the answer was cut off".into()
+                        },
+                        source: Some(e.without_url()),
+                    });
+                }
+            }
+        }
+        let body = body.freeze();
         Ok(RawAnswer {
             status,
             retry_after,

@@ -410,6 +410,57 @@ async fn truncated_answer_is_outcome_unknown() {
     task.abort();
 }
 
+/// An answer larger than `max_answer_bytes` is refused, whether its length is announced or it
+/// streams without one (it would otherwise be read until memory runs out): a permanent error, since
+/// asking again gets the same answer.
+#[tokio::test]
+async fn an_answer_over_the_size_limit_is_refused_not_read() {
+    let rows: Vec<Value> = (0..2_000)
+        .map(|i| json!({"id": i, "name": format!("Partner {i}")}))
+        .collect();
+    let double = Double::start(18, move |s| {
+        (s.model_method() == ("res.partner", "search_read"))
+            .then(|| Answer::rpc_result(s, Value::Array(rows.clone())))
+    })
+    .await;
+    let mut cfg = config(&double.url);
+    cfg.max_answer_bytes = 16 * 1024;
+    let client = Client::new(cfg).unwrap();
+    let e = client
+        .search_read::<odoo::Record>(
+            "res.partner",
+            &Domain::new(),
+            &["id", "name"],
+            &SearchOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, odoo::Error::AnswerTooLarge { limit: 16_384 }),
+        "{e:?}"
+    );
+    assert_eq!(e.class(), ErrorClass::Permanent);
+    // Small answers on the same client are read as usual (the session's own calls were).
+    assert_eq!(client.uid().await.unwrap(), Some(2));
+
+    let (url, task) = support::misbehaving(Misbehave::Endless).await;
+    let mut cfg = config(&url);
+    cfg.max_answer_bytes = 1024 * 1024;
+    let client = Client::new(cfg).unwrap();
+    let e = client
+        .search_read::<odoo::Record>(
+            "res.partner",
+            &Domain::new(),
+            &["id"],
+            &SearchOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, odoo::Error::AnswerTooLarge { .. }), "{e:?}");
+    assert!(e.to_string().contains("larger than 1048576 bytes"), "{e}");
+    task.abort();
+}
+
 #[tokio::test]
 async fn calls_in_flight_are_bounded_and_connections_reused() {
     let double = Double::start(18, |s| {

@@ -282,6 +282,8 @@ pub enum Misbehave {
     Stall,
     /// Announce a body, send part of it and close.
     Truncate,
+    /// Answer 200 with a chunked body that never ends (no length to refuse up front).
+    Endless,
 }
 
 /// A raw TCP server that answers the session's calls (version 18, authenticate → 2) correctly and
@@ -318,6 +320,16 @@ pub async fn misbehaving(kind: Misbehave) -> (String, tokio::task::JoinHandle<()
                                 let _ =
                                     sock.write_all(br#"{"jsonrpc": "2.0", "id": 3, "res"#).await;
                                 let _ = sock.flush().await;
+                                return;
+                            }
+                            Misbehave::Endless => {
+                                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                                if sock.write_all(head.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                                let chunk = format!("4000\r\n{}\r\n", " ".repeat(0x4000));
+                                // Until the client hangs up.
+                                while sock.write_all(chunk.as_bytes()).await.is_ok() {}
                                 return;
                             }
                         },
