@@ -6,6 +6,9 @@
 //! - throughput: a closed loop of `concurrency()` clients for `ROUND` per round;
 //! - latency at a fixed rate: an open loop at 1,000 requests/s, p50/p99 of every request.
 //!
+//! `BENCH_INGEST_PROFILE=ingest` (or `bare`) runs that server's closed loop alone for 12 s, for a
+//! profiler.
+//!
 //! Bodies are the project's own samples in the shape of Salla's order, customer and product events,
 //! each distinct (so no delivery is a duplicate), signed up front.
 
@@ -286,6 +289,23 @@ async fn main() {
         fire(&client, &bare_url, &samples[ob]).await;
         oi += 1;
         ob += 1;
+    }
+
+    // BENCH_INGEST_PROFILE=ingest|bare: that server alone, closed loop, for a profiler to attach to.
+    if let Ok(which) = std::env::var("BENCH_INGEST_PROFILE") {
+        let (url, off) = match which.as_str() {
+            "bare" => (&bare_url, &mut ob),
+            _ => (&ingest_url, &mut oi),
+        };
+        let mut total = Figures::default();
+        for _ in 0..4 {
+            let f = throughput(&client, url, &samples, off).await;
+            total.requests += f.requests;
+            total.elapsed += f.elapsed;
+        }
+        println!("{which} alone: {:.0} requests/s", total.rps());
+        delete_namespace(&redis, &ns);
+        return;
     }
 
     let mut ingest_t = Figures::default();
