@@ -215,10 +215,11 @@ async fn scenario(
     }
 }
 
-/// One order's round trips as the worker makes them (counted with strace on one worker × 1:
-/// Postgres 11, Redis 4, Odoo 4.2), one after another.
-const BARE_PG: usize = 11;
-const BARE_REDIS: usize = 4;
+/// One order's round trips as the worker makes them, one after another: Postgres 10 (sqlx's
+/// statement log, `BENCH_WORKER_LOG=sqlx::query=debug FLEET_LOGS=1`, one worker × 1), Redis 3 (fetch,
+/// store slot with the first Odoo calls, ack with the slot's release), Odoo 4.0 in this mix.
+const BARE_PG: usize = 10;
+const BARE_REDIS: usize = 3;
 const BARE_HTTP: usize = 4;
 
 /// CPU time of the calling thread, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
