@@ -28,16 +28,7 @@ impl Drop for Ns {
 /// The same queue contract on each backend.
 async fn queues(test: &str) -> Vec<Ns> {
     let ns = unique_namespace(test);
-    let redis = RedisQueue::new(
-        &redis_url(),
-        QueueConfig {
-            namespace: ns.clone(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap();
+    let redis = redis_queue(&redis_url(), &ns);
     let dir = std::env::temp_dir().join(format!("salla-odoo-queue-{ns}"));
     std::fs::create_dir_all(&dir).unwrap();
     let embedded = salla_odoo_queue::embedded::SqliteQueue::open(

@@ -85,6 +85,14 @@ pub struct QueueConfig {
     pub command_timeout: Duration,
 }
 
+impl QueueConfig {
+    /// Connecting and answering are each bounded by the connection manager; this bounds a whole
+    /// call, including waiting on a reconnect in progress.
+    fn call_limit(&self) -> Duration {
+        self.connect_timeout + self.command_timeout
+    }
+}
+
 /// What enqueueing did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -198,11 +206,16 @@ impl RedisQueue {
         let apalis = ApalisConfig::default()
             .queue(format!("{}:sync", config.namespace))
             .idempotency_ttl(Some(config.dedupe_window));
+        let pusher = pusher::Pusher::new(pusher::Target {
+            conn: conn.clone(),
+            apalis: apalis.clone(),
+            limit: config.call_limit(),
+        });
         Ok(Self {
             conn,
             apalis,
             config,
-            pusher: Default::default(),
+            pusher: std::sync::Arc::new(pusher),
         })
     }
 
@@ -233,17 +246,11 @@ impl RedisQueue {
         self.conn.clone()
     }
 
-    /// Connecting and answering are each bounded by the manager; this bounds a whole call,
-    /// including waiting on a reconnect in progress.
-    fn call_limit(&self) -> Duration {
-        self.config.connect_timeout + self.config.command_timeout
-    }
-
     pub(crate) async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
     where
         F: Future<Output = Result<T, QueueError>>,
     {
-        let limit = self.call_limit();
+        let limit = self.config.call_limit();
         tokio::time::timeout(limit, fut)
             .await
             .map_err(|_| QueueError::Timeout(limit))?
@@ -258,14 +265,7 @@ impl RedisQueue {
             .task_id(TaskId::from_string(id.clone()))
             .idempotency_key(dedupe.as_str())
             .build();
-        let target = pusher::Target {
-            conn: self.conn.clone(),
-            apalis: self.apalis.clone(),
-            limit: self.call_limit(),
-        };
-        self.pusher
-            .push(&target, task, id, self.dedupe_key(dedupe))
-            .await
+        self.pusher.push(task, id, self.dedupe_key(dedupe)).await
     }
 
     /// Redis answers.

@@ -48,8 +48,14 @@ struct Push {
     id: String,
     /// The full dedupe key (`ns:sync:idempotency:{key}`).
     dedupe_key: String,
-    bytes: usize,
     reply: oneshot::Sender<Result<Enqueued, QueueError>>,
+}
+
+impl Push {
+    /// The job JSON's size, which bounds a batch.
+    fn bytes(&self) -> usize {
+        self.task.args.len()
+    }
 }
 
 /// What the batcher needs of the queue (not the queue itself: the batcher must not keep the channel
@@ -63,24 +69,30 @@ pub(crate) struct Target {
 }
 
 /// The sending side, shared by every clone of a [`RedisQueue`](crate::RedisQueue).
-#[derive(Default)]
 pub(crate) struct Pusher {
+    /// Handed to each batcher it starts.
+    target: Target,
     tx: Mutex<Option<mpsc::UnboundedSender<Push>>>,
 }
 
 impl Pusher {
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            tx: Mutex::new(None),
+        }
+    }
+
     /// Queue `task` (job `id`, claiming `dedupe_key`) for the next batch, starting the batcher if
     /// there is none, and wait for the outcome.
     pub async fn push(
         &self,
-        target: &Target,
         task: RedisTask,
         id: String,
         dedupe_key: String,
     ) -> Result<Enqueued, QueueError> {
         let (reply, answer) = oneshot::channel();
         let push = Push {
-            bytes: task.args.len(),
             task,
             id,
             dedupe_key,
@@ -94,7 +106,7 @@ impl Pusher {
             };
             if let Some(push) = push {
                 let (new_tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run(target.clone(), rx));
+                tokio::spawn(run(self.target.clone(), rx));
                 // The receiver is alive: it was just made.
                 let _ = new_tx.send(push);
                 *tx = Some(new_tx);
@@ -128,16 +140,16 @@ async fn run(target: Target, mut rx: mpsc::UnboundedReceiver<Push>) {
                 },
             },
         };
-        let mut bytes = first.bytes;
+        let mut bytes = first.bytes();
         let mut batch = vec![first];
         while batch.len() < MAX_TASKS {
             match rx.try_recv() {
-                Ok(push) if bytes + push.bytes > MAX_BYTES => {
+                Ok(push) if bytes + push.bytes() > MAX_BYTES => {
                     carried = Some(push);
                     break;
                 }
                 Ok(push) => {
-                    bytes += push.bytes;
+                    bytes += push.bytes();
                     batch.push(push);
                 }
                 Err(_) => break,

@@ -75,6 +75,14 @@ struct Figures {
 }
 
 impl Figures {
+    /// Counts another round in.
+    fn add(&mut self, round: Figures) {
+        self.requests += round.requests;
+        self.errors += round.errors;
+        self.elapsed += round.elapsed;
+        self.latencies.extend(round.latencies);
+    }
+
     fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -299,9 +307,7 @@ async fn main() {
         };
         let mut total = Figures::default();
         for _ in 0..4 {
-            let f = throughput(&client, url, &samples, off).await;
-            total.requests += f.requests;
-            total.elapsed += f.elapsed;
+            total.add(throughput(&client, url, &samples, off).await);
         }
         println!("{which} alone: {:.0} requests/s", total.rps());
         delete_namespace(&redis, &ns);
@@ -315,11 +321,7 @@ async fn main() {
             (&bare_url, &mut bare_t, &mut ob),
             (&ingest_url, &mut ingest_t, &mut oi),
         ] {
-            let f = throughput(&client, url, &samples, off).await;
-            acc.requests += f.requests;
-            acc.errors += f.errors;
-            acc.elapsed += f.elapsed;
-            acc.latencies.extend(f.latencies);
+            acc.add(throughput(&client, url, &samples, off).await);
         }
     }
     let enqueue_rps = enqueue_only(&redis, &ns).await;
