@@ -193,16 +193,20 @@ impl<'de> Deserialize<'de> for BodyDigest {
 }
 
 /// A unit of work for the workers, as stored in the queue.
+///
+/// `D` is how the webhook's `data` is held: a parsed tree everywhere but in ingest, which queues
+/// `SyncJob<&RawValue>`, the exact JSON text Salla sent, so it never builds a tree it does not
+/// read. Both encode to the same JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "version")]
-pub enum SyncJob {
+pub enum SyncJob<D = serde_json::Value> {
     #[serde(rename = "1")]
-    V1(SyncJobV1),
+    V1(SyncJobV1<D>),
 }
 
 /// Version 1 of the job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SyncJobV1 {
+pub struct SyncJobV1<D = serde_json::Value> {
     /// Unique per enqueued job (UUIDv7: sortable by creation time).
     pub id: Uuid,
     pub kind: JobKind,
@@ -220,7 +224,7 @@ pub struct SyncJobV1 {
     /// How many times a worker has already tried this job (0 when first queued, or after a replay).
     pub attempt: u32,
     /// The webhook's `data` object, unchanged.
-    pub data: serde_json::Value,
+    pub data: D,
     /// Every failed attempt so far, oldest first (kept in the job so a dead letter has the full story).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AttemptRecord>,
@@ -239,17 +243,21 @@ pub struct AttemptRecord {
     pub error: String,
 }
 
-impl SyncJob {
-    pub fn v1(&self) -> &SyncJobV1 {
+impl<D> SyncJob<D> {
+    pub fn v1(&self) -> &SyncJobV1<D> {
         match self {
             SyncJob::V1(job) => job,
         }
     }
+}
 
+impl<D: Serialize> SyncJob<D> {
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a SyncJob always serialises")
     }
+}
 
+impl SyncJob {
     pub fn from_json(bytes: &[u8]) -> Result<Self, crate::CoreError> {
         Ok(serde_json::from_slice(bytes)?)
     }
@@ -284,6 +292,37 @@ mod tests {
         assert!(text.contains(r#""kind":"order.upsert""#), "{text}");
         assert_eq!(SyncJob::from_json(&bytes).unwrap(), job);
         assert_eq!(job.v1().entity.unwrap().id, SallaId::new(77));
+    }
+
+    #[test]
+    fn a_job_holding_raw_data_encodes_as_the_job_with_the_parsed_tree() {
+        // Keys in sorted order: a parsed tree keeps that order whether or not serde_json's
+        // `preserve_order` is on, so the two encodings can be compared byte for byte.
+        let text = r#"{"id":77,"items":[{"price":{"amount":"10.50"},"sku":"A\"1"}],"note":null}"#;
+        let raw: &serde_json::value::RawValue = serde_json::from_str(text).unwrap();
+        let tree: serde_json::Value = serde_json::from_str(text).unwrap();
+        fn job<D>(data: D, text: &str) -> SyncJob<D> {
+            SyncJob::V1(SyncJobV1 {
+                id: Uuid::from_u128(7),
+                kind: JobKind::OrderUpsert,
+                merchant: MerchantId::new(42),
+                event: "order.created".into(),
+                entity: None,
+                digest: BodyDigest::of(text.as_bytes()),
+                salla_created_at: "2022-12-31 12:31:25".into(),
+                received_at: OffsetDateTime::UNIX_EPOCH,
+                attempt: 0,
+                data,
+                history: Vec::new(),
+            })
+        }
+        let parsed = job(tree, text);
+        let encoded = job(raw, text).to_json();
+        assert_eq!(
+            String::from_utf8(encoded.clone()).unwrap(),
+            String::from_utf8(parsed.to_json()).unwrap()
+        );
+        assert_eq!(SyncJob::from_json(&encoded).unwrap(), parsed);
     }
 
     #[test]

@@ -35,7 +35,9 @@ use salla_odoo_core::{
     settings::SecurityStrategy,
 };
 use salla_odoo_queue::{DedupeKey, Enqueued, Queue};
-use salla_odoo_salla::{ParseError, Strategy, UnverifiedWebhook, WebhookVerifier, lenient};
+use salla_odoo_salla::{
+    ParseError, RawEnvelope, Strategy, UnverifiedWebhook, WebhookVerifier, lenient,
+};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -334,7 +336,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
             return Outcome::rejected(StatusCode::UNAUTHORIZED, "unauthorized", e.as_str(), None);
         }
     };
-    let envelope = match verified.parse() {
+    let envelope = match verified.parse_raw() {
         Ok(env) => env,
         Err(e) => {
             return Outcome::rejected(
@@ -350,7 +352,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         Route::Job(kind) => kind,
         Route::Ignored(reason) => {
             let event_label = match reason {
-                salla_odoo_core::IgnoreReason::NotSynced => envelope.event.clone(),
+                salla_odoo_core::IgnoreReason::NotSynced => envelope.event.to_string(),
                 salla_odoo_core::IgnoreReason::Unknown => "unknown".into(),
             };
             return Outcome {
@@ -370,20 +372,21 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
     // so it is refused here, where Salla's log shows the refusal.
     let entity = match kind.entity_location() {
         None => None,
-        Some((entity_kind, pointers)) => match entity_id(&envelope.data, pointers) {
+        Some((entity_kind, pointers)) => match entity_id(&envelope, pointers) {
             Ok(id) => Some(EntityRef {
                 kind: entity_kind,
                 id: SallaId::new(id),
             }),
             Err(message) => {
+                let event = envelope.event.into_owned();
                 let error = ParseError::InvalidPayload {
-                    event: envelope.event.clone(),
+                    event: event.clone(),
                     message,
                 };
                 return Outcome {
-                    event_label: envelope.event.clone(),
+                    event_label: event.clone(),
                     merchant: Some(merchant),
-                    event: Some(envelope.event),
+                    event: Some(event),
                     ..Outcome::rejected(
                         StatusCode::BAD_REQUEST,
                         "bad_request",
@@ -396,19 +399,22 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
     };
     let digest = BodyDigest::of(verified.body());
     let dedupe = DedupeKey::new(merchant, &envelope.event, &digest);
+    // `data` goes into the job as the text Salla sent: ingest never reads more of it than the id.
+    let event = envelope.event.into_owned();
     let job = SyncJob::V1(SyncJobV1 {
         id: Uuid::now_v7(),
         kind,
         merchant,
-        event: envelope.event.clone(),
+        event,
         entity,
         digest,
-        salla_created_at: envelope.created_at,
+        salla_created_at: envelope.created_at.into_owned(),
         received_at: OffsetDateTime::now_utc(),
         attempt: 0,
         data: envelope.data,
         history: Vec::new(),
     });
+    let event = &job.v1().event;
     let (status, body, outcome) = match state.inner.queue.enqueue(&job, &dedupe).await {
         Ok(Enqueued::Queued) => (
             StatusCode::OK,
@@ -417,7 +423,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         ),
         Ok(Enqueued::Duplicate) => (StatusCode::OK, json!({"status": "duplicate"}), "duplicate"),
         Err(e) => {
-            tracing::error!(merchant = merchant.get(), event = %envelope.event, error = %e, "enqueue failed");
+            tracing::error!(merchant = merchant.get(), event = %event, error = %e, "enqueue failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"status": "rejected", "error": "queue_unavailable"}),
@@ -429,9 +435,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         status,
         body,
         outcome,
-        event_label: envelope.event.clone(),
+        event_label: event.clone(),
         merchant: Some(merchant),
-        event: Some(envelope.event),
+        event: Some(event.clone()),
     }
 }
 
@@ -439,10 +445,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
 /// `null` or blank), which must then be a non-negative integer below 2^64, as a number or a string.
 /// A malformed id is never skipped for the next pointer (`order.status.updated` has the order's id
 /// at `/order/id` and a status-history id at `/id`).
-fn entity_id(data: &serde_json::Value, pointers: &[&str]) -> Result<u64, String> {
+fn entity_id(envelope: &RawEnvelope<'_>, pointers: &[&str]) -> Result<u64, String> {
     use serde_json::Value;
     for p in pointers {
-        match data.pointer(p) {
+        match envelope.data_at(p).as_ref() {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) if s.trim().is_empty() => continue,
             Some(v) => return lenient::id(v).map_err(|e| format!("`data{p}`: {e}")),

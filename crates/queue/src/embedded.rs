@@ -121,7 +121,11 @@ impl SqliteQueue {
     }
 
     /// Queue `job` unless the same delivery was queued within the dedupe window.
-    pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue<D: serde::Serialize + Sync>(
+        &self,
+        job: &SyncJob<D>,
+        dedupe: &DedupeKey,
+    ) -> Result<Enqueued, QueueError> {
         let id = job.v1().id.to_string();
         let task = TaskBuilder::new(job.to_json())
             .task_id(TaskId::from_str(&id).map_err(|e| QueueError::Protocol(e.to_string()))?)

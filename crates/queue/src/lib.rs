@@ -259,7 +259,11 @@ impl RedisQueue {
     /// Queue `job` unless the same delivery was queued within the dedupe window. Atomic: on error
     /// nothing was stored, or (the answer lost) the job was stored and a resend is a duplicate.
     /// Concurrent enqueues share one script call (see `pusher`).
-    pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue<D: serde::Serialize + Sync>(
+        &self,
+        job: &SyncJob<D>,
+        dedupe: &DedupeKey,
+    ) -> Result<Enqueued, QueueError> {
         let id = job.v1().id.to_string();
         let task = TaskBuilder::new(job.to_json())
             .task_id(TaskId::from_string(id.clone()))
@@ -484,7 +488,11 @@ impl Queue {
         delegate!(self, q => q.namespace())
     }
 
-    pub async fn enqueue(&self, job: &SyncJob, dedupe: &DedupeKey) -> Result<Enqueued, QueueError> {
+    pub async fn enqueue<D: serde::Serialize + Sync>(
+        &self,
+        job: &SyncJob<D>,
+        dedupe: &DedupeKey,
+    ) -> Result<Enqueued, QueueError> {
         delegate!(self, q => q.enqueue(job, dedupe).await)
     }
 

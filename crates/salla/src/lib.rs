@@ -8,5 +8,5 @@ pub mod lenient;
 pub mod payload;
 pub mod verify;
 
-pub use payload::{Envelope, ParseError, Payload};
+pub use payload::{Envelope, ParseError, Payload, RawEnvelope};
 pub use verify::{Strategy, UnverifiedWebhook, VerifiedWebhook, VerifyError, WebhookVerifier};

@@ -7,6 +7,8 @@ use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use time::{
     OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem,
     macros::format_description,
@@ -120,6 +122,175 @@ impl Envelope {
             _ => Payload::Other(self.data.clone()),
         })
     }
+}
+
+/// The envelope as ingest needs it to queue a webhook: `event`, `merchant` and `created_at` read,
+/// `data` kept as the exact JSON text Salla sent. It accepts exactly the bodies
+/// [`Envelope::from_slice`] accepts, with the same errors, but builds no tree of `data`: ingest
+/// passes the text on to the queue untouched (see `SyncJob<D>` in the core crate).
+#[derive(Debug)]
+pub struct RawEnvelope<'a> {
+    pub event: Cow<'a, str>,
+    pub merchant: u64,
+    /// Verbatim, as in [`Envelope::created_at`].
+    pub created_at: Cow<'a, str>,
+    pub data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct RawFields<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(deserialize_with = "lenient::id")]
+    merchant: u64,
+    #[serde(borrow)]
+    created_at: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// The body read again for what the first pass skipped: that every string, number and nesting
+/// depth in `data` is one [`Envelope::from_slice`] would read. `data` sits at the same depth
+/// as in [`Envelope`], so serde_json's nesting limit falls at the same place.
+#[derive(Deserialize)]
+struct CheckedData {
+    #[serde(rename = "data")]
+    _data: AnyJson,
+}
+
+/// Any JSON value, read in full (escapes decoded, numbers parsed) and kept nowhere.
+struct AnyJson;
+
+impl<'de> Deserialize<'de> for AnyJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AnyJson)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AnyJson {
+    type Value = AnyJson;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_unit<E>(self) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_none<E>(self) -> Result<AnyJson, E> {
+        Ok(AnyJson)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<AnyJson, D::Error> {
+        AnyJson::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<AnyJson, A::Error> {
+        while seq.next_element::<AnyJson>()?.is_some() {}
+        Ok(AnyJson)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyJson, A::Error> {
+        while map.next_entry::<AnyJson, AnyJson>()?.is_some() {}
+        Ok(AnyJson)
+    }
+}
+
+impl<'a> RawEnvelope<'a> {
+    /// Parse a body: accepts what [`Envelope::from_slice`] accepts, and otherwise fails with its error.
+    pub fn from_slice(body: &'a [u8]) -> Result<Self, ParseError> {
+        Self::read(body).ok_or_else(|| match Envelope::from_slice(body) {
+            Err(e) => e,
+            // Not reached: `read` refuses only what `Envelope` refuses (tests hold them to it).
+            Ok(_) => ParseError::InvalidEnvelope("the body could not be read".into()),
+        })
+    }
+
+    /// Two passes, neither of which allocates for a body without escapes: the envelope with `data`
+    /// as text, then `data` read in full and dropped. Any failure is left for [`Envelope`] to
+    /// explain.
+    fn read(body: &'a [u8]) -> Option<Self> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
+        let fields: RawFields<'a> = serde_json::from_slice(body).ok()?;
+        if fields.event.trim().is_empty() || !fields.data.get().starts_with('{') {
+            return None;
+        }
+        serde_json::from_slice::<CheckedData>(body).ok()?;
+        Some(RawEnvelope {
+            event: fields.event,
+            merchant: fields.merchant,
+            created_at: fields.created_at,
+            data: fields.data,
+        })
+    }
+
+    /// The value at a JSON pointer into `data` (`/order/id`: object members only), as
+    /// [`Value::pointer`] finds it in the parsed tree; a member named twice is its last value.
+    pub fn data_at(&self, pointer: &str) -> Option<Value> {
+        let mut here = self.data;
+        for name in pointer.strip_prefix('/')?.split('/') {
+            here = member(here, name)?;
+        }
+        serde_json::from_str(here.get()).ok()
+    }
+}
+
+/// The value of member `name` of a JSON object's text, or `None` when it has none or is not an object.
+fn member<'a>(object: &'a RawValue, name: &str) -> Option<&'a RawValue> {
+    use serde::de::{DeserializeSeed, MapAccess, Visitor};
+    /// A member name, compared with the one sought without copying it.
+    struct NameIs<'n>(&'n str);
+    impl<'de> DeserializeSeed<'de> for NameIs<'_> {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for NameIs<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E>(self, name: &str) -> Result<bool, E> {
+            Ok(name == self.0)
+        }
+    }
+    struct Member<'n>(&'n str);
+    impl<'de> Visitor<'de> for Member<'_> {
+        type Value = Option<&'de RawValue>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(wanted) = map.next_key_seed(NameIs(self.0))? {
+                if wanted {
+                    found = Some(map.next_value::<&'de RawValue>()?);
+                } else {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    if !object.get().starts_with('{') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(object.get());
+    serde::Deserializer::deserialize_map(&mut de, Member(name)).ok()?
 }
 
 /// The typed `data` of a webhook, by event family.

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::payload::{Envelope, ParseError};
+use crate::payload::{Envelope, ParseError, RawEnvelope};
 
 /// How the Salla app proves its webhooks are genuine (configured per app in the Partner Portal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,11 @@ impl VerifiedWebhook {
     /// Parse the envelope `{event, merchant, created_at, data}`.
     pub fn parse(&self) -> Result<Envelope, ParseError> {
         Envelope::from_slice(&self.body)
+    }
+
+    /// Parse the envelope with `data` left as text (what ingest queues); see [`RawEnvelope`].
+    pub fn parse_raw(&self) -> Result<RawEnvelope<'_>, ParseError> {
+        RawEnvelope::from_slice(&self.body)
     }
 }
 

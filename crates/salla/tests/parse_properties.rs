@@ -13,7 +13,7 @@ use salla_odoo_salla::payload::{
     AppEvent, Customer, Invoice, Order, OrderShipmentRef, OrderStatusUpdate, Product, Shipment,
     StoreAuthorize,
 };
-use salla_odoo_salla::{Envelope, ParseError, Payload, lenient};
+use salla_odoo_salla::{Envelope, ParseError, Payload, RawEnvelope, lenient};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -351,9 +351,12 @@ fn mutated_body(t: usize, mutations: &[Mutation]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // The checks every parse result must pass.
 
-/// Parse `body` as a webhook and check that the outcome is a value or a classified error.
+/// Parse `body` as a webhook and check that the outcome is a value or a classified error, and
+/// that ingest's reading of it (`RawEnvelope`) agrees.
 fn check_body(body: &[u8]) {
-    match Envelope::from_slice(body) {
+    let parsed = Envelope::from_slice(body);
+    check_raw_agrees(body, &parsed);
+    match parsed {
         Ok(env) => {
             assert!(!env.event.trim().is_empty());
             assert!(env.data.is_object());
@@ -361,6 +364,42 @@ fn check_body(body: &[u8]) {
             check_payload(&env);
         }
         Err(e) => check_parse_error(&e),
+    }
+}
+
+/// `RawEnvelope` accepts exactly what `Envelope` accepts, refuses the rest with the same error,
+/// and reads the same fields, `data` and ids (at the pointers ingest reads them from).
+fn check_raw_agrees(body: &[u8], parsed: &Result<Envelope, ParseError>) {
+    match (RawEnvelope::from_slice(body), parsed) {
+        (Ok(raw), Ok(env)) => {
+            assert_eq!(raw.event, env.event);
+            assert_eq!(raw.merchant, env.merchant);
+            assert_eq!(raw.created_at, env.created_at);
+            let data: Value = serde_json::from_str(raw.data.get()).expect("data is JSON");
+            assert_eq!(data, env.data);
+            for pointer in [
+                "/id",
+                "/order/id",
+                "/order_id",
+                "/customer/id",
+                "/nothing/id",
+            ] {
+                assert_eq!(
+                    raw.data_at(pointer).as_ref(),
+                    env.data.pointer(pointer),
+                    "{pointer}"
+                );
+            }
+        }
+        (Err(raw), Err(env)) => {
+            assert_eq!(raw.as_str(), env.as_str());
+            assert_eq!(raw.to_string(), env.to_string());
+        }
+        (raw, env) => panic!(
+            "RawEnvelope: {:?}, Envelope: {:?}",
+            raw.map(|r| r.event),
+            env.as_ref().map(|e| &e.event)
+        ),
     }
 }
 
@@ -616,7 +655,9 @@ fn deep_nesting_fails_fast_in_the_envelope_parser() {
             // `data` hits serde_json's recursion limit; elsewhere (an unknown key, a body that is
             // not an object) the nesting is skipped without recursing, and the body is refused
             // for what it is.
-            match (name, Envelope::from_slice(&body)) {
+            let parsed = Envelope::from_slice(&body);
+            check_raw_agrees(&body, &parsed);
+            match (name, parsed) {
                 ("inside data" | "inside data, unclosed", Err(ParseError::MalformedJson(e))) => {
                     assert!(e.to_string().contains("recursion limit"), "{name}: {e}");
                 }
@@ -675,7 +716,9 @@ fn the_deepest_accepted_body_is_handled_by_payload() {
                     r#"{{"event":"{event}","merchant":1,"created_at":"x","data":{{"id":5,"{field}":{}}}}}"#,
                     nested(depth, "[", "]", "")
                 );
-                if let Ok(env) = Envelope::from_slice(body.as_bytes()) {
+                let parsed = Envelope::from_slice(body.as_bytes());
+                check_raw_agrees(body.as_bytes(), &parsed);
+                if let Ok(env) = parsed {
                     deepest = Some(depth);
                     env.payload().expect("a deep free-form field is fine");
                     break;
@@ -698,4 +741,34 @@ fn templates_are_valid() {
             assert!(!matches!(payload, Payload::Other(_)), "{event}");
         }
     }
+}
+
+/// What ingest's reading must refuse although it does not build `data`: text the parsed tree
+/// cannot hold. And ids found as the tree finds them: escaped names, the last of a repeated member.
+#[test]
+fn the_raw_envelope_refuses_what_the_tree_refuses_and_finds_ids_alike() {
+    let body = |data: &str| {
+        format!(r#"{{"event":"order.created","merchant":"7","created_at":"x","data":{data}}}"#)
+    };
+    for data in [
+        r#"{"id":1,"note":"\ud800"}"#,
+        r#"{"id":1,"total":1e400}"#,
+        r#"{"id":1,"items":[1,2,]}"#,
+        r#"[{"id":1}]"#,
+        r#""{\"id\":1}""#,
+    ] {
+        let text = body(data);
+        let parsed = Envelope::from_slice(text.as_bytes());
+        assert!(parsed.is_err(), "{data}");
+        assert!(RawEnvelope::from_slice(text.as_bytes()).is_err(), "{data}");
+        check_raw_agrees(text.as_bytes(), &parsed);
+    }
+    let text = body(r#"{"\u0069d":"12","order":{"id":1,"id":2},"order_id":null}"#);
+    let raw = RawEnvelope::from_slice(text.as_bytes()).unwrap();
+    assert_eq!(raw.merchant, 7);
+    assert_eq!(raw.data_at("/id"), Some(json!("12")));
+    assert_eq!(raw.data_at("/order/id"), Some(json!(2)));
+    assert_eq!(raw.data_at("/order_id"), Some(Value::Null));
+    assert_eq!(raw.data_at("/order/id/x"), None);
+    check_raw_agrees(text.as_bytes(), &Envelope::from_slice(text.as_bytes()));
 }
