@@ -163,6 +163,21 @@ impl BodyDigest {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Lowercase hex in a buffer of its own: written into keys and jobs without allocating.
+    fn hex(&self) -> HexDigest {
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut out).expect("64 bytes hold 32 in hex");
+        HexDigest(out)
+    }
+}
+
+struct HexDigest([u8; 64]);
+
+impl HexDigest {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex is ASCII")
+    }
 }
 
 impl fmt::Debug for BodyDigest {
@@ -173,13 +188,13 @@ impl fmt::Debug for BodyDigest {
 
 impl fmt::Display for BodyDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex().as_str())
     }
 }
 
 impl Serialize for BodyDigest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
+        s.serialize_str(self.hex().as_str())
     }
 }
 
@@ -323,6 +338,22 @@ mod tests {
             String::from_utf8(parsed.to_json()).unwrap()
         );
         assert_eq!(SyncJob::from_json(&encoded).unwrap(), parsed);
+    }
+
+    #[test]
+    fn a_digest_reads_as_lowercase_hex_everywhere() {
+        let digest = BodyDigest::of(b"abc");
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(digest.to_string(), hex);
+        assert_eq!(digest.to_hex(), hex);
+        assert_eq!(
+            serde_json::to_string(&digest).unwrap(),
+            format!("\"{hex}\"")
+        );
+        assert_eq!(
+            serde_json::from_str::<BodyDigest>(&format!("\"{hex}\"")).unwrap(),
+            digest
+        );
     }
 
     #[test]

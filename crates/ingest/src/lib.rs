@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use axum::{
     Json, Router,
     body::{Body, Bytes},
-    extract::State,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -209,10 +209,39 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The JSON answer to a webhook: `{"status": …}` and, by status, the job or the refusal.
+#[derive(serde::Serialize)]
+struct Reply {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl Reply {
+    fn status(status: &'static str) -> Self {
+        Reply {
+            status,
+            job_id: None,
+            kind: None,
+            reason: None,
+            error: None,
+            message: None,
+        }
+    }
+}
+
 /// What happened to one webhook: its answer, and the labels for logs and metrics.
 struct Outcome {
     status: StatusCode,
-    body: serde_json::Value,
+    body: Reply,
     /// `queued`, `duplicate`, `ignored`, `unauthorized`, `bad_request`, `too_large`, `unavailable`.
     outcome: &'static str,
     /// The event for metrics: known names only (unknown ones would be unbounded), else `-`/`unknown`.
@@ -225,16 +254,16 @@ impl Outcome {
     fn rejected(
         status: StatusCode,
         outcome: &'static str,
-        error: &str,
+        error: &'static str,
         message: Option<String>,
     ) -> Self {
-        let mut body = json!({"status": "rejected", "error": error});
-        if let Some(m) = message {
-            body["message"] = m.into();
-        }
         Self {
             status,
-            body,
+            body: Reply {
+                error: Some(error),
+                message,
+                ..Reply::status("rejected")
+            },
             outcome,
             event_label: "-".into(),
             merchant: None,
@@ -243,21 +272,25 @@ impl Outcome {
     }
 }
 
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn receive(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let outcome =
-        match tokio::time::timeout(state.inner.request_timeout, handle(&state, &headers, body))
-            .await
-        {
-            Ok(o) => o,
-            // The enqueue script is atomic: if it ran after all, Salla's resend is answered `duplicate`.
-            Err(_) => Outcome::rejected(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "timeout",
-                None,
-            ),
-        };
+    // The headers are read where they are: the `HeaderMap` extractor would copy them.
+    let (parts, body) = request.into_parts();
+    let outcome = match tokio::time::timeout(
+        state.inner.request_timeout,
+        handle(&state, &parts.headers, body),
+    )
+    .await
+    {
+        Ok(o) => o,
+        // The enqueue script is atomic: if it ran after all, Salla's resend is answered `duplicate`.
+        Err(_) => Outcome::rejected(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "timeout",
+            None,
+        ),
+    };
     let elapsed = started.elapsed();
     metrics::counter!("salla_odoo_webhooks_total", "event" => outcome.event_label.clone(), "outcome" => outcome.outcome)
         .increment(1);
@@ -280,7 +313,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             event,
             outcome = outcome.outcome,
             status = outcome.status.as_u16(),
-            error = outcome.body["error"].as_str(),
+            error = outcome.body.error,
             latency_us = elapsed.as_micros() as u64,
             "webhook refused"
         );
@@ -357,7 +390,10 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
             };
             return Outcome {
                 status: StatusCode::OK,
-                body: json!({"status": "ignored", "reason": reason.as_str()}),
+                body: Reply {
+                    reason: Some(reason.as_str()),
+                    ..Reply::status("ignored")
+                },
                 outcome: "ignored",
                 event_label,
                 merchant: Some(merchant),
@@ -418,15 +454,22 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
     let (status, body, outcome) = match state.inner.queue.enqueue(&job, &dedupe).await {
         Ok(Enqueued::Queued) => (
             StatusCode::OK,
-            json!({"status": "queued", "job_id": job.v1().id, "kind": kind.as_str()}),
+            Reply {
+                job_id: Some(job.v1().id),
+                kind: Some(kind.as_str()),
+                ..Reply::status("queued")
+            },
             "queued",
         ),
-        Ok(Enqueued::Duplicate) => (StatusCode::OK, json!({"status": "duplicate"}), "duplicate"),
+        Ok(Enqueued::Duplicate) => (StatusCode::OK, Reply::status("duplicate"), "duplicate"),
         Err(e) => {
             tracing::error!(merchant = merchant.get(), event = %event, error = %e, "enqueue failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({"status": "rejected", "error": "queue_unavailable"}),
+                Reply {
+                    error: Some("queue_unavailable"),
+                    ..Reply::status("rejected")
+                },
                 "unavailable",
             )
         }
