@@ -1,13 +1,18 @@
 //! Ingest benchmark (`make bench`): the real ingest (verify + parse + enqueue into Redis) against a
 //! bare axum handler that reads the same body and answers 200, measured side by side in the same run,
-//! alternating rounds, so the ratio means something on a noisy machine.
+//! alternating rounds, so the ratio means something on a noisy machine. A third server, the floor,
+//! reads the body and enqueues a minimal job through the same queue and nothing else: what the
+//! enqueue path alone (group commit, apalis' push script, the wait for Redis) leaves of the baseline.
 //!
-//! Two measurements per server:
+//! Measurements per server:
 //! - throughput: a closed loop of `concurrency()` clients for `ROUND` per round;
-//! - latency at a fixed rate: an open loop at 1,000 requests/s, p50/p99 of every request.
+//! - CPU per request over those rounds: this process (the client and the server) and Redis, which
+//!   varies less than throughput on a shared machine;
+//! - latency at a fixed rate (bare and ingest): an open loop at 1,000 requests/s, p50/p99 of every
+//!   request.
 //!
-//! `BENCH_INGEST_PROFILE=ingest` (or `bare`) runs that server's closed loop alone for 12 s, for a
-//! profiler.
+//! `BENCH_INGEST_PROFILE=ingest` (or `bare`, `floor`) runs that server's closed loop alone for 12 s,
+//! for a profiler.
 //!
 //! Bodies are the project's own samples in the shape of Salla's order, customer and product events,
 //! each distinct (so no delivery is a duplicate), signed up front.
@@ -29,6 +34,8 @@ fn concurrency() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64)
 }
+/// Distinct signed bodies: more than ingest is sent in a run, so none is a duplicate.
+const SAMPLES: usize = 400_000;
 const ROUND: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 3;
 const RATE: u64 = 1000;
@@ -200,23 +207,71 @@ async fn bare_server() -> SocketAddr {
     addr
 }
 
+/// The floor: reads the body and enqueues a minimal job through the same queue (group commit,
+/// apalis' push script), with none of ingest's verifying or parsing.
+async fn floor_server(queue: salla_odoo_queue::Queue) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/webhooks/salla",
+        post(move |body: Bytes| {
+            let queue = queue.clone();
+            async move {
+                let (job, key) = minimal_job(&body, serde_json::Value::Null);
+                queue.enqueue(&job, &key).await.unwrap();
+                "{\"status\":\"ok\"}"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A Redis queue in `namespace` with the default timeouts.
+fn bench_queue(redis: &str, namespace: &str) -> salla_odoo_queue::RedisQueue {
+    salla_odoo_queue::RedisQueue::new(
+        redis,
+        salla_odoo_queue::QueueConfig {
+            namespace: namespace.to_owned(),
+            dedupe_window: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap()
+}
+
+/// A job with the given `data`, and its dedupe key: distinct for distinct `body`.
+fn minimal_job(
+    body: &[u8],
+    data: serde_json::Value,
+) -> (salla_odoo_core::SyncJob, salla_odoo_queue::DedupeKey) {
+    use salla_odoo_core::{BodyDigest, JobKind, MerchantId, SyncJob, SyncJobV1};
+    let digest = BodyDigest::of(body);
+    let key = salla_odoo_queue::DedupeKey::new(MerchantId::new(1), "order.created", &digest);
+    let job = SyncJob::V1(SyncJobV1 {
+        id: uuid::Uuid::now_v7(),
+        kind: JobKind::OrderUpsert,
+        merchant: MerchantId::new(1),
+        event: "order.created".into(),
+        entity: None,
+        digest,
+        salla_created_at: "2026-11-02 10:00:00".into(),
+        received_at: time::OffsetDateTime::now_utc(),
+        attempt: 0,
+        data,
+        history: Vec::new(),
+    });
+    (job, key)
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
 /// Jobs per second through `RedisQueue::enqueue` alone, for `ROUND`.
 async fn enqueue_only(redis: &str, ns: &str) -> f64 {
-    use salla_odoo_core::{BodyDigest, JobKind, MerchantId, SyncJob, SyncJobV1};
-    let queue = salla_odoo_queue::RedisQueue::new(
-        redis,
-        salla_odoo_queue::QueueConfig {
-            namespace: format!("{ns}-enqueue"),
-            dedupe_window: Duration::from_secs(600),
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(2),
-        },
-    )
-    .unwrap();
+    let queue = bench_queue(redis, &format!("{ns}-enqueue"));
     let start = Instant::now();
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let tasks: Vec<_> = (0..concurrency())
@@ -226,25 +281,8 @@ async fn enqueue_only(redis: &str, ns: &str) -> f64 {
                 let mut i = 0u64;
                 while start.elapsed() < ROUND {
                     i += 1;
-                    let body = format!("{t}:{i}");
-                    let job = SyncJob::V1(SyncJobV1 {
-                        id: uuid::Uuid::now_v7(),
-                        kind: JobKind::OrderUpsert,
-                        merchant: MerchantId::new(1),
-                        event: "order.created".into(),
-                        entity: None,
-                        digest: BodyDigest::of(body.as_bytes()),
-                        salla_created_at: "2026-11-02 10:00:00".into(),
-                        received_at: time::OffsetDateTime::now_utc(),
-                        attempt: 0,
-                        data: serde_json::json!({"id": i}),
-                        history: Vec::new(),
-                    });
-                    let key = salla_odoo_queue::DedupeKey::new(
-                        MerchantId::new(1),
-                        "order.created",
-                        &job.v1().digest,
-                    );
+                    let (job, key) =
+                        minimal_job(format!("{t}:{i}").as_bytes(), serde_json::json!({"id": i}));
                     queue.enqueue(&job, &key).await.unwrap();
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -260,11 +298,100 @@ async fn enqueue_only(redis: &str, ns: &str) -> f64 {
     rps
 }
 
+/// CPU time used so far by this process (client and servers) and by Redis, where they can be read
+/// (Linux `/proc`, Redis `INFO cpu`).
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    process: Duration,
+    redis: Duration,
+}
+
+impl Cpu {
+    fn now(redis: &mut redis::Connection) -> Option<Cpu> {
+        // utime and stime, fields 14 and 15, in clock ticks (100 per second on Linux).
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let info: String = redis::cmd("INFO").arg("cpu").query(redis).ok()?;
+        let secs = |name: &str| -> Option<f64> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Cpu {
+            process: Duration::from_millis(ticks * 10),
+            redis: Duration::from_secs_f64(secs("used_cpu_user")? + secs("used_cpu_sys")?),
+        })
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu {
+            process: self.process.saturating_sub(earlier.process),
+            redis: self.redis.saturating_sub(earlier.redis),
+        }
+    }
+}
+
+/// One server under test: where it listens, its figures, and the next sample it gets.
+struct Server {
+    name: &'static str,
+    url: String,
+    closed: Figures,
+    cpu: Option<Cpu>,
+    next: usize,
+}
+
+impl Server {
+    fn new(name: &'static str, addr: SocketAddr) -> Self {
+        Server {
+            name,
+            url: format!("http://{addr}/webhooks/salla"),
+            closed: Figures::default(),
+            cpu: Some(Cpu::default()),
+            next: 0,
+        }
+    }
+
+    /// One closed-loop round, with the CPU it cost.
+    async fn round(
+        &mut self,
+        client: &reqwest::Client,
+        samples: &Arc<Vec<Sample>>,
+        redis: &mut redis::Connection,
+    ) {
+        let before = Cpu::now(redis);
+        let figures = throughput(client, &self.url, samples, &mut self.next).await;
+        let used = Cpu::now(redis)
+            .zip(before)
+            .map(|(after, before)| after.since(before));
+        self.cpu = self.cpu.zip(used).map(|(sum, used)| Cpu {
+            process: sum.process + used.process,
+            redis: sum.redis + used.redis,
+        });
+        self.closed.add(figures);
+    }
+
+    /// CPU microseconds per request: (this process, Redis).
+    fn cpu_per_request(&self) -> Option<(f64, f64)> {
+        let n = self.closed.requests.max(1) as f64;
+        self.cpu.map(|c| {
+            (
+                c.process.as_secs_f64() * 1e6 / n,
+                c.redis.as_secs_f64() * 1e6 / n,
+            )
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let redis = redis_url();
     let ns = unique_namespace("bench");
+    let floor_ns = format!("{ns}-floor");
     let settings = test_settings(&ns, &redis, &[("SALLA_ODOO__LOG__FILTER", "error")]);
     let state = salla_odoo_ingest::AppState::new(&settings).unwrap();
     state
@@ -280,53 +407,61 @@ async fn main() {
         Duration::from_secs(1),
         std::future::pending(),
     ));
-    let bare_addr = bare_server().await;
-
-    let samples = samples(200_000);
+    let floor_queue = bench_queue(&redis, &floor_ns);
+    let mut bare = Server::new("bare axum handler (baseline)", bare_server().await);
+    let mut ingest = Server::new("ingest (verify + parse + Redis enqueue)", ingest_addr);
+    let mut floor = Server::new(
+        "floor (read body + enqueue a minimal job)",
+        floor_server(floor_queue.into()).await,
+    );
+    // Ingest and the floor queue in their own namespaces, so they may send the same samples; the
+    // bare handler keeps nothing.
+    let samples = samples(SAMPLES);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency() * 4)
         .build()
         .unwrap();
-    let ingest_url = format!("http://{ingest_addr}/webhooks/salla");
-    let bare_url = format!("http://{bare_addr}/webhooks/salla");
+    let mut conn = redis::Client::open(redis.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("Redis is reachable");
 
-    // Warm up both (connections, allocator, Redis script cache).
-    let (mut oi, mut ob) = (0usize, 100_000usize);
-    for _ in 0..500 {
-        fire(&client, &ingest_url, &samples[oi]).await;
-        fire(&client, &bare_url, &samples[ob]).await;
-        oi += 1;
-        ob += 1;
+    // Warm up (connections, allocator, Redis script cache).
+    for server in [&mut bare, &mut ingest, &mut floor] {
+        for _ in 0..500 {
+            fire(&client, &server.url, &samples[server.next]).await;
+            server.next += 1;
+        }
     }
 
-    // BENCH_INGEST_PROFILE=ingest|bare: that server alone, closed loop, for a profiler to attach to.
+    // BENCH_INGEST_PROFILE=ingest|bare|floor: that server alone, closed loop, for a profiler to
+    // attach to.
     if let Ok(which) = std::env::var("BENCH_INGEST_PROFILE") {
-        let (url, off) = match which.as_str() {
-            "bare" => (&bare_url, &mut ob),
-            _ => (&ingest_url, &mut oi),
+        let server = match which.as_str() {
+            "bare" => &mut bare,
+            "floor" => &mut floor,
+            _ => &mut ingest,
         };
-        let mut total = Figures::default();
         for _ in 0..4 {
-            total.add(throughput(&client, url, &samples, off).await);
+            server.round(&client, &samples, &mut conn).await;
         }
-        println!("{which} alone: {:.0} requests/s", total.rps());
+        let cpu = server
+            .cpu_per_request()
+            .map(|(p, r)| format!("; CPU per request {p:.1} µs here + {r:.1} µs Redis"))
+            .unwrap_or_default();
+        println!("{which} alone: {:.0} requests/s{cpu}", server.closed.rps());
         delete_namespace(&redis, &ns);
+        delete_namespace(&redis, &floor_ns);
         return;
     }
 
-    let mut ingest_t = Figures::default();
-    let mut bare_t = Figures::default();
     for _ in 0..ROUNDS {
-        for (url, acc, off) in [
-            (&bare_url, &mut bare_t, &mut ob),
-            (&ingest_url, &mut ingest_t, &mut oi),
-        ] {
-            acc.add(throughput(&client, url, &samples, off).await);
+        for server in [&mut bare, &mut ingest, &mut floor] {
+            server.round(&client, &samples, &mut conn).await;
         }
     }
     let enqueue_rps = enqueue_only(&redis, &ns).await;
-    let bare_r = at_rate(&client, &bare_url, &samples, &mut ob).await;
-    let ingest_r = at_rate(&client, &ingest_url, &samples, &mut oi).await;
+    let bare_r = at_rate(&client, &bare.url, &samples, &mut bare.next).await;
+    let ingest_r = at_rate(&client, &ingest.url, &samples, &mut ingest.next).await;
 
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -340,38 +475,60 @@ async fn main() {
         "Throughput: closed loop, {} concurrent clients, {ROUNDS} alternating rounds of {ROUND:?} each.",
         concurrency()
     );
+    println!(
+        "CPU per request: this process (the client and the server) and Redis, over the closed-loop rounds."
+    );
     println!("Latency at fixed rate: open loop, {RATE} requests/s for {RATE_SECS} s.\n");
     println!(
-        "| server | requests/s | p50 | p99 | errors | p50 @1000/s | p99 @1000/s | errors @1000/s |"
+        "| server | requests/s | p50 | p99 | errors | CPU µs/request (client + server, Redis) | p50 @1000/s | p99 @1000/s | errors @1000/s |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, t, r) in [
-        ("bare axum handler (baseline)", &bare_t, &bare_r),
-        (
-            "ingest (verify + parse + Redis enqueue)",
-            &ingest_t,
-            &ingest_r,
-        ),
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (server, rate) in [
+        (&bare, Some(&bare_r)),
+        (&ingest, Some(&ingest_r)),
+        (&floor, None),
     ] {
+        let t = &server.closed;
+        let cpu = server
+            .cpu_per_request()
+            .map(|(p, r)| format!("{p:.1} + {r:.1}"))
+            .unwrap_or_else(|| "n/a".into());
+        let (p50, p99, errors) = rate
+            .map(|r| (ms(r.pct(0.5)), ms(r.pct(0.99)), r.errors.to_string()))
+            .unwrap_or_else(|| ("-".into(), "-".into(), "-".into()));
         println!(
-            "| {name} | {:.0} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {cpu} | {p50} | {p99} | {errors} |",
+            server.name,
             t.rps(),
             ms(t.pct(0.5)),
             ms(t.pct(0.99)),
             t.errors,
-            ms(r.pct(0.5)),
-            ms(r.pct(0.99)),
-            r.errors
         );
     }
     println!(
-        "\nFor reference, the queue alone (the same enqueue script, {} concurrent callers, no HTTP): {enqueue_rps:.0} jobs/s.",
-        concurrency()
+        "\nThe floor reads the body and enqueues a job with no payload through the same queue (group \
+         commit, apalis' push script): what the enqueue path alone leaves of the baseline."
     );
     println!(
-        "\nRatio ingest / baseline: throughput {:.2} (aim ≥ 0.50); p99 at 1000/s {} (aim < 10 ms).",
-        ingest_t.rps() / bare_t.rps(),
+        "For reference, the queue alone (the same enqueue script, {} concurrent callers, no HTTP): {enqueue_rps:.0} jobs/s.",
+        concurrency()
+    );
+    if ingest.next > samples.len() {
+        println!(
+            "Note: ingest was sent more requests than there are samples; the repeats were duplicates."
+        );
+    }
+    let total = |s: &Server| s.cpu_per_request().map(|(p, r)| p + r);
+    println!(
+        "\nRatio ingest / baseline: throughput {:.2} (aim ≥ 0.50); floor / baseline {:.2}; CPU per request {}; p99 at 1000/s {} (aim < 10 ms).",
+        ingest.closed.rps() / bare.closed.rps(),
+        floor.closed.rps() / bare.closed.rps(),
+        total(&bare)
+            .zip(total(&ingest))
+            .map(|(b, i)| format!("{:.2}", b / i))
+            .unwrap_or_else(|| "n/a".into()),
         ms(ingest_r.pct(0.99))
     );
     delete_namespace(&redis, &ns);
+    delete_namespace(&redis, &floor_ns);
 }
