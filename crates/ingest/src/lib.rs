@@ -15,6 +15,8 @@
 //! | 503 | Redis is unreachable or too slow (`Retry-After` set) |
 //!
 //! It never calls Odoo or Postgres: the request path is verify → parse envelope → one Redis script.
+//! It reads of `data` only the entity's id: the rest goes into the job as the text Salla sent
+//! ([`RawEnvelope`], checked to be JSON a worker can read, never built as a tree).
 
 use std::future::Future;
 use std::sync::Arc;

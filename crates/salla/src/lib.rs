@@ -2,7 +2,8 @@
 //!
 //! A webhook starts as an [`UnverifiedWebhook`] (raw body + the headers that matter). Only
 //! [`WebhookVerifier::verify`] turns it into a [`VerifiedWebhook`], and only a verified webhook can be
-//! parsed into an [`Envelope`], so nothing unauthenticated can reach the queue.
+//! parsed into an [`Envelope`] (or, for ingest, a [`RawEnvelope`] that keeps `data` as text), so
+//! nothing unauthenticated can reach the queue.
 
 pub mod lenient;
 pub mod payload;
