@@ -259,6 +259,10 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+#[path = "../tests/support/transcript.rs"]
+mod transcript;
+
 /// Every recorded answer of the real Odoo 18 transcript, parsed and classified as docs/odoo-api.md §8 says.
 /// The transcript is read from `../shared` at test time and never copied into the repository.
 #[cfg(test)]
@@ -267,51 +271,7 @@ mod transcript_tests {
     use crate::client::uid_from_authenticate;
     use crate::error::{ErrorClass, FaultKind};
 
-    const TRANSCRIPT: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/odoo18-jsonrpc-transcript.md"
-    );
-
-    /// One recorded call: its step label (e.g. "B28"), request and response JSON.
-    struct Case {
-        label: String,
-        request: Value,
-        response: Value,
-        raw_response: String,
-    }
-
-    fn load() -> Option<Vec<Case>> {
-        let Ok(text) = std::fs::read_to_string(TRANSCRIPT) else {
-            println!("skipping: ../shared not present (CI always has it)");
-            return None;
-        };
-        let mut cases = Vec::new();
-        for section in text.split("\n### ").skip(1) {
-            let label = section
-                .split('.')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            let blocks: Vec<&str> = section
-                .split("```json\n")
-                .skip(1)
-                .filter_map(|b| b.split("\n```").next())
-                .collect();
-            assert_eq!(
-                blocks.len(),
-                2,
-                "{label}: expected a request and a response"
-            );
-            cases.push(Case {
-                label,
-                request: serde_json::from_str(blocks[0]).expect("request JSON"),
-                response: serde_json::from_str(blocks[1]).expect("response JSON"),
-                raw_response: blocks[1].to_owned(),
-            });
-        }
-        Some(cases)
-    }
+    use super::transcript::{Case, load};
 
     /// The expected kind of every recorded error, by the table of docs/odoo-api.md §16.3 and §8.
     fn expected_kind(step: &str) -> Option<FaultKind> {

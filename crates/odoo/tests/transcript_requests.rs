@@ -11,45 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use odoo::{Call, Client, Domain, ErrorClass, SearchOptions};
 use serde_json::{Map, Value, json};
+use support::transcript::load;
 use support::{Answer, Double, config};
-
-const TRANSCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/odoo18-jsonrpc-transcript.md"
-);
-
-struct Case {
-    label: String,
-    request: Value,
-    response: Value,
-}
-
-fn load() -> Option<Vec<Case>> {
-    let Ok(text) = std::fs::read_to_string(TRANSCRIPT) else {
-        println!("skipping: ../shared not present (CI always has it)");
-        return None;
-    };
-    let mut cases = Vec::new();
-    for section in text.split("\n### ").skip(1) {
-        let label = section
-            .split('.')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        let blocks: Vec<&str> = section
-            .split("```json\n")
-            .skip(1)
-            .filter_map(|b| b.split("\n```").next())
-            .collect();
-        cases.push(Case {
-            label,
-            request: serde_json::from_str(blocks[0]).unwrap(),
-            response: serde_json::from_str(blocks[1]).unwrap(),
-        });
-    }
-    Some(cases)
-}
 
 /// `execute_kw` args with the uid and the secret blanked, and the optional kwargs made explicit.
 fn normalized(args: &Value) -> Value {

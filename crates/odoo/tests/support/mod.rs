@@ -3,6 +3,8 @@
 //! The data here is made up for the tests; it only has the shape of a real Odoo's answers.
 #![allow(dead_code)]
 
+pub mod transcript;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
