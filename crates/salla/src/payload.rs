@@ -61,9 +61,7 @@ impl Envelope {
     /// Parse a body. Nesting deeper than serde_json's limit (127 levels) is `MalformedJson`, found
     /// without recursing further, so no body can exhaust the stack.
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
-        // Only an object is an envelope. serde's derive would also read a JSON array positionally
-        // (`["order.created", 1, "…", {…}]`), which no Salla delivery is.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !is_object_text(body) {
             return Err(
                 match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
                     Ok(_) => ParseError::InvalidEnvelope("the body is not a JSON object".into()),
@@ -128,25 +126,24 @@ impl Envelope {
 /// `data` kept as the exact JSON text Salla sent. It accepts exactly the bodies
 /// [`Envelope::from_slice`] accepts, with the same errors, but builds no tree of `data`: ingest
 /// passes the text on to the queue untouched (see `SyncJob<D>` in the core crate).
-#[derive(Debug)]
+#[derive(Debug, Deserialize)]
 pub struct RawEnvelope<'a> {
+    #[serde(borrow)]
     pub event: Cow<'a, str>,
+    #[serde(deserialize_with = "lenient::id")]
     pub merchant: u64,
     /// Verbatim, as in [`Envelope::created_at`].
+    #[serde(borrow)]
     pub created_at: Cow<'a, str>,
+    #[serde(borrow)]
     pub data: &'a RawValue,
 }
 
-#[derive(Deserialize)]
-struct RawFields<'a> {
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(deserialize_with = "lenient::id")]
-    merchant: u64,
-    #[serde(borrow)]
-    created_at: Cow<'a, str>,
-    #[serde(borrow)]
-    data: &'a RawValue,
+/// Whether a body's first non-blank byte opens an object. Only an object is an envelope: serde's
+/// derive would also read a JSON array positionally (`["order.created", 1, "…", {…}]`), which no
+/// Salla delivery is.
+fn is_object_text(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// The body read again for what the first pass skipped: that every string, number and nesting
@@ -221,20 +218,15 @@ impl<'a> RawEnvelope<'a> {
     /// as text, then `data` read in full and dropped. Any failure is left for [`Envelope`] to
     /// explain.
     fn read(body: &'a [u8]) -> Option<Self> {
-        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        if !is_object_text(body) {
             return None;
         }
-        let fields: RawFields<'a> = serde_json::from_slice(body).ok()?;
-        if fields.event.trim().is_empty() || !fields.data.get().starts_with('{') {
+        let env: RawEnvelope<'a> = serde_json::from_slice(body).ok()?;
+        if env.event.trim().is_empty() || !env.data.get().starts_with('{') {
             return None;
         }
         serde_json::from_slice::<CheckedData>(body).ok()?;
-        Some(RawEnvelope {
-            event: fields.event,
-            merchant: fields.merchant,
-            created_at: fields.created_at,
-            data: fields.data,
-        })
+        Some(env)
     }
 
     /// The value at a JSON pointer into `data` (`/order/id`: object members only), as
