@@ -948,3 +948,47 @@ pub fn order_event(
     }))
     .unwrap()
 }
+
+/// CPU seconds and resident memory (KiB) of a process. CPU is the sum of its threads' run time from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds; `/proc/<pid>/stat` counts 10 ms ticks, too coarse
+/// for per-order figures), plus what exited threads left in `stat`'s tick counts beyond that.
+pub fn proc_stats(pid: u32) -> (f64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = 100.0; // USER_HZ on Linux
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let stat_cpu = (field(11) + field(12)) / ticks;
+    let threads_ns: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    let threads = threads_ns as f64 / 1e9;
+    // Live threads are exact; `stat` also holds exited threads, but only to the tick.
+    let cpu = if stat_cpu > threads + 0.02 {
+        stat_cpu
+    } else {
+        threads
+    };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kb = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (cpu, rss_kb)
+}

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use axum::{Router, body::Bytes, routing::post};
 use futures::StreamExt;
 use salla_odoo_tests::{
-    SECRET, delete_namespace, redis_url, sample_order, sign, test_settings, unique_namespace,
+    SECRET, delete_namespace, proc_stats, redis_url, sample_order, sign, test_settings,
+    unique_namespace,
 };
 
 /// Closed-loop clients (BENCH_CONCURRENCY overrides).
@@ -149,10 +150,7 @@ async fn throughput(
         .collect();
     let mut total = Figures::default();
     for t in tasks {
-        let f = t.await.unwrap();
-        total.requests += f.requests;
-        total.errors += f.errors;
-        total.latencies.extend(f.latencies);
+        total.add(t.await.unwrap());
     }
     total.elapsed = start.elapsed();
     *offset = next.load(std::sync::atomic::Ordering::Relaxed);
@@ -299,7 +297,7 @@ async fn enqueue_only(redis: &str, ns: &str) -> f64 {
 }
 
 /// CPU time used so far by this process (client and servers) and by Redis, where they can be read
-/// (Linux `/proc`, Redis `INFO cpu`).
+/// (Linux `/proc`, see `proc_stats`; Redis `INFO cpu`).
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     process: Duration,
@@ -308,11 +306,11 @@ struct Cpu {
 
 impl Cpu {
     fn now(redis: &mut redis::Connection) -> Option<Cpu> {
-        // utime and stime, fields 14 and 15, in clock ticks (100 per second on Linux).
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // Zero where there is no `/proc` to read.
+        let (process, _) = proc_stats(std::process::id());
+        if process == 0.0 {
+            return None;
+        }
         let info: String = redis::cmd("INFO").arg("cpu").query(redis).ok()?;
         let secs = |name: &str| -> Option<f64> {
             info.lines()
@@ -322,7 +320,7 @@ impl Cpu {
                 .ok()
         };
         Some(Cpu {
-            process: Duration::from_millis(ticks * 10),
+            process: Duration::from_secs_f64(process),
             redis: Duration::from_secs_f64(secs("used_cpu_user")? + secs("used_cpu_sys")?),
         })
     }
