@@ -205,8 +205,7 @@ pub async fn run(
         }
     }
     let listen = options.listen.unwrap_or(settings.ingest.listen);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = salla_odoo_ingest::edge::listen(listen)
         .map_err(|e| CliError::Usage(format!("listening on {listen}: {e}")))?;
     let metrics = match options.metrics_listen {
         Some(addr) => Some(
@@ -234,6 +233,7 @@ pub async fn run(
     ));
     let worker = tokio::spawn(salla_odoo_worker::run_with(
         settings.clone(),
+        salla_odoo_worker::worker_identity(None),
         queue.clone(),
         db.clone(),
         metrics,

@@ -78,6 +78,9 @@ pub struct WorkerSettings {
     pub max_starts: u32,
     pub lock_busy_retry_ms: u64,
     pub metrics_listen: SocketAddr,
+    /// Without an explicit address, a worker whose `metrics_listen` port is taken (another worker
+    /// on the host) takes the next free one of this many ports.
+    pub metrics_port_span: u16,
 }
 
 impl WorkerSettings {
@@ -101,6 +104,9 @@ pub struct IngestSettings {
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
     pub shutdown_grace_ms: u64,
+    pub header_read_timeout_ms: u64,
+    pub keep_alive_timeout_ms: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -230,6 +236,14 @@ impl Settings {
             return Err(CoreError::Config(
                 "ingest.body_limit_bytes must be > 0".into(),
             ));
+        }
+        let i = &self.ingest;
+        if i.header_read_timeout_ms == 0 || i.keep_alive_timeout_ms > i.header_read_timeout_ms {
+            return Err(CoreError::Config(format!(
+                "ingest.header_read_timeout_ms ({}) must be > 0 and at least ingest.keep_alive_timeout_ms ({}): \
+                 an idle kept-alive connection also waits for its next request's headers",
+                i.header_read_timeout_ms, i.keep_alive_timeout_ms
+            )));
         }
         let w = &self.worker;
         if w.orphan_timeout() <= Duration::from_secs(w.job_timeout_secs + w.drain_secs) {

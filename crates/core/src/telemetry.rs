@@ -31,10 +31,20 @@ pub fn init(log: &LogSettings) {
 /// Histogram samples pile up in the recorder until "upkeep" folds them into buckets; a scrape does
 /// that, but a process nobody scrapes would grow without bound, so a background thread runs it too.
 pub fn metrics_handle() -> PrometheusHandle {
+    metrics_handle_labelled(&[])
+}
+
+/// [`metrics_handle`], with `labels` on every metric when this call installs the recorder (a worker
+/// process labels its metrics with its identity, so several workers on a host stay apart in
+/// Prometheus). When the recorder is already installed, `labels` are not applied.
+pub fn metrics_handle_labelled(labels: &[(&str, &str)]) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
+            let builder = labels.iter().fold(PrometheusBuilder::new(), |b, (k, v)| {
+                b.add_global_label(*k, *v)
+            });
+            let handle = builder
                 .set_buckets(&[
                     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0, 30.0,

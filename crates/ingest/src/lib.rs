@@ -18,6 +18,8 @@
 //! It reads of `data` only the entity's id: the rest goes into the job as the text Salla sent
 //! ([`RawEnvelope`], checked to be JSON a worker can read, never built as a tree).
 
+pub mod edge;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,6 +76,7 @@ struct Inner {
     metrics: PrometheusHandle,
     body_limit: usize,
     request_timeout: Duration,
+    edge: salla_odoo_core::settings::IngestSettings,
 }
 
 impl AppState {
@@ -96,6 +99,7 @@ impl AppState {
                 metrics: salla_odoo_core::telemetry::metrics_handle(),
                 body_limit: settings.ingest.body_limit_bytes,
                 request_timeout: Duration::from_millis(settings.ingest.request_timeout_ms),
+                edge: settings.ingest.clone(),
             }),
         })
     }
@@ -117,30 +121,23 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve on `listener` until `shutdown` resolves, then give in-flight requests `grace` to finish.
+/// Connections are held to the edge's limits (header and keep-alive timeouts, a connection cap:
+/// [`edge`]); the open-file limit is raised to its hard limit first.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async {
-        let _ = rx.await;
-    });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        res = &mut server => return Ok(res?),
-        () = shutdown => {}
-    }
-    tracing::info!(
-        grace_ms = grace.as_millis() as u64,
-        "shutting down: draining in-flight requests"
+    edge::raise_fd_limit();
+    let limits = edge::EdgeLimits::from_settings(&state.inner.edge);
+    tracing::debug!(
+        max_connections = limits.max_connections,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        keep_alive_timeout_ms = limits.keep_alive_timeout.as_millis() as u64,
+        "edge limits"
     );
-    let _ = tx.send(());
-    match tokio::time::timeout(grace, server).await {
-        Ok(res) => res?,
-        Err(_) => tracing::warn!("shutdown grace period over; closing remaining connections"),
-    }
+    edge::serve(listener, app(state), limits, grace, shutdown).await?;
     Ok(())
 }
 

@@ -124,8 +124,9 @@ fn id_of(u: &Unsettled) -> &str {
 }
 
 /// A unique id for this process: host, pid and a random suffix (two workers never share one, even
-/// in one process or after a fast restart with the same pid).
-pub fn worker_identity() -> String {
+/// in one process or after a fast restart with the same pid); `instance` (systemd's `%i`, a pod
+/// ordinal) is part of it when given, so an operator can tell a host's workers apart.
+pub fn worker_identity(instance: Option<u32>) -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
@@ -133,7 +134,105 @@ pub fn worker_identity() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into());
     let suffix: u32 = rand::random();
-    format!("{host}-{}-{suffix:08x}", std::process::id())
+    match instance {
+        Some(i) => format!("{host}-w{i}-{}-{suffix:08x}", std::process::id()),
+        None => format!("{host}-{}-{suffix:08x}", std::process::id()),
+    }
+}
+
+/// Where a worker process serves `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsBind {
+    /// No listener.
+    Off,
+    /// Exactly this address (`--metrics-listen ADDR`, or `--instance N`: `metrics_listen` + N).
+    Exact(std::net::SocketAddr),
+    /// The first free port of `span` ports from `base` (the default): several workers on one host
+    /// start with no flags, each on its own port.
+    FirstFree {
+        base: std::net::SocketAddr,
+        span: u16,
+    },
+}
+
+impl MetricsBind {
+    /// The choice for a worker process: `--metrics-listen` (`off` or an address) wins, then
+    /// `--instance N` (port `worker.metrics_listen` + N), else the first free port of the span.
+    pub fn choose(
+        settings: &salla_odoo_core::settings::WorkerSettings,
+        explicit: Option<&str>,
+        instance: Option<u32>,
+    ) -> Result<Self, String> {
+        match (explicit, instance) {
+            (Some("off"), _) => Ok(Self::Off),
+            (Some(addr), _) => addr
+                .parse()
+                .map(Self::Exact)
+                .map_err(|e| format!("--metrics-listen {addr:?}: {e}")),
+            (None, Some(i)) => {
+                let mut addr = settings.metrics_listen;
+                let port = u16::try_from(i)
+                    .ok()
+                    .and_then(|i| addr.port().checked_add(i))
+                    .ok_or_else(|| {
+                        format!("--instance {i}: port {} + {i} is not a port", addr.port())
+                    })?;
+                addr.set_port(port);
+                Ok(Self::Exact(addr))
+            }
+            (None, None) => Ok(Self::FirstFree {
+                base: settings.metrics_listen,
+                span: settings.metrics_port_span.max(1),
+            }),
+        }
+    }
+
+    /// Bind the listener. An exact address that is taken is an error (the operator asked for it);
+    /// in a span, a taken port moves on to the next one.
+    pub async fn bind(self) -> Result<Option<tokio::net::TcpListener>, WorkerError> {
+        match self {
+            Self::Off => Ok(None),
+            Self::Exact(addr) => tokio::net::TcpListener::bind(addr)
+                .await
+                .map(Some)
+                .map_err(|e| {
+                    WorkerError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("binding {addr}: {e}"),
+                    ))
+                }),
+            Self::FirstFree { base, span } => {
+                // Port 0 asks the system for any free port: there is no span to walk.
+                let last = if base.port() == 0 { 0 } else { span - 1 };
+                let mut last_error = None;
+                for offset in 0..=last {
+                    let mut addr = base;
+                    let Some(port) = base.port().checked_add(offset) else {
+                        break;
+                    };
+                    addr.set_port(port);
+                    match tokio::net::TcpListener::bind(addr).await {
+                        Ok(l) => return Ok(Some(l)),
+                        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_error = Some(e),
+                        Err(e) => {
+                            return Err(WorkerError::Io(std::io::Error::new(
+                                e.kind(),
+                                format!("binding {addr}: {e}"),
+                            )));
+                        }
+                    }
+                }
+                Err(WorkerError::Io(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!(
+                        "binding metrics: all {span} ports from {base} are in use ({}); \
+                         raise worker.metrics_port_span, or give --instance N or --metrics-listen ADDR|off",
+                        last_error.map(|e| e.to_string()).unwrap_or_default()
+                    ),
+                )))
+            }
+        }
+    }
 }
 
 /// What [`Worker::process`] did with one lease (for tests and metrics).
@@ -902,17 +1001,19 @@ pub fn connect(settings: &Settings) -> Result<(Queue, Db), WorkerError> {
 /// The worker process: metrics endpoint plus the run loop, until `shutdown`.
 pub async fn run(
     settings: Settings,
+    id: String,
     metrics_listener: Option<tokio::net::TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let (queue, pool) = connect(&settings)?;
-    run_with(settings, queue, pool, metrics_listener, shutdown).await
+    run_with(settings, id, queue, pool, metrics_listener, shutdown).await
 }
 
 /// [`run`] on a given queue and database: the fleet's worker process uses Redis and Postgres,
 /// `salla-odoo run` its embedded queue and SQLite store.
 pub async fn run_with(
     settings: Settings,
+    id: String,
     queue: Queue,
     pool: Db,
     metrics_listener: Option<tokio::net::TcpListener>,
@@ -920,7 +1021,6 @@ pub async fn run_with(
 ) -> Result<(), WorkerError> {
     let keyring = salla_odoo_store::secrets::Keyring::from_settings(&settings.secrets)?;
     let config = WorkerConfig::from_settings(&settings);
-    let id = worker_identity();
     let limits = StoreLimits::new(
         queue.clone(),
         config.store_concurrency,
@@ -930,6 +1030,9 @@ pub async fn run_with(
     let grace = Duration::from_secs(u64::from(settings.retention.uninstall_grace_days) * 86_400);
     let handler = SyncHandler::new(pool.clone(), keyring, limits, queue.clone(), grace);
     let retention_queue = queue.clone();
+    // Every metric of this process carries its identity (when this process installs the recorder:
+    // `salla-odoo run` shares one with its ingest).
+    let metrics = salla_odoo_core::telemetry::metrics_handle_labelled(&[("worker", &id)]);
     let worker = Worker::new(id, queue, pool.clone(), handler, config);
     let _retention = (settings.retention.interval_secs > 0).then(|| {
         let policy = salla_odoo_store::retention::Policy::from_settings(&settings.retention);
@@ -940,8 +1043,10 @@ pub async fn run_with(
             Duration::from_secs(settings.retention.interval_secs),
         )))
     });
-    let metrics = salla_odoo_core::telemetry::metrics_handle();
     if let Some(listener) = metrics_listener {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "worker metrics listening");
+        }
         tokio::spawn(serve_metrics(listener, metrics));
     }
     // The run loop goes on a runtime thread: awaited here it would run wherever the caller polls

@@ -30,9 +30,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(file.as_deref(), std::env::vars())?;
     salla_odoo_core::telemetry::init(&settings.log);
     let addr = args.listen.unwrap_or(settings.ingest.listen);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
+    let listener =
+        salla_odoo_ingest::edge::listen(addr).with_context(|| format!("binding {addr}"))?;
     salla_odoo_ingest::run(settings, listener, salla_odoo_ingest::shutdown_signal()).await?;
     Ok(())
 }

@@ -1,6 +1,5 @@
 //! `salla-odoo-worker`: drains the queue into Odoo. See the crate docs.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -14,9 +13,15 @@ struct Args {
     /// Configuration file (TOML, same layout as config/default.toml).
     #[arg(long, env = "SALLA_ODOO_CONFIG")]
     config: Option<PathBuf>,
-    /// Address of /metrics and /healthz (overrides worker.metrics_listen; "off" to disable).
+    /// Address of /metrics and /healthz, exactly (overrides worker.metrics_listen; "off" to
+    /// disable). Without it the worker takes the first free port of worker.metrics_port_span ports
+    /// from worker.metrics_listen, so several workers on one host need no flags.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// This worker's index on its host (systemd's %i): metrics on port worker.metrics_listen + N,
+    /// and N in the worker's identity.
+    #[arg(long, env = "SALLA_ODOO_WORKER_INSTANCE")]
+    instance: Option<u32>,
 }
 
 #[tokio::main]
@@ -31,20 +36,15 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(file.as_deref(), std::env::vars())?;
     settings.require_secrets_key()?;
     salla_odoo_core::telemetry::init(&settings.log);
-    let metrics = match args.metrics_listen.as_deref() {
-        Some("off") => None,
-        Some(a) => Some(a.parse::<SocketAddr>().context("--metrics-listen")?),
-        None => Some(settings.worker.metrics_listen),
-    };
-    let listener = match metrics {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?,
-        ),
-        None => None,
-    };
-    salla_odoo_worker::run(settings, listener, shutdown_signal()).await?;
+    let bind = salla_odoo_worker::MetricsBind::choose(
+        &settings.worker,
+        args.metrics_listen.as_deref(),
+        args.instance,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let listener = bind.bind().await?;
+    let id = salla_odoo_worker::worker_identity(args.instance);
+    salla_odoo_worker::run(settings, id, listener, shutdown_signal()).await?;
     Ok(())
 }
 
