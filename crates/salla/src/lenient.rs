@@ -1,11 +1,15 @@
 //! Decoders for the ways Salla writes the same thing differently: ids and amounts as numbers or
-//! strings, dates as objects or strings, mobiles as numbers or strings. Money is never `f64`.
+//! strings, money as an object, a number or a string, dates as objects or strings, mobiles as
+//! numbers or strings, lists as arrays, objects or `null`, flags as booleans or `0`/`1`. Money is
+//! never `f64`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, de};
+use serde_json::Value;
 
 struct U64Visitor;
 
@@ -136,13 +140,243 @@ impl<'de> Deserialize<'de> for SallaDate {
     }
 }
 
-/// Money: `{amount, currency}` with the amount as a number or a string.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// Money, in every form Salla writes it: `{amount, currency}` (orders, `product.created`),
+/// `{amount, expired_at}` without a currency (`sale_price` in `product.price.updated`), a plain
+/// number (`price`, `regular_price`, `cost`, `taxed_price` there) or a numeric string. The amount is
+/// a number or a numeric string inside the object too; other members are ignored. A form without an
+/// amount (`"lots"`, `true`, `{}`, `null`) is an error: use [`opt_money`] where money is optional.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
-    #[serde(deserialize_with = "decimal")]
     pub amount: Decimal,
-    #[serde(default)]
+    /// `None` when Salla gave a bare amount (the currency is then the payload's `currency`).
     pub currency: Option<String>,
+}
+
+impl Money {
+    fn bare(amount: Decimal) -> Money {
+        Money {
+            amount,
+            currency: None,
+        }
+    }
+}
+
+/// An amount read with [`decimal`], for `next_value`.
+struct Amount(Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        decimal(d).map(Amount)
+    }
+}
+
+/// Text read with [`opt_text`], for `next_value`.
+struct Text(Option<String>);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_text(d).map(Text)
+    }
+}
+
+struct MoneyVisitor;
+
+impl<'de> de::Visitor<'de> for MoneyVisitor {
+    type Value = Money;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("money: {amount, currency}, a number or a numeric string")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Money, E> {
+        DecimalVisitor.visit_u64(v).map(Money::bare)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Money, E> {
+        DecimalVisitor.visit_i64(v).map(Money::bare)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Money, E> {
+        DecimalVisitor.visit_f64(v).map(Money::bare)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Money, E> {
+        DecimalVisitor.visit_str(v).map(Money::bare)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Money, A::Error> {
+        let mut amount = None;
+        let mut currency = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "amount" => {
+                    if amount.is_some() {
+                        return Err(de::Error::duplicate_field("amount"));
+                    }
+                    amount = Some(map.next_value::<Amount>()?.0);
+                }
+                "currency" => {
+                    if currency.is_some() {
+                        return Err(de::Error::duplicate_field("currency"));
+                    }
+                    currency = Some(map.next_value::<Text>()?.0);
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Money {
+            amount: amount.ok_or_else(|| de::Error::missing_field("amount"))?,
+            currency: currency.flatten(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(MoneyVisitor)
+    }
+}
+
+/// Whether an optional money value says "no amount": `null`, `""`, an empty object or array (how
+/// PHP writes an empty one), or an object whose `amount` is `null` or `""`.
+fn no_money(v: &Value) -> bool {
+    let blank = |v: &Value| match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    };
+    match v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty() || m.get("amount").is_some_and(blank),
+        v => blank(v),
+    }
+}
+
+/// Optional money: [`Money`] in any of its forms, or `None` for `null`, `""`, `{}`, `[]` and an
+/// object whose `amount` is `null` or `""`. Anything else that is not money (`"lots"`, `true`, an
+/// object without `amount`) is still an error.
+pub fn opt_money<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Money>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if no_money(&v) {
+        return Ok(None);
+    }
+    Money::deserialize(v).map(Some).map_err(de::Error::custom)
+}
+
+/// An optional amount written as money or as a bare amount (`"discount": "5.00"` or
+/// `{"amount": 5, "currency": "SAR"}`): the decimal, as [`opt_money`] reads it.
+pub fn opt_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    Ok(opt_money(d)?.map(|m| m.amount))
+}
+
+/// A list that may arrive as an array, as `null` or missing (empty), as an object of its items
+/// (PHP's `{"0": {…}, "1": {…}}`, or `{}` when empty), or as one item where a list was
+/// documented (an object that is not a map of objects).
+pub fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let items: Vec<Value> = match Value::deserialize(d)? {
+        Value::Null => Vec::new(),
+        Value::Array(a) => a,
+        Value::Object(m) if m.values().all(|v| v.is_object()) => {
+            m.into_iter().map(|(_, v)| v).collect()
+        }
+        v @ Value::Object(_) => vec![v],
+        other => {
+            return Err(de::Error::invalid_type(unexpected(&other), &"a list"));
+        }
+    };
+    items
+        .into_iter()
+        .map(|v| T::deserialize(v).map_err(de::Error::custom))
+        .collect()
+}
+
+/// An optional object: `None` for `null`, `[]` and `{}` (PHP writes an empty object as `[]`).
+pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Array(a) if a.is_empty() => Ok(None),
+        Value::Object(m) if m.is_empty() => Ok(None),
+        v => T::deserialize(v).map(Some).map_err(de::Error::custom),
+    }
+}
+
+/// An optional flag: `true`/`false`, `1`/`0`, `"true"`/`"false"`/`"1"`/`"0"`; `null` or `""` →
+/// `None`.
+pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(b)),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(Some(false)),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(Some(true)),
+        Value::String(s) => match s.trim() {
+            "" => Ok(None),
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(de::Error::custom("flag string is not true/false/1/0")),
+        },
+        other => Err(de::Error::invalid_type(unexpected(&other), &"a flag")),
+    }
+}
+
+/// Optional text, or the `name` of an object that carries one (a status written as
+/// `"تم التنفيذ"` or as `{id, name}`); `null` → `None`.
+pub fn opt_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Object(m) => match m.get("name") {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => opt_text(v).map_err(de::Error::custom),
+        },
+        v => opt_text(v).map_err(de::Error::custom),
+    }
+}
+
+struct I64Visitor;
+
+impl de::Visitor<'_> for I64Visitor {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an integer, as a number or a string")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+            Ok(v as i64)
+        } else {
+            Err(E::custom("not an integer"))
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+        v.trim()
+            .parse()
+            .map_err(|_| E::custom("integer string is not an integer"))
+    }
+}
+
+/// An integer (e.g. a Unix timestamp) given as a number or a string.
+pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(I64Visitor)
+}
+
+fn unexpected(v: &Value) -> de::Unexpected<'_> {
+    match v {
+        Value::Null => de::Unexpected::Unit,
+        Value::Bool(b) => de::Unexpected::Bool(*b),
+        Value::Number(_) => de::Unexpected::Other("number"),
+        Value::String(s) => de::Unexpected::Str(s),
+        Value::Array(_) => de::Unexpected::Seq,
+        Value::Object(_) => de::Unexpected::Map,
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! parsed into an [`Envelope`] (or, for ingest, a [`RawEnvelope`] that keeps `data` as text), so
 //! nothing unauthenticated can reach the queue.
 
+pub mod api;
 pub mod lenient;
 pub mod payload;
 pub mod verify;
 
+pub use api::{ApiConfig, ApiError, SallaApi};
 pub use payload::{Envelope, ParseError, Payload, RawEnvelope};
 pub use verify::{Strategy, UnverifiedWebhook, VerifiedWebhook, VerifyError, WebhookVerifier};

@@ -300,25 +300,27 @@ pub enum Payload {
     Other(Value),
 }
 
+/// A customer (`customer.created` / `updated` / `login`, and `order.customer`). In an order the
+/// customer may carry only `name` (no first and last name) and `mobile` as `"+96652318526"`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Customer {
     #[serde(deserialize_with = "lenient::id")]
     pub id: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub mobile: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub mobile_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub city: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub country: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub country_code: Option<String>,
     #[serde(default)]
     pub updated_at: Option<SallaDate>,
@@ -328,10 +330,10 @@ pub struct Customer {
 pub struct OrderStatus {
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub id: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
     /// Map by slug: custom sub-statuses inherit their parent's slug.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub slug: Option<String>,
 }
 
@@ -339,45 +341,46 @@ pub struct OrderStatus {
 pub struct Tax {
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     pub percent: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub amount: Option<Money>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Discount {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    /// `"5.00"`, a number, or money.
+    #[serde(default, deserialize_with = "lenient::opt_amount")]
     pub discount: Option<Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderAmounts {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub sub_total: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub shipping_cost: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub cash_on_delivery: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub tax: Option<Tax>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub discounts: Vec<Discount>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub total: Option<Money>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ItemAmounts {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub price_without_tax: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub total_discount: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub tax: Option<Tax>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub total: Option<Money>,
 }
 
@@ -387,35 +390,46 @@ pub struct ItemProduct {
     pub id: u64,
 }
 
+/// An order line. `sku` may be `""` or `null`: the product is then `product.id`, or `product_id`
+/// (the order inside `order.status.updated` and `order.shipment.*` has only that).
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderItem {
     #[serde(deserialize_with = "lenient::id")]
     pub id: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub sku: Option<String>,
     #[serde(deserialize_with = "lenient::decimal")]
     pub quantity: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub amounts: Option<ItemAmounts>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub product: Option<ItemProduct>,
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub product_id: Option<u64>,
+}
+
+impl OrderItem {
+    /// The Salla product of the line: `product.id`, else `product_id`.
+    pub fn product_id(&self) -> Option<u64> {
+        self.product.as_ref().map(|p| p.id).or(self.product_id)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Address {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub country: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub country_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub city: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub shipping_address: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub street_number: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub block: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub postal_code: Option<String>,
@@ -423,9 +437,9 @@ pub struct Address {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Receiver {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub phone: Option<String>,
@@ -435,15 +449,17 @@ pub struct Receiver {
 pub struct Shipping {
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub id: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub company: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub receiver: Option<Receiver>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub address: Option<Address>,
 }
 
-/// The order model shared by `order.created` and most order events.
+/// The order model shared by `order.created` and most order events. `shipping` may be `null`
+/// (pickup, digital goods); `shipments`, `options[].value` and the other fields the connector does
+/// not read are not typed, so their shapes (`null`, object or list) never refuse an order.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Order {
     #[serde(deserialize_with = "lenient::id")]
@@ -454,19 +470,19 @@ pub struct Order {
     pub date: Option<SallaDate>,
     #[serde(default)]
     pub updated_at: Option<SallaDate>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub status: Option<OrderStatus>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub payment_method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub currency: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub amounts: Option<OrderAmounts>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub shipping: Option<Shipping>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_object")]
     pub customer: Option<Customer>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub items: Vec<OrderItem>,
 }
 
@@ -477,9 +493,9 @@ pub struct OrderStatusUpdate {
     #[serde(deserialize_with = "lenient::id")]
     pub id: u64,
     /// The status name (Arabic by default); the slug is in `order.status.slug`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_name")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub note: Option<String>,
     pub order: Order,
 }
@@ -507,7 +523,7 @@ pub struct Variant {
     pub id: u64,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub sku: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub price: Option<Money>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     pub stock_quantity: Option<Decimal>,
@@ -517,40 +533,60 @@ pub struct Variant {
 pub struct Category {
     #[serde(deserialize_with = "lenient::id")]
     pub id: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
 }
 
-/// The product model (`product.created`, `updated`, `deleted`, …); small events carry a subset.
+/// The product model (`product.created`, `updated`, `deleted`, `available`, `quantity.low`); the
+/// newer small events carry a subset: `product.status.updated` id, SKU and status;
+/// `product.price.updated` plain numbers for `price`, `regular_price`, `cost`, `tax` and
+/// `taxed_price`, and `sale_price` as `{amount, expired_at}`; `product.category.updated` the
+/// categories; `product.brand.updated` the brand.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Product {
     #[serde(deserialize_with = "lenient::id")]
     pub id: u64,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub sku: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "lenient::opt_text")]
     pub product_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub price: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
+    pub regular_price: Option<Money>,
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub sale_price: Option<Money>,
-    #[serde(default)]
+    /// The price with tax (`{amount, currency}` or a number).
+    #[serde(default, deserialize_with = "lenient::opt_money")]
+    pub taxed_price: Option<Money>,
+    /// `cost_price` in the product model.
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub cost_price: Option<Money>,
+    /// `cost` in `product.price.updated`.
+    #[serde(default, deserialize_with = "lenient::opt_money")]
+    pub cost: Option<Money>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     pub quantity: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub unlimited_quantity: Option<bool>,
     /// `hidden`, `sale` or `out`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub status: Option<String>,
     #[serde(default)]
     pub updated_at: Option<SallaDate>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub skus: Vec<Variant>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub categories: Vec<Category>,
+}
+
+impl Product {
+    /// The cost: `cost_price`, else `cost`.
+    pub fn cost(&self) -> Option<&Money> {
+        self.cost_price.as_ref().or(self.cost.as_ref())
+    }
 }
 
 /// The store-side shipment model (`shipment.creating` / `created` / `updated` / `cancelled`).
@@ -564,13 +600,13 @@ pub struct Shipment {
     pub shipping_number: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub tracking_number: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub tracking_link: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub courier_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub status: Option<String>,
-    /// `[]` or `{format, url}`.
+    /// `[]`, `null` or `{format, url}`.
     #[serde(default)]
     pub label: Value,
 }
@@ -587,7 +623,7 @@ pub struct InvoiceItem {
     pub sku: Option<String>,
     #[serde(deserialize_with = "lenient::decimal")]
     pub quantity: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub price: Option<Money>,
 }
 
@@ -599,9 +635,9 @@ pub struct Invoice {
     pub invoice_number: Option<String>,
     #[serde(deserialize_with = "lenient::id")]
     pub order_id: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_money")]
     pub total: Option<Money>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::list")]
     pub items: Vec<InvoiceItem>,
 }
 
@@ -611,10 +647,11 @@ pub struct StoreAuthorize {
     pub access_token: SecretString,
     #[serde(default)]
     pub refresh_token: Option<SecretString>,
+    #[serde(deserialize_with = "lenient::int")]
     pub expires: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub scope: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub token_type: Option<String>,
 }
 
@@ -624,16 +661,16 @@ pub struct AppEvent {
     /// The app id.
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub id: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub app_name: Option<String>,
     /// `development`, `demo` or `live`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub store_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub installation_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub uninstallation_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub refunded: Option<bool>,
     #[serde(default)]
     pub settings: Option<Value>,

@@ -66,9 +66,7 @@ pub fn item_code(item: &OrderItem, raw_item: &Value) -> Option<String> {
         return Some(sku.to_owned());
     }
     let pid = item
-        .product
-        .as_ref()
-        .map(|p| p.id)
+        .product_id()
         .or_else(|| salla_odoo_salla::lenient::id_at(raw_item, "/product_id"))?;
     Some(crate::product::product_code(None, pid))
 }

@@ -85,24 +85,25 @@ pub struct ProductPlan {
     pub quantity: Option<Decimal>,
 }
 
-/// The price Odoo should list: Salla's regular price (pre-tax), or the tax-included price when the store's
-/// tax is price-included.
-fn list_price(p: &Product, raw: &Value, prices_include_tax: bool) -> Option<Decimal> {
-    if prices_include_tax
-        && let Some(t) = raw.pointer("/taxed_price/amount").and_then(|v| {
-            serde_json::from_value::<salla_odoo_salla::lenient::Money>(json!({"amount": v})).ok()
-        })
-    {
+/// The price Odoo should list: Salla's price (pre-tax; `regular_price` when the event has no `price`), or
+/// the tax-included price (`taxed_price`) when the store's tax is price-included. Each may be money or a
+/// plain number (`product.price.updated` sends plain numbers).
+fn list_price(p: &Product, prices_include_tax: bool) -> Option<Decimal> {
+    if prices_include_tax && let Some(t) = &p.taxed_price {
         return Some(t.amount);
     }
-    p.price.as_ref().map(|m| m.amount)
+    p.price
+        .as_ref()
+        .or(p.regular_price.as_ref())
+        .map(|m| m.amount)
 }
 
 /// The products a Salla product event maps to: the product itself, then its variants.
-/// `deleted` archives them; status `hidden` archives, `sale`/`out` activates.
+/// `deleted` archives them; status `hidden` archives, `sale`/`out` activates. `_raw` (the product's JSON)
+/// is no longer read: every field the mapping uses is typed in [`Product`].
 pub fn product_plans(
     p: &Product,
-    raw: &Value,
+    _raw: &Value,
     deleted: bool,
     prices_include_tax: bool,
 ) -> Vec<ProductPlan> {
@@ -134,10 +135,10 @@ pub fn product_plans(
     }
     let mut main = base.clone();
     main.insert("default_code".into(), json!(code));
-    if let Some(price) = list_price(p, raw, prices_include_tax) {
+    if let Some(price) = list_price(p, prices_include_tax) {
         main.insert("list_price".into(), money(price));
     }
-    if let Some(cost) = &p.cost_price {
+    if let Some(cost) = p.cost() {
         main.insert("standard_price".into(), money(cost.amount));
     }
     let mut plans = vec![ProductPlan {
