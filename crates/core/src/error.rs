@@ -31,6 +31,14 @@ pub enum SyncError {
     /// Retrying cannot help (validation, access, unknown field): dead-letter at once.
     #[error("permanent: {message}")]
     Permanent { message: String },
+    /// Not now, through nobody's failure: the store's fleet-wide budget at a remote API is spent
+    /// (Salla answered 429, or the plan's requests per minute are used up). The job runs again after
+    /// `retry_after` without spending an attempt.
+    #[error("throttled: {message}")]
+    Throttled {
+        message: String,
+        retry_after: Duration,
+    },
 }
 
 impl SyncError {

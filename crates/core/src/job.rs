@@ -106,7 +106,7 @@ impl JobKind {
             JobKind::CustomerUpsert => (EntityKind::Customer, &["/id"]),
             JobKind::ProductUpsert | JobKind::ProductDelete => (EntityKind::Product, &["/id"]),
             // `order.status.updated` carries a status-history entry whose `id` is not the order's.
-            JobKind::OrderStatus => (EntityKind::Order, &["/order/id", "/id"]),
+            JobKind::OrderStatus => (EntityKind::Order, &["/order/id", "/order_id", "/id"]),
             JobKind::OrderUpsert | JobKind::OrderDelete => (EntityKind::Order, &["/id"]),
             // Shipments act on their order's delivery; `order.shipment.*` carry the order as `data`.
             JobKind::ShipmentSync => (EntityKind::Order, &["/order_id", "/id"]),

@@ -122,6 +122,22 @@ pub struct SallaSettings {
     pub security_strategy: SecurityStrategy,
     #[serde(serialize_with = "redacted")]
     pub webhook_secret: SecretString,
+    /// The app's OAuth client (Partner Portal > App > App Keys); empty = no Merchant API calls.
+    pub client_id: String,
+    #[serde(serialize_with = "redacted")]
+    pub client_secret: SecretString,
+    pub api_url: String,
+    pub oauth_url: String,
+    pub token_refresh_ahead_secs: u64,
+    pub token_refresh_interval_secs: u64,
+    pub requests_per_min: u32,
+}
+
+impl SallaSettings {
+    /// Whether the Merchant API can be used at all (the app's client id and secret are set).
+    pub fn api_configured(&self) -> bool {
+        !self.client_id.trim().is_empty() && !self.client_secret.expose_secret().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

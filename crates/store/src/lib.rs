@@ -590,6 +590,7 @@ pub mod retention;
 pub mod secrets;
 pub mod stores;
 pub mod sync_log;
+pub mod tokens;
 
 pub use secrets::{Keyring, Sealed};
 pub use stores::{OdooConnection, StoreSettings, StoreUpdate};

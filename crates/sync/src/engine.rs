@@ -9,6 +9,7 @@ use salla_odoo_core::MerchantId;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Res, permanent};
+use crate::fetch::SallaFetch;
 use crate::idmap::IdMap;
 use crate::options::StoreOptions;
 
@@ -22,6 +23,9 @@ pub(crate) struct Engine<'a, M: IdMap> {
     touched: Mutex<BTreeMap<String, BTreeSet<Id>>>,
     /// `res.country` ids by code, for this job (a customer and its address usually share one).
     countries: Mutex<BTreeMap<String, Option<Id>>>,
+    /// The store's Salla API for fetch on demand ([`crate::fetch`]); `None`: the behaviour without
+    /// the API, exactly.
+    pub fetch: Option<&'a dyn SallaFetch>,
 }
 
 impl<'a, M: IdMap> Engine<'a, M> {
@@ -40,6 +44,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
             created_at,
             touched: Mutex::new(BTreeMap::new()),
             countries: Mutex::new(BTreeMap::new()),
+            fetch: None,
         })
     }
 

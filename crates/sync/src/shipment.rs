@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::Applied;
 use crate::engine::Engine;
 use crate::error::{Res, transient};
+use crate::fetch::OrderFromSalla;
 use crate::idmap::{self, IdMap};
 use crate::version::stale_reason;
 
@@ -125,10 +126,54 @@ impl<M: IdMap> Engine<'_, M> {
         {
             return Ok(Applied::Skipped { reason });
         }
-        let Some(so) = self.find_order(order_id).await? else {
-            return Err(transient(format!(
-                "order {order_id} is not in Odoo yet; the shipment is applied once the order is synced"
-            )));
+        // An order Odoo does not have is fetched from Salla and synced first, in this job.
+        let mut fetched_note = None;
+        let so = match self.find_order(order_id).await? {
+            Some(so) => so,
+            None => {
+                let missing = |why: Option<String>| {
+                    let why = why.map(|w| format!("; {w}")).unwrap_or_default();
+                    transient(format!(
+                        "order {order_id} is not in Odoo yet{why}; the shipment is applied once the order is \
+                         synced"
+                    ))
+                };
+                match self.order_from_salla(order_id).await? {
+                    OrderFromSalla::NoFetcher => return Err(missing(None)),
+                    OrderFromSalla::Unavailable(reason) => {
+                        return Err(missing(Some(format!(
+                            "fetching it from Salla is not possible: {reason}"
+                        ))));
+                    }
+                    OrderFromSalla::Synced { outcome, note } => {
+                        let found = self.find_order(order_id).await?;
+                        match (outcome, found) {
+                            (Applied::Skipped { reason }, None) => {
+                                return Err(missing(Some(format!(
+                                    "the order fetched from Salla was not synced: {reason}"
+                                ))));
+                            }
+                            (_, None) => {
+                                return Err(transient(format!(
+                                    "order {order_id} was just synced from Salla but is not found in Odoo"
+                                )));
+                            }
+                            (Applied::Applied { note: Some(n), .. }, Some(so)) => {
+                                fetched_note = Some(format!("{note} ({n})"));
+                                so
+                            }
+                            (Applied::Skipped { reason: n }, Some(so)) => {
+                                fetched_note = Some(format!("{note} ({n})"));
+                                so
+                            }
+                            (Applied::Applied { note: None, .. }, Some(so)) => {
+                                fetched_note = Some(note);
+                                so
+                            }
+                        }
+                    }
+                }
+            }
         };
         let order = self
             .read("sale.order", so, &["state", "picking_ids"])
@@ -162,10 +207,14 @@ impl<M: IdMap> Engine<'_, M> {
         if outgoing.is_empty() {
             let state = text(&order, "state");
             if t.cancelled || state == "cancel" {
-                return Ok(Applied::Skipped {
+                let skipped = Applied::Skipped {
                     reason: format!(
                         "order {order_id} has no open delivery in Odoo (state {state}); nothing to track"
                     ),
+                };
+                return Ok(match &fetched_note {
+                    Some(n) => crate::fetch::with_note(skipped, n),
+                    None => skipped,
                 });
             }
             return Err(transient(format!(
@@ -200,7 +249,7 @@ impl<M: IdMap> Engine<'_, M> {
         self.touch("sale.order", so);
         Ok(Applied::Applied {
             odoo_ids: self.touched(),
-            note: None,
+            note: fetched_note,
         })
     }
 }

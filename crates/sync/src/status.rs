@@ -32,6 +32,17 @@ pub fn status_slug(event: &str, order: &Order) -> Option<String> {
     })
 }
 
+/// Whether an order body carries too little to create or rewrite the quotation: no items, an item
+/// without amounts, no order amounts (the shipping and cash-on-delivery lines) or no customer. Such a
+/// body (a status entry's nested order, typically) only creates an order Odoo does not have (after
+/// fetching the whole order from Salla when it can) and never rewrites an existing one.
+pub fn order_is_partial(order: &Order) -> bool {
+    order.items.is_empty()
+        || order.items.iter().any(|i| i.amounts.is_none())
+        || order.amounts.is_none()
+        || order.customer.is_none()
+}
+
 /// What a step did, for the outcome's note.
 fn done_note(slug: &str, step: OrderStep, did: &[String]) -> String {
     if did.is_empty() {
@@ -71,9 +82,9 @@ impl<M: IdMap> Engine<'_, M> {
         // The order first, from the nested payload: created when Odoo does not have it yet, else
         // brought to it (a status entry carries the whole order as it is now, and its version makes
         // an older order.updated still on its way stale, so that change would otherwise never reach
-        // Odoo). A nested order without items only creates.
+        // Odoo). A partial nested order ([`order_is_partial`]) only creates.
         if let Applied::Skipped { reason } = self
-            .upsert_order(order, raw_order, version, order.items.is_empty())
+            .upsert_order(order, raw_order, version, order_is_partial(order))
             .await?
         {
             return Ok(Applied::Skipped { reason });
@@ -231,6 +242,26 @@ mod tests {
             Some("restored")
         );
         assert_eq!(status_slug("order.payment.updated", &bare), None);
+    }
+
+    #[test]
+    fn partial_orders_lack_items_amounts_or_customer() {
+        let item = json!({"id": 1, "sku": "A", "quantity": 1,
+                          "amounts": {"price_without_tax": {"amount": 10}}});
+        let full = json!({"id": 1, "customer": {"id": 2}, "amounts": {"total": {"amount": 10}},
+                          "items": [item]});
+        assert!(!order_is_partial(&order(full.clone())));
+        for (field, value) in [
+            ("items", json!([])),
+            ("items", json!([{"id": 1, "sku": "A", "quantity": 1}])),
+            ("amounts", Value::Null),
+            ("customer", Value::Null),
+        ] {
+            let mut o = full.clone();
+            o[field] = value.clone();
+            assert!(order_is_partial(&order(o)), "{field}: {value}");
+        }
+        assert!(order_is_partial(&order(json!({"id": 1}))));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use salla_odoo_core::{JobKind, SyncError, SyncJobV1};
 use salla_odoo_salla::payload::{AppEvent, StoreAuthorize};
-use salla_odoo_store::secrets::{self, Keyring};
+use salla_odoo_store::secrets::Keyring;
 use salla_odoo_store::stores::{self, StoreSettings};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
@@ -20,6 +20,9 @@ pub struct SyncContext {
     pub keyring: Option<Keyring>,
     /// `None` when the store has no row yet.
     pub settings: Option<StoreSettings>,
+    /// The store's Salla Merchant API for fetch on demand ([`crate::fetch`]); `None` when the
+    /// deployment has no Salla app credentials configured.
+    pub salla: Option<std::sync::Arc<dyn crate::fetch::SallaFetch>>,
 }
 
 /// The handlers' view of a store's settings. A price-included setting only applies with a store tax:
@@ -70,7 +73,7 @@ pub async fn apply(ctx: &SyncContext, job: &SyncJobV1) -> Result<Applied, SyncEr
     let ids = PgIdMap {
         pool: ctx.pool.clone(),
     };
-    crate::apply_with(odoo, &ids, &opts, job).await
+    crate::apply_with_fetch(odoo, &ids, &opts, ctx.salla.as_deref(), job).await
 }
 
 async fn install(ctx: &SyncContext, job: &SyncJobV1) -> Result<Applied, SyncError> {
@@ -102,28 +105,19 @@ async fn authorize(ctx: &SyncContext, job: &SyncJobV1) -> Result<Applied, SyncEr
     } else {
         Some(job.received_at + time::Duration::seconds(auth.expires.max(0)))
     };
-    secrets::put_secret(
+    // Both tokens and the state in one transaction; a store marked needs-reinstall is usable again.
+    salla_odoo_store::tokens::save(
         &ctx.pool,
         keyring,
         job.merchant,
-        secrets::SALLA_ACCESS_TOKEN,
         auth.access_token.expose_secret(),
+        auth.refresh_token.as_ref().map(|r| r.expose_secret()),
         expires_at,
+        auth.scope.as_deref(),
+        salla_odoo_store::tokens::Source::Authorize,
     )
     .await
     .map_err(|e| classify_store(&e))?;
-    if let Some(refresh) = &auth.refresh_token {
-        secrets::put_secret(
-            &ctx.pool,
-            keyring,
-            job.merchant,
-            secrets::SALLA_REFRESH_TOKEN,
-            refresh.expose_secret(),
-            None,
-        )
-        .await
-        .map_err(|e| classify_store(&e))?;
-    }
     Ok(Applied::Applied {
         odoo_ids: serde_json::json!({}),
         note: Some("Salla tokens stored (encrypted)".into()),

@@ -47,6 +47,8 @@ pub struct SyncHandler {
     uninstall_grace: Duration,
     /// One Odoo client per store, rebuilt when the store's settings change.
     clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
+    /// The stores' Salla Merchant API (fetch on demand); `None` without app credentials.
+    salla: Option<Arc<dyn salla_odoo_sync::fetch::SallaFetch>>,
 }
 
 impl SyncHandler {
@@ -64,7 +66,14 @@ impl SyncHandler {
             queue,
             uninstall_grace,
             clients: Mutex::new(HashMap::new()),
+            salla: None,
         }
+    }
+
+    /// Fetch what webhooks lack from the stores' Salla Merchant API through `access`.
+    pub fn with_salla(mut self, access: crate::salla::SallaAccess) -> Self {
+        self.salla = Some(Arc::new(access));
+        self
     }
 
     fn client_for(&self, settings: &StoreSettings) -> Result<Option<odoo::Client>, SyncError> {
@@ -168,6 +177,7 @@ impl Handler for SyncHandler {
             pool: db.clone(),
             keyring: Some(self.keyring.clone()),
             settings,
+            salla: self.salla.clone(),
         };
         match salla_odoo_sync::apply(&ctx, job).await? {
             salla_odoo_sync::Applied::Applied { odoo_ids, note } => {

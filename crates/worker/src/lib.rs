@@ -30,6 +30,7 @@
 pub mod handler;
 pub mod lifecycle;
 pub mod limits;
+pub mod salla;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -550,6 +551,13 @@ impl<H: Handler> Worker<H> {
                 self.dead_letter(db, id, job, "permanent", message, started, true)
                     .await
             }
+            Err(SyncError::Throttled {
+                message,
+                retry_after,
+            }) => {
+                tracing::info!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, delay_ms = retry_after.as_millis() as u64, reason = %message, "job throttled; runs again later without spending an attempt");
+                self.defer_for(id, &job, "throttled", retry_after).await
+            }
             Err(SyncError::Transient {
                 message,
                 retry_after,
@@ -671,8 +679,19 @@ impl<H: Handler> Worker<H> {
 
     /// Reschedule without spending an attempt.
     async fn defer(&self, id: &str, job: &SyncJobV1, why: &'static str) -> Processed {
+        self.defer_for(id, job, why, self.inner.config.lock_busy_retry)
+            .await
+    }
+
+    /// Reschedule after `delay` without spending an attempt.
+    async fn defer_for(
+        &self,
+        id: &str,
+        job: &SyncJobV1,
+        why: &'static str,
+        delay: Duration,
+    ) -> Processed {
         metrics::counter!("salla_odoo_jobs_deferred_total", "reason" => why).increment(1);
-        let delay = self.inner.config.lock_busy_retry;
         match self
             .inner
             .queue
@@ -1028,7 +1047,21 @@ pub async fn run_with(
         config.job_timeout + config.drain,
     );
     let grace = Duration::from_secs(u64::from(settings.retention.uninstall_grace_days) * 86_400);
-    let handler = SyncHandler::new(pool.clone(), keyring, limits, queue.clone(), grace);
+    let salla =
+        salla::SallaAccess::from_settings(&settings, pool.clone(), keyring.clone(), limits.clone())
+            .map_err(|e| WorkerError::Config(salla_odoo_core::CoreError::Config(e.to_string())))?;
+    let mut handler = SyncHandler::new(pool.clone(), keyring, limits, queue.clone(), grace);
+    if let Some(access) = &salla {
+        handler = handler.with_salla(access.clone());
+    }
+    let _token_refresh = salla.map(|access| {
+        AbortOnDrop(tokio::spawn(salla::refresh_loop(
+            access,
+            pool.clone(),
+            Duration::from_secs(settings.salla.token_refresh_interval_secs.max(1)),
+            Duration::from_secs(settings.salla.token_refresh_ahead_secs),
+        )))
+    });
     let retention_queue = queue.clone();
     // Every metric of this process carries its identity (when this process installs the recorder:
     // `salla-odoo run` shares one with its ingest).

@@ -7,6 +7,8 @@
 //! |---|---|---|
 //! | `ns:limits:running:{merchant}` | ZSET | job id → lease expiry (Unix ms): the store's jobs running now |
 //! | `ns:limits:calls:{merchant}:{second}` | STRING | Odoo calls started in that second (expires after 2 s) |
+//! | `ns:limits:salla:{merchant}:{class}:{window}` | STRING | Salla Admin API requests started in that window (a minute, or 10 minutes for customer endpoints; expires with it) |
+//! | `ns:limits:salla-block:{merchant}` | STRING | set (with its TTL) when Salla answered 429: no request of the store before it expires |
 //!
 //! # Failure handling
 //! A slot is a lease that expires after the job timeout plus a margin, so a worker that dies while
@@ -54,6 +56,21 @@ if want == 0 then return {1, 0} end
 return {1, grant(KEYS[2], tonumber(ARGV[5]), want)}
 "#;
 
+static SALLA_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SALLA));
+
+/// One Salla Admin API request of a store: 0 when it may go now, else the milliseconds to wait
+/// (the store is blocked after a 429, or its window's budget is spent).
+const SALLA: &str = r#"
+-- KEYS[1] the store's block key, KEYS[2] the window's counter; ARGV[1] limit, ARGV[2] window end (ms
+-- from now).
+local blocked = redis.call('PTTL', KEYS[1])
+if blocked > 0 then return blocked end
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) + 1000) end
+if n > tonumber(ARGV[1]) then return tonumber(ARGV[2]) end
+return 0
+"#;
+
 const CALL: &str = r#"
 -- KEYS[1] this second's counter; ARGV[1] limit, ARGV[2] calls wanted. Returns how many were granted.
 return grant(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
@@ -86,6 +103,10 @@ enum Backend {
 struct Local {
     running: HashMap<MerchantId, HashMap<String, u64>>,
     calls: HashMap<MerchantId, (u64, u32)>,
+    /// Salla requests per (store, class): (window index, count).
+    salla: HashMap<(MerchantId, bool), (u64, u32)>,
+    /// Stores blocked after a 429, until (Unix ms).
+    salla_block: HashMap<MerchantId, u64>,
 }
 
 /// Calls granted by Redis in one round trip and not used yet, per store: (Unix second, how many).
@@ -241,6 +262,94 @@ impl StoreLimits {
             // Over budget: wait for the next second.
             tokio::time::sleep(Duration::from_millis(1000 - now % 1000 + 1)).await;
         }
+    }
+}
+
+impl StoreLimits {
+    /// May the store make one more Salla Admin API request now? `Ok(None)`: yes, counted;
+    /// `Ok(Some(wait))`: not before `wait` (it was blocked by a 429, or its window's budget of
+    /// `budget.requests` is spent). Fleet-wide in Redis, per process on the embedded queue.
+    pub async fn salla_request(
+        &self,
+        merchant: MerchantId,
+        customers: bool,
+        requests: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, QueueError> {
+        if requests == 0 {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let window_ms = window.as_millis().max(1) as u64;
+        let index = now / window_ms;
+        let left_ms = (index + 1) * window_ms - now;
+        let class = if customers { "customers" } else { "general" };
+        let wait_ms: u64 = match &self.backend {
+            Backend::Redis(queue, _) => {
+                let mut conn = queue.connection();
+                let wait: i64 = (*SALLA_SCRIPT)
+                    .key(format!(
+                        "{}:limits:salla-block:{merchant}",
+                        queue.namespace()
+                    ))
+                    .key(format!(
+                        "{}:limits:salla:{merchant}:{class}:{index}",
+                        queue.namespace()
+                    ))
+                    .arg(requests)
+                    .arg(left_ms)
+                    .invoke_async(&mut conn)
+                    .await?;
+                u64::try_from(wait).unwrap_or(0)
+            }
+            Backend::Local(local) => {
+                let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
+                match local.salla_block.get(&merchant) {
+                    Some(until) if *until > now => until - now,
+                    _ => {
+                        let entry = local
+                            .salla
+                            .entry((merchant, customers))
+                            .or_insert((index, 0));
+                        if entry.0 != index {
+                            *entry = (index, 0);
+                        }
+                        entry.1 += 1;
+                        if entry.1 > requests { left_ms } else { 0 }
+                    }
+                }
+            }
+        };
+        Ok((wait_ms > 0).then(|| Duration::from_millis(wait_ms)))
+    }
+
+    /// Salla answered 429 for the store: no request of its, from any worker, for `wait`.
+    pub async fn block_salla(
+        &self,
+        merchant: MerchantId,
+        wait: Duration,
+    ) -> Result<(), QueueError> {
+        let ms = wait.as_millis().max(1) as u64;
+        match &self.backend {
+            Backend::Redis(queue, _) => {
+                let mut conn = queue.connection();
+                let _: () = redis::cmd("SET")
+                    .arg(format!(
+                        "{}:limits:salla-block:{merchant}",
+                        queue.namespace()
+                    ))
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(&mut conn)
+                    .await?;
+            }
+            Backend::Local(local) => {
+                let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
+                local.salla_block.insert(merchant, now_ms() + ms);
+            }
+        }
+        Ok(())
     }
 }
 

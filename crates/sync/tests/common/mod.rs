@@ -6,7 +6,10 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use odoo_sandbox::{Options, Sandbox, Version};
 use salla_odoo_core::settings::SecretsSettings;
@@ -16,6 +19,7 @@ use salla_odoo_core::{
 use salla_odoo_salla::{Envelope, lenient};
 use salla_odoo_store::secrets::Keyring;
 use salla_odoo_store::stores::{OdooConnection, StoreSettings};
+use salla_odoo_sync::fetch::{FetchFuture, Fetched, SallaFetch};
 use salla_odoo_sync::{Applied, SyncContext};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -207,12 +211,18 @@ impl Harness {
             pool: db.pool.clone(),
             keyring: Some(test_keyring()),
             settings: Some(settings),
+            salla: None,
         };
         Harness { sb, db, ctx }
     }
 
     pub fn settings(&mut self) -> &mut StoreSettings {
         self.ctx.settings.as_mut().unwrap()
+    }
+
+    /// Installs `fetch` as the store's Salla API (`ctx.salla`) for fetch on demand.
+    pub fn install_fetch(&mut self, fetch: Arc<MapFetch>) {
+        self.ctx.salla = Some(fetch);
     }
 
     pub async fn apply(&self, job: &SyncJobV1) -> Result<Applied, salla_odoo_core::SyncError> {
@@ -258,4 +268,75 @@ pub fn client(sb: &Sandbox) -> odoo::Client {
 /// The id of a many2one value read from the sandbox.
 pub fn m2o(v: &Value) -> Option<i64> {
     odoo::many2one_id(v)
+}
+
+/// A Salla API answering from maps of JSON objects (orders and products, keyed by their `id`), counting
+/// the calls: an id not in the map is Salla's 404; [`MapFetch::set_unavailable`] makes every call
+/// answer `Unavailable` (a store without usable tokens).
+#[derive(Debug, Default)]
+pub struct MapFetch {
+    orders: Mutex<HashMap<u64, Value>>,
+    products: Mutex<HashMap<u64, Value>>,
+    unavailable: Mutex<Option<String>>,
+    order_calls: AtomicUsize,
+    product_calls: AtomicUsize,
+}
+
+impl MapFetch {
+    pub fn new() -> Arc<MapFetch> {
+        Arc::new(MapFetch::default())
+    }
+
+    /// Salla's current state of an order (replaces the one with the same `id`).
+    pub fn set_order(&self, order: Value) {
+        let id = lenient::id_at(&order, "/id").expect("the order has an id");
+        self.orders.lock().unwrap().insert(id, order);
+    }
+
+    /// Salla's current state of a product (replaces the one with the same `id`).
+    pub fn set_product(&self, product: Value) {
+        let id = lenient::id_at(&product, "/id").expect("the product has an id");
+        self.products.lock().unwrap().insert(id, product);
+    }
+
+    /// `Some(reason)`: every call answers `Unavailable(reason)`; `None`: the maps answer again.
+    pub fn set_unavailable(&self, reason: Option<&str>) {
+        *self.unavailable.lock().unwrap() = reason.map(str::to_owned);
+    }
+
+    pub fn order_calls(&self) -> usize {
+        self.order_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn product_calls(&self) -> usize {
+        self.product_calls.load(Ordering::SeqCst)
+    }
+
+    pub fn calls(&self) -> usize {
+        self.order_calls() + self.product_calls()
+    }
+
+    fn answer(&self, map: &Mutex<HashMap<u64, Value>>, id: u64) -> Fetched {
+        if let Some(reason) = self.unavailable.lock().unwrap().clone() {
+            return Fetched::Unavailable(reason);
+        }
+        match map.lock().unwrap().get(&id) {
+            Some(v) => Fetched::Found(v.clone()),
+            None => Fetched::NotFound,
+        }
+    }
+}
+
+impl SallaFetch for MapFetch {
+    fn order(&self, _merchant: MerchantId, order_id: u64) -> FetchFuture<'_> {
+        self.order_calls.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answer(&self.orders, order_id);
+        Box::pin(async move { Ok(answer) })
+    }
+
+    fn product(&self, _merchant: MerchantId, product_id: u64) -> FetchFuture<'_> {
+        self.product_calls.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answer(&self.products, product_id);
+        Box::pin(async move { Ok(answer) })
+    }
 }

@@ -1,0 +1,336 @@
+//! The connector talks to Salla: worker processes fetch what webhooks lack from `salla-sandbox`
+//! with each store's tokens, refresh them under the fleet-wide lock, stop at needs-reinstall, and
+//! back off on 429 without spending attempts.
+
+use std::time::{Duration, Instant};
+
+use odoo_sandbox::{Options, Version};
+use salla_odoo_tests::*;
+use serde_json::{Value, json};
+
+async fn odoo() -> odoo_sandbox::Sandbox {
+    odoo_sandbox::spawn(Options {
+        version: Version::V18,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn salla() -> salla_sandbox::Sandbox {
+    salla_sandbox::spawn(salla_sandbox::Options::default())
+        .await
+        .unwrap()
+}
+
+/// The settings that point a fleet at `salla` as its Salla (API and OAuth).
+fn salla_env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
+    let o = salla.options();
+    vec![
+        ("SALLA_ODOO__SALLA__CLIENT_ID".into(), o.client_id.clone()),
+        (
+            "SALLA_ODOO__SALLA__CLIENT_SECRET".into(),
+            o.client_secret.clone(),
+        ),
+        ("SALLA_ODOO__SALLA__API_URL".into(), salla.admin_url()),
+        (
+            "SALLA_ODOO__SALLA__OAUTH_URL".into(),
+            format!("{}/oauth2", salla.url()),
+        ),
+    ]
+}
+
+async fn fleet_with(test: &str, salla: &salla_sandbox::Sandbox, extra: &[(&str, &str)]) -> Fleet {
+    let mut env: Vec<(String, String)> = salla_env(salla);
+    // A job here fetches, creates a customer, a product and an order, confirms it and sets the
+    // tracking, on a debug build sharing two cores with the other tests: more than the fleet's
+    // 3 s test timeout at times (the orphan timeout must stay above it).
+    env.push(("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS".into(), "20".into()));
+    env.push(("SALLA_ODOO__WORKER__MISSED_HEARTBEATS".into(), "30".into()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Fleet::start_with(test, &env).await
+}
+
+/// An order as Salla's API holds it (the `data` of `order_event`).
+fn api_order(merchant: u64, order: u64, sku: &str) -> Value {
+    let body: Value =
+        serde_json::from_slice(&order_event("order.created", merchant, order, "x", 1, sku))
+            .unwrap();
+    let mut data = body["data"].clone();
+    data["updated_at"] = json!("2026-12-01 09:00:00");
+    // Confirmed, so it has a delivery for the shipment's tracking.
+    data["status"] = json!({"id": 1939592358, "name": "قيد التنفيذ", "slug": "in_progress"});
+    data
+}
+
+/// `app.store.authorize` carrying `tokens`, as Salla posts it.
+fn authorize_event(merchant: u64, tokens: &salla_sandbox::Tokens) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": "app.store.authorize",
+        "merchant": merchant,
+        "created_at": "2026-12-01 08:00:00",
+        "data": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                 "expires": tokens.expires, "scope": tokens.scope, "token_type": "bearer"}
+    }))
+    .unwrap()
+}
+
+/// `shipment.created` for an order: the webhook names the order and nothing else of it.
+fn shipment_event(merchant: u64, shipment: u64, order: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": "shipment.created",
+        "merchant": merchant,
+        "created_at": "2026-12-01 10:00:00",
+        "data": {"id": shipment, "order_id": order, "shipping_number": format!("SN{shipment}"),
+                 "tracking_number": format!("TRK{shipment}"), "courier_name": "Aramex",
+                 "status": "created", "label": []}
+    }))
+    .unwrap()
+}
+
+async fn post_ok(fleet: &Fleet, body: &[u8]) {
+    let (status, answer) = fleet.ingest.post_signed(body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+async fn api_state(fleet: &Fleet, merchant: u64) -> (Option<String>, Option<String>) {
+    let pool = fleet.db.pg().clone();
+    sqlx::query_as("SELECT salla_api_state, salla_api_reason FROM stores WHERE merchant_id = $1")
+        .bind(merchant as i64)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+        .unwrap_or((None, None))
+}
+
+/// Wait until `check` holds (polling the database), or fail with `what`.
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_refresh_raced_by_20_jobs_on_3_workers_happens_once() {
+    let (odoo, salla) = (odoo().await, salla().await);
+    const M: u64 = 801_001;
+    let mut fleet = fleet_with("salla-refresh-race", &salla, &[]).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    let tokens = salla.authorize(M);
+    for i in 0..20u64 {
+        salla
+            .seed_order(M, api_order(M, 90_100 + i, &format!("RACE-{i}")))
+            .unwrap();
+    }
+    // The tokens reach the store, then Salla expires them: the connector still thinks they are
+    // good until Salla refuses them.
+    post_ok(&fleet, &authorize_event(M, &tokens)).await;
+    for _ in 0..3 {
+        fleet.spawn_worker();
+    }
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    assert_eq!(salla.expire_tokens(M), 1);
+    salla.clear_calls();
+    // 20 shipments of orders no webhook ever delivered: every job must fetch its order.
+    for i in 0..20u64 {
+        post_ok(&fleet, &shipment_event(M, 95_100 + i, 90_100 + i)).await;
+    }
+    fleet.wait_outcomes(21, Duration::from_secs(90)).await;
+
+    let stats = salla.stats();
+    assert_eq!(
+        stats["token_refreshes"], 1,
+        "exactly one refresh reached Salla: {stats}"
+    );
+    assert_eq!(stats["token_refresh_failures"], 0, "{stats}");
+    // A job may meet the expired token once (it read it before the refresh was stored), never
+    // twice: after a refusal it waits for the lock, re-reads, and uses the one new token.
+    let refusals = salla
+        .calls()
+        .iter()
+        .filter(|c| c.status == Some(401))
+        .count();
+    assert!(refusals <= 20, "{refusals} refusals for 20 jobs");
+    let attempts: i64 = fleet
+        .db
+        .scalar("SELECT coalesce(max(attempt), 0)::bigint FROM sync_log")
+        .await;
+    assert_eq!(attempts, 0, "no job failed an attempt");
+    assert_eq!(api_state(&fleet, M).await.0.as_deref(), Some("ok"));
+    let orders = odoo
+        .inspect()
+        .count(
+            "sale.order",
+            json!([["client_order_ref", "like", format!("salla:{M}:")]]),
+        )
+        .unwrap();
+    assert_eq!(orders, 20, "each fetched order synced once");
+    let log = fleet.log().await;
+    assert!(
+        log.iter().all(|(_, outcome, _)| outcome == "applied"),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_refresh_answer_puts_the_store_in_needs_reinstall_until_it_is_authorized_again() {
+    let (odoo, salla) = (odoo().await, salla().await);
+    const M: u64 = 801_002;
+    let mut fleet = fleet_with(
+        "salla-lost-refresh",
+        &salla,
+        &[("SALLA_ODOO__RETRY__MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    salla.seed_order(M, api_order(M, 90_200, "LOST-1")).unwrap();
+    post_ok(&fleet, &authorize_event(M, &salla.authorize(M))).await;
+    fleet.spawn_worker();
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    salla.expire_tokens(M);
+    // The refresh takes effect at Salla, and its answer never arrives.
+    salla.faults().drop_after_write(
+        salla_sandbox::Match::any()
+            .path_prefix("/oauth2/token")
+            .times(1),
+    );
+    post_ok(&fleet, &shipment_event(M, 95_200, 90_200)).await;
+    let db = fleet.db.pg().clone();
+    wait_for("needs reinstall", Duration::from_secs(30), || {
+        let db = db.clone();
+        async move {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT salla_api_state FROM stores WHERE merchant_id = $1")
+                    .bind(M as i64)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            state.as_deref() == Some("needs_reinstall")
+        }
+    })
+    .await;
+    let (_, reason) = api_state(&fleet, M).await;
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("lost")),
+        "{reason:?}"
+    );
+    // The refresh was made once and never again (the old refresh token may be spent).
+    fleet.wait_outcomes(2, Duration::from_secs(60)).await;
+    assert_eq!(salla.stats()["token_refreshes"], 1);
+    let said: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(reason, ' | '), '') FROM sync_log WHERE merchant_id = $1",
+    )
+    .bind(M as i64)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    let dead: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(error, ' | '), '') FROM dead_letters WHERE merchant_id = $1",
+    )
+    .bind(M as i64)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert!(
+        format!("{said} {dead}").contains("needs a reinstall"),
+        "the job's outcome says why the order could not be fetched: {said} / {dead}"
+    );
+    // The merchant re-authorizes the app: the state clears, and the API works again.
+    salla.faults().clear();
+    post_ok(&fleet, &authorize_event(M, &salla.authorize(M))).await;
+    wait_for("state ok", Duration::from_secs(30), || {
+        let db = db.clone();
+        async move {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT salla_api_state FROM stores WHERE merchant_id = $1")
+                    .bind(M as i64)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            state.as_deref() == Some("ok")
+        }
+    })
+    .await;
+    salla.seed_order(M, api_order(M, 90_201, "LOST-2")).unwrap();
+    post_ok(&fleet, &shipment_event(M, 95_201, 90_201)).await;
+    let odoo = &odoo;
+    wait_for(
+        "the second order in Odoo",
+        Duration::from_secs(60),
+        move || async move {
+            odoo.inspect()
+                .count(
+                    "sale.order",
+                    json!([["client_order_ref", "=", format!("salla:{M}:90201")]]),
+                )
+                .unwrap()
+                == 1
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_throttles_one_store_without_spending_attempts_and_spares_the_others() {
+    let (odoo, salla) = (odoo().await, salla().await);
+    const A: u64 = 801_003;
+    const B: u64 = 801_004;
+    let mut fleet = fleet_with(
+        "salla-429",
+        &salla,
+        &[("SALLA_ODOO__RETRY__MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    for m in [A, B] {
+        fleet.add_store(m, &odoo.url(), &["--create-unknown-skus"]);
+        post_ok(&fleet, &authorize_event(m, &salla.authorize(m))).await;
+    }
+    for i in 0..5u64 {
+        salla
+            .seed_order(A, api_order(A, 90_300 + i, &format!("STORM-A{i}")))
+            .unwrap();
+        salla
+            .seed_order(B, api_order(B, 90_400 + i, &format!("STORM-B{i}")))
+            .unwrap();
+    }
+    // Store A's Salla answers its next 6 requests with 429 and Retry-After: 1.
+    salla.faults().inject(salla_sandbox::ErrorRule {
+        on: salla_sandbox::Match::any().merchant(A).times(6),
+        status: 429,
+        retry_after_secs: Some(1),
+    });
+    fleet.spawn_worker();
+    for i in 0..5u64 {
+        post_ok(&fleet, &shipment_event(A, 95_300 + i, 90_300 + i)).await;
+        post_ok(&fleet, &shipment_event(B, 95_400 + i, 90_400 + i)).await;
+    }
+    fleet.wait_outcomes(12, Duration::from_secs(90)).await;
+    let log = fleet.log().await;
+    assert!(
+        log.iter().all(|(_, outcome, _)| outcome == "applied"),
+        "every job applied although A was rate limited (max 2 attempts): {log:?}"
+    );
+    let attempts: i64 = fleet
+        .db
+        .scalar("SELECT coalesce(max(attempt), 0)::bigint FROM sync_log")
+        .await;
+    assert_eq!(attempts, 0, "throttling spent no attempt");
+    let stats = salla.stats();
+    assert_eq!(
+        stats["injected_errors"], 6,
+        "store A was answered 429 six times: {stats}"
+    );
+    let b_429 = salla
+        .calls()
+        .iter()
+        .filter(|c| c.merchant == Some(B) && c.status == Some(429))
+        .count();
+    assert_eq!(b_429, 0, "store B never rate limited");
+}
