@@ -334,3 +334,34 @@ async fn a_429_storm_throttles_one_store_without_spending_attempts_and_spares_th
         .count();
     assert_eq!(b_429, 0, "store B never rate limited");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uninstalled_app_puts_the_store_in_needs_reinstall_and_a_reinstall_clears_it() {
+    let (odoo, salla) = (odoo().await, salla().await);
+    const M: u64 = 801_005;
+    let mut fleet = fleet_with("salla-uninstall", &salla, &[]).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    post_ok(&fleet, &authorize_event(M, &salla.authorize(M))).await;
+    fleet.spawn_worker();
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    assert_eq!(api_state(&fleet, M).await.0.as_deref(), Some("ok"));
+    let app_event = |event: &str| {
+        serde_json::to_vec(
+            &json!({"event": event, "merchant": M, "created_at": "2026-12-01 11:00:00",
+            "data": {"id": 1_234_509_876u64, "app_name": "Odoo connector", "store_type": "live"}}),
+        )
+        .unwrap()
+    };
+    post_ok(&fleet, &app_event("app.uninstalled")).await;
+    fleet.wait_outcomes(2, Duration::from_secs(30)).await;
+    let (state, reason) = api_state(&fleet, M).await;
+    assert_eq!(state.as_deref(), Some("needs_reinstall"));
+    assert!(
+        reason.as_deref().is_some_and(|r| r.contains("uninstalled")),
+        "{reason:?}"
+    );
+    post_ok(&fleet, &app_event("app.installed")).await;
+    post_ok(&fleet, &authorize_event(M, &salla.authorize(M))).await;
+    fleet.wait_outcomes(4, Duration::from_secs(30)).await;
+    assert_eq!(api_state(&fleet, M).await.0.as_deref(), Some("ok"));
+}

@@ -284,7 +284,20 @@ async fn run<M: IdMap>(
                 })
             } else if job.event.starts_with("order.shipment.") {
                 let r: OrderShipmentRef = typed(job, data)?;
-                let t = shipment::order_shipment_tracking(&job.event, &r);
+                let mut t = shipment::order_shipment_tracking(&job.event, &r);
+                if !t.cancelled && t.reference.is_none() {
+                    // `order.shipment.creating`/`created` as Salla documents them carry the whole
+                    // order and no top-level shipping number: read it where the order keeps it.
+                    t.reference = shipment::order_body_shipping_number(data);
+                }
+                if !t.cancelled && t == shipment::Tracking::default() {
+                    return Ok(Applied::Skipped {
+                        reason: format!(
+                            "{}: no shipping number yet; the order's tracking is left as it is",
+                            job.event
+                        ),
+                    });
+                }
                 let version = source_version(None, created_at);
                 e.apply_tracking(r.id, entity::ORDER_SHIPMENT, r.id, &t, version)
                     .await

@@ -63,6 +63,27 @@ pub fn order_shipment_tracking(event: &str, r: &OrderShipmentRef) -> Tracking {
     }
 }
 
+/// The shipping number an order body carries: its first shipment's tracking or shipping number
+/// (`shipments[]`), else `shipping.shipment`'s.
+pub fn order_body_shipping_number(order: &Value) -> Option<String> {
+    let of = |s: &Value| {
+        ["tracking_number", "shipping_number"]
+            .iter()
+            .find_map(|k| match s.get(k) {
+                Some(Value::String(v)) => meaningful(Some(v)),
+                Some(Value::Number(n)) => meaningful(Some(&n.to_string())),
+                _ => None,
+            })
+    };
+    order
+        .get("shipments")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(of)
+        .or_else(|| order.pointer("/shipping/shipment").and_then(of))
+}
+
 const NOTE_MARK: &str = "[salla-shipment]";
 
 fn escape(s: &str) -> String {

@@ -772,13 +772,16 @@ async fn order_shipment_shapes_sync() {
     creating["items"][0]["product_id"] = json!(2_204_118_930u64);
     creating["shipping"]["app_id"] = json!("2032000009");
     creating["shipping"]["policy_options"] = json!({"boxes": "2"});
-    h.applied(&job_from(&envelope(
-        "order.shipment.creating",
-        M,
-        "2026-02-13 11:00:00",
-        creating,
-    )))
-    .await;
+    // No shipping number anywhere yet: nothing to set, nothing cleared.
+    let reason = h
+        .skipped(&job_from(&envelope(
+            "order.shipment.creating",
+            M,
+            "2026-02-13 11:00:00",
+            creating.clone(),
+        )))
+        .await;
+    assert!(reason.contains("no shipping number"), "{reason}");
     // The small model, with the shipping number a string then a number.
     let small =
         |number: Value| json!({"id": ID, "reference_id": 50_218_377, "shipping_number": number});
@@ -790,6 +793,27 @@ async fn order_shipment_shapes_sync() {
     )))
     .await;
     assert_eq!(tracking(&h)["carrier_tracking_ref"], "QC-77102");
+    // The full order model again without a number (as `order.shipment.created` is documented):
+    // the tracking set before stays.
+    h.skipped(&job_from(&envelope(
+        "order.shipment.created",
+        M,
+        "2026-02-13 11:01:30",
+        creating.clone(),
+    )))
+    .await;
+    assert_eq!(tracking(&h)["carrier_tracking_ref"], "QC-77102");
+    // …and with its number in `shipments[]`, that number is the tracking.
+    let mut numbered = creating;
+    numbered["shipments"][0]["tracking_number"] = json!("TRK-90-1");
+    h.applied(&job_from(&envelope(
+        "order.shipment.created",
+        M,
+        "2026-02-13 11:01:40",
+        numbered,
+    )))
+    .await;
+    assert_eq!(tracking(&h)["carrier_tracking_ref"], "TRK-90-1");
     let reason = h
         .skipped(&job_from(&envelope(
             "order.shipment.return.cancelled",
@@ -799,7 +823,7 @@ async fn order_shipment_shapes_sync() {
         )))
         .await;
     assert!(reason.contains("return"), "{reason}");
-    assert_eq!(tracking(&h)["carrier_tracking_ref"], "QC-77102");
+    assert_eq!(tracking(&h)["carrier_tracking_ref"], "TRK-90-1");
     h.applied(&job_from(&envelope(
         "order.shipment.cancelled",
         M,

@@ -38,6 +38,11 @@ pub async fn uninstall(
             .await
             .map_err(|e| salla_odoo_sync::classify_store(&e))?;
     }
+    // No API call can succeed any more; a new app.store.authorize (a re-install) clears this.
+    salla_odoo_store::tokens::mark_needs_reinstall(pool, merchant, "the app was uninstalled")
+        .await
+        .map_err(|e| salla_odoo_sync::classify_store(&e))?;
+    metrics::counter!("salla_odoo_salla_needs_reinstall_total").increment(1);
     let dropped = queue
         .drop_merchant_jobs(merchant, false)
         .await
