@@ -8,22 +8,51 @@ use serde::Serialize;
 
 use crate::CliError;
 
+/// How a check came out. Only `Fail` fails the doctor (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    /// For information: a feature is off by configuration.
+    Note,
+    /// Worth a look, but nothing is broken by it.
+    Warn,
+    Fail,
+}
+
+impl Level {
+    fn label(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Note => "note",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub check: String,
+    /// `false` only for a failed check (`level` = `fail`); notes and warnings are `true`.
     pub ok: bool,
+    pub level: Level,
     pub detail: String,
 }
 
 fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
-    let (ok, detail) = match result {
-        Ok(d) => (true, d),
-        Err(d) => (false, d),
-    };
+    match result {
+        Ok(d) => leveled(name, Level::Ok, d),
+        Err(d) => leveled(name, Level::Fail, d),
+    }
+}
+
+fn leveled(name: impl Into<String>, level: Level, detail: impl Into<String>) -> Check {
     Check {
         check: name.into(),
-        ok,
-        detail,
+        ok: level != Level::Fail,
+        level,
+        detail: detail.into(),
     }
 }
 
@@ -186,10 +215,130 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
             Err(e) => checks.push(check("stores", Err(e.to_string()))),
         }
     }
+
+    let api = settings.salla.api_configured();
+    checks.push(if api {
+        leveled(
+            "salla api",
+            Level::Ok,
+            format!(
+                "configured ({}); tokens refreshed {} s before expiry, checked every {} s",
+                settings.salla.api_url,
+                settings.salla.token_refresh_ahead_secs,
+                settings.salla.token_refresh_interval_secs
+            ),
+        )
+    } else {
+        leveled(
+            "salla api",
+            Level::Note,
+            "not configured (salla.client_id / salla.client_secret): fetching on demand and token \
+             refresh are off; webhooks still sync",
+        )
+    });
+    if let Some(pool) = &pool {
+        let now = time::OffsetDateTime::now_utc();
+        match crate::stores::token_views(pool, now).await {
+            Ok(views) => {
+                for v in views.iter().filter(|v| v.store_status == "installed") {
+                    checks.push(token_check(v, api, now));
+                }
+            }
+            Err(e) => checks.push(check("salla tokens", Err(e.to_string()))),
+        }
+    }
     checks
 }
 
-/// Print the checks; `Err` (exit 1) when any failed.
+/// One installed store's Salla API tokens: `Fail` when API calls cannot work for it (needs
+/// reinstall; access token expired with no way to renew it), `Warn` when none were ever received
+/// or an expired one awaits its refresh. With the API not configured nothing uses the tokens, so
+/// what would fail is a warning.
+fn token_check(v: &crate::stores::TokenView, api: bool, now: time::OffsetDateTime) -> Check {
+    use salla_odoo_store::tokens::ApiState;
+
+    let s = &v.status;
+    let name = format!("store {} salla api", s.merchant_id);
+    let broken = if api { Level::Fail } else { Level::Warn };
+    let off = if api {
+        ""
+    } else {
+        " (the Salla API is not configured: nothing uses these tokens now)"
+    };
+    match s.state {
+        None => leveled(
+            name,
+            Level::Warn,
+            "no app.store.authorize received yet: Salla API calls are off for this store",
+        ),
+        Some(ApiState::NeedsReinstall) => {
+            let since = s
+                .state_since
+                .map(|t| format!(" since {}", crate::stores::rfc3339_secs(t)))
+                .unwrap_or_default();
+            leveled(
+                name,
+                broken,
+                format!(
+                    "needs reinstall{since}: {}; {}{off}",
+                    s.reason.as_deref().unwrap_or("no reason recorded"),
+                    crate::stores::REINSTALL_ACTION
+                ),
+            )
+        }
+        Some(ApiState::Ok) if !s.has_access_token => leveled(
+            name,
+            broken,
+            format!(
+                "no access token stored: Salla API calls fail for this store; {}{off}",
+                crate::stores::REINSTALL_ACTION
+            ),
+        ),
+        Some(ApiState::Ok) if v.access_expired == Some(true) => {
+            let expiry = crate::stores::expiry_long(s, now);
+            if s.has_refresh_token {
+                leveled(
+                    name,
+                    Level::Warn,
+                    format!(
+                        "access token {expiry}; a refresh token is held: the next scheduled \
+                         refresh or API call renews it{}",
+                        if api {
+                            ""
+                        } else {
+                            " once the Salla API is configured"
+                        }
+                    ),
+                )
+            } else {
+                leveled(
+                    name,
+                    broken,
+                    format!(
+                        "access token {expiry} and no refresh token is held: Salla API calls \
+                         fail for this store; {}{off}",
+                        crate::stores::REINSTALL_ACTION
+                    ),
+                )
+            }
+        }
+        Some(ApiState::Ok) => leveled(
+            name,
+            Level::Ok,
+            format!(
+                "ok, access token {}, {}",
+                crate::stores::expiry_long(s, now),
+                if s.has_refresh_token {
+                    "refresh token held"
+                } else {
+                    "no refresh token (it cannot be renewed)"
+                }
+            ),
+        ),
+    }
+}
+
+/// Print the checks; `Err` (exit 1) when any failed (notes and warnings do not fail).
 pub fn report(checks: &[Check], json: bool, out: &mut impl Write) -> Result<(), CliError> {
     if json {
         writeln!(
@@ -199,13 +348,7 @@ pub fn report(checks: &[Check], json: bool, out: &mut impl Write) -> Result<(), 
         )?;
     } else {
         for c in checks {
-            writeln!(
-                out,
-                "{:<4} {:<28} {}",
-                if c.ok { "ok" } else { "FAIL" },
-                c.check,
-                c.detail
-            )?;
+            writeln!(out, "{:<4} {:<28} {}", c.level.label(), c.check, c.detail)?;
         }
     }
     let failed = checks.iter().filter(|c| !c.ok).count();

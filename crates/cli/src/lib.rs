@@ -94,8 +94,10 @@ pub enum Command {
     },
     /// Show the effective configuration, secrets redacted. Safe any time.
     Config,
-    /// Check Redis, Postgres, migrations, the clock, the secrets key, and each store's Odoo
-    /// (reachable, credentials valid). Exits 1 when any check fails. Read-only: safe while workers run.
+    /// Check Redis, Postgres, migrations, the clock, the secrets key, each store's Odoo
+    /// (reachable, credentials valid), whether the Salla API is configured, and each store's Salla
+    /// API tokens (needs reinstall, expired, none received). Exits 1 when any check fails (notes
+    /// and warnings do not). Read-only: safe while workers run.
     Doctor,
     /// Enforce the retention periods of `[retention]`.
     Retention {

@@ -10,8 +10,10 @@ use clap::{Args, Subcommand};
 use salla_odoo_core::{MerchantId, Settings, StatusMap, StockMaster};
 use salla_odoo_store::Db;
 use salla_odoo_store::stores::{self, StoreSettings, StoreUpdate};
-use salla_odoo_store::{Keyring, secrets};
+use salla_odoo_store::tokens::{self, ApiState, TokenStatus};
+use salla_odoo_store::{Keyring, StoreError, secrets};
 use secrecy::SecretString;
+use time::OffsetDateTime;
 
 use crate::CliError;
 
@@ -32,8 +34,8 @@ pub enum StoreCommand {
     /// Safe while workers run: a job already running finishes with the settings it started with;
     /// later jobs for the store use the new ones.
     Update(StoreUpdateArgs),
-    /// Show one store's settings (the API key only as `[set]`).
-    /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
+    /// Show one store's settings (the API key only as `[set]`) and its Salla API token state
+    /// (never a token). Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
     Show {
         /// Salla merchant (store) id.
         #[arg(long)]
@@ -42,6 +44,20 @@ pub enum StoreCommand {
     /// List every store and its Odoo connection (keys only as `[set]`).
     /// Read-only: safe while workers run. Needs SALLA_ODOO__SECRETS__KEY.
     List,
+    /// Show a store's Salla Merchant API token state, never a token: ok, needs reinstall (why and
+    /// since when, and what to do) or none (no app.store.authorize received), the access token's
+    /// expiry, whether a refresh token is held, the granted scopes and the last refresh. Without
+    /// --merchant (or with --all): every store.
+    ///
+    /// Read-only: safe while workers run. Needs no secrets key.
+    Tokens {
+        /// Salla merchant (store) id.
+        #[arg(long, conflicts_with = "all")]
+        merchant: Option<MerchantId>,
+        /// Every store (the default without --merchant).
+        #[arg(long)]
+        all: bool,
+    },
     /// Remove everything the connector keeps about a store: settings, secrets, id map, sync log,
     /// dead letters (one Postgres transaction) and its jobs waiting in the queue, then print what
     /// was removed. Irreversible: needs --yes (or --dry-run to only count).
@@ -308,6 +324,9 @@ pub async fn run_store(
     {
         return purge(merchant, yes, dry_run, settings, json, out).await;
     }
+    if let StoreCommand::Tokens { merchant, all: _ } = command {
+        return show_tokens(merchant, settings, json, out).await;
+    }
     let keyring = keyring(settings)?;
     let pool = crate::pool(settings).await?;
     match command {
@@ -339,7 +358,7 @@ pub async fn run_store(
                 )));
             }
             let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
-            print_settings(out, json, &saved, Some("added"))?;
+            print_settings(out, json, &saved, Some("added"), None)?;
         }
         StoreCommand::Update(args) => {
             let current = stores::load_settings(&pool, &keyring, args.merchant)
@@ -389,15 +408,16 @@ pub async fn run_store(
                 ));
             }
             let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
-            print_settings(out, json, &saved, Some("updated"))?;
+            print_settings(out, json, &saved, Some("updated"), None)?;
         }
         StoreCommand::Show { merchant } => {
             let s = stores::load_settings(&pool, &keyring, merchant)
                 .await?
                 .ok_or_else(|| no_store(merchant))?;
-            print_settings(out, json, &s, None)?;
+            let tokens = token_view(&pool, merchant, OffsetDateTime::now_utc()).await?;
+            print_settings(out, json, &s, None, tokens.as_ref())?;
         }
-        StoreCommand::Purge { .. } => unreachable!("handled above"),
+        StoreCommand::Purge { .. } | StoreCommand::Tokens { .. } => unreachable!("handled above"),
         StoreCommand::List => {
             let all = stores::list_settings(&pool, &keyring).await?;
             if json {
@@ -605,14 +625,32 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
+/// RFC 3339 to the second (`2026-12-07T13:31:25Z`), for the token state's times.
+pub fn rfc3339_secs(t: time::OffsetDateTime) -> String {
+    rfc3339(t.replace_nanosecond(0).unwrap_or(t))
+}
+
 fn print_settings(
     out: &mut impl Write,
     json: bool,
     s: &StoreSettings,
     action: Option<&str>,
+    tokens: Option<&TokenView>,
 ) -> Result<(), CliError> {
     if json {
-        writeln!(out, "{}", to_json(s))?;
+        match tokens {
+            Some(t) => {
+                let mut value = serde_json::to_value(s).expect("serialisable");
+                if let Some(map) = value.as_object_mut() {
+                    map.insert(
+                        "salla_api".into(),
+                        serde_json::to_value(t).expect("serialisable"),
+                    );
+                }
+                writeln!(out, "{}", to_json(&value))?;
+            }
+            None => writeln!(out, "{}", to_json(s))?,
+        }
         return Ok(());
     }
     if let Some(action) = action {
@@ -638,6 +676,30 @@ fn print_settings(
         ]),
         None => rows.push(("odoo", "not connected (use `salla-odoo store add`)".into())),
     }
+    if let Some(t) = tokens {
+        let now = OffsetDateTime::now_utc();
+        let st = &t.status;
+        rows.push(("salla api", state_str(st.state).into()));
+        if let Some(reason) = &st.reason {
+            rows.push(("salla api reason", reason.clone()));
+        }
+        if let Some(since) = st.state_since {
+            rows.push(("salla api since", rfc3339_secs(since)));
+        }
+        if st.state.is_some() || st.has_access_token {
+            rows.extend([
+                ("salla access token", expiry_long(st, now)),
+                ("salla refresh token", held(st.has_refresh_token).into()),
+                (
+                    "salla scope",
+                    st.scope.clone().unwrap_or_else(|| "-".into()),
+                ),
+            ]);
+        }
+        if let Some(action) = t.action {
+            rows.push(("salla api action", action.into()));
+        }
+    }
     rows.extend([
         ("warehouse id", opt(s.warehouse_id)),
         ("pricelist id", opt(s.pricelist_id)),
@@ -658,6 +720,248 @@ fn print_settings(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// `store tokens`: the Salla Merchant API token state, never a token.
+
+/// What the operator must do for a store whose tokens can no longer be used or renewed.
+pub const REINSTALL_ACTION: &str = "the merchant must reinstall the app (or re-authorize it in \
+     the Salla Partner Portal); the next app.store.authorize clears this";
+
+/// The operator's view of a store's token state (`store tokens`, `store show`, `doctor`): the
+/// state as the store crate reports it, plus what follows from it. Never a token.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenView {
+    #[serde(flatten)]
+    pub status: TokenStatus,
+    /// The store's `status`: `installed` or `uninstalled`.
+    pub store_status: String,
+    /// Whether the access token is past its expiry; `None`: no access token, or no known expiry.
+    pub access_expired: Option<bool>,
+    /// What must be done, when something must.
+    pub action: Option<&'static str>,
+}
+
+impl TokenView {
+    fn new(status: TokenStatus, store_status: String, now: OffsetDateTime) -> TokenView {
+        let access_expired = if status.has_access_token {
+            status.access_expires_at.map(|e| e <= now)
+        } else {
+            None
+        };
+        let action = (status.state == Some(ApiState::NeedsReinstall)).then_some(REINSTALL_ACTION);
+        TokenView {
+            status,
+            store_status,
+            access_expired,
+            action,
+        }
+    }
+}
+
+/// One store's token view; `None` when the store is unknown.
+pub async fn token_view(
+    pool: &Db,
+    merchant: MerchantId,
+    now: OffsetDateTime,
+) -> Result<Option<TokenView>, StoreError> {
+    let Some(status) = tokens::status(pool, merchant).await? else {
+        return Ok(None);
+    };
+    let store_status = stores::get(pool, merchant)
+        .await?
+        .map_or_else(|| "-".to_owned(), |r| r.status);
+    Ok(Some(TokenView::new(status, store_status, now)))
+}
+
+/// Every store's token view, by merchant id.
+pub async fn token_views(pool: &Db, now: OffsetDateTime) -> Result<Vec<TokenView>, StoreError> {
+    let rows: std::collections::HashMap<i64, String> = stores::list(pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.merchant_id, r.status))
+        .collect();
+    Ok(tokens::statuses(pool)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let store_status = rows
+                .get(&s.merchant_id)
+                .cloned()
+                .unwrap_or_else(|| "-".into());
+            TokenView::new(s, store_status, now)
+        })
+        .collect())
+}
+
+/// The state as a word or two.
+pub fn state_str(state: Option<ApiState>) -> &'static str {
+    match state {
+        Some(ApiState::Ok) => "ok",
+        Some(ApiState::NeedsReinstall) => "needs reinstall",
+        None => "none (no app.store.authorize received)",
+    }
+}
+
+fn held(yes: bool) -> &'static str {
+    if yes { "held" } else { "none" }
+}
+
+/// `3d 4h`, `5h 12m`, `7m`, `40s`: how long, roughly.
+pub fn human(d: time::Duration) -> String {
+    let secs = d.whole_seconds().unsigned_abs();
+    let (days, hours, mins) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// The access token's expiry, short (for the table).
+fn expiry_short(s: &TokenStatus, now: OffsetDateTime) -> String {
+    match (s.has_access_token, s.access_expires_at) {
+        (false, _) => "none".into(),
+        (true, None) => "expiry unknown".into(),
+        (true, Some(e)) if e <= now => format!("expired {} ago", human(now - e)),
+        (true, Some(e)) => format!("expires in {}", human(e - now)),
+    }
+}
+
+/// The access token's expiry, with the time.
+pub fn expiry_long(s: &TokenStatus, now: OffsetDateTime) -> String {
+    match (s.has_access_token, s.access_expires_at) {
+        (true, Some(e)) => format!("{} ({})", expiry_short(s, now), rfc3339_secs(e)),
+        (true, None) => "held, expiry unknown".into(),
+        (false, _) => "none".into(),
+    }
+}
+
+const API_OFF_NOTE: &str = "note: the Salla API is not configured (salla.client_id / \
+     salla.client_secret): the connector fetches nothing on demand and refreshes no token";
+
+async fn show_tokens(
+    merchant: Option<MerchantId>,
+    settings: &Settings,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let pool = crate::pool(settings).await?;
+    let now = OffsetDateTime::now_utc();
+    let result = match merchant {
+        Some(m) => match token_view(&pool, m, now).await {
+            Ok(Some(view)) => print_token_view(out, json, &view, now),
+            Ok(None) => Err(CliError::Failed(format!(
+                "no store with merchant id {m} (no app.installed or app.store.authorize was \
+                 received for it; `salla-odoo store tokens --all` lists the known stores)"
+            ))),
+            Err(e) => Err(e.into()),
+        },
+        None => match token_views(&pool, now).await {
+            Ok(views) => print_token_table(out, json, &views, now),
+            Err(e) => Err(e.into()),
+        },
+    };
+    pool.close().await;
+    if result.is_ok() && !json && !settings.salla.api_configured() {
+        writeln!(out, "\n{API_OFF_NOTE}")?;
+    }
+    result
+}
+
+fn print_token_view(
+    out: &mut impl Write,
+    json: bool,
+    t: &TokenView,
+    now: OffsetDateTime,
+) -> Result<(), CliError> {
+    if json {
+        writeln!(out, "{}", to_json(t))?;
+        return Ok(());
+    }
+    let s = &t.status;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let rows: Vec<(&str, String)> = vec![
+        ("merchant", s.merchant_id.to_string()),
+        ("store status", t.store_status.clone()),
+        ("state", state_str(s.state).into()),
+        ("reason", or_dash(s.reason.clone())),
+        ("since", or_dash(s.state_since.map(rfc3339_secs))),
+        ("access token", expiry_long(s, now)),
+        ("refresh token", held(s.has_refresh_token).into()),
+        ("scope", or_dash(s.scope.clone())),
+        (
+            "last refresh",
+            s.refreshed_at
+                .map_or_else(|| "never".to_owned(), rfc3339_secs),
+        ),
+    ];
+    for (k, v) in rows {
+        writeln!(out, "{k:<14} {v}")?;
+    }
+    if let Some(action) = t.action {
+        writeln!(out, "\nto do: {action}")?;
+    }
+    Ok(())
+}
+
+fn print_token_table(
+    out: &mut impl Write,
+    json: bool,
+    views: &[TokenView],
+    now: OffsetDateTime,
+) -> Result<(), CliError> {
+    if json {
+        writeln!(out, "{}", to_json(&views))?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20} {:<11} {:<15} {:<22} {:<7} {:<21} REASON",
+        "MERCHANT", "STORE", "API STATE", "ACCESS TOKEN", "REFRESH", "LAST REFRESH"
+    )?;
+    for t in views {
+        let s = &t.status;
+        let state = match s.state {
+            Some(ApiState::Ok) => "ok",
+            Some(ApiState::NeedsReinstall) => "needs reinstall",
+            None => "none",
+        };
+        writeln!(
+            out,
+            "{:<20} {:<11} {:<15} {:<22} {:<7} {:<21} {}",
+            s.merchant_id,
+            t.store_status,
+            state,
+            expiry_short(s, now),
+            held(s.has_refresh_token),
+            s.refreshed_at
+                .map_or_else(|| "never".to_owned(), rfc3339_secs),
+            s.reason.as_deref().unwrap_or("-"),
+        )?;
+    }
+    if views.is_empty() {
+        writeln!(out, "(no stores)")?;
+    }
+    let reinstall = views.iter().filter(|t| t.action.is_some()).count();
+    if reinstall > 0 {
+        writeln!(
+            out,
+            "\n{reinstall} store(s) need a reinstall: {REINSTALL_ACTION}"
+        )?;
+    }
+    if views.iter().any(|t| t.status.state.is_none()) {
+        writeln!(
+            out,
+            "API STATE none: no app.store.authorize received yet, so no Salla API calls for that store"
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,6 +976,15 @@ mod tests {
         assert!(!err.contains("s3cret"), "{err}");
         assert!(parse_odoo_url("ftp://x").is_err());
         assert!(parse_odoo_url("acme.odoo.com").is_err());
+    }
+
+    #[test]
+    fn durations_read_roughly() {
+        let d = time::Duration::seconds;
+        assert_eq!(human(d(10 * 86_400 - 3)), "9d 23h");
+        assert_eq!(human(d(-(2 * 3600 + 5 * 60 + 9))), "2h 5m");
+        assert_eq!(human(d(7 * 60 + 59)), "7m");
+        assert_eq!(human(d(40)), "40s");
     }
 
     #[test]
