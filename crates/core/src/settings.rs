@@ -107,6 +107,8 @@ pub struct IngestSettings {
     pub header_read_timeout_ms: u64,
     pub keep_alive_timeout_ms: u64,
     pub max_connections: usize,
+    /// Empty: `/metrics` on the webhook listener; else only on this address.
+    pub metrics_listen: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

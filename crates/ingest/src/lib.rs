@@ -77,6 +77,8 @@ struct Inner {
     body_limit: usize,
     request_timeout: Duration,
     edge: salla_odoo_core::settings::IngestSettings,
+    /// `/metrics` on the webhook listener (no `ingest.metrics_listen` of its own).
+    public_metrics: bool,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
                 body_limit: settings.ingest.body_limit_bytes,
                 request_timeout: Duration::from_millis(settings.ingest.request_timeout_ms),
                 edge: settings.ingest.clone(),
+                public_metrics: settings.ingest.metrics_listen.trim().is_empty(),
             }),
         })
     }
@@ -112,11 +115,24 @@ impl AppState {
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
     // The webhook handler reads the raw body itself and enforces `ingest.body_limit_bytes`.
-    Router::new()
+    let public_metrics = state.inner.public_metrics;
+    let router = Router::new()
         .route("/webhooks/salla", post(receive))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    let router = if public_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router.with_state(state)
+}
+
+/// The routes of the separate metrics listener (`ingest.metrics_listen`).
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .with_state(state)
 }
 
@@ -157,6 +173,24 @@ pub async fn run(
         strategy = state.inner.verifier.strategy().as_str(),
         "ingest listening"
     );
+    let metrics_listen = settings.ingest.metrics_listen.trim();
+    let _metrics = if metrics_listen.is_empty() {
+        None
+    } else {
+        let addr: std::net::SocketAddr = metrics_listen.parse().map_err(|e| {
+            IngestError::Config(salla_odoo_core::CoreError::Config(format!(
+                "ingest.metrics_listen {metrics_listen:?}: {e}"
+            )))
+        })?;
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "ingest metrics listening");
+        let app = metrics_app(state.clone());
+        Some(AbortOnDrop(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "metrics server stopped");
+            }
+        })))
+    };
     serve(
         listener,
         state,
@@ -164,6 +198,15 @@ pub async fn run(
         shutdown,
     )
     .await
+}
+
+/// Aborts the task when dropped (the metrics server ends with the ingest).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -197,6 +240,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    queue_gauges(&state).await;
     state.inner.metrics.run_upkeep();
     (
         [(
@@ -206,6 +250,30 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.inner.metrics.render(),
     )
         .into_response()
+}
+
+/// The queue's depth as gauges, read at each scrape (one Redis round trip, no job read): what
+/// queue-based autoscaling (KEDA) and the queue alerts use. Every ingest replica reports the same
+/// shared queue, so aggregate them with `max`, not `sum`. When the queue does not answer, the
+/// gauges keep their last values and `salla_odoo_queue_depth_up` is 0.
+async fn queue_gauges(state: &AppState) {
+    // A worker silent for longer than this is not counted alive (its heartbeat is 10 s by default).
+    const ALIVE_WITHIN: Duration = Duration::from_secs(60);
+    match state.inner.queue.depth(ALIVE_WITHIN).await {
+        Ok(d) => {
+            metrics::gauge!("salla_odoo_queue_depth_up").set(1.0);
+            metrics::gauge!("salla_odoo_queue_ready_jobs").set(d.ready as f64);
+            metrics::gauge!("salla_odoo_queue_scheduled_jobs").set(d.scheduled as f64);
+            metrics::gauge!("salla_odoo_queue_inflight_jobs").set(d.in_flight as f64);
+            metrics::gauge!("salla_odoo_queue_oldest_ready_age_seconds")
+                .set(d.oldest_ready_age_secs as f64);
+            metrics::gauge!("salla_odoo_workers_alive").set(d.workers_alive as f64);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "queue depth not readable for the metrics");
+            metrics::gauge!("salla_odoo_queue_depth_up").set(0.0);
+        }
+    }
 }
 
 /// The JSON answer to a webhook: `{"status": …}` and, by status, the job or the refusal.

@@ -316,3 +316,66 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() 
         "closed after {idle:?} idle (keep-alive timeout 600 ms, header timeout 10 s)"
     );
 }
+
+/// `GET path` on `addr`: the status and the body.
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_leave_the_public_port_and_show_the_queue_depth() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let ingest = start(&[("metrics_listen", &metrics_addr)]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&metrics_addr).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "metrics listener did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        get(&ingest.addr, "/metrics").await.0,
+        404,
+        "not on the webhook port"
+    );
+    for n in 0..3 {
+        assert_eq!(webhook(&ingest.addr, 40_000 + n).await.0, 200);
+    }
+    let (status, body) = get(&metrics_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{body}"))
+    };
+    assert_eq!(
+        value("salla_odoo_queue_ready_jobs"),
+        3.0,
+        "three jobs wait for a worker"
+    );
+    assert_eq!(value("salla_odoo_queue_inflight_jobs"), 0.0);
+    assert_eq!(value("salla_odoo_workers_alive"), 0.0);
+    assert_eq!(value("salla_odoo_queue_depth_up"), 1.0);
+    assert!(value("salla_odoo_queue_oldest_ready_age_seconds") >= 0.0);
+    assert!(body.contains("salla_odoo_webhooks_total"), "{body}");
+}

@@ -400,6 +400,35 @@ impl SqliteQueue {
     }
 
     /// Counts by state, and unfinished jobs by kind and by store.
+    /// See [`crate::QueueDepth`].
+    pub async fn depth(&self, alive_within: Duration) -> Result<crate::QueueDepth, QueueError> {
+        let now = now_secs();
+        let (ready, scheduled, in_flight, oldest): (i64, i64, i64, Option<i64>) = sqlx::query_as(
+            "SELECT
+                coalesce(sum(status = 'Pending' AND run_at <= $2), 0),
+                coalesce(sum(status = 'Pending' AND run_at > $2), 0),
+                coalesce(sum(status = 'Running'), 0),
+                min(CASE WHEN status = 'Pending' AND run_at <= $2 THEN run_at END)
+             FROM Jobs WHERE job_type = $1",
+        )
+        .bind(&self.queue)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM Workers WHERE last_seen >= $1")
+            .bind(now_millis() - alive_within.as_millis() as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        let n = |v: i64| u64::try_from(v).unwrap_or_default();
+        Ok(crate::QueueDepth {
+            ready: n(ready),
+            scheduled: n(scheduled),
+            in_flight: n(in_flight),
+            oldest_ready_age_secs: oldest.map_or(0, |o| n(now - o)),
+            workers_alive: n(alive),
+        })
+    }
+
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
         let now = now_secs();
         let (queued, scheduled, in_flight): (i64, i64, i64) = sqlx::query_as(

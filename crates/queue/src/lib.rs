@@ -143,6 +143,21 @@ pub struct QueueStats {
     pub by_store: BTreeMap<String, u64>,
 }
 
+/// The queue's depth, cheap enough to read at every metrics scrape (no job is read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Due now and waiting for a worker.
+    pub ready: u64,
+    /// Waiting for a later time (retries with backoff, deferred jobs).
+    pub scheduled: u64,
+    /// Taken by a worker and not finished.
+    pub in_flight: u64,
+    /// How long the oldest ready job has been due (0 when none is).
+    pub oldest_ready_age_secs: u64,
+    /// Workers that heartbeated within the last `alive_within`.
+    pub workers_alive: u64,
+}
+
 impl QueueStats {
     /// Add unfinished (waiting or in-flight) jobs to the by-kind and by-store figures.
     pub(crate) fn count_unfinished<'a>(&mut self, jobs: impl Iterator<Item = &'a SyncJob>) {
@@ -189,6 +204,26 @@ end
 local finished = tonumber(redis.call('GET', ARGV[3]) or '0')
 local deadlettered = tonumber(redis.call('GET', ARGV[4]) or '0')
 return {due + active, later, inflight, redis.call('SCARD', KEYS[4]) + finished, redis.call('SCARD', KEYS[5]) + deadlettered, #workers}
+"#;
+
+/// The depth figures in one round trip: see [`QueueDepth`].
+const DEPTH_SCRIPT: &str = r#"
+-- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] workers ZSET
+-- ARGV[1] now (Unix seconds), ARGV[2] prefix of the per-worker inflight sets, ARGV[3] alive since
+-- (Unix ms: the heartbeat's score)
+local due = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+local later = redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
+local active = redis.call('LLEN', KEYS[2])
+local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, 1)
+local oldest_score = -1
+if oldest[2] then oldest_score = math.floor(tonumber(oldest[2])) end
+local workers = redis.call('ZRANGE', KEYS[3], 0, -1)
+local inflight = 0
+for _, w in ipairs(workers) do
+  inflight = inflight + redis.call('SCARD', ARGV[2] .. w)
+end
+local alive = redis.call('ZCOUNT', KEYS[3], ARGV[3], '+inf')
+return {due + active, later, inflight, oldest_score, alive}
 "#;
 
 impl RedisQueue {
@@ -280,6 +315,38 @@ impl RedisQueue {
             Ok(())
         })
         .await
+    }
+
+    /// The depth figures (no job is read): for the metrics scrape.
+    pub async fn depth(&self, alive_within: Duration) -> Result<QueueDepth, QueueError> {
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let (ready, scheduled, in_flight, oldest, alive): (u64, u64, u64, i64, u64) = self
+            .bounded(async {
+                Ok(redis::Script::new(DEPTH_SCRIPT)
+                    .key(a.scheduled_jobs_set())
+                    .key(a.active_jobs_list())
+                    .key(a.workers_set())
+                    .arg(now)
+                    .arg(format!("{}:", a.inflight_jobs_set()))
+                    .arg((now * 1000).saturating_sub(alive_within.as_millis() as u64))
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        Ok(QueueDepth {
+            ready,
+            scheduled,
+            in_flight,
+            oldest_ready_age_secs: u64::try_from(oldest)
+                .map(|o| now.saturating_sub(o))
+                .unwrap_or(0),
+            workers_alive: alive,
+        })
     }
 
     /// Counts by state, and waiting jobs by kind and by store.
@@ -502,6 +569,11 @@ impl Queue {
 
     pub async fn stats(&self) -> Result<QueueStats, QueueError> {
         delegate!(self, q => q.stats().await)
+    }
+
+    /// See [`QueueDepth`]; workers count as alive when they heartbeated within `alive_within`.
+    pub async fn depth(&self, alive_within: Duration) -> Result<QueueDepth, QueueError> {
+        delegate!(self, q => q.depth(alive_within).await)
     }
 
     pub async fn waiting_jobs(&self) -> Result<Vec<SyncJob>, QueueError> {
