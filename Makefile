@@ -9,6 +9,10 @@ LISTEN ?= 127.0.0.1:8080
 # set here: without them `make run` uses embedded storage, with them the fleet's servers.)
 export SALLA_ODOO__SALLA__WEBHOOK_SECRET ?= dev-webhook-secret
 EVENT ?= order.created
+# What `make run` builds, and every README target that runs those binaries afterwards builds exactly
+# the same (same packages, so Cargo unifies the same features and reuses the build instead of
+# redoing it and replacing the binary `make run` is running). tests/tests/fleet_ops.rs checks it.
+APP_BUILD = $(CARGO) build --release -q --locked -p salla-odoo-cli -p odoo-sandbox -p salla-sandbox
 
 .PHONY: run sample test chaos lint fmt bench build services check-cargo
 
@@ -19,12 +23,12 @@ check-cargo:
 ## ./salla-odoo-data, or on Redis + Postgres when REDIS_URL / DATABASE_URL are set; with an
 ## odoo-sandbox when ODOO_URL is unset. See scripts/run.sh.
 run: check-cargo
-	@$(CARGO) build --release -q --locked -p salla-odoo-cli -p odoo-sandbox
+	@$(APP_BUILD)
 	@LISTEN=$(LISTEN) BIN_DIR=target/release scripts/run.sh
 
 ## Post a signed sample webhook (EVENT=order.created by default) to the connector `make run` started.
 sample: check-cargo
-	@$(CARGO) build --release -q --locked -p salla-odoo-cli
+	@$(APP_BUILD)
 	@./target/release/salla-odoo send-sample $(EVENT) --to http://$(LISTEN)/webhooks/salla
 
 ## Run every test against real Redis and Postgres (started or installed when missing).

@@ -173,3 +173,36 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// `make sample` (and any README step after `make run`) must not rebuild what `make run` built: the
+/// same `cargo build` line, so the same packages and unified features, or Cargo rebuilds for minutes
+/// and replaces the binary `make run` is running (a new user's first ten minutes).
+#[test]
+fn readme_targets_reuse_what_make_run_built() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let builds = |target: &str| -> Vec<String> {
+        let out = std::process::Command::new("make")
+            .args(["-n", "--no-print-directory", target])
+            .current_dir(&root)
+            .env("CARGO", "cargo")
+            .output()
+            .expect("make runs");
+        assert!(
+            out.status.success(),
+            "make -n {target}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("cargo build"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let run = builds("run");
+    assert_eq!(run.len(), 1, "{run:?}");
+    assert_eq!(
+        builds("sample"),
+        run,
+        "make sample builds something other than make run"
+    );
+}
