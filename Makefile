@@ -33,7 +33,7 @@ sample: check-cargo
 
 ## Run every test against real Redis and Postgres (started or installed when missing).
 test: check-cargo
-	@scripts/ensure-services.sh redis postgres
+	@scripts/ensure-services.sh redis postgres promtool
 	@# The end-to-end suites run the real binaries: build them first, so none is stale.
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked

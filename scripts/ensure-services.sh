@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Make sure the services the connector (or its tests) need are reachable, starting or installing them
-# when they are not. Usage: scripts/ensure-services.sh redis [postgres]
+# when they are not. Usage: scripts/ensure-services.sh redis [postgres] [promtool]
 #
 # For each service: reachable already → nothing to do. Otherwise start the installed server; if it is
 # not installed, install it with apt-get (when running as root on Debian/Ubuntu); otherwise stop with a
 # message that names what is missing. Redis is started with nothing on disk; Postgres through the
 # distribution's cluster tools. Nothing here ever stops a server.
+#
+# `promtool` (optional: the alert rules' unit tests, deploy/prometheus) is installed from Debian's
+# `prometheus` package when it can be; when it cannot, this says so and goes on (those tests are
+# then skipped with a message). It never fails the run. Where systemd runs (not in containers), the
+# package also enables its own Prometheus server on port 9090; nothing here uses or stops it.
 set -euo pipefail
 
 REDIS_HOST=127.0.0.1
@@ -69,10 +74,21 @@ ensure_postgres() {
   fi
 }
 
+ensure_promtool() {
+  command -v promtool >/dev/null 2>&1 && return 0
+  # No recommends (node-exporter): promtool comes only with the server's package.
+  if apt_install --no-install-recommends prometheus && command -v promtool >/dev/null 2>&1; then
+    return 0
+  fi
+  say "promtool is not installed and could not be installed here (need root and apt-get: Debian's prometheus package); the alert rule tests will be skipped"
+  return 0
+}
+
 for service in "$@"; do
   case "$service" in
     redis) ensure_redis ;;
     postgres) ensure_postgres ;;
+    promtool) ensure_promtool ;;
     *) die "unknown service $service" ;;
   esac
 done

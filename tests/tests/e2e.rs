@@ -517,13 +517,35 @@ async fn the_worker_exposes_its_metrics() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for metric in [
-        r#"salla_odoo_jobs_total{kind="order.upsert",outcome="applied"} 1"#,
-        "salla_odoo_job_duration_seconds_bucket",
-        r#"salla_odoo_odoo_call_duration_seconds_count{method="create"}"#,
-    ] {
-        assert!(text.contains(metric), "{metric} missing from:\n{text}");
-    }
+    // A sample of `name` carrying every one of `labels` (in whatever order the exporter writes
+    // them; every worker metric also has `worker`, Odoo calls `merchant`), and its value.
+    let sample = |name: &str, labels: &[&str]| -> Option<String> {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .find(|l| labels.iter().all(|kv| l.contains(kv)) && l.contains("worker=\""))
+            .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
+    };
+    assert_eq!(
+        sample(
+            "salla_odoo_jobs_total",
+            &[r#"kind="order.upsert""#, r#"outcome="applied""#]
+        )
+        .as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("salla_odoo_job_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        sample(
+            "salla_odoo_odoo_call_duration_seconds_count",
+            &[r#"method="create""#, r#"merchant="505""#]
+        )
+        .is_some(),
+        "{text}"
+    );
     let health = client
         .get(format!("http://{listen}/healthz"))
         .send()

@@ -65,9 +65,11 @@ async fn three_workers_with_default_settings_share_a_host() {
         }
         ports.clear();
         for port in 9090..9106u16 {
-            let url = format!("http://127.0.0.1:{port}/metrics");
+            // Our workers' health answer, not whatever else may listen there (a Prometheus).
+            let url = format!("http://127.0.0.1:{port}/healthz");
             if let Ok(a) = client.get(&url).send().await
                 && a.status().is_success()
+                && a.text().await.is_ok_and(|t| t == "ok")
             {
                 ports.push(port);
             }

@@ -131,12 +131,15 @@ impl odoo::CallObserver for StoreCalls {
     }
 
     fn after(&self, _model: &str, method: &str, elapsed: Duration, ok: bool) {
-        // Method names are Odoo's public API names: a bounded set.
+        // Method names are Odoo's public API names: a bounded set. Merchants are bounded by the
+        // stores configured (the per-store Odoo panels and the store's-Odoo-failing alert use it).
         let method = method.to_owned();
-        metrics::histogram!("salla_odoo_odoo_call_duration_seconds", "method" => method.clone())
+        let merchant = self.merchant.to_string();
+        metrics::histogram!("salla_odoo_odoo_call_duration_seconds", "method" => method.clone(), "merchant" => merchant.clone())
             .record(elapsed.as_secs_f64());
         if !ok {
-            metrics::counter!("salla_odoo_odoo_call_errors_total", "method" => method).increment(1);
+            metrics::counter!("salla_odoo_odoo_call_errors_total", "method" => method, "merchant" => merchant)
+                .increment(1);
         }
     }
 }
