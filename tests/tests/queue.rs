@@ -65,6 +65,7 @@ fn job(n: u64) -> SyncJob {
         attempt: 0,
         data: serde_json::json!({"id": n}),
         history: Vec::new(),
+        trace: None,
     })
 }
 

@@ -365,3 +365,58 @@ async fn an_uninstalled_app_puts_the_store_in_needs_reinstall_and_a_reinstall_cl
     fleet.wait_outcomes(4, Duration::from_secs(30)).await;
     assert_eq!(api_state(&fleet, M).await.0.as_deref(), Some("ok"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_close_to_expiry_are_refreshed_ahead_by_the_scheduled_job() {
+    let (odoo, salla) = (odoo().await, salla().await);
+    const M: u64 = 801_006;
+    let mut fleet = fleet_with(
+        "salla-refresh-ahead",
+        &salla,
+        &[("SALLA_ODOO__SALLA__TOKEN_REFRESH_INTERVAL_SECS", "1")],
+    )
+    .await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    // Salla says the token expires in an hour: within the day ahead the job refreshes.
+    let mut tokens = salla.authorize(M);
+    tokens.expires = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    post_ok(&fleet, &authorize_event(M, &tokens)).await;
+    fleet.spawn_worker();
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    let db = fleet.db.pg().clone();
+    wait_for("the scheduled refresh", Duration::from_secs(30), || {
+        let db = db.clone();
+        async move {
+            let refreshed: Option<time::OffsetDateTime> =
+                sqlx::query_scalar("SELECT salla_refreshed_at FROM stores WHERE merchant_id = $1")
+                    .bind(M as i64)
+                    .fetch_one(&db)
+                    .await
+                    .unwrap();
+            refreshed.is_some()
+        }
+    })
+    .await;
+    assert_eq!(salla.stats()["token_refreshes"], 1, "no job asked for it");
+    // The new token is good for 14 days: the next rounds leave it alone.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        salla.stats()["token_refreshes"],
+        1,
+        "refreshed once, not every round"
+    );
+    let out = fleet.cli(
+        &["store", "tokens", "--merchant", &M.to_string(), "--json"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["state"], "ok", "{shown}");
+    assert!(!shown["refreshed_at"].is_null(), "{shown}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(&tokens.access_token) && !text.contains(&tokens.refresh_token));
+}

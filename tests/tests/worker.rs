@@ -188,6 +188,7 @@ impl Rig {
             attempt: 0,
             data: serde_json::json!({"id": order}),
             history: Vec::new(),
+            trace: None,
         });
         let key = DedupeKey::new(MerchantId::new(merchant), "order.created", &job.v1().digest);
         self.queue.enqueue(&job, &key).await.unwrap();

@@ -1214,6 +1214,7 @@ mod tests {
                 class: "transient".into(),
                 error: "boom".into(),
             }],
+            trace: None,
         });
         let fresh = fresh_copy(&job);
         assert_ne!(fresh.v1().id, job.v1().id);

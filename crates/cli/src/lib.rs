@@ -17,7 +17,9 @@ use salla_odoo_store::{DbConfig, StoreError};
 pub mod dlq;
 pub mod doctor;
 pub mod embedded;
+pub mod reconcile;
 pub mod sample;
+pub mod stock;
 pub mod stores;
 pub mod synclog;
 
@@ -99,6 +101,30 @@ pub enum Command {
     /// API tokens (needs reinstall, expired, none received). Exits 1 when any check fails (notes
     /// and warnings do not). Read-only: safe while workers run.
     Doctor,
+    /// Compare stores' orders with Salla's now: list the orders Salla changed since each store's
+    /// watermark (less reconcile.overlap_secs), queue a job for every order Odoo lacks or holds
+    /// in an older version (through the same queue, dedupe and handlers as webhooks), then move the
+    /// watermark. Prints what it checked, found missing or stale, and queued. Safe while workers run
+    /// (they also run it every reconcile.interval_secs, one run per store at a time).
+    Reconcile {
+        /// The store to reconcile.
+        #[arg(long)]
+        merchant: Option<u64>,
+        /// Every installed store.
+        #[arg(long)]
+        all: bool,
+        /// Look back from this date (2026-12-01) or instant (RFC 3339) instead of the watermark.
+        #[arg(long)]
+        since: Option<String>,
+        /// Check and report only: queue nothing, leave the watermark.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Odoo's stock and Salla's quantities (stores whose stock master is Odoo).
+    Stock {
+        #[command(subcommand)]
+        command: stock::StockCommand,
+    },
     /// Enforce the retention periods of `[retention]`.
     Retention {
         #[command(subcommand)]
@@ -373,6 +399,17 @@ pub async fn run(cli: Cli, out: &mut (impl Write + Send)) -> Result<(), CliError
                     report.dead_letters_handled
                 )?;
             }
+        }
+        Command::Reconcile {
+            merchant,
+            all,
+            since,
+            dry_run,
+        } => {
+            reconcile::run(&settings, merchant, all, since, dry_run, cli.json, out).await?;
+        }
+        Command::Stock { command } => {
+            stock::run(command, &settings, cli.json, out).await?;
         }
         Command::Doctor => {
             let checks = doctor::run(&settings).await;

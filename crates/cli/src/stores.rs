@@ -117,6 +117,34 @@ pub struct OptionArgs {
     /// Which side owns stock quantities: odoo (default) or salla.
     #[arg(long, value_name = "odoo|salla")]
     pub stock_master: Option<StockMaster>,
+    /// With Odoo as stock master, what Salla is told: available (on hand less reserved, never
+    /// negative; the default) or on-hand.
+    #[arg(long, value_name = "available|on-hand")]
+    pub stock_quantity: Option<salla_odoo_store::stores::StockQuantity>,
+    /// The Salla status a validated Odoo delivery moves the order to (default delivered), or
+    /// `off` to not report deliveries to Salla.
+    #[arg(long, value_name = "SLUG|off")]
+    pub fulfilment_status: Option<String>,
+}
+
+/// `--fulfilment-status`: a Salla status slug, or `off`.
+fn fulfilment_status(arg: Option<&str>) -> Result<Option<Option<String>>, CliError> {
+    match arg.map(str::trim) {
+        None => Ok(None),
+        Some("off") => Ok(Some(None)),
+        Some(slug)
+            if !slug.is_empty()
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == ' ') =>
+        {
+            Ok(Some(Some(slug.to_owned())))
+        }
+        Some(other) => Err(CliError::Usage(format!(
+            "--fulfilment-status {other:?}: expected a Salla status slug (delivered, completed, \
+             shipped, …) or off"
+        ))),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -348,6 +376,8 @@ pub async fn run_store(
                 ),
                 create_unknown_skus: Some(args.create_unknown_skus),
                 stock_master: Some(args.options.stock_master.unwrap_or_default()),
+                stock_quantity: args.options.stock_quantity,
+                fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
                 ..Default::default()
             };
             if stores::has_odoo_connection(&pool, args.merchant).await? {
@@ -398,6 +428,8 @@ pub async fn run_store(
                     args.no_create_unknown_skus,
                 ),
                 stock_master: args.options.stock_master,
+                stock_quantity: args.options.stock_quantity,
+                fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
                 ..Default::default()
             };
             if is_empty(&update) {
@@ -578,6 +610,8 @@ fn is_empty(u: &StoreUpdate) -> bool {
         status_map,
         create_unknown_skus,
         stock_master,
+        stock_quantity,
+        fulfilment_status,
     } = u;
     status.is_none()
         && odoo_url.is_none()
@@ -593,6 +627,8 @@ fn is_empty(u: &StoreUpdate) -> bool {
         && status_map.is_none()
         && create_unknown_skus.is_none()
         && stock_master.is_none()
+        && stock_quantity.is_none()
+        && fulfilment_status.is_none()
 }
 
 fn flag_pair(yes: bool, no: bool) -> Option<bool> {
@@ -708,6 +744,11 @@ fn print_settings(
         ("prices include tax", yes_no(s.prices_include_tax).into()),
         ("create unknown skus", yes_no(s.create_unknown_skus).into()),
         ("stock master", stock_str(s.stock_master).into()),
+        ("stock to salla", s.stock_quantity.as_str().into()),
+        (
+            "fulfilment status",
+            s.fulfilment_status.clone().unwrap_or_else(|| "off".into()),
+        ),
         ("updated at", rfc3339(s.updated_at)),
     ]);
     for (k, v) in rows {

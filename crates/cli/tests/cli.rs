@@ -39,6 +39,7 @@ fn job(merchant: u64, kind: JobKind, n: u64) -> SyncJob {
         attempt: 0,
         data: serde_json::json!({"id": n}),
         history: Vec::new(),
+        trace: None,
     })
 }
 

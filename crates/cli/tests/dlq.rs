@@ -282,6 +282,7 @@ fn order_job(merchant: u64, order: u64, attempts: u32) -> SyncJob {
             },
         }),
         history: history(attempts),
+        trace: None,
     })
 }
 
@@ -301,6 +302,7 @@ fn customer_job(merchant: u64, customer: u64) -> SyncJob {
         attempt: 0,
         data: json!({"id": customer, "first_name": FIRST, "last_name": LAST, "email": EMAIL}),
         history: history(1),
+        trace: None,
     })
 }
 
@@ -537,6 +539,7 @@ async fn show_masks_personal_data_unless_revealed() {
             "token_type": "bearer"
         }),
         history: history(1),
+        trace: None,
     });
     let t = env
         .insert(&auth, "permanent", "no encryption key configured")

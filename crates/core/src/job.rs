@@ -243,6 +243,21 @@ pub struct SyncJobV1<D = serde_json::Value> {
     /// Every failed attempt so far, oldest first (kept in the job so a dead letter has the full story).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<AttemptRecord>,
+    /// The trace of the webhook that queued the job, when traces are on (`telemetry.otlp_endpoint`):
+    /// every attempt of the job, a retry or a dead-letter replay, is a span of that trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
+}
+
+/// A W3C Trace Context (<https://www.w3.org/TR/trace-context/>): the ids of a trace and of the span
+/// a job's spans hang under. Ids only: nothing about the webhook's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    /// `00-<trace id>-<parent span id>-<flags>`.
+    pub traceparent: String,
+    /// Vendor-specific trace data, usually empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tracestate: String,
 }
 
 /// One failed attempt of a job.
@@ -300,6 +315,7 @@ mod tests {
             attempt: 0,
             data: json!({"id": "77"}),
             history: Vec::new(),
+            trace: None,
         });
         let bytes = job.to_json();
         let text = std::str::from_utf8(&bytes).unwrap();
@@ -329,6 +345,7 @@ mod tests {
                 attempt: 0,
                 data,
                 history: Vec::new(),
+                trace: None,
             })
         }
         let parsed = job(tree, text);
@@ -354,6 +371,44 @@ mod tests {
             serde_json::from_str::<BodyDigest>(&format!("\"{hex}\"")).unwrap(),
             digest
         );
+    }
+
+    #[test]
+    fn the_trace_context_is_optional_and_travels_with_the_job() {
+        let without = SyncJob::V1(SyncJobV1 {
+            id: Uuid::from_u128(7),
+            kind: JobKind::OrderUpsert,
+            merchant: MerchantId::new(42),
+            event: "order.created".into(),
+            entity: None,
+            digest: BodyDigest::of(b"{}"),
+            salla_created_at: "2022-12-31 12:31:25".into(),
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            attempt: 0,
+            data: json!({}),
+            history: Vec::new(),
+            trace: None,
+        });
+        let text = String::from_utf8(without.to_json()).unwrap();
+        assert!(!text.contains("trace"), "{text}");
+        let SyncJob::V1(mut job) = without.clone();
+        job.trace = Some(TraceContext {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+            tracestate: String::new(),
+        });
+        let with = SyncJob::V1(job);
+        let text = String::from_utf8(with.to_json()).unwrap();
+        assert!(
+            text.contains(r#""trace":{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#),
+            "{text}"
+        );
+        assert_eq!(SyncJob::from_json(text.as_bytes()).unwrap(), with);
+        // A job queued before traces existed (or with them off) reads as one without a trace.
+        let old = text.replace(
+            r#","trace":{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}"#,
+            "",
+        );
+        assert_eq!(SyncJob::from_json(old.as_bytes()).unwrap(), without);
     }
 
     #[test]

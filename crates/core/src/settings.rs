@@ -35,6 +35,10 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub retention: RetentionSettings,
     pub embedded: EmbeddedSettings,
+    pub telemetry: TelemetrySettings,
+    pub reconcile: ReconcileSettings,
+    pub stock: StockSettings,
+    pub fulfilment: FulfilmentSettings,
     /// Whether `redis.url` or `database.url` was given by a file or the environment (not only by
     /// the defaults): then the CLI and `salla-odoo run` use those servers, else embedded storage.
     #[serde(skip)]
@@ -179,6 +183,61 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub filter: String,
+    /// A copy of the `[telemetry]` section, made by [`Settings::load`], so that
+    /// `telemetry::init(&settings.log)` also sets up the traces.
+    #[serde(skip)]
+    pub telemetry: TelemetrySettings,
+}
+
+/// Odoo's stock pushed to Salla (`[stock]`), for stores whose stock master is Odoo.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockSettings {
+    /// How often each store's changed Odoo stock is pushed to Salla (0: only from the CLI).
+    pub push_interval_secs: u64,
+    /// Products per `POST /products/quantities/bulk` request.
+    pub batch_size: usize,
+}
+
+/// Odoo's deliveries reported to Salla as order statuses (`[fulfilment]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilmentSettings {
+    /// How often validated Odoo deliveries are looked for (0: off).
+    pub interval_secs: u64,
+}
+
+/// Reconciliation with Salla's API (`[reconcile]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    /// How often each store is reconciled (0: only from the CLI).
+    pub interval_secs: u64,
+    /// How far before the watermark a run looks again (clock skew, orders changing meanwhile).
+    pub overlap_secs: u64,
+    /// How many days back a store's first run (its backfill) looks.
+    pub backfill_days: u32,
+}
+
+/// OpenTelemetry traces over OTLP/HTTP. Off (no exporter, no background thread) while
+/// `otlp_endpoint` is empty.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` is added
+    /// unless the path already ends with it). Empty: no traces.
+    pub otlp_endpoint: String,
+    /// `service.name` of the traces; empty: the binary's name (`salla-odoo-ingest`, …).
+    pub service_name: String,
+    /// Share of webhooks traced, 0.0 to 1.0; a job follows the decision made for its webhook.
+    pub sample_ratio: f64,
+}
+
+impl TelemetrySettings {
+    /// Whether traces are exported at all.
+    pub fn enabled(&self) -> bool {
+        !self.otlp_endpoint.trim().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -235,6 +294,7 @@ impl Settings {
             .try_into()
             .map_err(|e: toml::de::Error| CoreError::Config(e.message().to_owned()))?;
         settings.servers_configured = servers_configured;
+        settings.log.telemetry = settings.telemetry.clone();
         settings.check()?;
         Ok(settings)
     }
@@ -275,6 +335,22 @@ impl Settings {
         if w.concurrency == 0 || self.limits.store_concurrency == 0 {
             return Err(CoreError::Config(
                 "worker.concurrency and limits.store_concurrency must be > 0".into(),
+            ));
+        }
+        let t = &self.telemetry;
+        if !(0.0..=1.0).contains(&t.sample_ratio) {
+            return Err(CoreError::Config(format!(
+                "telemetry.sample_ratio ({}) must be between 0.0 and 1.0",
+                t.sample_ratio
+            )));
+        }
+        let endpoint = t.otlp_endpoint.trim();
+        let http = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !endpoint.is_empty() && !http {
+            return Err(CoreError::Config(
+                "telemetry.otlp_endpoint must be empty (no traces) or an http:// or https:// URL \
+                 (the collector's OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318)"
+                    .into(),
             ));
         }
         if self.retry.max_attempts == 0 || self.retry.base_ms == 0 {
@@ -509,6 +585,32 @@ mod tests {
         assert!(err.to_string().contains("orphan timeout"), "{err}");
         let s = Settings::load(None, no_env()).unwrap();
         assert_eq!(s.worker.orphan_timeout(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn telemetry_is_off_by_default_and_checked_when_on() {
+        let s = Settings::load(None, no_env()).unwrap();
+        assert!(!s.telemetry.enabled() && !s.log.telemetry.enabled());
+        assert_eq!(s.telemetry.sample_ratio, 1.0);
+        let env = [
+            (
+                "SALLA_ODOO__TELEMETRY__OTLP_ENDPOINT",
+                "http://127.0.0.1:4318",
+            ),
+            ("SALLA_ODOO__TELEMETRY__SAMPLE_RATIO", "0.25"),
+        ];
+        let s = Settings::load(None, env).unwrap();
+        assert!(s.log.telemetry.enabled(), "init(&settings.log) sees it");
+        assert_eq!(s.log.telemetry.sample_ratio, 0.25);
+        let err =
+            Settings::load(None, [("SALLA_ODOO__TELEMETRY__SAMPLE_RATIO", "1.5")]).unwrap_err();
+        assert!(err.to_string().contains("sample_ratio"), "{err}");
+        let err = Settings::load(
+            None,
+            [("SALLA_ODOO__TELEMETRY__OTLP_ENDPOINT", "collector:4318")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("otlp_endpoint"), "{err}");
     }
 
     #[test]

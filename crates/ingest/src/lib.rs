@@ -45,6 +45,7 @@ use salla_odoo_salla::{
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Errors that stop the service from starting or serving. All permanent except `Io`.
@@ -153,7 +154,10 @@ pub async fn serve(
         keep_alive_timeout_ms = limits.keep_alive_timeout.as_millis() as u64,
         "edge limits"
     );
-    edge::serve(listener, app(state), limits, grace, shutdown).await?;
+    let served = edge::serve(listener, app(state), limits, grace, shutdown).await;
+    // The last webhooks' spans, before the process exits (a no-op with traces off).
+    let _ = tokio::task::spawn_blocking(salla_odoo_core::telemetry::flush).await;
+    served?;
     Ok(())
 }
 
@@ -341,11 +345,25 @@ impl Outcome {
 
 async fn receive(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    // With traces on (`telemetry.otlp_endpoint`), each webhook starts a trace; its job carries the
+    // context on to the workers. Fields: names and outcomes only, never the body's contents.
+    let span = tracing::info_span!(
+        target: "otel",
+        "webhook",
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        merchant = tracing::field::Empty,
+        event = tracing::field::Empty,
+        job.kind = tracing::field::Empty,
+        job.id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
     // The headers are read where they are: the `HeaderMap` extractor would copy them.
     let (parts, body) = request.into_parts();
     let outcome = match tokio::time::timeout(
         state.inner.request_timeout,
-        handle(&state, &parts.headers, body),
+        handle(&state, &parts.headers, body).instrument(span.clone()),
     )
     .await
     {
@@ -365,6 +383,22 @@ async fn receive(State(state): State<AppState>, request: Request) -> Response {
         .record(elapsed.as_secs_f64());
     let merchant = outcome.merchant.map(|m| m.get());
     let event = outcome.event.as_deref().unwrap_or("-");
+    if !span.is_disabled() {
+        // The event as in the metrics: known names only (an unknown one is whatever the body says).
+        span.record("merchant", merchant);
+        span.record("event", outcome.event_label.as_str());
+        span.record("outcome", outcome.outcome);
+        span.record(
+            "http.response.status_code",
+            i64::from(outcome.status.as_u16()),
+        );
+        if outcome.status.is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+        if let Some(id) = outcome.body.job_id {
+            span.record("job.id", tracing::field::display(id));
+        }
+    }
     if outcome.status.is_success() {
         tracing::info!(
             merchant,
@@ -516,8 +550,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: Body) -> Outcome {
         attempt: 0,
         data: envelope.data,
         history: Vec::new(),
+        // The webhook's span (with traces on): the job's attempts are spans of its trace.
+        trace: salla_odoo_core::telemetry::current_trace(),
     });
     let event = &job.v1().event;
+    tracing::Span::current().record("job.kind", kind.as_str());
     let (status, body, outcome) = match state.inner.queue.enqueue(&job, &dedupe).await {
         Ok(Enqueued::Queued) => (
             StatusCode::OK,

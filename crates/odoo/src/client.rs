@@ -453,7 +453,40 @@ impl Client {
     }
 
     /// Runs a [`Call`] over the session's transport and returns the raw result (`null` for `None`).
+    ///
+    /// Each call is an `odoo.call` span of target `otel` (model, method, outcome: never arguments or
+    /// results), which a subscriber exporting traces picks up; nothing is logged of it.
     pub async fn call(&self, call: &Call) -> Result<Value> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            target: "otel",
+            "odoo.call",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            odoo.model = %call.model,
+            odoo.method = %call.method,
+            outcome = tracing::field::Empty,
+        );
+        let result = self.call_in_span(call).instrument(span.clone()).await;
+        if !span.is_disabled() {
+            match &result {
+                Ok(_) => span.record("outcome", "ok"),
+                Err(e) => span
+                    .record(
+                        "outcome",
+                        match e.class() {
+                            crate::ErrorClass::Transient { .. } => "transient",
+                            crate::ErrorClass::Permanent => "permanent",
+                            crate::ErrorClass::OutcomeUnknown => "outcome_unknown",
+                        },
+                    )
+                    .record("otel.status_code", "error"),
+            };
+        }
+        result
+    }
+
+    async fn call_in_span(&self, call: &Call) -> Result<Value> {
         let session = self.session().await?;
         if let Some(o) = &self.inner.observer {
             o.0.before(&call.model, &call.method).await;

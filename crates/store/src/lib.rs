@@ -586,6 +586,7 @@ pub mod id_map;
 pub mod locks;
 pub mod outbox;
 pub mod purge;
+pub mod reconcile;
 pub mod retention;
 pub mod secrets;
 pub mod stores;

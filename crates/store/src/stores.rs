@@ -125,8 +125,43 @@ pub struct StoreSettings {
     pub status_map: StatusMap,
     pub create_unknown_skus: bool,
     pub stock_master: StockMaster,
+    /// What Salla is told of Odoo's stock (stores whose stock master is Odoo).
+    pub stock_quantity: StockQuantity,
+    /// The Salla status a validated Odoo delivery moves the order to; `None`: not reported.
+    pub fulfilment_status: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+}
+
+/// What Salla is told of a product's Odoo stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockQuantity {
+    /// On hand less reserved for deliveries, never negative (what can still be sold).
+    #[default]
+    Available,
+    /// On hand.
+    OnHand,
+}
+
+impl StockQuantity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StockQuantity::Available => "available",
+            StockQuantity::OnHand => "on_hand",
+        }
+    }
+}
+
+impl std::str::FromStr for StockQuantity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().replace('-', "_").as_str() {
+            "available" => Ok(StockQuantity::Available),
+            "on_hand" => Ok(StockQuantity::OnHand),
+            other => Err(format!("{other:?} is not available or on-hand")),
+        }
+    }
 }
 
 /// A change to a store's settings: only the `Some` fields change.
@@ -147,6 +182,9 @@ pub struct StoreUpdate {
     pub status_map: Option<StatusMap>,
     pub create_unknown_skus: Option<bool>,
     pub stock_master: Option<StockMaster>,
+    pub stock_quantity: Option<StockQuantity>,
+    /// `Some(None)`: stop reporting deliveries to Salla.
+    pub fulfilment_status: Option<Option<String>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -165,12 +203,14 @@ struct SettingsRow {
     status_map: Option<sqlx::types::Json<serde_json::Value>>,
     create_unknown_skus: bool,
     stock_master: String,
+    stock_quantity: String,
+    fulfilment_status: Option<String>,
     updated_at: OffsetDateTime,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
-     status_map, create_unknown_skus, stock_master, updated_at";
+     status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -213,6 +253,9 @@ impl SettingsRow {
         let stock_master = self.stock_master.parse().map_err(|e: String| {
             StoreError::Decode(format!("stock_master of merchant {merchant}: {e}"))
         })?;
+        let stock_quantity = self.stock_quantity.parse().map_err(|e: String| {
+            StoreError::Decode(format!("stock_quantity of merchant {merchant}: {e}"))
+        })?;
         let odoo = match (self.odoo_url, self.odoo_database, self.odoo_login, api_key) {
             (Some(url), Some(database), Some(login), Some(api_key)) => Some(OdooConnection {
                 url,
@@ -237,6 +280,8 @@ impl SettingsRow {
             status_map,
             create_unknown_skus: self.create_unknown_skus,
             stock_master,
+            stock_quantity,
+            fulfilment_status: self.fulfilment_status,
             updated_at: self.updated_at,
         })
     }
@@ -351,6 +396,8 @@ pub async fn upsert_settings(
             status_map = COALESCE($12, status_map),
             create_unknown_skus = COALESCE($13, create_unknown_skus),
             stock_master = COALESCE($14, stock_master),
+            stock_quantity = COALESCE($15, stock_quantity),
+            fulfilment_status = CASE WHEN $16 THEN $17 ELSE fulfilment_status END,
             updated_at = now()
          WHERE merchant_id = $1",
     );
@@ -372,6 +419,9 @@ pub async fn upsert_settings(
             .bind(status_map)
             .bind(update.create_unknown_skus)
             .bind(update.stock_master.map(stock_master_str))
+            .bind(update.stock_quantity.map(StockQuantity::as_str))
+            .bind(update.fulfilment_status.is_some())
+            .bind(update.fulfilment_status.clone().flatten())
             .execute(&mut *tx)
             .await?;
         if let Some(key) = &update.odoo_api_key {

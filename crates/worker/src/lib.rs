@@ -27,10 +27,13 @@
 //! the worker itself once it has been unaccounted for longer than the orphan timeout: the worker
 //! heartbeats, so no orphan check would ever take it.
 
+pub mod fulfilment;
 pub mod handler;
 pub mod lifecycle;
 pub mod limits;
+pub mod reconcile;
 pub mod salla;
+pub mod stock;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -47,6 +50,7 @@ use salla_odoo_store::Db;
 use salla_odoo_store::{StoreError, locks, outbox, sync_log};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 pub use handler::{Handled, Handler, SyncHandler};
 pub use limits::StoreLimits;
@@ -250,6 +254,20 @@ pub enum Processed {
     LostLease,
 }
 
+impl Processed {
+    /// The outcome's name, as in the `outcome` of the job's trace span.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Processed::Applied => "applied",
+            Processed::Skipped(_) => "skipped",
+            Processed::Retried(_) => "retried",
+            Processed::Deferred(_) => "deferred",
+            Processed::DeadLettered(_) => "dead_lettered",
+            Processed::LostLease => "lost_lease",
+        }
+    }
+}
+
 /// The worker: queue, Postgres, handler and policy.
 pub struct Worker<H: Handler> {
     inner: Arc<Inner<H>>,
@@ -403,16 +421,47 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Drive one leased job to exactly one outcome.
+    ///
+    /// With traces on, the run is a `job` span in the trace of the webhook that queued the job (its
+    /// context travels in the job, through retries and dead-letter replays); the Odoo and Salla
+    /// calls of the handler are spans under it.
     pub async fn process(&self, lease: Lease) -> Processed {
+        let span = match &lease.job {
+            Ok(SyncJob::V1(job)) => {
+                let span = tracing::info_span!(
+                    target: "otel",
+                    "job",
+                    otel.kind = "consumer",
+                    otel.status_code = tracing::field::Empty,
+                    job.id = %job.id,
+                    merchant = job.merchant.get(),
+                    event = %job.event,
+                    job.kind = job.kind.as_str(),
+                    job.attempt = job.attempt,
+                    outcome = tracing::field::Empty,
+                );
+                salla_odoo_core::telemetry::set_parent(&span, job.trace.as_ref());
+                span
+            }
+            Err(_) => tracing::Span::none(),
+        };
+        let processed = self.process_in_span(lease).instrument(span.clone()).await;
+        span.record("outcome", processed.as_str());
+        if matches!(
+            processed,
+            Processed::Retried(_) | Processed::DeadLettered(_)
+        ) {
+            span.record("otel.status_code", "error");
+        }
+        processed
+    }
+
+    async fn process_in_span(&self, lease: Lease) -> Processed {
         let started = Instant::now();
         let job = match &lease.job {
             Ok(SyncJob::V1(job)) => job.clone(),
             Err(undecodable) => return self.dead_letter_undecodable(&lease.id, undecodable).await,
         };
-        let kind = job.kind.as_str();
-        let span = tracing::info_span!("job", job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind, attempt = job.attempt);
-        let _enter = span.enter();
-        drop(_enter);
 
         if lease.starts > self.inner.config.max_starts {
             let error = format!(
@@ -1054,6 +1103,25 @@ pub async fn run_with(
     if let Some(access) = &salla {
         handler = handler.with_salla(access.clone());
     }
+    let _reconcile = salla
+        .clone()
+        .filter(|_| settings.reconcile.interval_secs > 0)
+        .map(|access| {
+            AbortOnDrop(tokio::spawn(reconcile::reconcile_loop(
+                access,
+                pool.clone(),
+                queue.clone(),
+                Duration::from_secs(settings.reconcile.interval_secs),
+                reconcile::Run {
+                    since: None,
+                    first_window: Duration::from_secs(
+                        u64::from(settings.reconcile.backfill_days) * 86_400,
+                    ),
+                    overlap: Duration::from_secs(settings.reconcile.overlap_secs),
+                    dry_run: false,
+                },
+            )))
+        });
     let _token_refresh = salla.map(|access| {
         AbortOnDrop(tokio::spawn(salla::refresh_loop(
             access,
@@ -1086,11 +1154,14 @@ pub async fn run_with(
     // (a binary's `block_on`, on a thread of its own), and every fetch, every job's end and every
     // timer of the loop would cost a wake-up across threads. Dropping this future stops it.
     let mut run = AbortOnDrop(tokio::spawn(async move { worker.run(shutdown).await }));
-    match (&mut run.0).await {
+    let result = match (&mut run.0).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(WorkerError::Stopped(e.to_string())),
-    }
+    };
+    // The last jobs' spans, before the process exits (a no-op with traces off).
+    let _ = tokio::task::spawn_blocking(salla_odoo_core::telemetry::flush).await;
+    result
 }
 
 async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHandle) {

@@ -66,6 +66,16 @@ struct Inner {
     policy: RateLimitPolicy,
 }
 
+/// What [`SallaAccess::request`] got.
+#[derive(Debug)]
+pub enum Answer<T> {
+    Data(T),
+    /// Salla answered 404.
+    NotFound,
+    /// The store's API cannot be used now (no tokens, needs reinstall): why.
+    Unavailable(String),
+}
+
 /// A usable token, or why there is none.
 enum Access {
     Token(AccessToken),
@@ -115,21 +125,10 @@ impl SallaAccess {
         rejected: Option<&str>,
         margin: Duration,
     ) -> Result<Access, SyncError> {
-        let inner = &self.inner;
-        let Some(t) = tokens::load(&inner.pool, &inner.keyring, merchant)
-            .await
-            .map_err(|e| salla_odoo_sync::classify_store(&e))?
-        else {
-            return Ok(Access::Unavailable(format!(
-                "store {merchant} has no Salla tokens (no app.store.authorize received)"
-            )));
+        let t = match self.usable_tokens(merchant).await? {
+            Ok(t) => t,
+            Err(unavailable) => return Ok(unavailable),
         };
-        if t.state == ApiState::NeedsReinstall {
-            return Ok(Access::Unavailable(needs_reinstall_text(
-                merchant,
-                t.reason.as_deref(),
-            )));
-        }
         if rejected.is_none() && !expiring(t.expires_at, margin) {
             return Ok(Access::Token(AccessToken::new(t.access.expose_secret())));
         }
@@ -139,6 +138,29 @@ impl SallaAccess {
             tracing::warn!(error = %e, "token refresh lock release failed (its connection is closed instead)");
         }
         result
+    }
+
+    /// The store's stored tokens, or why the API cannot be used (none stored, needs reinstall).
+    async fn usable_tokens(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Result<tokens::Tokens, Access>, SyncError> {
+        let inner = &self.inner;
+        let Some(t) = tokens::load(&inner.pool, &inner.keyring, merchant)
+            .await
+            .map_err(|e| salla_odoo_sync::classify_store(&e))?
+        else {
+            return Ok(Err(Access::Unavailable(format!(
+                "store {merchant} has no Salla tokens (no app.store.authorize received)"
+            ))));
+        };
+        if t.state == ApiState::NeedsReinstall {
+            return Ok(Err(Access::Unavailable(needs_reinstall_text(
+                merchant,
+                t.reason.as_deref(),
+            ))));
+        }
+        Ok(Ok(t))
     }
 
     /// Wait for the store's refresh lock (another worker may be refreshing).
@@ -177,20 +199,10 @@ impl SallaAccess {
         let inner = &self.inner;
         let store_err = |e: salla_odoo_store::StoreError| salla_odoo_sync::classify_store(&e);
         // Read again inside the lock: another worker may have refreshed (or given up) meanwhile.
-        let Some(t) = tokens::load(&inner.pool, &inner.keyring, merchant)
-            .await
-            .map_err(store_err)?
-        else {
-            return Ok(Access::Unavailable(format!(
-                "store {merchant} has no Salla tokens (no app.store.authorize received)"
-            )));
+        let t = match self.usable_tokens(merchant).await? {
+            Ok(t) => t,
+            Err(unavailable) => return Ok(unavailable),
         };
-        if t.state == ApiState::NeedsReinstall {
-            return Ok(Access::Unavailable(needs_reinstall_text(
-                merchant,
-                t.reason.as_deref(),
-            )));
-        }
         let current = t.access.expose_secret();
         let replaced = rejected.is_some_and(|r| r != current);
         if replaced || (rejected.is_none() && !expiring(t.expires_at, margin)) {
@@ -345,15 +357,18 @@ impl SallaAccess {
         Ok(())
     }
 
-    /// `GET` an Admin API path for `merchant` as JSON, with the budget, the token and one refresh
-    /// when the token is refused.
-    pub async fn get_json(
+    /// One Admin API request for `merchant` (`call` gets the client and a token), with the budget,
+    /// the token and one refresh when the token is refused.
+    pub async fn request<T, F, Fut>(
         &self,
         merchant: MerchantId,
-        path: &[&str],
-        query: &[(&str, String)],
         class: EndpointClass,
-    ) -> Result<Fetched, SyncError> {
+        call: F,
+    ) -> Result<Answer<T>, SyncError>
+    where
+        F: Fn(SallaApi, AccessToken) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
+    {
         let mut rejected: Option<String> = None;
         for _ in 0..2 {
             let token = match self
@@ -361,37 +376,32 @@ impl SallaAccess {
                 .await?
             {
                 Access::Token(t) => t,
-                Access::Unavailable(why) => return Ok(Fetched::Unavailable(why)),
+                Access::Unavailable(why) => return Ok(Answer::Unavailable(why)),
             };
             self.budget(merchant, class).await?;
-            let answer = self
-                .inner
-                .api
-                .merchant(&token)
-                .get::<Value>(path, query, class)
-                .await;
-            match answer {
-                Ok(r) => {
+            let sent = token.expose().to_owned();
+            match call(self.inner.api.clone(), token).await {
+                Ok(data) => {
                     metrics::counter!("salla_odoo_salla_requests_total", "outcome" => "ok")
                         .increment(1);
-                    return Ok(Fetched::Found(r.data));
+                    return Ok(Answer::Data(data));
                 }
                 Err(e) if e.is_not_found() => {
                     metrics::counter!("salla_odoo_salla_requests_total", "outcome" => "not_found")
                         .increment(1);
-                    return Ok(Fetched::NotFound);
+                    return Ok(Answer::NotFound);
                 }
                 Err(e) if e.class() == ErrorClass::Auth && rejected.is_none() => {
                     metrics::counter!("salla_odoo_salla_requests_total", "outcome" => "token_refused")
                         .increment(1);
-                    rejected = Some(token.expose().to_owned());
+                    rejected = Some(sent);
                 }
                 Err(e) if e.class() == ErrorClass::Auth => {
                     let reason = format!(
                         "Salla refused a freshly refreshed access token ({e}): the app was probably uninstalled"
                     );
                     self.needs_reinstall(merchant, &reason).await?;
-                    return Ok(Fetched::Unavailable(needs_reinstall_text(
+                    return Ok(Answer::Unavailable(needs_reinstall_text(
                         merchant,
                         Some(&reason),
                     )));
@@ -400,6 +410,29 @@ impl SallaAccess {
             }
         }
         unreachable!("the loop returns on its second pass")
+    }
+
+    /// `GET` an Admin API path for `merchant` as JSON (see [`SallaAccess::request`]).
+    pub async fn get_json(
+        &self,
+        merchant: MerchantId,
+        path: &[&str],
+        query: &[(&str, String)],
+        class: EndpointClass,
+    ) -> Result<Fetched, SyncError> {
+        let answer = self
+            .request(merchant, class, |api, token| async move {
+                api.merchant(&token)
+                    .get::<Value>(path, query, class)
+                    .await
+                    .map(|r| r.data)
+            })
+            .await?;
+        Ok(match answer {
+            Answer::Data(v) => Fetched::Found(v),
+            Answer::NotFound => Fetched::NotFound,
+            Answer::Unavailable(why) => Fetched::Unavailable(why),
+        })
     }
 
     /// An Admin API error as the worker treats it; a 429 blocks the store for its `Retry-After`.

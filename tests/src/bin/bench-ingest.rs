@@ -259,6 +259,7 @@ fn minimal_job(
         attempt: 0,
         data,
         history: Vec::new(),
+        trace: None,
     });
     (job, key)
 }

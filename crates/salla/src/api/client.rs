@@ -298,7 +298,41 @@ impl SallaApi {
     }
 
     /// Sends one request and reads the answer (bounded). Errors here are transport errors only.
+    ///
+    /// Each request is a `salla.request` span of target `otel`: method, the endpoint with its ids
+    /// replaced (`GET /customers/{id}`), status. Never a token, a body or an id.
     async fn send(&self, req: Request<'_>) -> Result<Answer, ApiError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            target: "otel",
+            "salla.request",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %req.method,
+            endpoint = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            span.record("endpoint", endpoint_template(&req.endpoint).as_str());
+        }
+        let answer = self.send_in_span(req).instrument(span.clone()).await;
+        if !span.is_disabled() {
+            match &answer {
+                Ok(a) => {
+                    span.record("http.response.status_code", i64::from(a.status));
+                    if a.status >= 400 {
+                        span.record("otel.status_code", "error");
+                    }
+                }
+                Err(_) => {
+                    span.record("otel.status_code", "error");
+                }
+            }
+        }
+        answer
+    }
+
+    async fn send_in_span(&self, req: Request<'_>) -> Result<Answer, ApiError> {
         let mut builder = self
             .inner
             .http
@@ -830,6 +864,26 @@ fn endpoint_name(method: &str, path: &[&str]) -> String {
     format!("{method} /{}", path.join("/"))
 }
 
+/// An endpoint name without its ids: numbers become `{id}`, a SKU `{sku}` (for traces).
+fn endpoint_template(endpoint: &str) -> String {
+    let mut out = String::with_capacity(endpoint.len());
+    let mut after_sku = false;
+    for (i, segment) in endpoint.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if after_sku {
+            out.push_str("{sku}");
+        } else if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(segment);
+        }
+        after_sku = i > 0 && segment == "sku";
+    }
+    out
+}
+
 /// Decodes `data` as `T`. The error names the field serde could not read, never the body.
 fn decode<T: DeserializeOwned>(endpoint: &str, status: u16, data: Value) -> Result<T, ApiError> {
     serde_json::from_value(data).map_err(|e| ApiError::Decode {
@@ -1194,6 +1248,23 @@ mod tests {
             redact("bad token abcd1234!", &["abcd1234"]),
             "bad token [REDACTED]!"
         );
+    }
+
+    #[test]
+    fn endpoint_templates_carry_no_ids() {
+        assert_eq!(
+            endpoint_template("GET /customers/123"),
+            "GET /customers/{id}"
+        );
+        assert_eq!(
+            endpoint_template("PUT /products/7/variants"),
+            "PUT /products/{id}/variants"
+        );
+        assert_eq!(
+            endpoint_template("GET /products/sku/ALICE-1"),
+            "GET /products/sku/{sku}"
+        );
+        assert_eq!(endpoint_template("POST /token"), "POST /token");
     }
 
     #[test]

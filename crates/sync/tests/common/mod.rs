@@ -71,6 +71,7 @@ pub fn job_from(envelope: &Value) -> SyncJobV1 {
         attempt: 0,
         data: env.data,
         history: Vec::new(),
+        trace: None,
     }
 }
 
@@ -175,6 +176,8 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         status_map: StatusMap::default(),
         create_unknown_skus: true,
         stock_master: StockMaster::Odoo,
+        stock_quantity: Default::default(),
+        fulfilment_status: Some("delivered".into()),
         updated_at: OffsetDateTime::now_utc(),
     }
 }

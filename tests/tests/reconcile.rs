@@ -1,0 +1,212 @@
+//! Reconciliation (`salla-odoo reconcile`) against `salla-sandbox`: orders whose webhooks never
+//! arrived are found and synced, the watermark moves only forward, a dry run changes nothing, and an
+//! order changed in Salla since it was synced is queued again.
+
+use std::time::Duration;
+
+use odoo_sandbox::{Options, Version};
+use salla_odoo_tests::*;
+use serde_json::{Value, json};
+
+async fn sandboxes() -> (odoo_sandbox::Sandbox, salla_sandbox::Sandbox) {
+    let odoo = odoo_sandbox::spawn(Options {
+        version: Version::V18,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let salla = salla_sandbox::spawn(salla_sandbox::Options::default())
+        .await
+        .unwrap();
+    (odoo, salla)
+}
+
+fn env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
+    let o = salla.options();
+    vec![
+        ("SALLA_ODOO__SALLA__CLIENT_ID".into(), o.client_id.clone()),
+        (
+            "SALLA_ODOO__SALLA__CLIENT_SECRET".into(),
+            o.client_secret.clone(),
+        ),
+        ("SALLA_ODOO__SALLA__API_URL".into(), salla.admin_url()),
+        (
+            "SALLA_ODOO__SALLA__OAUTH_URL".into(),
+            format!("{}/oauth2", salla.url()),
+        ),
+        ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS".into(), "20".into()),
+        ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS".into(), "30".into()),
+        // The scheduled runs stay out of the way: this test runs reconcile from the CLI.
+        ("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "0".into()),
+    ]
+}
+
+/// An order as Salla's API holds it, changed at `updated_at` ("YYYY-MM-DD HH:MM:SS", Riyadh).
+fn api_order(merchant: u64, order: u64, updated_at: &str) -> Value {
+    let body: Value = serde_json::from_slice(&order_event(
+        "order.created",
+        merchant,
+        order,
+        updated_at,
+        1,
+        &format!("REC-{order}"),
+    ))
+    .unwrap();
+    let mut data = body["data"].clone();
+    data["updated_at"] = json!(updated_at);
+    data
+}
+
+fn authorize_event(merchant: u64, t: &salla_sandbox::Tokens) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "event": "app.store.authorize", "merchant": merchant, "created_at": "2026-12-01 08:00:00",
+        "data": {"access_token": t.access_token, "refresh_token": t.refresh_token,
+                 "expires": t.expires, "scope": t.scope, "token_type": "bearer"}
+    }))
+    .unwrap()
+}
+
+fn reconcile(fleet: &Fleet, merchant: u64, extra: &[&str]) -> Value {
+    let m = merchant.to_string();
+    let mut args = vec!["--json", "reconcile", "--merchant", &m];
+    args.extend_from_slice(extra);
+    let out = fleet.cli(&args, &[]);
+    assert!(
+        out.status.success(),
+        "reconcile: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["stores"][0].clone()
+}
+
+fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64) -> usize {
+    odoo.inspect()
+        .count(
+            "sale.order",
+            json!([["client_order_ref", "like", format!("salla:{merchant}:")]]),
+        )
+        .unwrap()
+}
+
+/// A day ago, in Salla's plain date form (Riyadh time, UTC+3).
+fn hours_ago(h: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::hours(3 - h);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_whose_webhooks_never_came_are_found_queued_and_synced_once() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_001;
+    let env = env(&salla);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-missing", &env).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&authorize_event(M, &salla.authorize(M)))
+        .await;
+    assert_eq!(status, 200);
+    // Six orders in Salla; the webhooks of two reached the connector.
+    let when = hours_ago(24);
+    for i in 0..6u64 {
+        salla
+            .seed_order(M, api_order(M, 91_000 + i, &when))
+            .unwrap();
+    }
+    for i in 0..2u64 {
+        let body = order_event(
+            "order.created",
+            M,
+            91_000 + i,
+            &when,
+            1,
+            &format!("REC-{}", 91_000 + i),
+        );
+        assert_eq!(fleet.ingest.post_signed(&body).await.0, 200);
+    }
+    fleet.spawn_worker();
+    fleet.wait_outcomes(3, Duration::from_secs(60)).await;
+    assert_eq!(sale_orders(&odoo, M), 2);
+
+    // A dry run reports and changes nothing.
+    let dry = reconcile(&fleet, M, &["--dry-run"]);
+    assert_eq!(
+        (
+            dry["checked"].as_u64(),
+            dry["missing"].as_u64(),
+            dry["queued"].as_u64()
+        ),
+        (Some(6), Some(4), Some(0)),
+        "{dry}"
+    );
+    assert!(dry["watermark"].is_null(), "{dry}");
+
+    let run = reconcile(&fleet, M, &[]);
+    assert_eq!(run["checked"], 6, "{run}");
+    assert_eq!(run["missing"], 4, "{run}");
+    assert_eq!(run["queued"], 4, "{run}");
+    assert!(!run["watermark"].is_null(), "{run}");
+    fleet.wait_outcomes(7, Duration::from_secs(90)).await;
+    assert_eq!(sale_orders(&odoo, M), 6, "each missing order synced once");
+    let reconciled: i64 = fleet
+        .db
+        .scalar("SELECT count(*) FROM sync_log WHERE event = 'order.reconciled' AND outcome = 'applied'")
+        .await;
+    assert_eq!(reconciled, 4);
+
+    // Again: the watermark moved, the window still overlaps, but nothing is missing now.
+    let again = reconcile(&fleet, M, &[]);
+    assert_eq!(
+        (
+            again["missing"].as_u64(),
+            again["stale"].as_u64(),
+            again["queued"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+
+    // An order changes in Salla after it was synced (its status, through the API): it is stale.
+    let ack = salla_status(&salla, M, 91_003).await;
+    assert!(ack, "status set in the sandbox");
+    let stale = reconcile(&fleet, M, &[]);
+    assert_eq!(stale["stale"], 1, "{stale}");
+    assert_eq!(stale["queued"], 1, "{stale}");
+    fleet.wait_outcomes(8, Duration::from_secs(60)).await;
+    let state = odoo
+        .inspect()
+        .dump(
+            "sale.order",
+            json!([["client_order_ref", "=", format!("salla:{M}:91003")]]),
+        )
+        .unwrap();
+    assert_eq!(
+        state[0]["state"], "sale",
+        "the newer status (in_progress → confirm) applied: {state:?}"
+    );
+    assert_eq!(sale_orders(&odoo, M), 6, "no duplicate");
+}
+
+/// Set an order's status in the sandbox the way the merchant would (the API bumps `updated_at`).
+async fn salla_status(salla: &salla_sandbox::Sandbox, merchant: u64, order: u64) -> bool {
+    let tokens = salla.authorize(merchant);
+    let answer = reqwest::Client::new()
+        .post(format!("{}/orders/{order}/status", salla.admin_url()))
+        .bearer_auth(&tokens.access_token)
+        .json(&json!({"slug": "in_progress"}))
+        .send()
+        .await
+        .unwrap();
+    answer.status().as_u16() == 201
+}
