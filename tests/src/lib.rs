@@ -992,3 +992,78 @@ pub fn proc_stats(pid: u32) -> (f64, u64) {
         .unwrap_or(0);
     (cpu, rss_kb)
 }
+
+/// Pointing a fleet at a `salla-sandbox`, and the Salla bodies the API tests share.
+pub mod salla {
+    use serde_json::{Value, json};
+
+    /// The settings that make a fleet use `salla` as its Salla (Admin API and OAuth), and a job
+    /// timeout a debug build's fetching jobs fit in on this machine (with the orphan timeout above
+    /// it).
+    pub fn env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
+        let o = salla.options();
+        [
+            ("SALLA_ODOO__SALLA__CLIENT_ID", o.client_id.clone()),
+            ("SALLA_ODOO__SALLA__CLIENT_SECRET", o.client_secret.clone()),
+            ("SALLA_ODOO__SALLA__API_URL", salla.admin_url()),
+            (
+                "SALLA_ODOO__SALLA__OAUTH_URL",
+                format!("{}/oauth2", salla.url()),
+            ),
+            ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "20".into()),
+            ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "30".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// `app.store.authorize` carrying `tokens`, as Salla posts it.
+    pub fn authorize_event(merchant: u64, tokens: &salla_sandbox::Tokens) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "event": "app.store.authorize",
+            "merchant": merchant,
+            "created_at": "2026-12-01 08:00:00",
+            "data": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
+                     "expires": tokens.expires, "scope": tokens.scope, "token_type": "bearer"}
+        }))
+        .unwrap()
+    }
+
+    /// `shipment.created` for an order: the webhook names the order and nothing else of it.
+    pub fn shipment_event(merchant: u64, shipment: u64, order: u64) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "event": "shipment.created",
+            "merchant": merchant,
+            "created_at": "2026-12-01 10:00:00",
+            "data": {"id": shipment, "order_id": order, "shipping_number": format!("SN{shipment}"),
+                     "tracking_number": format!("TRK{shipment}"), "courier_name": "Aramex",
+                     "status": "created", "label": []}
+        }))
+        .unwrap()
+    }
+
+    /// An order as Salla's API holds it (the `data` of [`super::order_event`]), changed at
+    /// `updated_at`, with status `slug` (`in_progress`: confirmed, so it has a delivery).
+    pub fn api_order(merchant: u64, order: u64, sku: &str, updated_at: &str, slug: &str) -> Value {
+        let body: Value = serde_json::from_slice(&super::order_event(
+            "order.created",
+            merchant,
+            order,
+            updated_at,
+            1,
+            sku,
+        ))
+        .unwrap();
+        let mut data = body["data"].clone();
+        data["updated_at"] = json!(updated_at);
+        let (id, name) = match slug {
+            "in_progress" => (1_939_592_358u64, "قيد التنفيذ"),
+            "completed" => (1_298_199_463, "تم التنفيذ"),
+            "delivered" => (1_723_506_348, "تم التوصيل"),
+            _ => (566_146_469, "بإنتظار المراجعة"),
+        };
+        data["status"] = json!({"id": id, "name": name, "slug": slug});
+        data
+    }
+}

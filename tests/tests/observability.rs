@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use odoo_sandbox::{FaultKind, Options, Version};
+use salla_odoo_tests::salla::{authorize_event, shipment_event};
 use salla_odoo_tests::*;
 use serde_json::{Value, json};
 
@@ -379,62 +380,6 @@ fn the_dashboard_is_well_formed_and_its_queries_are_valid_promql() {
 
 // ---- the end-to-end scrape ------------------------------------------------------------------------
 
-/// The settings that point a fleet at `salla` as its Salla (API and OAuth).
-fn salla_env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
-    let o = salla.options();
-    vec![
-        ("SALLA_ODOO__SALLA__CLIENT_ID".into(), o.client_id.clone()),
-        (
-            "SALLA_ODOO__SALLA__CLIENT_SECRET".into(),
-            o.client_secret.clone(),
-        ),
-        ("SALLA_ODOO__SALLA__API_URL".into(), salla.admin_url()),
-        (
-            "SALLA_ODOO__SALLA__OAUTH_URL".into(),
-            format!("{}/oauth2", salla.url()),
-        ),
-        // A debug build's job with fetches and several Odoo calls may take more than 3 s here.
-        ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS".into(), "20".into()),
-        ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS".into(), "30".into()),
-    ]
-}
-
-/// `app.store.authorize` carrying `tokens`, as Salla posts it.
-fn authorize_event(merchant: u64, tokens: &salla_sandbox::Tokens) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "app.store.authorize",
-        "merchant": merchant,
-        "created_at": "2026-12-01 08:00:00",
-        "data": {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token,
-                 "expires": tokens.expires, "scope": tokens.scope, "token_type": "bearer"}
-    }))
-    .unwrap()
-}
-
-/// `shipment.created` for an order the webhook does not carry (the worker fetches it from Salla).
-fn shipment_event(merchant: u64, shipment: u64, order: u64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "shipment.created",
-        "merchant": merchant,
-        "created_at": "2026-12-01 10:00:00",
-        "data": {"id": shipment, "order_id": order, "shipping_number": format!("SN{shipment}"),
-                 "tracking_number": format!("TRK{shipment}"), "courier_name": "Aramex",
-                 "status": "created", "label": []}
-    }))
-    .unwrap()
-}
-
-/// An order as Salla's API holds it, confirmed (so it has a delivery for the tracking).
-fn api_order(merchant: u64, order: u64, sku: &str) -> Value {
-    let body: Value =
-        serde_json::from_slice(&order_event("order.created", merchant, order, "x", 1, sku))
-            .unwrap();
-    let mut data = body["data"].clone();
-    data["updated_at"] = json!("2026-12-01 09:00:00");
-    data["status"] = json!({"id": 1939592358, "name": "قيد التنفيذ", "slug": "in_progress"});
-    data
-}
-
 /// The real `salla-odoo-ingest` binary on a free port, with `env`; killed when dropped.
 async fn start_ingest(env: &[(String, String)]) -> (Proc, String) {
     let port = free_port();
@@ -506,7 +451,7 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_the_real_b
         .unwrap();
     const M: u64 = 806_001; // the healthy store, with Salla API tokens
     const BROKEN: u64 = 806_002; // unknown SKUs are not created: its order is dead-lettered
-    let env = salla_env(&salla);
+    let env = salla::env(&salla);
     let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut fleet = Fleet::start_with("observability", &env_ref).await;
     fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
@@ -564,8 +509,18 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exported_by_the_real_b
     .await;
     fleet.wait_outcomes(3, Duration::from_secs(60)).await;
     // A fetch with expired tokens (a refresh), then one answered 429 (a throttled deferral).
-    salla.seed_order(M, api_order(M, 63, "OBS-2")).unwrap();
-    salla.seed_order(M, api_order(M, 64, "OBS-3")).unwrap();
+    salla
+        .seed_order(
+            M,
+            salla::api_order(M, 63, "OBS-2", "2026-12-01 09:00:00", "in_progress"),
+        )
+        .unwrap();
+    salla
+        .seed_order(
+            M,
+            salla::api_order(M, 64, "OBS-3", "2026-12-01 09:00:00", "in_progress"),
+        )
+        .unwrap();
     assert_eq!(salla.expire_tokens(M), 1);
     post(shipment_event(M, 73, 63)).await;
     fleet.wait_outcomes(4, Duration::from_secs(60)).await;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use odoo_sandbox::{Options, Version};
+use salla_odoo_tests::salla::authorize_event;
 use salla_odoo_tests::*;
 use serde_json::{Value, json};
 
@@ -21,49 +22,11 @@ async fn sandboxes() -> (odoo_sandbox::Sandbox, salla_sandbox::Sandbox) {
     (odoo, salla)
 }
 
-fn env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
-    let o = salla.options();
-    vec![
-        ("SALLA_ODOO__SALLA__CLIENT_ID".into(), o.client_id.clone()),
-        (
-            "SALLA_ODOO__SALLA__CLIENT_SECRET".into(),
-            o.client_secret.clone(),
-        ),
-        ("SALLA_ODOO__SALLA__API_URL".into(), salla.admin_url()),
-        (
-            "SALLA_ODOO__SALLA__OAUTH_URL".into(),
-            format!("{}/oauth2", salla.url()),
-        ),
-        ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS".into(), "20".into()),
-        ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS".into(), "30".into()),
-        // The scheduled runs stay out of the way: this test runs reconcile from the CLI.
-        ("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "0".into()),
-    ]
-}
-
-/// An order as Salla's API holds it, changed at `updated_at` ("YYYY-MM-DD HH:MM:SS", Riyadh).
-fn api_order(merchant: u64, order: u64, updated_at: &str) -> Value {
-    let body: Value = serde_json::from_slice(&order_event(
-        "order.created",
-        merchant,
-        order,
-        updated_at,
-        1,
-        &format!("REC-{order}"),
-    ))
-    .unwrap();
-    let mut data = body["data"].clone();
-    data["updated_at"] = json!(updated_at);
-    data
-}
-
-fn authorize_event(merchant: u64, t: &salla_sandbox::Tokens) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "app.store.authorize", "merchant": merchant, "created_at": "2026-12-01 08:00:00",
-        "data": {"access_token": t.access_token, "refresh_token": t.refresh_token,
-                 "expires": t.expires, "scope": t.scope, "token_type": "bearer"}
-    }))
-    .unwrap()
+fn env(sandbox: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
+    let mut env = salla::env(sandbox);
+    // The scheduled runs stay out of the way: this test runs reconcile from the CLI.
+    env.push(("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "0".into()));
+    env
 }
 
 fn reconcile(fleet: &Fleet, merchant: u64, extra: &[&str]) -> Value {
@@ -121,7 +84,16 @@ async fn orders_whose_webhooks_never_came_are_found_queued_and_synced_once() {
     let when = hours_ago(24);
     for i in 0..6u64 {
         salla
-            .seed_order(M, api_order(M, 91_000 + i, &when))
+            .seed_order(
+                M,
+                salla::api_order(
+                    M,
+                    91_000 + i,
+                    &format!("REC-{}", 91_000 + i),
+                    &when,
+                    "under_review",
+                ),
+            )
             .unwrap();
     }
     for i in 0..2u64 {

@@ -5,6 +5,12 @@
 //! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. The order inside the status
 //! entry is applied first: it creates the order Odoo does not have yet, and brings a quotation up to date
 //! (an `order.updated` older than the status entry is skipped as stale when it arrives later).
+//!
+//! Fulfilment (Odoo → Salla, `crates/worker/src/fulfilment.rs`) keeps one id-map row per order under
+//! [`FULFILMENT`]: its `source_version` is [`fulfilment_code`] of the status the connector set in
+//! Salla (0: none). A status entry with that very status is Salla's echo of the connector's own
+//! change: it is recognised (the order's source version moves) and changes nothing more in Odoo. A
+//! delivery this module validates is recorded there too (version 0), so it is never reported back.
 
 use salla_odoo_core::OrderStep;
 use salla_odoo_salla::payload::Order;
@@ -43,6 +49,21 @@ pub fn order_is_partial(order: &Order) -> bool {
         || order.customer.is_none()
 }
 
+/// The id-map entity of the fulfilment report (see the module docs); the worker's
+/// `fulfilment::ENTITY` is the same name.
+const FULFILMENT: &str = "order_fulfilment";
+
+/// The `source_version` under [`FULFILMENT`] that names the status `slug` the connector set in Salla:
+/// FNV-1a of the slug, in `1..=2^62` (the worker's `fulfilment::slug_code` is the same function).
+fn fulfilment_code(slug: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in slug.trim().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h >> 2) as i64 + 1
+}
+
 /// What a step did, for the outcome's note.
 fn done_note(slug: &str, step: OrderStep, did: &[String]) -> String {
     if did.is_empty() {
@@ -79,6 +100,30 @@ impl<M: IdMap> Engine<'_, M> {
                 ),
             });
         };
+        // Salla's echo of the status the connector itself set from Odoo's validated delivery.
+        if let Some(f) = idmap::get(self.ids, merchant, FULFILMENT, order.id).await?
+            && f.source_version == fulfilment_code(slug)
+        {
+            if let Some(m) = idmap::get(self.ids, merchant, entity::ORDER, order.id).await? {
+                idmap::put(
+                    self.ids,
+                    merchant,
+                    entity::ORDER,
+                    order.id,
+                    "sale.order",
+                    m.odoo_id,
+                    version,
+                )
+                .await?;
+            }
+            return Ok(Applied::Skipped {
+                reason: format!(
+                    "status {slug} was set in Salla by the connector from Odoo's validated delivery \
+                     (stock.picking {}); nothing more to do",
+                    f.odoo_id
+                ),
+            });
+        }
         // The order first, from the nested payload: created when Odoo does not have it yet, else
         // brought to it (a status entry carries the whole order as it is now, and its version makes
         // an older order.updated still on its way stale, so that change would otherwise never reach
@@ -146,11 +191,26 @@ impl<M: IdMap> Engine<'_, M> {
                     did.push("confirmed".to_owned());
                 }
                 if step >= OrderStep::Deliver {
+                    let mut validated = None;
                     for (picking, s) in self.odoo.validate_order_deliveries(so).await? {
                         self.touch("stock.picking", picking);
                         if s == odoo::Step::Done {
                             did.push(format!("delivery {picking} validated"));
+                            validated = Some(picking);
                         }
+                    }
+                    // Validated because Salla said so: never reported back to Salla.
+                    if let Some(picking) = validated {
+                        idmap::put(
+                            self.ids,
+                            merchant,
+                            FULFILMENT,
+                            order.id,
+                            "stock.picking",
+                            picking,
+                            0,
+                        )
+                        .await?;
                     }
                 }
                 if step == OrderStep::Complete {
@@ -279,6 +339,15 @@ mod tests {
         assert!(
             OrderStep::Complete >= OrderStep::Deliver && OrderStep::Confirm < OrderStep::Deliver
         );
+    }
+
+    #[test]
+    fn fulfilment_codes_are_stable_and_positive() {
+        // Pinned: the worker's fulfilment::slug_code must give the same numbers.
+        assert_eq!(fulfilment_code("delivered"), 2_670_143_688_065_248_900);
+        assert_eq!(fulfilment_code(" delivered "), fulfilment_code("delivered"));
+        assert_ne!(fulfilment_code("delivered"), fulfilment_code("completed"));
+        assert!(fulfilment_code("") > 0);
     }
 
     #[test]

@@ -1099,7 +1099,7 @@ pub async fn run_with(
     let salla =
         salla::SallaAccess::from_settings(&settings, pool.clone(), keyring.clone(), limits.clone())
             .map_err(|e| WorkerError::Config(salla_odoo_core::CoreError::Config(e.to_string())))?;
-    let mut handler = SyncHandler::new(pool.clone(), keyring, limits, queue.clone(), grace);
+    let mut handler = SyncHandler::new(pool.clone(), keyring.clone(), limits, queue.clone(), grace);
     if let Some(access) = &salla {
         handler = handler.with_salla(access.clone());
     }
@@ -1120,6 +1120,17 @@ pub async fn run_with(
                     overlap: Duration::from_secs(settings.reconcile.overlap_secs),
                     dry_run: false,
                 },
+            )))
+        });
+    let _fulfilment = salla
+        .clone()
+        .filter(|_| settings.fulfilment.interval_secs > 0)
+        .map(|access| {
+            AbortOnDrop(tokio::spawn(fulfilment::fulfilment_loop(
+                access,
+                pool.clone(),
+                keyring.clone(),
+                Duration::from_secs(settings.fulfilment.interval_secs),
             )))
         });
     let _token_refresh = salla.map(|access| {
