@@ -997,9 +997,9 @@ pub fn proc_stats(pid: u32) -> (f64, u64) {
 pub mod salla {
     use serde_json::{Value, json};
 
-    /// The settings that make a fleet use `salla` as its Salla (Admin API and OAuth), and a job
+    /// The settings that make a fleet use `salla` as its Salla (Admin API and OAuth), a job
     /// timeout a debug build's fetching jobs fit in on this machine (with the orphan timeout above
-    /// it).
+    /// it), and the scheduled loops off (a test turns on the one it tests; later variables win).
     pub fn env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
         let o = salla.options();
         [
@@ -1012,6 +1012,11 @@ pub mod salla {
             ),
             ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "20".into()),
             ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "30".into()),
+            // The scheduled Odoo → Salla and reconciliation loops (and a new store's backfill)
+            // stay off unless a test turns them on: their requests would mix with the test's.
+            ("SALLA_ODOO__RECONCILE__INTERVAL_SECS", "0".into()),
+            ("SALLA_ODOO__FULFILMENT__INTERVAL_SECS", "0".into()),
+            ("SALLA_ODOO__STOCK__PUSH_INTERVAL_SECS", "0".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

@@ -33,27 +33,12 @@ struct World {
 }
 
 fn salla_env(salla: &salla_sandbox::Sandbox, fulfilment_interval: &str) -> Vec<(String, String)> {
-    let o = salla.options();
-    [
-        ("SALLA_ODOO__SALLA__CLIENT_ID", o.client_id.clone()),
-        ("SALLA_ODOO__SALLA__CLIENT_SECRET", o.client_secret.clone()),
-        ("SALLA_ODOO__SALLA__API_URL", salla.admin_url()),
-        (
-            "SALLA_ODOO__SALLA__OAUTH_URL",
-            format!("{}/oauth2", salla.url()),
-        ),
-        ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS", "20".into()),
-        ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS", "30".into()),
-        ("SALLA_ODOO__RECONCILE__INTERVAL_SECS", "0".into()),
-        ("SALLA_ODOO__STOCK__PUSH_INTERVAL_SECS", "0".into()),
-        (
-            "SALLA_ODOO__FULFILMENT__INTERVAL_SECS",
-            fulfilment_interval.into(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut env = salla::env(salla);
+    env.push((
+        "SALLA_ODOO__FULFILMENT__INTERVAL_SECS".into(),
+        fulfilment_interval.into(),
+    ));
+    env
 }
 
 /// Sandboxes, a fleet with one worker, and `stores` (merchant, extra `store add` options) added

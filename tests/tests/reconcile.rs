@@ -22,11 +22,9 @@ async fn sandboxes() -> (odoo_sandbox::Sandbox, salla_sandbox::Sandbox) {
     (odoo, salla)
 }
 
+/// The scheduled runs stay out of the way (`salla::env`): these tests run reconcile from the CLI.
 fn env(sandbox: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
-    let mut env = salla::env(sandbox);
-    // The scheduled runs stay out of the way: this test runs reconcile from the CLI.
-    env.push(("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "0".into()));
-    env
+    salla::env(sandbox)
 }
 
 fn reconcile(fleet: &Fleet, merchant: u64, extra: &[&str]) -> Value {
@@ -181,4 +179,58 @@ async fn salla_status(salla: &salla_sandbox::Sandbox, merchant: u64, order: u64)
         .await
         .unwrap();
     answer.status().as_u16() == 201
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_store_is_backfilled_once_its_first_tokens_arrive() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_002;
+    let mut env = env(&salla);
+    // Reconciliation on (its next scheduled round is an hour away): the backfill starts at once.
+    env.push(("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-backfill", &env).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    let when = hours_ago(72);
+    for i in 0..3u64 {
+        salla
+            .seed_order(
+                M,
+                salla::api_order(M, 92_000 + i, &format!("BF-{i}"), &when, "under_review"),
+            )
+            .unwrap();
+    }
+    fleet.spawn_worker();
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&authorize_event(M, &salla.authorize(M)))
+        .await;
+    assert_eq!(status, 200);
+    // No order webhook at all: the tokens' arrival imports the store's history.
+    fleet.wait_outcomes(4, Duration::from_secs(90)).await;
+    assert_eq!(sale_orders(&odoo, M), 3);
+    let out = fleet.cli(&["--json", "reconcile", "--merchant", &M.to_string()], &[]);
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["stores"][0]["missing"], 0, "{again}");
+    // `store backfill` on demand: nothing left to import.
+    let out = fleet.cli(
+        &[
+            "--json",
+            "store",
+            "backfill",
+            "--merchant",
+            &M.to_string(),
+            "--days",
+            "5",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stores"][0]["checked"], 3, "{report}");
+    assert_eq!(report["stores"][0]["queued"], 0, "{report}");
 }

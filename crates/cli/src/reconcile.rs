@@ -19,7 +19,22 @@ pub async fn run(
     since: Option<String>,
     dry_run: bool,
     json: bool,
-    out: &mut (impl Write + Send),
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    run_with_progress(settings, merchant, all, since, dry_run, json, terminal, out).await
+}
+
+#[allow(clippy::too_many_arguments)] // the command's options, and whether to draw progress
+async fn run_with_progress(
+    settings: &Settings,
+    merchant: Option<u64>,
+    all: bool,
+    since: Option<String>,
+    dry_run: bool,
+    json: bool,
+    progress_line: bool,
+    out: &mut impl Write,
 ) -> Result<(), CliError> {
     if merchant.is_some() == all {
         return Err(CliError::Usage("give either --merchant ID or --all".into()));
@@ -61,8 +76,22 @@ pub async fn run(
     };
     let mut reports: Vec<Report> = Vec::new();
     let mut failed = Vec::new();
+    let terminal = progress_line && !json;
+    let show = |r: &Report| {
+        if terminal {
+            eprint!(
+                "\rstore {}: {} orders checked, {} missing, {} stale, {} queued   ",
+                r.merchant, r.checked, r.missing, r.stale, r.queued
+            );
+        }
+    };
     for m in merchants {
-        match reconcile::reconcile_orders(&access, &pool, &queue, m, run).await {
+        let done =
+            reconcile::reconcile_orders_with_progress(&access, &pool, &queue, m, run, &show).await;
+        if terminal {
+            eprintln!();
+        }
+        match done {
             Ok(r) => reports.push(r),
             Err(e) => failed.push(format!("store {m}: {e}")),
         }
@@ -119,4 +148,29 @@ fn parse_since(s: &str) -> Result<OffsetDateTime, CliError> {
                 "--since {s:?}: expected a date (2026-12-01) or an RFC 3339 instant"
             ))
         })
+}
+
+/// `salla-odoo store backfill`: a reconciliation of the store's last `days` days, with a progress
+/// line on a terminal (stderr) while it pages and queues.
+pub async fn backfill(
+    settings: &Settings,
+    merchant: u64,
+    days: u32,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let since = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("an instant formats");
+    run(
+        settings,
+        Some(merchant),
+        false,
+        Some(since),
+        false,
+        json,
+        out,
+    )
+    .await
 }

@@ -58,6 +58,19 @@ pub enum StoreCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Import a store's history from Salla: every order changed in the last --days days (default
+    /// reconcile.backfill_days) that Odoo lacks or holds in an older version is queued, as a
+    /// reconciliation from that day does, with a progress line on a terminal. Runs by itself after
+    /// a new store's first app.store.authorize. Needs the Salla API configured and the store's
+    /// tokens. Safe while workers run (they sync what it queues).
+    Backfill {
+        /// Salla merchant (store) id.
+        #[arg(long)]
+        merchant: MerchantId,
+        /// How many days back.
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// Remove everything the connector keeps about a store: settings, secrets, id map, sync log,
     /// dead letters (one Postgres transaction) and its jobs waiting in the queue, then print what
     /// was removed. Irreversible: needs --yes (or --dry-run to only count).
@@ -355,6 +368,10 @@ pub async fn run_store(
     if let StoreCommand::Tokens { merchant, all: _ } = command {
         return show_tokens(merchant, settings, json, out).await;
     }
+    if let StoreCommand::Backfill { merchant, days } = command {
+        let days = days.unwrap_or(settings.reconcile.backfill_days);
+        return crate::reconcile::backfill(settings, merchant.get(), days, json, out).await;
+    }
     let keyring = keyring(settings)?;
     let pool = crate::pool(settings).await?;
     match command {
@@ -449,7 +466,11 @@ pub async fn run_store(
             let tokens = token_view(&pool, merchant, OffsetDateTime::now_utc()).await?;
             print_settings(out, json, &s, None, tokens.as_ref())?;
         }
-        StoreCommand::Purge { .. } | StoreCommand::Tokens { .. } => unreachable!("handled above"),
+        StoreCommand::Purge { .. }
+        | StoreCommand::Tokens { .. }
+        | StoreCommand::Backfill { .. } => {
+            unreachable!("handled above")
+        }
         StoreCommand::List => {
             let all = stores::list_settings(&pool, &keyring).await?;
             if json {

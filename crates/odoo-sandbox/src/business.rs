@@ -7,7 +7,9 @@
 //! location (a done `stock.move`, a counterpart quant there); validating a delivery moves the
 //! done quantity from WH/Stock to Partners/Customers the same way. Reservations are recorded on
 //! the moves (`quantity` from 17, `reserved_availability` on 16) and subtracted from the
-//! forecast.
+//! forecast; as in Odoo, the quants of the source location carry them too (`reserved_quantity`).
+//! Every change of a quant's `quantity` or `reserved_quantity` moves its `write_date`, as Odoo's
+//! ORM does (the connector's stock push polls quants by `write_date`).
 
 use serde_json::{Map, Value, json};
 
@@ -1130,6 +1132,46 @@ fn reserve_move(env: &mut Env<'_>, mv: i64) {
     };
     env.set("stock.move", mv, field, json!(reserved));
     env.set("stock.move", mv, "state", json!(state));
+    sync_reserved(env, product);
+}
+
+/// Odoo reserves on quants (`stock.quant._update_reserved_quantity`): keep the product's quants'
+/// `reserved_quantity` equal to what its open moves reserve from each internal location, moving
+/// `write_date` of those that change.
+fn sync_reserved(env: &mut Env<'_>, product: i64) {
+    let mut by_location: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for m in env.all_ids("stock.move") {
+        if m2o(env, "stock.move", m, "product_id") != Some(product) {
+            continue;
+        }
+        if let Some(l) = m2o(env, "stock.move", m, "location_id") {
+            *by_location.entry(l).or_default() += move_reserved(env, m);
+        }
+    }
+    for q in env.all_ids("stock.quant") {
+        if m2o(env, "stock.quant", q, "product_id") != Some(product) {
+            continue;
+        }
+        let Some(loc) = m2o(env, "stock.quant", q, "location_id") else {
+            continue;
+        };
+        if s(env, "stock.location", loc, "usage") != "internal" {
+            continue;
+        }
+        let want = by_location.get(&loc).copied().unwrap_or(0.0).max(0.0);
+        if (env.raw_f64("stock.quant", q, "reserved_quantity") - want).abs() > 1e-9 {
+            env.set("stock.quant", q, "reserved_quantity", json!(want));
+            touch(env, "stock.quant", q);
+        }
+    }
+}
+
+/// A write by the business logic: `write_date` and `write_uid` move, as in Odoo's ORM.
+fn touch(env: &mut Env<'_>, model: &str, id: i64) {
+    let now = env.now_str();
+    let uid = env.uid;
+    env.set(model, id, "write_date", json!(now));
+    env.set(model, id, "write_uid", json!(uid));
 }
 
 fn refresh_picking_state(env: &mut Env<'_>, picking: i64) {
@@ -1232,7 +1274,9 @@ fn move_quants(env: &mut Env<'_>, product: i64, from: i64, to: i64, qty: f64) ->
         let q = quant_at(env, product, loc);
         let cur = env.raw_f64("stock.quant", q, "quantity");
         env.set("stock.quant", q, "quantity", json!(cur + delta));
+        touch(env, "stock.quant", q);
     }
+    sync_reserved(env, product);
     Ok(())
 }
 
@@ -1381,10 +1425,12 @@ pub fn apply_inventory(env: &mut Env<'_>, quants: &[i64]) -> OdooResult<()> {
                 "quantity",
                 json!(env.raw_f64("stock.quant", q, "quantity") + diff),
             );
+            touch(env, "stock.quant", q);
             // The counterpart in the inventory-adjustment location.
             let counter = quant_at(env, product, LOC_INVENTORY);
             let cur = env.raw_f64("stock.quant", counter, "quantity");
             env.set("stock.quant", counter, "quantity", json!(cur - diff));
+            touch(env, "stock.quant", counter);
         }
         env.set("stock.quant", q, "inventory_quantity", json!(0.0));
         env.set("stock.quant", q, "inventory_quantity_set", json!(false));
@@ -1563,6 +1609,7 @@ fn do_validate(
             if *q <= 0.0 {
                 remaining.push((*mv, demand));
                 env.set("stock.move", *mv, "state", json!("cancel"));
+                sync_reserved(env, product);
                 continue;
             }
             if *q + 1e-9 < demand {
@@ -1583,6 +1630,7 @@ fn do_validate(
             env.set("stock.move", *mv, "product_uom_qty", json!(demand.max(*q)));
             env.set("stock.move", *mv, "state", json!("done"));
             env.set("stock.move", *mv, "date", json!(now));
+            sync_reserved(env, product);
         }
         env.set("stock.picking", p, "state", json!("done"));
         env.set("stock.picking", p, "date_done", json!(now));
@@ -1670,6 +1718,9 @@ pub fn picking_cancel(env: &mut Env<'_>, pickings: &[i64]) -> OdooResult<()> {
                     "quantity"
                 };
                 env.set("stock.move", mv, f, json!(0.0));
+                if let Some(product) = m2o(env, "stock.move", mv, "product_id") {
+                    sync_reserved(env, product);
+                }
             }
         }
         env.set("stock.picking", p, "state", json!("cancel"));

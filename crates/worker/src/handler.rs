@@ -49,6 +49,8 @@ pub struct SyncHandler {
     clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
     /// The stores' Salla Merchant API (fetch on demand); `None` without app credentials.
     salla: Option<Arc<dyn salla_odoo_sync::fetch::SallaFetch>>,
+    /// A new store's backfill, started by its first `app.store.authorize`.
+    backfill: Option<crate::reconcile::Backfill>,
 }
 
 impl SyncHandler {
@@ -67,7 +69,14 @@ impl SyncHandler {
             uninstall_grace,
             clients: Mutex::new(HashMap::new()),
             salla: None,
+            backfill: None,
         }
+    }
+
+    /// Backfill each new store (its first reconciliation) once its first tokens are stored.
+    pub fn with_backfill(mut self, backfill: crate::reconcile::Backfill) -> Self {
+        self.backfill = Some(backfill);
+        self
     }
 
     /// Fetch what webhooks lack from the stores' Salla Merchant API through `access`.
@@ -184,6 +193,11 @@ impl Handler for SyncHandler {
         };
         match salla_odoo_sync::apply(&ctx, job).await? {
             salla_odoo_sync::Applied::Applied { odoo_ids, note } => {
+                if job.kind == JobKind::StoreAuthorize
+                    && let Some(backfill) = &self.backfill
+                {
+                    backfill.start_if_new(job.merchant).await;
+                }
                 Ok(Handled::Applied { odoo_ids, note })
             }
             salla_odoo_sync::Applied::Skipped { reason } => Ok(Handled::Skipped { reason }),

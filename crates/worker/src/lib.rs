@@ -1102,6 +1102,21 @@ pub async fn run_with(
     let mut handler = SyncHandler::new(pool.clone(), keyring.clone(), limits, queue.clone(), grace);
     if let Some(access) = &salla {
         handler = handler.with_salla(access.clone());
+        if settings.reconcile.interval_secs > 0 {
+            handler = handler.with_backfill(reconcile::Backfill {
+                access: access.clone(),
+                pool: pool.clone(),
+                queue: queue.clone(),
+                run: reconcile::Run {
+                    since: None,
+                    first_window: Duration::from_secs(
+                        u64::from(settings.reconcile.backfill_days) * 86_400,
+                    ),
+                    overlap: Duration::from_secs(settings.reconcile.overlap_secs),
+                    dry_run: false,
+                },
+            });
+        }
     }
     let _reconcile = salla
         .clone()
@@ -1131,6 +1146,18 @@ pub async fn run_with(
                 pool.clone(),
                 keyring.clone(),
                 Duration::from_secs(settings.fulfilment.interval_secs),
+            )))
+        });
+    let _stock = salla
+        .clone()
+        .filter(|_| settings.stock.push_interval_secs > 0)
+        .map(|access| {
+            AbortOnDrop(tokio::spawn(stock::stock_loop(
+                access,
+                pool.clone(),
+                keyring.clone(),
+                Duration::from_secs(settings.stock.push_interval_secs),
+                settings.stock.batch_size.max(1),
             )))
         });
     let _token_refresh = salla.map(|access| {

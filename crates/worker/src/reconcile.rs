@@ -80,6 +80,19 @@ pub async fn reconcile_orders(
     merchant: MerchantId,
     run: Run,
 ) -> Result<Report, SyncError> {
+    reconcile_orders_with_progress(access, pool, queue, merchant, run, &|_| {}).await
+}
+
+/// [`reconcile_orders`], calling `progress` with the report so far after each page listed and
+/// each job queued (a backfill's progress line).
+pub async fn reconcile_orders_with_progress(
+    access: &SallaAccess,
+    pool: &Db,
+    queue: &Queue,
+    merchant: MerchantId,
+    run: Run,
+    progress: &(dyn Fn(&Report) + Sync),
+) -> Result<Report, SyncError> {
     let started = Instant::now();
     let store_err = |e: salla_odoo_store::StoreError| salla_odoo_sync::classify_store(&e);
     let now = OffsetDateTime::now_utc();
@@ -154,6 +167,7 @@ pub async fn reconcile_orders(
                 Some(_) => {}
             }
         }
+        progress(&report);
         match listed.next_page() {
             Some(next) => page = next,
             None => break,
@@ -179,6 +193,7 @@ pub async fn reconcile_orders(
                 Enqueued::Queued => report.queued += 1,
                 Enqueued::Duplicate => report.already_queued += 1,
             }
+            progress(&report);
         }
         // Every job of the window is queued: only now may the watermark move.
         if let Some(newest) = newest {
@@ -338,5 +353,50 @@ pub async fn reconcile_loop(
             }
             let _ = lock.release().await;
         }
+    }
+}
+
+/// A new store's first reconciliation, started when its first `app.store.authorize` is applied
+/// (its backfill: `run.first_window` back), in the background, one run per store across the fleet.
+#[derive(Clone)]
+pub struct Backfill {
+    pub access: SallaAccess,
+    pub pool: Db,
+    pub queue: Queue,
+    pub run: Run,
+}
+
+impl Backfill {
+    /// Start the store's backfill unless it was reconciled before (it has a watermark).
+    pub async fn start_if_new(&self, merchant: MerchantId) {
+        match salla_odoo_store::reconcile::get(&self.pool, merchant).await {
+            Ok(Some(w)) if w.watermark.is_some() => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "backfill not started: database unavailable");
+                return;
+            }
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let name = format!("reconcile/{merchant}");
+            let Ok(Some(lock)) = salla_odoo_store::locks::try_lock_global(&this.pool, &name).await
+            else {
+                return;
+            };
+            match reconcile_orders(&this.access, &this.pool, &this.queue, merchant, this.run).await
+            {
+                Ok(r) => tracing::info!(
+                    merchant = merchant.get(),
+                    checked = r.checked,
+                    queued = r.queued,
+                    "backfill of a new store"
+                ),
+                Err(e) => {
+                    tracing::warn!(merchant = merchant.get(), error = %e, "backfill failed; the scheduled reconciliation retries")
+                }
+            }
+            let _ = lock.release().await;
+        });
     }
 }
