@@ -993,6 +993,19 @@ pub fn proc_stats(pid: u32) -> (f64, u64) {
     (cpu, rss_kb)
 }
 
+/// Wait until `check` holds (polling every 50 ms), or fail after `limit` naming `what`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Pointing a fleet at a `salla-sandbox`, and the Salla bodies the API tests share.
 pub mod salla {
     use serde_json::{Value, json};
@@ -1021,6 +1034,20 @@ pub mod salla {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// `offset` from now in Salla's plain date form (`YYYY-MM-DD HH:MM:SS`, Riyadh time: UTC+3).
+    pub fn riyadh(offset: time::Duration) -> String {
+        let t = time::OffsetDateTime::now_utc() + time::Duration::hours(3) + offset;
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
     }
 
     /// `app.store.authorize` carrying `tokens`, as Salla posts it.

@@ -9,12 +9,13 @@
 //! ([`delivered_orders_reach_salla_once_and_the_echo_changes_nothing`]) or `report_store` is called
 //! directly; [`worker_processes_report_deliveries`] needs the loop wired into `salla-odoo-worker`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use odoo::{Domain, SearchOptions};
 use odoo_sandbox::{Options, Version};
 use salla_odoo_core::MerchantId;
 use salla_odoo_store::secrets::Keyring;
+use salla_odoo_tests::salla::authorize_event;
 use salla_odoo_tests::*;
 use salla_odoo_worker::fulfilment::{self, FulfilmentReport};
 use salla_odoo_worker::salla::SallaAccess;
@@ -115,29 +116,6 @@ fn vals(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().unwrap().clone()
 }
 
-fn authorize_event(merchant: u64, t: &salla_sandbox::Tokens) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "event": "app.store.authorize", "merchant": merchant, "created_at": "2026-12-01 08:00:00",
-        "data": {"access_token": t.access_token, "refresh_token": t.refresh_token,
-                 "expires": t.expires, "scope": t.scope, "token_type": "bearer"}
-    }))
-    .unwrap()
-}
-
-/// `hours` ago in Salla's plain date form (Riyadh time, UTC+3).
-fn riyadh_hours_ago(hours: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::hours(3 - hours);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 fn status_of(slug: &str) -> Value {
     let (id, name) = match slug {
         "in_progress" => (1_939_592_358u64, "قيد التنفيذ"),
@@ -150,7 +128,7 @@ fn status_of(slug: &str) -> Value {
 
 /// The order as Salla's API holds it, at status `slug`, changed two hours ago.
 fn api_order(merchant: u64, order: u64, slug: &str) -> Value {
-    let when = riyadh_hours_ago(2);
+    let when = hours_ago(2);
     let body: Value = serde_json::from_slice(&order_event(
         "order.created",
         merchant,
@@ -171,7 +149,7 @@ fn status_event(merchant: u64, entry: u64, order: &Value, note: &str) -> Vec<u8>
     serde_json::to_vec(&json!({
         "event": "order.status.updated",
         "merchant": merchant,
-        "created_at": riyadh_hours_ago(0),
+        "created_at": hours_ago(0),
         "data": {"id": entry, "status": order["status"]["name"], "customized": null,
                  "note": note, "order": order}
     }))
@@ -187,19 +165,6 @@ fn odoo_client(odoo: &odoo_sandbox::Sandbox) -> odoo::Client {
 
 fn order_ref(merchant: u64, order: u64) -> String {
     format!("salla:{merchant}:{order}")
-}
-
-/// Wait until `check` holds, or fail with `what`.
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 impl World {
@@ -617,4 +582,9 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// `hours` ago in Salla's plain date form (Riyadh time).
+fn hours_ago(hours: i64) -> String {
+    salla::riyadh(time::Duration::hours(-hours))
 }

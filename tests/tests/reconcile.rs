@@ -51,18 +51,9 @@ fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64) -> usize {
         .unwrap()
 }
 
-/// A day ago, in Salla's plain date form (Riyadh time, UTC+3).
+/// `h` hours ago in Salla's plain date form (Riyadh time).
 fn hours_ago(h: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::hours(3 - h);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    salla::riyadh(time::Duration::hours(-h))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! with each store's tokens, refresh them under the fleet-wide lock, stop at needs-reinstall, and
 //! back off on 429 without spending attempts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use odoo_sandbox::{Options, Version};
 use salla_odoo_tests::salla::{authorize_event, shipment_event};
@@ -44,19 +44,6 @@ async fn api_state(fleet: &Fleet, merchant: u64) -> (Option<String>, Option<Stri
         .await
         .unwrap()
         .unwrap_or((None, None))
-}
-
-/// Wait until `check` holds (polling the database), or fail with `what`.
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use odoo::{Domain, SearchOptions};
 use odoo_sandbox::{Options, Version};
+use salla_odoo_tests::salla::authorize_event;
 use salla_odoo_tests::*;
 use serde_json::{Value, json};
 
@@ -27,26 +28,9 @@ struct Setup {
     merchant: u64,
 }
 
-fn env(salla: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
-    let o = salla.options();
-    vec![
-        ("SALLA_ODOO__SALLA__CLIENT_ID".into(), o.client_id.clone()),
-        (
-            "SALLA_ODOO__SALLA__CLIENT_SECRET".into(),
-            o.client_secret.clone(),
-        ),
-        ("SALLA_ODOO__SALLA__API_URL".into(), salla.admin_url()),
-        (
-            "SALLA_ODOO__SALLA__OAUTH_URL".into(),
-            format!("{}/oauth2", salla.url()),
-        ),
-        ("SALLA_ODOO__WORKER__JOB_TIMEOUT_SECS".into(), "20".into()),
-        ("SALLA_ODOO__WORKER__MISSED_HEARTBEATS".into(), "30".into()),
-        // Only the CLI pushes and reconciles here.
-        ("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "0".into()),
-        ("SALLA_ODOO__STOCK__PUSH_INTERVAL_SECS".into(), "0".into()),
-        ("SALLA_ODOO__FULFILMENT__INTERVAL_SECS".into(), "0".into()),
-    ]
+/// Only the CLI pushes and reconciles here (`salla::env` keeps the loops off).
+fn env(sandbox: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
+    salla::env(sandbox)
 }
 
 /// The three products as Salla holds them (and sends them in `product.created`).
@@ -75,30 +59,6 @@ fn envelope(event: &str, merchant: u64, created_at: &str, data: Value) -> Vec<u8
                                "data": data}),
     )
     .unwrap()
-}
-
-fn authorize_event(merchant: u64, t: &salla_sandbox::Tokens) -> Vec<u8> {
-    envelope(
-        "app.store.authorize",
-        merchant,
-        "2026-12-01 08:00:00",
-        json!({"access_token": t.access_token, "refresh_token": t.refresh_token,
-               "expires": t.expires, "scope": t.scope, "token_type": "bearer"}),
-    )
-}
-
-/// Now in Salla's plain date form (Riyadh time), `secs` from now.
-fn riyadh(secs: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(3 * 3600 + secs);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// A store whose stock master is Odoo, with the three products synced from Salla webhooks.
@@ -609,4 +569,9 @@ async fn no_echo_salla_quantities_never_reach_odoo_while_odoo_is_master() {
         "Salla's quantity written to Odoo"
     );
     s.shutdown().await;
+}
+
+/// `secs` from now in Salla's plain date form (Riyadh time).
+fn riyadh(secs: i64) -> String {
+    salla::riyadh(time::Duration::seconds(secs))
 }

@@ -39,35 +39,10 @@ async fn run_with_progress(
     if merchant.is_some() == all {
         return Err(CliError::Usage("give either --merchant ID or --all".into()));
     }
-    if !settings.salla.api_configured() {
-        return Err(CliError::Usage(
-            "the Salla API is not configured: set salla.client_id and salla.client_secret \
-             (SALLA_ODOO__SALLA__CLIENT_ID, SALLA_ODOO__SALLA__CLIENT_SECRET)"
-                .into(),
-        ));
-    }
     let since = since.as_deref().map(parse_since).transpose()?;
-    let pool = crate::pool(settings).await?;
-    let queue = crate::queue_from(settings).await?;
-    let keyring = crate::stores::keyring(settings)?;
-    let limits = salla_odoo_worker::StoreLimits::new(
-        queue.clone(),
-        settings.limits.store_concurrency,
-        settings.limits.store_odoo_calls_per_sec,
-        Duration::from_secs(settings.worker.job_timeout_secs),
-    );
-    let access = SallaAccess::from_settings(settings, pool.clone(), keyring, limits)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .ok_or_else(|| CliError::Usage("the Salla API is not configured".into()))?;
-    let merchants: Vec<MerchantId> = match merchant {
-        Some(m) => vec![MerchantId::new(m)],
-        None => salla_odoo_store::stores::list(&pool)
-            .await?
-            .into_iter()
-            .filter(|s| s.status == "installed")
-            .filter_map(|s| u64::try_from(s.merchant_id).ok().map(MerchantId::new))
-            .collect(),
-    };
+    let api = SallaParts::open(settings).await?;
+    let merchants = api.merchants(merchant).await?;
+    let (access, pool, queue) = (&api.access, &api.pool, &api.queue);
     let run = Run {
         since,
         first_window: Duration::from_secs(u64::from(settings.reconcile.backfill_days) * 86_400),
@@ -87,7 +62,7 @@ async fn run_with_progress(
     };
     for m in merchants {
         let done =
-            reconcile::reconcile_orders_with_progress(&access, &pool, &queue, m, run, &show).await;
+            reconcile::reconcile_orders_with_progress(access, pool, queue, m, run, &show).await;
         if terminal {
             eprintln!();
         }
@@ -132,6 +107,58 @@ async fn run_with_progress(
         )));
     }
     Ok(())
+}
+
+/// What a command that calls Salla needs: the store database, the queue, the keyring and the
+/// stores' Merchant API (with the fleet-wide budget), from the configuration.
+pub(crate) struct SallaParts {
+    pub access: SallaAccess,
+    pub pool: salla_odoo_store::Db,
+    pub queue: salla_odoo_queue::Queue,
+    pub keyring: salla_odoo_store::secrets::Keyring,
+}
+
+impl SallaParts {
+    pub async fn open(settings: &Settings) -> Result<Self, CliError> {
+        if !settings.salla.api_configured() {
+            return Err(CliError::Usage(
+                "the Salla API is not configured: set salla.client_id and salla.client_secret \
+                 (SALLA_ODOO__SALLA__CLIENT_ID, SALLA_ODOO__SALLA__CLIENT_SECRET)"
+                    .into(),
+            ));
+        }
+        let pool = crate::pool(settings).await?;
+        let queue = crate::queue_from(settings).await?;
+        let keyring = crate::stores::keyring(settings)?;
+        let limits = salla_odoo_worker::StoreLimits::new(
+            queue.clone(),
+            settings.limits.store_concurrency,
+            settings.limits.store_odoo_calls_per_sec,
+            Duration::from_secs(settings.worker.job_timeout_secs),
+        );
+        let access = SallaAccess::from_settings(settings, pool.clone(), keyring.clone(), limits)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .ok_or_else(|| CliError::Usage("the Salla API is not configured".into()))?;
+        Ok(Self {
+            access,
+            pool,
+            queue,
+            keyring,
+        })
+    }
+
+    /// `merchant`, or every installed store.
+    pub async fn merchants(&self, merchant: Option<u64>) -> Result<Vec<MerchantId>, CliError> {
+        Ok(match merchant {
+            Some(m) => vec![MerchantId::new(m)],
+            None => salla_odoo_store::stores::list(&self.pool)
+                .await?
+                .into_iter()
+                .filter(|s| s.status == "installed")
+                .filter_map(|s| u64::try_from(s.merchant_id).ok().map(MerchantId::new))
+                .collect(),
+        })
+    }
 }
 
 /// `--since`: a date (`2026-12-01`, midnight UTC) or an RFC 3339 instant.

@@ -2,11 +2,9 @@
 //! Odoo) to Salla now, and print what was done (see `crates/worker/src/stock.rs`).
 
 use std::io::Write;
-use std::time::Duration;
 
 use clap::Subcommand;
-use salla_odoo_core::{MerchantId, Settings};
-use salla_odoo_worker::salla::SallaAccess;
+use salla_odoo_core::Settings;
 use salla_odoo_worker::stock::{self, PushOptions, PushReport};
 
 use crate::CliError;
@@ -54,34 +52,9 @@ pub async fn run(
             "--sku and --all-products exclude each other".into(),
         ));
     }
-    if !settings.salla.api_configured() {
-        return Err(CliError::Usage(
-            "the Salla API is not configured: set salla.client_id and salla.client_secret \
-             (SALLA_ODOO__SALLA__CLIENT_ID, SALLA_ODOO__SALLA__CLIENT_SECRET)"
-                .into(),
-        ));
-    }
-    let pool = crate::pool(settings).await?;
-    let queue = crate::queue_from(settings).await?;
-    let keyring = crate::stores::keyring(settings)?;
-    let limits = salla_odoo_worker::StoreLimits::new(
-        queue.clone(),
-        settings.limits.store_concurrency,
-        settings.limits.store_odoo_calls_per_sec,
-        Duration::from_secs(settings.worker.job_timeout_secs),
-    );
-    let access = SallaAccess::from_settings(settings, pool.clone(), keyring.clone(), limits)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .ok_or_else(|| CliError::Usage("the Salla API is not configured".into()))?;
-    let merchants: Vec<MerchantId> = match merchant {
-        Some(m) => vec![MerchantId::new(m)],
-        None => salla_odoo_store::stores::list(&pool)
-            .await?
-            .into_iter()
-            .filter(|s| s.status == "installed")
-            .filter_map(|s| u64::try_from(s.merchant_id).ok().map(MerchantId::new))
-            .collect(),
-    };
+    let api = crate::reconcile::SallaParts::open(settings).await?;
+    let merchants = api.merchants(merchant).await?;
+    let (access, pool, keyring) = (&api.access, &api.pool, &api.keyring);
     let opts = PushOptions {
         sku,
         all_products,
@@ -91,7 +64,7 @@ pub async fn run(
     let mut reports: Vec<PushReport> = Vec::new();
     let mut failed = Vec::new();
     for m in merchants {
-        match stock::push_store(&access, &pool, &keyring, m, opts.clone()).await {
+        match stock::push_store(access, pool, keyring, m, opts.clone()).await {
             Ok(r) => reports.push(r),
             Err(e) => failed.push(format!("store {m}: {e}")),
         }

@@ -270,21 +270,8 @@ pub async fn fulfilment_loop(access: SallaAccess, pool: Db, keyring: Keyring, in
     tick.tick().await; // the first tick is immediate: let the worker settle first
     loop {
         tick.tick().await;
-        let stores = match salla_odoo_store::tokens::statuses(&pool).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "fulfilment skipped: database unavailable");
-                continue;
-            }
-        };
-        for status in stores {
-            if status.state != Some(salla_odoo_store::tokens::ApiState::Ok) {
-                continue;
-            }
-            let Ok(id) = u64::try_from(status.merchant_id) else {
-                continue;
-            };
-            let merchant = MerchantId::new(id);
+        for merchant in crate::salla::api_stores(&pool, "fulfilment").await {
+            let id = merchant.get();
             let lock = match locks::try_lock_global(&pool, &format!("fulfilment/{merchant}")).await
             {
                 Ok(Some(lock)) => lock,
@@ -333,19 +320,7 @@ impl Clients {
         {
             return Ok(Some(client.clone()));
         }
-        let mut config =
-            odoo::Config::new(&conn.url, &conn.database, &conn.login, conn.api_key.clone())
-                .map_err(|e| SyncError::Permanent {
-                    message: format!("store {} Odoo settings: {e}", settings.merchant),
-                })?;
-        config.request_timeout = Duration::from_secs(30);
-        if let Some(v) = conn.version_override {
-            config.transport = if v >= 19 {
-                odoo::TransportChoice::Json2
-            } else {
-                odoo::TransportChoice::JsonRpc
-            };
-        }
+        let config = crate::handler::odoo_config(settings, conn)?;
         let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
             message: format!("store {} Odoo client: {e}", settings.merchant),
         })?;

@@ -95,19 +95,7 @@ impl SyncHandler {
         {
             return Ok(Some(client.clone()));
         }
-        let mut config =
-            odoo::Config::new(&conn.url, &conn.database, &conn.login, conn.api_key.clone())
-                .map_err(|e| SyncError::Permanent {
-                    message: format!("store {} Odoo settings: {e}", settings.merchant),
-                })?;
-        config.request_timeout = Duration::from_secs(30);
-        if let Some(v) = conn.version_override {
-            config.transport = if v >= 19 {
-                odoo::TransportChoice::Json2
-            } else {
-                odoo::TransportChoice::JsonRpc
-            };
-        }
+        let mut config = odoo_config(settings, conn)?;
         config.observer = Some(odoo::Observer(Arc::new(StoreCalls {
             limits: self.limits.clone(),
             merchant: settings.merchant,
@@ -118,6 +106,29 @@ impl SyncHandler {
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
     }
+}
+
+/// The Odoo client configuration of a store's connection (30 s per call, the transport its version
+/// override asks for): the sync's, the stock push's and the fulfilment report's clients alike.
+pub(crate) fn odoo_config(
+    settings: &StoreSettings,
+    conn: &stores::OdooConnection,
+) -> Result<odoo::Config, SyncError> {
+    let mut config =
+        odoo::Config::new(&conn.url, &conn.database, &conn.login, conn.api_key.clone()).map_err(
+            |e| SyncError::Permanent {
+                message: format!("store {} Odoo settings: {e}", settings.merchant),
+            },
+        )?;
+    config.request_timeout = Duration::from_secs(30);
+    if let Some(v) = conn.version_override {
+        config.transport = if v >= 19 {
+            odoo::TransportChoice::Json2
+        } else {
+            odoo::TransportChoice::JsonRpc
+        };
+    }
+    Ok(config)
 }
 
 /// Every Odoo call of a store: waits for the store's fleet-wide call budget, then records latency.

@@ -316,21 +316,8 @@ pub async fn reconcile_loop(
     tick.tick().await; // the first tick is immediate: let the worker settle first
     loop {
         tick.tick().await;
-        let stores = match salla_odoo_store::tokens::statuses(&pool).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "reconciliation skipped: database unavailable");
-                continue;
-            }
-        };
-        for status in stores {
-            if status.state != Some(salla_odoo_store::tokens::ApiState::Ok) {
-                continue;
-            }
-            let Ok(id) = u64::try_from(status.merchant_id) else {
-                continue;
-            };
-            let merchant = MerchantId::new(id);
+        for merchant in crate::salla::api_stores(&pool, "reconciliation").await {
+            let id = merchant.get();
             let name = format!("reconcile/{merchant}");
             let lock = match salla_odoo_store::locks::try_lock_global(&pool, &name).await {
                 Ok(Some(lock)) => lock,

@@ -531,6 +531,22 @@ impl SallaFetch for SallaAccess {
     }
 }
 
+/// The stores a scheduled round works on: those whose Salla API state is ok (`what` names the
+/// round in the log when the database cannot say).
+pub(crate) async fn api_stores(pool: &Db, what: &str) -> Vec<MerchantId> {
+    match tokens::statuses(pool).await {
+        Ok(stores) => stores
+            .into_iter()
+            .filter(|s| s.state == Some(ApiState::Ok))
+            .filter_map(|s| u64::try_from(s.merchant_id).ok().map(MerchantId::new))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "{what} skipped: database unavailable");
+            Vec::new()
+        }
+    }
+}
+
 /// The scheduled token refresh: every `interval`, one worker of the fleet at a time (a global
 /// lock) refreshes the tokens that expire within `ahead`.
 pub async fn refresh_loop(access: SallaAccess, pool: Db, interval: Duration, ahead: Duration) {
