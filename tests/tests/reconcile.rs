@@ -225,3 +225,57 @@ async fn a_new_store_is_backfilled_once_its_first_tokens_arrive() {
     assert_eq!(report["stores"][0]["checked"], 3, "{report}");
     assert_eq!(report["stores"][0]["queued"], 0, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_racing_a_webhook_for_the_same_order_makes_one_sale_order() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_003;
+    let env = env(&salla);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-race", &env).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    assert_eq!(
+        fleet
+            .ingest
+            .post_signed(&authorize_event(M, &salla.authorize(M)))
+            .await
+            .0,
+        200
+    );
+    // The tokens are stored by a worker, which then stops: what follows waits in the queue.
+    fleet.spawn_worker();
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
+    assert!(
+        fleet.workers[0]
+            .terminate(Duration::from_secs(15))
+            .is_some_and(|s| s.success()),
+        "the worker drains and exits"
+    );
+    let when = hours_ago(2);
+    let orders: Vec<u64> = (0..4).map(|i| 93_000 + i).collect();
+    for &o in &orders {
+        salla
+            .seed_order(
+                M,
+                salla::api_order(M, o, &format!("RACE-{o}"), &when, "under_review"),
+            )
+            .unwrap();
+        // The webhook arrives (and waits in the queue: no worker yet)…
+        let body = order_event("order.created", M, o, &when, 1, &format!("RACE-{o}"));
+        assert_eq!(fleet.ingest.post_signed(&body).await.0, 200);
+    }
+    // …while reconciliation finds the same orders missing from Odoo and queues them too.
+    let run = reconcile(&fleet, M, &[]);
+    assert_eq!(run["missing"], 4, "{run}");
+    assert_eq!(run["queued"], 4, "{run}");
+    // Two workers take both kinds of job at once.
+    fleet.spawn_worker();
+    fleet.spawn_worker();
+    fleet.wait_outcomes(9, Duration::from_secs(90)).await;
+    assert_eq!(sale_orders(&odoo, M), 4, "one sale order per Salla order");
+    let not_ok: i64 = fleet
+        .db
+        .scalar("SELECT count(*) FROM sync_log WHERE outcome NOT IN ('applied', 'skipped')")
+        .await;
+    assert_eq!(not_ok, 0);
+}
