@@ -25,6 +25,7 @@ mkdir -p docs
   echo "1. \`target/release/bench-ingest\` — signed webhooks at the ingest vs. a bare axum handler reading the same bodies"
   echo "2. \`target/release/bench-worker\` — orders end to end (ingest → queue → workers → odoo-sandbox) for 1 worker × 1 job (baseline) and 1, 2, 4 worker processes × 8, and embedded \`salla-odoo run\`, at 0 and 50 ms per Odoo call"
   echo "3. \`cargo bench -p odoo --bench overhead\` — the Odoo client vs. bare reqwest on the same calls"
+  echo "4. \`target/release/bench-salla\` — the connector's Salla traffic: reconciliation of 10,000 orders (100 missing) and a stock push of 5,000 SKUs, against salla-sandbox"
   echo
   ./target/release/bench-ingest | sed 's/^# /## /'
   echo
@@ -33,5 +34,7 @@ mkdir -p docs
   echo "## Odoo client overhead"
   echo
   "$CARGO" bench -q --locked -p odoo --bench overhead
+  echo
+  ./target/release/bench-salla | sed 's/^## /### /; s/^# /## /'
 } | tee "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -49,6 +49,46 @@ pub async fn get(
     }))
 }
 
+/// The source versions of many Salla objects of one entity at once (one query; ids not synced are
+/// absent from the answer): reconciliation checks a page of orders this way.
+pub async fn source_versions(
+    db: &Db,
+    merchant: MerchantId,
+    entity: &str,
+    salla_ids: &[u64],
+) -> Result<std::collections::HashMap<u64, i64>, StoreError> {
+    if salla_ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let merchant_id = db_id(merchant)?;
+    let ids = salla_ids
+        .iter()
+        .map(|id| db_salla_id(*id))
+        .collect::<Result<Vec<i64>, _>>()?;
+    // The ids are numbers checked above: written into the statement, they need no binding (and
+    // SQLite has no array type for `= ANY($3)`).
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT salla_id, source_version FROM id_map
+         WHERE merchant_id = $1 AND entity = $2 AND salla_id IN ({list})"
+    );
+    let rows: Vec<(i64, i64)> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(merchant_id)
+            .bind(entity)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(id, v)| (crate::from_db_id(id), v))
+        .collect())
+}
+
 /// Insert or move forward: never lowers `source_version` (an older event cannot overwrite newer
 /// state); returns the row as stored, which is the newer one when `source_version` is older.
 pub async fn put(

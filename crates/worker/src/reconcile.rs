@@ -120,18 +120,20 @@ pub async fn reconcile_orders_with_progress(
     };
     let mut newest: Option<OffsetDateTime> = None;
     let mut todo: Vec<u64> = Vec::new();
+    let mut patience = PATIENCE;
     let mut page = 1u32;
     'pages: loop {
         report.requests += 1;
         let q = &query;
-        let answer = access
-            .request(merchant, EndpointClass::General, |api, token| async move {
+        let answer = patiently(&mut patience, || {
+            access.request(merchant, EndpointClass::General, |api, token| async move {
                 api.merchant(&token)
                     .orders_page(q, page)
                     .await
                     .map(|r| r.data)
             })
-            .await?;
+        })
+        .await?;
         let listed = match answer {
             Answer::Data(p) => p,
             Answer::NotFound => break,
@@ -141,31 +143,36 @@ pub async fn reconcile_orders_with_progress(
                 return Ok(report);
             }
         };
+        // The page's id-map rows in one query.
+        let ids: Vec<u64> = listed.items.iter().map(|o| o.id).collect();
+        let known = salla_odoo_store::id_map::source_versions(pool, merchant, entity::ORDER, &ids)
+            .await
+            .map_err(store_err)?;
+        let mut past_window = false;
         for order in &listed.items {
-            let Some(updated) = updated_at(order) else {
-                // Without a date it cannot be placed in the window: check it anyway.
-                report.checked += 1;
-                if needs_sync(pool, merchant, order.id, None).await? {
-                    todo.push(order.id);
-                }
-                continue;
-            };
-            if updated < from {
-                break 'pages;
+            let updated = updated_at(order);
+            if updated.is_some_and(|u| u < from) {
+                past_window = true;
+                break;
             }
+            // An order without a date cannot be placed in the window: it is checked anyway.
             report.checked += 1;
-            newest = newest.max(Some(updated));
-            match mapped_version(pool, merchant, order.id).await? {
-                None => {
+            newest = newest.max(updated);
+            match (known.get(&order.id), updated) {
+                (None, _) => {
                     report.missing += 1;
                     todo.push(order.id);
                 }
-                Some(v) if v < updated.unix_timestamp() => {
+                (Some(v), Some(u)) if *v < u.unix_timestamp() => {
                     report.stale += 1;
                     todo.push(order.id);
                 }
-                Some(_) => {}
+                _ => {}
             }
+        }
+        if past_window {
+            progress(&report);
+            break 'pages;
         }
         progress(&report);
         match listed.next_page() {
@@ -177,9 +184,11 @@ pub async fn reconcile_orders_with_progress(
         for id in todo {
             report.requests += 1;
             let path_id = id.to_string();
-            let answer = access
-                .get_json(merchant, &["orders", &path_id], &[], EndpointClass::General)
-                .await?;
+            let path = ["orders", path_id.as_str()];
+            let answer = patiently(&mut patience, || {
+                access.get_json(merchant, &path, &[], EndpointClass::General)
+            })
+            .await?;
             let order = match answer {
                 salla_odoo_sync::fetch::Fetched::Found(v) => v,
                 salla_odoo_sync::fetch::Fetched::NotFound => continue,
@@ -230,31 +239,32 @@ pub async fn reconcile_orders_with_progress(
     Ok(report)
 }
 
+/// How long one run waits, in all, for the store's Salla budget. A run is background work, not a
+/// job: it waits for budget instead of giving up (a store on the Plus plan, 120 requests a minute,
+/// needs more than a minute for a window of 7,000 changed orders), so a large window still
+/// completes and its watermark moves.
+const PATIENCE: Duration = Duration::from_secs(30 * 60);
+
+/// `call`, again after the wait, while it is throttled (the store's budget is spent, or Salla
+/// answered 429) and the run's `patience` lasts.
+async fn patiently<T, F, Fut>(patience: &mut Duration, mut call: F) -> Result<T, SyncError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SyncError>>,
+{
+    loop {
+        match call().await {
+            Err(SyncError::Throttled { retry_after, .. }) if retry_after <= *patience => {
+                *patience -= retry_after;
+                tokio::time::sleep(retry_after).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn updated_at(order: &OrderSummary) -> Option<OffsetDateTime> {
     order.updated_at.as_ref().and_then(salla_date_instant)
-}
-
-/// The source version the id map holds for the order (`None`: not synced).
-async fn mapped_version(
-    pool: &Db,
-    merchant: MerchantId,
-    order: u64,
-) -> Result<Option<i64>, SyncError> {
-    Ok(
-        salla_odoo_store::id_map::get(pool, merchant, entity::ORDER, order)
-            .await
-            .map_err(|e| salla_odoo_sync::classify_store(&e))?
-            .map(|m| m.source_version),
-    )
-}
-
-async fn needs_sync(
-    pool: &Db,
-    merchant: MerchantId,
-    order: u64,
-    _version: Option<i64>,
-) -> Result<bool, SyncError> {
-    Ok(mapped_version(pool, merchant, order).await?.is_none())
 }
 
 /// Queue the order as a job of its own, deduplicated on its content like a webhook.
