@@ -67,11 +67,7 @@ pub async fn source_versions(
         .collect::<Result<Vec<i64>, _>>()?;
     // The ids are numbers checked above: written into the statement, they need no binding (and
     // SQLite has no array type for `= ANY($3)`).
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let sql = format!(
         "SELECT salla_id, source_version FROM id_map
          WHERE merchant_id = $1 AND entity = $2 AND salla_id IN ({list})"
