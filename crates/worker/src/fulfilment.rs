@@ -311,7 +311,11 @@ pub async fn fulfilment_loop(access: SallaAccess, pool: Db, keyring: Keyring, in
 struct Clients(HashMap<MerchantId, (OffsetDateTime, odoo::Client)>);
 
 impl Clients {
-    fn get(&mut self, settings: &StoreSettings) -> Result<Option<odoo::Client>, SyncError> {
+    fn get(
+        &mut self,
+        settings: &StoreSettings,
+        limits: &crate::StoreLimits,
+    ) -> Result<Option<odoo::Client>, SyncError> {
         let Some(conn) = &settings.odoo else {
             return Ok(None);
         };
@@ -320,10 +324,7 @@ impl Clients {
         {
             return Ok(Some(client.clone()));
         }
-        let config = crate::handler::odoo_config(settings, conn)?;
-        let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
-            message: format!("store {} Odoo client: {e}", settings.merchant),
-        })?;
+        let client = crate::handler::store_client(settings, conn, limits)?;
         self.0
             .insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
@@ -375,7 +376,7 @@ async fn report_with(
         ));
         return Ok(report);
     }
-    let Some(odoo) = clients.get(&settings)? else {
+    let Some(odoo) = clients.get(&settings, access.limits())? else {
         return Ok(report);
     };
     let run = Run {

@@ -95,22 +95,33 @@ impl SyncHandler {
         {
             return Ok(Some(client.clone()));
         }
-        let mut config = odoo_config(settings, conn)?;
-        config.observer = Some(odoo::Observer(Arc::new(StoreCalls {
-            limits: self.limits.clone(),
-            merchant: settings.merchant,
-        })));
-        let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
-            message: format!("store {} Odoo client: {e}", settings.merchant),
-        })?;
+        let client = store_client(settings, conn, &self.limits)?;
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
     }
 }
 
+/// A store's Odoo client whose every call waits for the store's fleet-wide call budget and is
+/// measured (the sync's, the stock push's and the fulfilment report's alike: one store's Odoo is
+/// never asked more than `limits.store_odoo_calls_per_sec`, whoever asks).
+pub(crate) fn store_client(
+    settings: &StoreSettings,
+    conn: &stores::OdooConnection,
+    limits: &StoreLimits,
+) -> Result<odoo::Client, SyncError> {
+    let mut config = odoo_config(settings, conn)?;
+    config.observer = Some(odoo::Observer(Arc::new(StoreCalls {
+        limits: limits.clone(),
+        merchant: settings.merchant,
+    })));
+    odoo::Client::new(config).map_err(|e| SyncError::Permanent {
+        message: format!("store {} Odoo client: {e}", settings.merchant),
+    })
+}
+
 /// The Odoo client configuration of a store's connection (30 s per call, the transport its version
-/// override asks for): the sync's, the stock push's and the fulfilment report's clients alike.
-pub(crate) fn odoo_config(
+/// override asks for).
+fn odoo_config(
     settings: &StoreSettings,
     conn: &stores::OdooConnection,
 ) -> Result<odoo::Config, SyncError> {

@@ -117,6 +117,11 @@ impl SallaAccess {
         &self.inner.api
     }
 
+    /// The per-store limits (Salla budget, Odoo calls) this access counts against.
+    pub(crate) fn limits(&self) -> &StoreLimits {
+        &self.inner.limits
+    }
+
     /// A usable access token of `merchant`: refreshed first when it expires within `margin`, or
     /// when it is `rejected` (Salla refused it). See the module docs for the rules.
     async fn token(

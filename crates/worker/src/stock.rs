@@ -158,7 +158,11 @@ pub struct PushItem {
 struct OdooClients(Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>);
 
 impl OdooClients {
-    fn get(&self, settings: &StoreSettings) -> Result<Option<odoo::Client>, SyncError> {
+    fn get(
+        &self,
+        settings: &StoreSettings,
+        limits: &crate::StoreLimits,
+    ) -> Result<Option<odoo::Client>, SyncError> {
         let Some(conn) = &settings.odoo else {
             return Ok(None);
         };
@@ -171,10 +175,7 @@ impl OdooClients {
         {
             return Ok(Some(client.clone()));
         }
-        let config = crate::handler::odoo_config(settings, conn)?;
-        let client = odoo::Client::new(config).map_err(|e| SyncError::Permanent {
-            message: format!("store {} Odoo client: {e}", settings.merchant),
-        })?;
+        let client = crate::handler::store_client(settings, conn, limits)?;
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
     }
@@ -233,7 +234,7 @@ async fn push_with(
     } else {
         None
     };
-    let odoo = match (skip, clients.get(&settings)?) {
+    let odoo = match (skip, clients.get(&settings, access.limits())?) {
         (Some(why), _) => {
             report.skipped = Some(why);
             return Ok(finish(report, started));
