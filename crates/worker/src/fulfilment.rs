@@ -443,29 +443,15 @@ fn picking_time(r: &Record) -> String {
         .unwrap_or_default()
 }
 
-/// Odoo's UTC datetime text.
-fn odoo_text(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// The window's start: the watermark less [`OVERLAP`], or `now` less [`FIRST_LOOKBACK`].
 fn window_start(mark: Option<&str>, now: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
     match mark {
         Some(m) => match PrimitiveDateTime::parse(m.get(..19).unwrap_or(m), &format) {
-            Ok(t) => odoo_text(t.assume_utc() - OVERLAP),
+            Ok(t) => salla_odoo_sync::version::odoo_datetime(t.assume_utc() - OVERLAP),
             Err(_) => m.to_owned(),
         },
-        None => odoo_text(now - FIRST_LOOKBACK),
+        None => salla_odoo_sync::version::odoo_datetime(now - FIRST_LOOKBACK),
     }
 }
 

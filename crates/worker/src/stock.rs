@@ -664,24 +664,12 @@ fn odoo_datetime(v: &Value) -> Option<OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
-fn odoo_text(t: OffsetDateTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// Where the watermark may move after a run that read the changes at `read_at` and pushed them
 /// all: past the newest change seen, but not past `read_at − SETTLE` (see the module docs).
 fn next_mark(newest: Option<OffsetDateTime>, read_at: OffsetDateTime) -> Option<String> {
     let newest = newest?;
     let to = (newest + Duration::from_secs(1)).min(read_at - SETTLE);
-    Some(odoo_text(to))
+    Some(salla_odoo_sync::version::odoo_datetime(to))
 }
 
 /// What one request made of a batch.
