@@ -1050,6 +1050,11 @@ pub mod salla {
         )
     }
 
+    /// `hours` ago in Salla's plain date form (Riyadh time).
+    pub fn hours_ago(hours: i64) -> String {
+        riyadh(time::Duration::hours(-hours))
+    }
+
     /// `app.store.authorize` carrying `tokens`, as Salla posts it.
     pub fn authorize_event(merchant: u64, tokens: &salla_sandbox::Tokens) -> Vec<u8> {
         serde_json::to_vec(&json!({

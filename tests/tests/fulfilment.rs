@@ -128,7 +128,7 @@ fn status_of(slug: &str) -> Value {
 
 /// The order as Salla's API holds it, at status `slug`, changed two hours ago.
 fn api_order(merchant: u64, order: u64, slug: &str) -> Value {
-    let when = hours_ago(2);
+    let when = salla::hours_ago(2);
     let body: Value = serde_json::from_slice(&order_event(
         "order.created",
         merchant,
@@ -149,7 +149,7 @@ fn status_event(merchant: u64, entry: u64, order: &Value, note: &str) -> Vec<u8>
     serde_json::to_vec(&json!({
         "event": "order.status.updated",
         "merchant": merchant,
-        "created_at": hours_ago(0),
+        "created_at": salla::hours_ago(0),
         "data": {"id": entry, "status": order["status"]["name"], "customized": null,
                  "note": note, "order": order}
     }))
@@ -582,9 +582,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// `hours` ago in Salla's plain date form (Riyadh time).
-fn hours_ago(hours: i64) -> String {
-    salla::riyadh(time::Duration::hours(-hours))
 }

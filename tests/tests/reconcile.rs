@@ -51,11 +51,6 @@ fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64) -> usize {
         .unwrap()
 }
 
-/// `h` hours ago in Salla's plain date form (Riyadh time).
-fn hours_ago(h: i64) -> String {
-    salla::riyadh(time::Duration::hours(-h))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_whose_webhooks_never_came_are_found_queued_and_synced_once() {
     let (odoo, salla) = sandboxes().await;
@@ -70,7 +65,7 @@ async fn orders_whose_webhooks_never_came_are_found_queued_and_synced_once() {
         .await;
     assert_eq!(status, 200);
     // Six orders in Salla; the webhooks of two reached the connector.
-    let when = hours_ago(24);
+    let when = salla::hours_ago(24);
     for i in 0..6u64 {
         salla
             .seed_order(
@@ -182,7 +177,7 @@ async fn a_new_store_is_backfilled_once_its_first_tokens_arrive() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut fleet = Fleet::start_with("reconcile-backfill", &env).await;
     fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
-    let when = hours_ago(72);
+    let when = salla::hours_ago(72);
     for i in 0..3u64 {
         salla
             .seed_order(
@@ -251,7 +246,7 @@ async fn a_reconcile_racing_a_webhook_for_the_same_order_makes_one_sale_order() 
             .is_some_and(|s| s.success()),
         "the worker drains and exits"
     );
-    let when = hours_ago(2);
+    let when = salla::hours_ago(2);
     let orders: Vec<u64> = (0..4).map(|i| 93_000 + i).collect();
     for &o in &orders {
         salla

@@ -146,17 +146,9 @@ async fn a_lost_refresh_answer_puts_the_store_in_needs_reinstall_until_it_is_aut
     );
     post_ok(&fleet, &shipment_event(M, 95_200, 90_200)).await;
     let db = fleet.db.pg().clone();
-    wait_for("needs reinstall", Duration::from_secs(30), || {
-        let db = db.clone();
-        async move {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT salla_api_state FROM stores WHERE merchant_id = $1")
-                    .bind(M as i64)
-                    .fetch_one(&db)
-                    .await
-                    .unwrap();
-            state.as_deref() == Some("needs_reinstall")
-        }
+    let fleet_ref = &fleet;
+    wait_for("needs reinstall", Duration::from_secs(30), move || async move {
+        api_state(fleet_ref, M).await.0.as_deref() == Some("needs_reinstall")
     })
     .await;
     let (_, reason) = api_state(&fleet, M).await;
@@ -188,17 +180,8 @@ async fn a_lost_refresh_answer_puts_the_store_in_needs_reinstall_until_it_is_aut
     // The merchant re-authorizes the app: the state clears, and the API works again.
     salla.faults().clear();
     post_ok(&fleet, &authorize_event(M, &salla.authorize(M))).await;
-    wait_for("state ok", Duration::from_secs(30), || {
-        let db = db.clone();
-        async move {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT salla_api_state FROM stores WHERE merchant_id = $1")
-                    .bind(M as i64)
-                    .fetch_one(&db)
-                    .await
-                    .unwrap();
-            state.as_deref() == Some("ok")
-        }
+    wait_for("state ok", Duration::from_secs(30), move || async move {
+        api_state(fleet_ref, M).await.0.as_deref() == Some("ok")
     })
     .await;
     salla

@@ -348,6 +348,12 @@ pub async fn list_settings(db: &Db, keyring: &Keyring) -> Result<Vec<StoreSettin
         .collect()
 }
 
+/// The store's row, created (`installed`) when it does not exist yet; nothing else changes
+/// (`$1`: the merchant). Settings and tokens can arrive before `app.installed`.
+pub(crate) const ENSURE_STORE_SQL: &str =
+    "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
+     ON CONFLICT (merchant_id) DO NOTHING";
+
 /// Apply `update` to a store's settings, creating the store (status `installed`) if it does not
 /// exist; the API key, when given, is sealed into `secrets` in the same transaction.
 pub async fn upsert_settings(
@@ -377,10 +383,7 @@ pub async fn upsert_settings(
         .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
         .transpose()
         .map_err(|e| StoreError::Invalid(format!("status map: {e}")))?;
-    let insert_sql = db.with_now(
-        "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
-         ON CONFLICT (merchant_id) DO NOTHING",
-    );
+    let insert_sql = db.with_now(ENSURE_STORE_SQL);
     let update_sql = db.with_now(
         "UPDATE stores SET
             status = COALESCE($2, status),

@@ -112,10 +112,7 @@ pub async fn save(
     source: Source,
 ) -> Result<(), StoreError> {
     let id = db_id(merchant)?;
-    let insert = db.with_now(
-        "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
-         ON CONFLICT (merchant_id) DO NOTHING",
-    );
+    let insert = db.with_now(crate::stores::ENSURE_STORE_SQL);
     let update = db.with_now(
         "UPDATE stores SET salla_api_state = 'ok', salla_api_reason = NULL,
             salla_api_state_at = now(), salla_scope = COALESCE($2, salla_scope),
@@ -193,10 +190,7 @@ pub async fn mark_needs_reinstall(
     reason: &str,
 ) -> Result<(), StoreError> {
     let id = db_id(merchant)?;
-    let insert = db.with_now(
-        "INSERT INTO stores (merchant_id, status, installed_at) VALUES ($1, 'installed', now())
-         ON CONFLICT (merchant_id) DO NOTHING",
-    );
+    let insert = db.with_now(crate::stores::ENSURE_STORE_SQL);
     let update = db.with_now(
         "UPDATE stores SET salla_api_state = 'needs_reinstall', salla_api_reason = $2,
             salla_api_state_at = now(), updated_at = now()

@@ -69,7 +69,7 @@ use salla_odoo_salla::api::{ApiError, EndpointClass, ErrorClass, StatusChange};
 use salla_odoo_store::Db;
 use salla_odoo_store::reconcile::{OdooMark, odoo_mark, set_odoo_mark};
 use salla_odoo_store::secrets::Keyring;
-use salla_odoo_store::stores::{self, StoreSettings};
+use salla_odoo_store::stores;
 use salla_odoo_store::{id_map, locks};
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -251,7 +251,7 @@ pub async fn report_store(
         keyring,
         merchant,
         dry_run,
-        &mut Clients::default(),
+        &crate::handler::StoreClients::default(),
     )
     .await
 }
@@ -264,7 +264,7 @@ pub async fn fulfilment_loop(access: SallaAccess, pool: Db, keyring: Keyring, in
     if interval.is_zero() {
         return;
     }
-    let mut clients = Clients::default();
+    let clients = crate::handler::StoreClients::default();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // the first tick is immediate: let the worker settle first
@@ -281,7 +281,7 @@ pub async fn fulfilment_loop(access: SallaAccess, pool: Db, keyring: Keyring, in
                     continue;
                 }
             };
-            match report_with(&access, &pool, &keyring, merchant, false, &mut clients).await {
+            match report_with(&access, &pool, &keyring, merchant, false, &clients).await {
                 Ok(r) if r.reported > 0 || r.retry > 0 || r.unavailable.is_some() => {
                     tracing::info!(
                         merchant = id,
@@ -306,31 +306,6 @@ pub async fn fulfilment_loop(access: SallaAccess, pool: Db, keyring: Keyring, in
     }
 }
 
-/// One Odoo client per store across the loop's runs, rebuilt when the store's settings change.
-#[derive(Default)]
-struct Clients(HashMap<MerchantId, (OffsetDateTime, odoo::Client)>);
-
-impl Clients {
-    fn get(
-        &mut self,
-        settings: &StoreSettings,
-        limits: &crate::StoreLimits,
-    ) -> Result<Option<odoo::Client>, SyncError> {
-        let Some(conn) = &settings.odoo else {
-            return Ok(None);
-        };
-        if let Some((at, client)) = self.0.get(&settings.merchant)
-            && *at == settings.updated_at
-        {
-            return Ok(Some(client.clone()));
-        }
-        let client = crate::handler::store_client(settings, conn, limits)?;
-        self.0
-            .insert(settings.merchant, (settings.updated_at, client.clone()));
-        Ok(Some(client))
-    }
-}
-
 fn store_err(e: salla_odoo_store::StoreError) -> SyncError {
     salla_odoo_sync::classify_store(&e)
 }
@@ -345,7 +320,7 @@ async fn report_with(
     keyring: &Keyring,
     merchant: MerchantId,
     dry_run: bool,
-    clients: &mut Clients,
+    clients: &crate::handler::StoreClients,
 ) -> Result<FulfilmentReport, SyncError> {
     let started = Instant::now();
     let mut report = FulfilmentReport {

@@ -45,8 +45,7 @@ pub struct SyncHandler {
     limits: StoreLimits,
     queue: salla_odoo_queue::Queue,
     uninstall_grace: Duration,
-    /// One Odoo client per store, rebuilt when the store's settings change.
-    clients: Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>,
+    clients: StoreClients,
     /// The stores' Salla Merchant API (fetch on demand); `None` without app credentials.
     salla: Option<Arc<dyn salla_odoo_sync::fetch::SallaFetch>>,
     /// A new store's backfill, started by its first `app.store.authorize`.
@@ -67,7 +66,7 @@ impl SyncHandler {
             limits,
             queue,
             uninstall_grace,
-            clients: Mutex::new(HashMap::new()),
+            clients: StoreClients::default(),
             salla: None,
             backfill: None,
         }
@@ -86,16 +85,36 @@ impl SyncHandler {
     }
 
     fn client_for(&self, settings: &StoreSettings) -> Result<Option<odoo::Client>, SyncError> {
+        self.clients.get(settings, &self.limits)
+    }
+}
+
+/// One Odoo client per store (it caches the session and the capability probe), rebuilt when the
+/// store's settings change: the sync's, the stock push's and the fulfilment report's caches.
+#[derive(Default)]
+pub(crate) struct StoreClients(Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>);
+
+impl StoreClients {
+    /// The store's client; `None` while the store has no Odoo connection.
+    pub(crate) fn get(
+        &self,
+        settings: &StoreSettings,
+        limits: &StoreLimits,
+    ) -> Result<Option<odoo::Client>, SyncError> {
         let Some(conn) = &settings.odoo else {
             return Ok(None);
         };
-        let mut clients = self.clients.lock().expect("client cache lock");
+        // Each change is one insert: the map is consistent after any panic.
+        let mut clients = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((at, client)) = clients.get(&settings.merchant)
             && *at == settings.updated_at
         {
             return Ok(Some(client.clone()));
         }
-        let client = store_client(settings, conn, &self.limits)?;
+        let client = store_client(settings, conn, limits)?;
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
     }
@@ -104,7 +123,7 @@ impl SyncHandler {
 /// A store's Odoo client whose every call waits for the store's fleet-wide call budget and is
 /// measured (the sync's, the stock push's and the fulfilment report's alike: one store's Odoo is
 /// never asked more than `limits.store_odoo_calls_per_sec`, whoever asks).
-pub(crate) fn store_client(
+fn store_client(
     settings: &StoreSettings,
     conn: &stores::OdooConnection,
     limits: &StoreLimits,

@@ -69,7 +69,6 @@
 //! yet pushed: 0 after a successful run), `salla_odoo_stock_pushed_total` (updates Salla accepted).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use odoo::{Domain, Id, Record, SearchOptions, StorableProduct};
@@ -153,34 +152,6 @@ pub struct PushItem {
     pub quantity: i64,
 }
 
-/// Odoo clients per store, rebuilt when the store's settings change.
-#[derive(Default)]
-struct OdooClients(Mutex<HashMap<MerchantId, (OffsetDateTime, odoo::Client)>>);
-
-impl OdooClients {
-    fn get(
-        &self,
-        settings: &StoreSettings,
-        limits: &crate::StoreLimits,
-    ) -> Result<Option<odoo::Client>, SyncError> {
-        let Some(conn) = &settings.odoo else {
-            return Ok(None);
-        };
-        let mut clients = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, client)) = clients.get(&settings.merchant)
-            && *at == settings.updated_at
-        {
-            return Ok(Some(client.clone()));
-        }
-        let client = crate::handler::store_client(settings, conn, limits)?;
-        clients.insert(settings.merchant, (settings.updated_at, client.clone()));
-        Ok(Some(client))
-    }
-}
-
 /// The fleet-wide lock of a store's stock push.
 pub fn lock_name(merchant: MerchantId) -> String {
     format!("stock-push/{merchant}")
@@ -200,7 +171,7 @@ pub async fn push_store(
         access,
         pool,
         keyring,
-        &OdooClients::default(),
+        &crate::handler::StoreClients::default(),
         merchant,
         &opts,
     )
@@ -211,7 +182,7 @@ async fn push_with(
     access: &SallaAccess,
     pool: &Db,
     keyring: &Keyring,
-    clients: &OdooClients,
+    clients: &crate::handler::StoreClients,
     merchant: MerchantId,
     opts: &PushOptions,
 ) -> Result<PushReport, SyncError> {
@@ -875,7 +846,7 @@ pub async fn stock_loop(
     interval: Duration,
     batch_size: usize,
 ) {
-    let clients = OdooClients::default();
+    let clients = crate::handler::StoreClients::default();
     let opts = PushOptions {
         batch_size,
         ..PushOptions::default()
