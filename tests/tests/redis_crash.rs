@@ -41,6 +41,7 @@ async fn a_job_finished_while_redis_is_down_leaves_the_queue_once_redis_is_back(
             workers: 1,
             odoo_versions: vec![18],
             retry_max_attempts: 8,
+            salla_env: Vec::new(),
         },
     )
     .await;

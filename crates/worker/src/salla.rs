@@ -10,7 +10,9 @@
 //! 2. inside the lock the tokens are read again: if another worker refreshed meanwhile, its tokens
 //!    are used and nothing is sent to Salla;
 //! 3. the refresh's new access and refresh tokens are stored in one transaction before the lock is
-//!    released;
+//!    released (a database that refuses them is tried again for up to a minute: the pair exists
+//!    nowhere else). A worker killed between Salla's answer and that commit loses the pair: the
+//!    store needs the app reinstalled, as Salla's single-use refresh tokens allow no other way;
 //! 4. a refresh whose answer was lost is never retried (the old refresh token may be spent):
 //!    the store goes to **needs reinstall**, as on `invalid_grant` or when a fresh token is refused
 //!    again (the app was uninstalled).
@@ -51,6 +53,9 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(15);
 pub const MAX_INLINE_WAIT: Duration = Duration::from_secs(2);
 /// A call refreshes a token that expires within this margin.
 const CALL_MARGIN: Duration = Duration::from_secs(60);
+/// How long refreshed tokens are offered to a database that does not take them (a restart or a
+/// failover takes seconds; the old refresh token is spent, so giving up costs a reinstall).
+const SAVE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The Salla Merchant API for every store of the deployment. Cheap to clone.
 #[derive(Clone)]
@@ -232,8 +237,10 @@ impl SallaAccess {
                 metrics::counter!("salla_odoo_salla_token_refreshes_total", "outcome" => "ok")
                     .increment(1);
                 // The old refresh token is spent: the new pair must be stored. A database that
-                // does not take it now gets a few more tries before the store is given up.
-                let mut attempt = 0;
+                // does not take it now (restarting, failing over) is tried again for up to
+                // SAVE_PATIENCE before the store is given up: the pair exists nowhere else.
+                let mut attempt: u32 = 0;
+                let saving = Instant::now();
                 loop {
                     match tokens::save(
                         &inner.pool,
@@ -248,10 +255,11 @@ impl SallaAccess {
                     .await
                     {
                         Ok(()) => break,
-                        Err(e) if attempt < 5 => {
+                        Err(e) if saving.elapsed() < SAVE_PATIENCE => {
                             attempt += 1;
                             tracing::error!(merchant = merchant.get(), error = %e, attempt, "refreshed Salla tokens not stored yet; retrying");
-                            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                            let pause = Duration::from_millis(250 * u64::from(attempt.min(8)));
+                            tokio::time::sleep(pause).await;
                         }
                         Err(e) => {
                             tracing::error!(merchant = merchant.get(), error = %e, "refreshed Salla tokens could not be stored: they are lost");

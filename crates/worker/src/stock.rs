@@ -26,6 +26,10 @@
 //! warehouse is the store's `warehouse_id`, else Odoo's first warehouse (as the sync uses for
 //! deliveries and stock adjustments).
 //!
+//! Products created since the watermark (`product.product` `create_date`, storable, with a code)
+//! are pushed too: they have no quant until stock moves, while Salla shows what the merchant typed
+//! there, so Salla is told Odoo's quantity (zero) at once.
+//!
 //! # The watermark
 //! Odoo's `write_date` is the *start* of the writing transaction, in whole seconds as read. So a
 //! change can become visible after a later-stamped one (a long validation commits last), and
@@ -301,6 +305,23 @@ async fn run(
                 newest = Some(newest.map_or(at, |n: OffsetDateTime| n.max(at)));
             }
         }
+        // A product created since the watermark has no quant until stock moves, but Salla shows what
+        // the merchant typed there: it is told Odoo's quantity (zero) at once, or the store oversells.
+        if let Some(m) = &mark {
+            let created: Vec<Record> = odoo
+                .search_read(
+                    "product.product",
+                    &storable_domain(odoo)
+                        .await?
+                        .ne("default_code", false)
+                        .ge("create_date", m.as_str()),
+                    &["id"],
+                    &SearchOptions::default(),
+                )
+                .await
+                .map_err(odoo_err)?;
+            changed_products.extend(created.iter().filter_map(|r| r.get("id")?.as_i64()));
+        }
         changed_products.sort_unstable();
         changed_products.dedup();
     }
@@ -330,16 +351,10 @@ async fn run(
             records_codes(&found)
         }
         Scope::All => {
-            let caps = odoo.capabilities().await.map_err(odoo_err)?;
-            let storable = match caps.storable {
-                StorableProduct::DetailedType => Domain::new().eq("detailed_type", "product"),
-                StorableProduct::TypeProduct => Domain::new().eq("type", "product"),
-                StorableProduct::IsStorable => Domain::new().eq("is_storable", true),
-            };
             let all: Vec<Record> = odoo
                 .search_read(
                     "product.product",
-                    &storable.ne("default_code", false),
+                    &storable_domain(odoo).await?.ne("default_code", false),
                     &["default_code"],
                     &SearchOptions::default(),
                 )
@@ -494,6 +509,19 @@ async fn run(
         gauge().set(0.0);
     }
     Ok(())
+}
+
+/// Storable products, as this Odoo version spells it.
+async fn storable_domain(odoo: &odoo::Client) -> Result<Domain, SyncError> {
+    let caps = odoo
+        .capabilities()
+        .await
+        .map_err(|e| salla_odoo_sync::classify_odoo(&e))?;
+    Ok(match caps.storable {
+        StorableProduct::DetailedType => Domain::new().eq("detailed_type", "product"),
+        StorableProduct::TypeProduct => Domain::new().eq("type", "product"),
+        StorableProduct::IsStorable => Domain::new().eq("is_storable", true),
+    })
 }
 
 /// The view location of the store's warehouse (else of Odoo's first warehouse).

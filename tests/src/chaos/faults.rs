@@ -6,6 +6,13 @@
 //!   directory after a short pause (ingest answers 503 meanwhile; the sender resends, as Salla does);
 //! - **an Odoo outage**: one sandbox (the Odoo of a group of stores) refuses connections for a
 //!   while;
+//! - **ingest down**: once, the ingest is killed and started again after a while; Salla's
+//!   deliveries meet a refused connection meanwhile, are resent three times and then given up
+//!   (only reconciliation brings those changes);
+//! - **Postgres crash**: once, the run's own Postgres server gets SIGKILL and is started again on
+//!   the same data (the outbox, the id map and the sync log must survive it);
+//! - **tokens expire**: a few times, every access token of some stores is expired in Salla, so the
+//!   next API call of the connector meets a 401 and refreshes;
 //! - **flaky Odoo**, the whole stream long, on every sandbox: 5% of calls answer 503 before running,
 //!   2% commit and then drop the connection without an answer, and every call waits 1 ms plus up
 //!   to 15 ms of jitter.
@@ -38,6 +45,14 @@ pub struct Plan {
     pub outage_at: Duration,
     pub outage_for: Duration,
     pub outage_odoo: usize,
+    /// The ingest is killed at `ingest_at` and started again after `ingest_down`.
+    pub ingest_at: Duration,
+    pub ingest_down: Duration,
+    /// The run's Postgres is killed at `postgres_at` and started again after `postgres_down`.
+    pub postgres_at: Duration,
+    pub postgres_down: Duration,
+    /// At each of these times the tokens of a third of the stores expire.
+    pub expire_tokens_at: Vec<Duration>,
 }
 
 /// One worker kill and how long the fleet took to recover from it.
@@ -56,6 +71,10 @@ pub struct FaultLog {
     pub kills: Vec<Kill>,
     pub redis_restarts: u32,
     pub outages: Vec<(usize, Duration)>,
+    pub ingest_restarts: u32,
+    pub postgres_restarts: u32,
+    /// Access tokens expired in Salla.
+    pub tokens_expired: usize,
 }
 
 impl FaultLog {
@@ -339,6 +358,8 @@ async fn track_recovery(
 /// Run the plan until `stop` fires; then make sure the fleet has all its workers again.
 pub async fn drive(
     fleet: Arc<Mutex<ChaosFleet>>,
+    salla: Arc<salla_sandbox::Sandbox>,
+    merchants: Vec<u64>,
     plan: Plan,
     mut rng: Rng,
     started: Instant,
@@ -357,8 +378,12 @@ pub async fn drive(
     let admin = Admin::new();
     let mut log = FaultLog::default();
     let mut trackers = tokio::task::JoinSet::new();
+    let mut trackers_ingest = tokio::task::JoinSet::new();
     let mut redis_done = false;
     let mut outage_done = false;
+    let mut ingest_done = false;
+    let mut postgres_done = false;
+    let mut expiries = plan.expire_tokens_at.clone();
     let between = |rng: &mut Rng| {
         let (lo, hi) = (
             plan.kill_every.0.as_millis() as u64,
@@ -409,6 +434,51 @@ pub async fn drive(
                 Err(e) => eprintln!("chaos: outage not started: {e}"),
             }
         }
+        if !ingest_done && now >= plan.ingest_at {
+            ingest_done = true;
+            eprintln!(
+                "chaos: {:>6.1}s  SIGKILL ingest for {:?}",
+                now.as_secs_f64(),
+                plan.ingest_down
+            );
+            locked(&fleet).kill_ingest();
+            // Not a sleep in the driver: the other faults go on while the ingest is down.
+            let f = fleet.clone();
+            let down = plan.ingest_down;
+            trackers_ingest.spawn(async move {
+                tokio::time::sleep(down).await;
+                tokio::task::spawn_blocking(move || locked(&f).start_ingest())
+                    .await
+                    .expect("the ingest restarts");
+            });
+        }
+        if !postgres_done && now >= plan.postgres_at {
+            postgres_done = true;
+            eprintln!("chaos: {:>6.1}s  SIGKILL postgres", now.as_secs_f64());
+            locked(&fleet).db.server.kill();
+            tokio::time::sleep(plan.postgres_down).await;
+            let f = fleet.clone();
+            tokio::task::spawn_blocking(move || locked(&f).db.server.restart())
+                .await
+                .expect("postgres restarts");
+            log.postgres_restarts += 1;
+            eprintln!(
+                "chaos: {:>6.1}s  postgres back (crash recovery)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if expiries.first().is_some_and(|t| now >= *t) {
+            expiries.remove(0);
+            let mut n = 0;
+            for m in merchants.iter().filter(|_| rng.chance(0.34)) {
+                n += salla.expire_tokens(*m);
+            }
+            log.tokens_expired += n;
+            eprintln!(
+                "chaos: {:>6.1}s  {n} Salla access token(s) expired",
+                now.as_secs_f64()
+            );
+        }
         if now >= next_kill && workers(&fleet) > 0 {
             let victim = rng.below(workers(&fleet) as u64) as usize;
             let killed = Instant::now();
@@ -428,6 +498,11 @@ pub async fn drive(
         }
     }
     locked(&fleet).start_workers();
+    while let Some(r) = trackers_ingest.join_next().await {
+        if r.is_ok() {
+            log.ingest_restarts += 1;
+        }
+    }
     while let Some(r) = trackers.join_next().await {
         if let Ok((at, pid, (held, recovery))) = r {
             log.kills.push(Kill {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::{Proc, TEST_SECRETS_KEY, free_port, postgres_url, workspace_bin};
+use crate::{Proc, TEST_SECRETS_KEY, free_port, workspace_bin};
 
 /// The webhook secret of the run (a test value).
 pub const SECRET: &str = "chaos-webhook-secret";
@@ -73,81 +73,190 @@ impl AofRedis {
     }
 }
 
-/// A Postgres database of the run's own: dropped by [`ChaosFleet::cleanup`], or when the value is
-/// dropped (a test that panics), unless `CHAOS_KEEP_DB` is set.
+/// A Postgres server of the run's own (`initdb` into the run's directory, a free port, fsync off:
+/// a SIGKILL loses nothing the kernel has), so that the run can kill it and start it again on the
+/// same data without touching the machine's shared server. As root it runs as the `postgres` user
+/// (`setpriv`, which execs, so the child is the postmaster itself). `PG_BIN` names the directory of
+/// `initdb` and `postgres` when they are not on `PATH` (Debian keeps them in
+/// `/usr/lib/postgresql/<version>/bin`, which is searched too).
+pub struct PgServer {
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+    child: Option<Proc>,
+}
+
+impl PgServer {
+    fn bin_dir() -> PathBuf {
+        if let Some(d) = std::env::var_os("PG_BIN") {
+            return PathBuf::from(d);
+        }
+        let on_path = Command::new("sh")
+            .args(["-c", "command -v postgres"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+        if let Some(p) = on_path.and_then(|p| p.parent().map(Path::to_owned)) {
+            return p;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("postgres").exists())
+            .collect();
+        found.sort();
+        found
+            .pop()
+            .expect("the PostgreSQL server binaries (initdb, postgres): install postgresql or set PG_BIN")
+    }
+
+    /// `initdb` a new cluster in `dir/pg` and start it.
+    pub fn start(dir: &Path) -> Self {
+        let dir = dir.join("pg");
+        std::fs::create_dir_all(&dir).expect("postgres dir");
+        // SAFETY-free check of the effective user: root cannot run postgres.
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown {} to postgres", dir.display());
+        }
+        let mut pg = PgServer {
+            port: free_port(),
+            dir,
+            bin: Self::bin_dir(),
+            as_postgres,
+            child: None,
+        };
+        let out = pg
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .arg(pg.data())
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.restart();
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin.join(program);
+        if self.as_postgres {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+                .arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Start on the same port and data (crash recovery replays the WAL); wait until it answers.
+    /// A killed server's backends take a moment to notice; until then a start fails, so it is
+    /// tried again.
+    pub fn restart(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let child = self
+                .command("postgres")
+                .arg("-D")
+                .arg(self.data())
+                .args(["-p", &self.port.to_string(), "-k"])
+                .arg(&self.dir)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .args(["-c", "max_connections=300", "-c", "shared_buffers=64MB"])
+                .stdout(Stdio::null())
+                .stderr(log_file(&self.dir, "postgres-server"))
+                .spawn()
+                .expect("postgres starts");
+            let mut proc = Proc { child };
+            let up = Instant::now();
+            while up.elapsed() < Duration::from_secs(20) {
+                if let Ok(Some(_)) = proc.child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.child = Some(proc);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            proc.kill();
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "postgres on port {} did not come up (log: {})",
+            self.port,
+            self.dir.join("postgres-server.log").display()
+        );
+    }
+
+    /// SIGKILL the postmaster, as a crash would (its backends exit when they notice).
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.child.take() {
+            p.kill();
+        }
+    }
+}
+
+/// A Postgres database of the run's own, on the run's own server ([`PgServer`]): dropped with the
+/// server by [`ChaosFleet::cleanup`], or when the value is dropped (a test that panics), unless
+/// `CHAOS_KEEP_DB` is set.
 pub struct ChaosDb {
     pub pool: sqlx::PgPool,
     pub url: String,
-    name: String,
-    dropped: bool,
+    pub server: PgServer,
 }
 
 impl ChaosDb {
-    async fn create() -> Self {
-        let name = format!("salla_odoo_chaos_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&postgres_url("postgres"))
+    async fn create(dir: &Path) -> Self {
+        let dir = dir.to_owned();
+        let server = tokio::task::spawn_blocking(move || PgServer::start(&dir))
             .await
-            .expect("Postgres is reachable (make chaos starts one)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .expect("the run's Postgres starts");
+        let admin = sqlx::PgPool::connect(&server.url("postgres"))
+            .await
+            .expect("the run's Postgres is reachable");
+        sqlx::query("CREATE DATABASE salla_odoo")
             .execute(&admin)
             .await
             .expect("create the run's database");
         admin.close().await;
-        let url = postgres_url(&name);
+        let url = server.url("salla_odoo");
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
             .connect(&url)
             .await
             .expect("connect to the run's database");
-        ChaosDb {
-            pool,
-            url,
-            name,
-            dropped: false,
-        }
+        ChaosDb { pool, url, server }
     }
 
-    fn keep() -> bool {
-        std::env::var_os("CHAOS_KEEP_DB").is_some()
-    }
-
-    async fn drop_database(&mut self) {
-        self.dropped = true;
+    /// Stop the server (its data stays in the run's directory, which a passing run removes).
+    async fn stop(&mut self) {
         self.pool.close().await;
-        if Self::keep() {
-            eprintln!("chaos: keeping database {}", self.url);
-            return;
-        }
-        drop_database(self.name.clone()).await;
-    }
-}
-
-async fn drop_database(name: String) {
-    if let Ok(admin) = sqlx::PgPool::connect(&postgres_url("postgres")).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&admin)
-        .await;
-    }
-}
-
-impl Drop for ChaosDb {
-    fn drop(&mut self) {
-        if self.dropped || Self::keep() {
-            return;
-        }
-        // Drop may run inside a runtime: a short-lived thread with its own does the I/O.
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(drop_database(name));
-            }
-        })
-        .join();
+        self.server.kill();
     }
 }
 
@@ -164,6 +273,8 @@ pub struct FleetConfig {
     pub workers: usize,
     pub odoo_versions: Vec<u32>,
     pub retry_max_attempts: u32,
+    /// The settings that make the connector use the run's `salla-sandbox` (and its loops' pace).
+    pub salla_env: Vec<(String, String)>,
 }
 
 /// Every process of the run.
@@ -175,6 +286,7 @@ pub struct ChaosFleet {
     pub sandboxes: Vec<SandboxProc>,
     pub ingest_url: String,
     ingest: Option<Proc>,
+    ingest_starts: usize,
     pub workers: Vec<Proc>,
     spawned_workers: usize,
     config: FleetConfig,
@@ -206,7 +318,7 @@ impl ChaosFleet {
     pub async fn start(dir: &Path, config: FleetConfig) -> Self {
         let namespace = format!("chaos:{}", uuid::Uuid::new_v4().simple());
         let redis = AofRedis::start(dir);
-        let db = ChaosDb::create().await;
+        let db = ChaosDb::create(dir).await;
         let sandboxes = config
             .odoo_versions
             .iter()
@@ -244,6 +356,7 @@ impl ChaosFleet {
             ingest_url: format!("http://127.0.0.1:{ingest_port}"),
             // Started just below, with the fleet's environment.
             ingest: None,
+            ingest_starts: 0,
             workers: Vec::new(),
             spawned_workers: 0,
             config,
@@ -254,17 +367,33 @@ impl ChaosFleet {
             "salla-odoo migrate: {}",
             String::from_utf8_lossy(&migrate.stderr)
         );
+        fleet.start_ingest();
+        fleet
+    }
+
+    /// Start the ingest (again) on the run's ingest port; wait until it accepts connections.
+    pub fn start_ingest(&mut self) {
+        self.ingest_starts += 1;
         let mut ingest = Command::new(workspace_bin("salla-odoo-ingest"));
         ingest
-            .args(["--listen", &format!("127.0.0.1:{ingest_port}")])
+            .args(["--listen", self.ingest_url.trim_start_matches("http://")])
             .stdout(Stdio::null())
-            .stderr(log_file(dir, "ingest"));
-        fleet.apply_env(&mut ingest);
-        fleet.ingest = Some(Proc {
+            .stderr(log_file(
+                &self.dir,
+                &format!("ingest-{}", self.ingest_starts),
+            ));
+        self.apply_env(&mut ingest);
+        self.ingest = Some(Proc {
             child: ingest.spawn().expect("salla-odoo-ingest starts"),
         });
-        wait_http(&fleet.ingest_url, Duration::from_secs(20));
-        fleet
+        wait_http(&self.ingest_url, Duration::from_secs(20));
+    }
+
+    /// SIGKILL the ingest: Salla's deliveries meet a refused connection until it is started again.
+    pub fn kill_ingest(&mut self) {
+        if let Some(mut i) = self.ingest.take() {
+            i.kill();
+        }
     }
 
     /// The environment of every connector process of the run.
@@ -303,6 +432,7 @@ impl ChaosFleet {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(self.config.salla_env.iter().cloned())
         .collect()
     }
 
@@ -389,7 +519,7 @@ impl ChaosFleet {
             i.kill();
         }
         self.redis.kill();
-        self.db.drop_database().await;
+        self.db.stop().await;
     }
 }
 

@@ -350,13 +350,13 @@ fn amount(sar_cents: i64) -> Value {
 }
 
 /// The first second of the simulated day (2026-11-02 08:00:00 Riyadh).
-const DAY_START: i64 = 1_793_595_600;
+pub const DAY_START: i64 = 1_793_595_600;
 
 pub fn merchant_of(index: usize) -> u64 {
     1_700_000_101 + index as u64
 }
 
-fn customer_json(c: &Customer, with_updated_at: bool) -> Value {
+pub fn customer_json(c: &Customer, with_updated_at: bool) -> Value {
     let mut v = json!({
         "id": c.id,
         "first_name": c.first,
@@ -380,7 +380,7 @@ fn customer_json(c: &Customer, with_updated_at: bool) -> Value {
     v
 }
 
-fn product_json(p: &Product) -> Value {
+pub fn product_json(p: &Product) -> Value {
     let price = p.price * 100;
     let taxed = p.price * 115;
     json!({
@@ -416,7 +416,7 @@ fn product_json(p: &Product) -> Value {
     })
 }
 
-fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
+pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
     let items: Vec<Value> = o
         .lines
         .iter()

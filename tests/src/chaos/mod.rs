@@ -22,9 +22,13 @@ pub mod faults;
 pub mod fleet;
 pub mod generator;
 pub mod model;
+pub mod salla_side;
 pub mod verify;
+pub mod warehouse;
 
-use std::collections::HashMap;
+pub use warehouse::Warehouse;
+
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,7 +38,8 @@ use uuid::Uuid;
 
 use faults::{Admin, FaultLog, Plan, QueueKeys};
 use fleet::{ChaosFleet, FleetConfig, locked};
-use generator::{Rng, Size, Stream};
+use generator::{DeliveryKind, Rng, Size, Stream};
+use salla_side::SallaSide;
 use model::Model;
 use verify::{Accounting, Message};
 
@@ -47,6 +52,10 @@ pub struct Profile {
     pub stream: Duration,
     pub kill_every: (Duration, Duration),
     pub outage_for: Duration,
+    /// How long the ingest is down (Salla gives up on what it cannot deliver meanwhile).
+    pub ingest_down: Duration,
+    /// The share of events Salla never delivers at all.
+    pub never_sent: f64,
     /// The whole run, start to summary.
     pub deadline: Duration,
     /// Deliveries in flight at once.
@@ -69,10 +78,12 @@ impl Profile {
                 reorder_window: 150,
                 partial_product_events: partial_product_events(),
             },
-            stream: Duration::from_secs(30),
+            stream: Duration::from_secs(50),
             kill_every: (Duration::from_secs(3), Duration::from_secs(6)),
             outage_for: Duration::from_secs(8),
-            deadline: Duration::from_secs(240),
+            ingest_down: Duration::from_secs(30),
+            never_sent: 0.10,
+            deadline: Duration::from_secs(330),
             concurrency: 8,
             workers: 3,
             retry_max_attempts: 6,
@@ -95,7 +106,9 @@ impl Profile {
             stream: Duration::from_secs(180),
             kill_every: (Duration::from_secs(4), Duration::from_secs(9)),
             outage_for: Duration::from_secs(30),
-            deadline: Duration::from_secs(540),
+            ingest_down: Duration::from_secs(60),
+            never_sent: 0.10,
+            deadline: Duration::from_secs(720),
             concurrency: 12,
             workers: 3,
             retry_max_attempts: 8,
@@ -145,6 +158,15 @@ pub struct Report {
     pub accounting: Accounting,
     pub duplicates: Vec<String>,
     pub mismatches: Vec<verify::Mismatch>,
+    /// Salla quantities that differ from what Odoo says they should be, after the run.
+    pub stock_mismatches: Vec<String>,
+    /// Salla order statuses that differ from the model's, after the run.
+    pub status_mismatches: Vec<String>,
+    /// What the final `salla-odoo reconcile --all` found (its JSON), and the warehouse's work.
+    pub reconcile: Option<serde_json::Value>,
+    pub warehouse: Warehouse,
+    /// Stores whose app had to be reinstalled (their refresh token was spent by a killed worker).
+    pub reinstalls: Vec<u64>,
     /// For some mismatched objects: their events, in version order, with delivery and outcome.
     pub traces: Vec<String>,
     pub faults: FaultLog,
@@ -161,6 +183,8 @@ impl Report {
             && self.accounting.problems.is_empty()
             && self.duplicates.is_empty()
             && self.mismatches.is_empty()
+            && self.stock_mismatches.is_empty()
+            && self.status_mismatches.is_empty()
             && self.faults.unrecovered() == 0
     }
 
@@ -172,15 +196,21 @@ impl Report {
             .worst_recovery()
             .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
         format!(
-            "chaos: events sent={} applied={} skipped={} dead-lettered={} replayed={} duplicates={} lost={} \
+            "chaos: events sent={} applied={} skipped={} dead-lettered={} replayed={} given-up={} \
+             reconciled={} reinstalls={} duplicates={} lost={} stock-mismatches={} status-mismatches={} \
              worst-recovery-after-kill={worst}s seed={}",
             self.sent,
             a.applied,
             a.skipped,
             a.dead_lettered,
             a.replayed,
+            a.given_up,
+            a.reconciled_applied + a.reconciled_skipped,
+            self.reinstalls.len(),
             self.duplicates.len(),
             a.lost.len(),
+            self.stock_mismatches.len(),
+            self.status_mismatches.len(),
             self.seed
         )
     }
@@ -204,6 +234,11 @@ impl Report {
         let mismatches: Vec<String> = self.mismatches.iter().map(|m| m.text.clone()).collect();
         section("Odoo state differs from the model", &mismatches);
         section("histories of some of those objects", &self.traces);
+        section(
+            "Salla quantities differ from Odoo's",
+            &self.stock_mismatches,
+        );
+        section("Salla order statuses differ", &self.status_mismatches);
         let unrecovered: Vec<String> = self
             .faults
             .kills
@@ -235,14 +270,29 @@ struct Answer {
     job: Option<Uuid>,
 }
 
-/// Post every delivery, in order, paced over `pace`, at most `concurrency` at once; a 503 or a
-/// connection failure is resent (as Salla does) until `deadline`.
+/// The answer of a delivery Salla gave up on.
+const GIVEN_UP: &str = "given up";
+
+/// Salla's resends after a failed delivery (it resends three times, then the event is gone),
+/// compressed from its real schedule into the run's time scale.
+const RESENDS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// Post every delivery, in order, paced over `pace`, at most `concurrency` at once, as Salla does:
+/// a 503 or a refused connection is resent three times ([`RESENDS`]), then given up. The events
+/// in `never_sent` are not posted at all. At each delivery's turn, Salla's own state takes the
+/// event's change first (`side`), whether or not it is delivered.
 async fn deliver(
     url: &str,
     stream: &Stream,
     concurrency: usize,
     pace: Duration,
     deadline: Instant,
+    side: &SallaSide,
+    never_sent: &HashSet<usize>,
 ) -> Vec<Option<Answer>> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -254,15 +304,28 @@ async fn deliver(
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
     let n = stream.deliveries.len().max(1);
+    let mut out = vec![None; stream.deliveries.len()];
     for (i, d) in stream.deliveries.iter().enumerate() {
         let due = start + pace.mul_f64(i as f64 / n as f64);
         tokio::time::sleep_until(due.into()).await;
-        let permit = sem.clone().acquire_owned().await.expect("semaphore");
-        let (client, endpoint, body) = (client.clone(), endpoint.clone(), d.body.clone());
+        if d.kind == DeliveryKind::First {
+            side.apply(&stream.events[d.event]);
+        }
+        if never_sent.contains(&d.event) {
+            out[i] = Some(Answer {
+                status: GIVEN_UP.into(),
+                job: None,
+            });
+            continue;
+        }
+        let (client, endpoint, body, sem) =
+            (client.clone(), endpoint.clone(), d.body.clone(), sem.clone());
         tasks.spawn(async move {
-            let _permit = permit;
             let sig = crate::sign(fleet::SECRET, &body);
+            let mut resends = RESENDS.iter();
             loop {
+                // A permit per attempt: a delivery waiting to be resent holds none.
+                let permit = sem.clone().acquire_owned().await.expect("semaphore");
                 let sent = client
                     .post(&endpoint)
                     .header("content-type", "application/json")
@@ -270,34 +333,43 @@ async fn deliver(
                     .body(body.clone())
                     .send()
                     .await;
-                match sent {
+                let answer = match sent {
                     Ok(r) if r.status().is_success() => {
                         let v: serde_json::Value = r.json().await.unwrap_or_default();
                         let job = v["job_id"].as_str().and_then(|s| s.parse().ok());
                         let status = v["status"].as_str().unwrap_or("?").to_owned();
-                        return (i, Some(Answer { status, job }));
+                        Some(Answer { status, job })
                     }
                     Ok(r) if r.status().as_u16() != 503 => {
                         let status = r.status();
                         let text = r.text().await.unwrap_or_default();
-                        return (
-                            i,
-                            Some(Answer {
-                                status: format!("http {status}: {text}"),
-                                job: None,
-                            }),
-                        );
+                        Some(Answer {
+                            status: format!("http {status}: {text}"),
+                            job: None,
+                        })
                     }
-                    _ => {}
+                    _ => None,
+                };
+                drop(permit);
+                if let Some(a) = answer {
+                    return (i, Some(a));
                 }
+                let Some(wait) = resends.next() else {
+                    return (
+                        i,
+                        Some(Answer {
+                            status: GIVEN_UP.into(),
+                            job: None,
+                        }),
+                    );
+                };
                 if Instant::now() > deadline {
                     return (i, None);
                 }
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::time::sleep(*wait).await;
             }
         });
     }
-    let mut out = vec![None; stream.deliveries.len()];
     while let Some(r) = tasks.join_next().await {
         if let Ok((i, a)) = r {
             out[i] = a;
@@ -322,6 +394,7 @@ fn messages(stream: &Stream, answers: &[Option<Answer>], bad: &mut Vec<String>) 
                 queued: Vec::new(),
                 accepted: false,
                 claimed: None,
+                given_up: false,
             });
             out.len() - 1
         });
@@ -330,6 +403,7 @@ fn messages(stream: &Stream, answers: &[Option<Answer>], bad: &mut Vec<String>) 
                 out[i].accepted = true;
                 out[i].queued.extend(a.job);
             }
+            Some(a) if a.status == GIVEN_UP => out[i].given_up = true,
             Some(a) => bad.push(format!(
                 "{} of merchant {}: ingest answered {}",
                 e.name, e.merchant, a.status
@@ -454,132 +528,150 @@ fn traces(
     out
 }
 
-/// One whole run (see the module docs). Never panics on what it finds: the report says.
-pub async fn run(profile: Profile, seed: u64) -> Report {
+/// `salla-odoo ARGS` with the run's environment, off the runtime's threads.
+async fn cli(fleet: &Arc<Mutex<ChaosFleet>>, args: &[&str]) -> std::process::Output {
+    let f = fleet.clone();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        locked(&f).cli(&args)
+    })
+    .await
+    .expect("the CLI runs")
+}
+
+/// Post one body to the ingest, signed, once; Ok when it was queued (or a duplicate).
+async fn post_once(url: &str, body: &[u8]) -> Result<(), String> {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/webhooks/salla"))
+        .header("content-type", "application/json")
+        .header("x-salla-signature", crate::sign(fleet::SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match r.status().is_success() {
+        true => Ok(()),
+        false => Err(format!("ingest answered {}", r.status())),
+    }
+}
+
+/// Wait until Salla shows every order the warehouse shipped as delivered (the fulfilment report).
+async fn wait_statuses(
+    side: &SallaSide,
+    shipped: &[(u64, u64)],
+    deadline: Instant,
+) -> Result<(), String> {
     let started = Instant::now();
-    let deadline = started + profile.deadline;
-    let dir = std::env::temp_dir().join(format!("salla-odoo-chaos-{seed}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a directory for the run's logs");
-    let mut report = Report {
-        profile: profile.name.to_owned(),
-        seed,
-        dir: dir.clone(),
-        ..Report::default()
-    };
-
-    let mut rng = Rng::new(seed);
-    let stream = generator::generate(profile.size, &mut rng.fork());
-    let model = Model::from_stream(&stream);
-    report.events = stream.events.len();
-    report.late = stream.late_deliveries();
-    eprintln!(
-        "chaos: profile {} seed {seed}: {} events for {} stores, {} deliveries ({} late, {} twice); logs in {}",
-        profile.name,
-        stream.events.len(),
-        stream.stores.len(),
-        stream.deliveries.len(),
-        report.late,
-        stream.deliveries.len() - stream.events.len(),
-        dir.display()
-    );
-
-    let groups = profile.size.stores.div_ceil(profile.size.stores_per_odoo);
-    let versions: Vec<u32> = (0..groups).map(|g| [16, 17, 18, 19][g % 4]).collect();
-    let mut fleet = ChaosFleet::start(
-        &dir,
-        FleetConfig {
-            workers: profile.workers,
-            odoo_versions: versions,
-            retry_max_attempts: profile.retry_max_attempts,
-        },
-    )
-    .await;
-    for s in &stream.stores {
-        fleet.add_store(s.merchant, s.odoo);
+    loop {
+        let waiting: Vec<&(u64, u64)> = shipped
+            .iter()
+            .filter(|(m, o)| side.status(*m, *o).as_deref() != Some("delivered"))
+            .collect();
+        if waiting.is_empty() {
+            eprintln!(
+                "chaos: fulfilment: {} shipped order(s) delivered in Salla after {:.1}s",
+                shipped.len(),
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if Instant::now() > deadline || started.elapsed() > Duration::from_secs(90) {
+            return Err(format!(
+                "fulfilment: {} order(s) the warehouse shipped are not delivered in Salla: {:?}",
+                waiting.len(),
+                waiting.iter().take(10).collect::<Vec<_>>()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    fleet.start_workers();
-    let admin = Admin::new();
-    let sandboxes: Vec<(String, u32)> = fleet
-        .sandboxes
+}
+
+/// Reinstall the app in every store that needs it (a new `app.store.authorize`) and wait until the
+/// connector took the new tokens; returns those stores.
+async fn reinstall(
+    side: &SallaSide,
+    pool: &sqlx::PgPool,
+    ingest: &str,
+    deadline: Instant,
+    failures: &mut Vec<String>,
+) -> Vec<u64> {
+    let query = "SELECT merchant_id FROM stores WHERE salla_api_state = 'needs_reinstall' ORDER BY 1";
+    let stores: Vec<i64> = sqlx::query_scalar(query)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    let stores: Vec<u64> = stores.into_iter().map(|m| m as u64).collect();
+    for m in &stores {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT salla_api_reason FROM stores WHERE merchant_id = $1")
+                .bind(*m as i64)
+                .fetch_one(pool)
+                .await
+                .ok()
+                .flatten();
+        eprintln!("chaos: store {m} needs a reinstall: {reason:?}");
+        if let Err(e) = post_once(ingest, &side.authorize(*m)).await {
+            failures.push(format!("reinstall of {m}: {e}"));
+        }
+    }
+    loop {
+        let left: Vec<i64> = sqlx::query_scalar(query)
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            failures.push(format!("stores still need a reinstall: {left:?}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stores
+}
+
+/// `checked=… missing=… stale=… queued=…` over every store of a `reconcile --all --json` answer.
+fn reconcile_totals(v: Option<&serde_json::Value>) -> String {
+    let stores: Vec<&serde_json::Value> = match v {
+        Some(serde_json::Value::Array(a)) => a.iter().collect(),
+        Some(v) => v["stores"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_else(|| vec![v]),
+        None => return "no JSON".into(),
+    };
+    let sum = |k: &str| -> u64 { stores.iter().filter_map(|s| s[k].as_u64()).sum() };
+    let unavailable: Vec<String> = stores
         .iter()
-        .map(|s| (s.url.clone(), s.version))
+        .filter_map(|s| Some(format!("{}: {}", s["merchant"], s["unavailable"].as_str()?)))
         .collect();
-    for (url, _) in &sandboxes {
-        if let Err(e) = admin.make_flaky(url).await {
-            report.failures.push(format!("faults not installed: {e}"));
-        }
-    }
-    let pool = fleet.db.pool.clone();
-    let ingest = fleet.ingest_url.clone();
-    let keys = QueueKeys::new(&fleet.namespace);
-    let redis_url = fleet.redis.url();
-    let fleet = Arc::new(Mutex::new(fleet));
-    eprintln!(
-        "chaos: fleet up in {:.1}s: ingest, {} workers, {} Odoo sandboxes (versions {:?})",
-        started.elapsed().as_secs_f64(),
-        profile.workers,
-        sandboxes.len(),
-        sandboxes.iter().map(|s| s.1).collect::<Vec<_>>()
-    );
-
-    // The stream, under fire.
-    let plan = Plan {
-        kill_every: profile.kill_every,
-        redis_at: profile.stream.mul_f64(0.35),
-        redis_down: Duration::from_millis(1500),
-        outage_at: profile.stream.mul_f64(0.5),
-        outage_for: profile.outage_for,
-        outage_odoo: rng.below(sandboxes.len() as u64) as usize,
-    };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let t0 = Instant::now();
-    let driver = tokio::spawn(faults::drive(fleet.clone(), plan, rng.fork(), t0, stopped));
-    let answers = deliver(
-        &ingest,
-        &stream,
-        profile.concurrency,
-        profile.stream,
-        deadline,
+    format!(
+        "{} store(s): checked={} missing={} stale={} queued={} already-queued={} unavailable={unavailable:?}",
+        stores.len(),
+        sum("checked"),
+        sum("missing"),
+        sum("stale"),
+        sum("queued"),
+        sum("already_queued")
     )
-    .await;
-    report.sent = answers.iter().filter(|a| a.is_some()).count();
-    eprintln!(
-        "chaos: {:>6.1}s  all {} deliveries sent",
-        t0.elapsed().as_secs_f64(),
-        stream.deliveries.len()
-    );
-    let _ = stop.send(true);
-    report.faults = driver.await.unwrap_or_default();
-    for (url, _) in &sandboxes {
-        if let Err(e) = admin.clear(url, Duration::from_secs(60)).await {
-            report.failures.push(format!("faults not cleared: {e}"));
-        }
-    }
-    eprintln!(
-        "chaos: {:>6.1}s  faults off ({} worker kills, {} redis restart, {} outage)",
-        t0.elapsed().as_secs_f64(),
-        report.faults.kills.len(),
-        report.faults.redis_restarts,
-        report.faults.outages.len()
-    );
+}
 
-    // Drain, replay the outbox, drain again.
-    let mut bad = Vec::new();
-    let mut msgs = messages(&stream, &answers, &mut bad);
-    report.failures.extend(bad);
-    let mut conn = faults::Conn::new(&redis_url);
-    resolve_claims(&mut conn, &keys, &mut msgs).await;
-    let jobs: Vec<Uuid> = msgs.iter().filter_map(Message::job).collect();
-    if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "queue").await {
-        report.failures.push(e);
-    }
-    let mut replays: HashMap<Uuid, Uuid> = HashMap::new();
+/// Replay the outbox (`salla-odoo dlq replay --all`) until it is empty, up to three rounds, and
+/// wait for the replays' outcomes.
+async fn replay_dead_letters(
+    fleet: &Arc<Mutex<ChaosFleet>>,
+    pool: &sqlx::PgPool,
+    deadline: Instant,
+    replays: &mut HashMap<Uuid, Uuid>,
+    failures: &mut Vec<String>,
+) {
     for round in 1..=3 {
         let pending: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM dead_letters WHERE replayed_at IS NULL AND discarded_at IS NULL",
         )
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await
         .unwrap_or(0);
         if pending == 0 || Instant::now() > deadline {
@@ -619,15 +711,277 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
             out.status.code()
         );
         if !out.status.success() {
-            report.failures.push(format!(
+            failures.push(format!(
                 "dlq replay --all failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        if let Err(e) = wait_drained(&fleet, &pool, &new_jobs, deadline, "replays").await {
-            report.failures.push(e);
+        if let Err(e) = wait_drained(fleet, pool, &new_jobs, deadline, "replays").await {
+            failures.push(e);
         }
     }
+}
+
+/// One whole run (see the module docs). Never panics on what it finds: the report says.
+pub async fn run(profile: Profile, seed: u64) -> Report {
+    let started = Instant::now();
+    let deadline = started + profile.deadline;
+    let dir = std::env::temp_dir().join(format!("salla-odoo-chaos-{seed}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a directory for the run's logs");
+    let mut report = Report {
+        profile: profile.name.to_owned(),
+        seed,
+        dir: dir.clone(),
+        ..Report::default()
+    };
+
+    let mut rng = Rng::new(seed);
+    let stream = generator::generate(profile.size, &mut rng.fork());
+    let model = Model::from_stream(&stream);
+    report.events = stream.events.len();
+    report.late = stream.late_deliveries();
+    eprintln!(
+        "chaos: profile {} seed {seed}: {} events for {} stores, {} deliveries ({} late, {} twice); logs in {}",
+        profile.name,
+        stream.events.len(),
+        stream.stores.len(),
+        stream.deliveries.len(),
+        report.late,
+        stream.deliveries.len() - stream.events.len(),
+        dir.display()
+    );
+
+    let groups = profile.size.stores.div_ceil(profile.size.stores_per_odoo);
+    let versions: Vec<u32> = (0..groups).map(|g| [16, 17, 18, 19][g % 4]).collect();
+    let side = SallaSide::start().await;
+    let mut fleet = ChaosFleet::start(
+        &dir,
+        FleetConfig {
+            workers: profile.workers,
+            odoo_versions: versions,
+            retry_max_attempts: profile.retry_max_attempts,
+            salla_env: side.env(),
+        },
+    )
+    .await;
+    for s in &stream.stores {
+        fleet.add_store(s.merchant, s.odoo);
+    }
+    fleet.start_workers();
+    // The app is installed in every store: Salla posts its tokens.
+    for s in &stream.stores {
+        let body = side.authorize(s.merchant);
+        if let Err(e) = post_once(&fleet.ingest_url, &body).await {
+            report
+                .failures
+                .push(format!("app.store.authorize of {}: {e}", s.merchant));
+        }
+    }
+    let admin = Admin::new();
+    let sandboxes: Vec<(String, u32)> = fleet
+        .sandboxes
+        .iter()
+        .map(|s| (s.url.clone(), s.version))
+        .collect();
+    for (url, _) in &sandboxes {
+        if let Err(e) = admin.make_flaky(url).await {
+            report.failures.push(format!("faults not installed: {e}"));
+        }
+    }
+    let pool = fleet.db.pool.clone();
+    let ingest = fleet.ingest_url.clone();
+    let keys = QueueKeys::new(&fleet.namespace);
+    let redis_url = fleet.redis.url();
+    let fleet = Arc::new(Mutex::new(fleet));
+    eprintln!(
+        "chaos: fleet up in {:.1}s: ingest, {} workers, {} Odoo sandboxes (versions {:?}), salla-sandbox",
+        started.elapsed().as_secs_f64(),
+        profile.workers,
+        sandboxes.len(),
+        sandboxes.iter().map(|s| s.1).collect::<Vec<_>>()
+    );
+
+    // Salla never sends some events at all.
+    let mut drop_rng = rng.fork();
+    let never_sent: HashSet<usize> = stream
+        .events
+        .iter()
+        .filter(|_| drop_rng.chance(profile.never_sent))
+        .map(|e| e.seq)
+        .collect();
+
+    // The stream, under fire, while the warehouse moves stock in every Odoo.
+    let at = |share: f64| profile.stream.mul_f64(share);
+    let plan = Plan {
+        kill_every: profile.kill_every,
+        redis_at: at(0.85),
+        redis_down: Duration::from_millis(1500),
+        outage_at: at(0.5),
+        outage_for: profile.outage_for,
+        outage_odoo: rng.below(sandboxes.len() as u64) as usize,
+        ingest_at: at(0.1),
+        ingest_down: profile.ingest_down,
+        postgres_at: at(0.7),
+        postgres_down: Duration::from_secs(2),
+        expire_tokens_at: vec![at(0.3), at(0.6), at(0.95)],
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let t0 = Instant::now();
+    let merchants: Vec<u64> = stream.stores.iter().map(|s| s.merchant).collect();
+    let driver = tokio::spawn(faults::drive(
+        fleet.clone(),
+        side.sandbox.clone(),
+        merchants.clone(),
+        plan,
+        rng.fork(),
+        t0,
+        stopped.clone(),
+    ));
+    let urls: Vec<String> = sandboxes.iter().map(|s| s.0.clone()).collect();
+    let mover = tokio::spawn(warehouse::move_stock(urls.clone(), rng.fork(), stopped));
+    let answers = deliver(
+        &ingest,
+        &stream,
+        profile.concurrency,
+        profile.stream,
+        deadline,
+        &side,
+        &never_sent,
+    )
+    .await;
+    report.sent = answers
+        .iter()
+        .filter(|a| a.as_ref().is_some_and(|a| a.status != GIVEN_UP))
+        .count();
+    eprintln!(
+        "chaos: {:>6.1}s  all {} deliveries made ({} events never sent)",
+        t0.elapsed().as_secs_f64(),
+        stream.deliveries.len(),
+        never_sent.len()
+    );
+    let _ = stop.send(true);
+    report.faults = driver.await.unwrap_or_default();
+    report.warehouse.stock_moves = mover.await.unwrap_or_default();
+    for (url, _) in &sandboxes {
+        if let Err(e) = admin.clear(url, Duration::from_secs(60)).await {
+            report.failures.push(format!("faults not cleared: {e}"));
+        }
+    }
+    eprintln!(
+        "chaos: {:>6.1}s  faults off ({} worker kills, {} redis restart, {} outage, {} ingest restart, \
+         {} postgres restart, {} tokens expired; {} warehouse stock moves)",
+        t0.elapsed().as_secs_f64(),
+        report.faults.kills.len(),
+        report.faults.redis_restarts,
+        report.faults.outages.len(),
+        report.faults.ingest_restarts,
+        report.faults.postgres_restarts,
+        report.faults.tokens_expired,
+        report.warehouse.stock_moves
+    );
+
+    // Drain, replay the outbox, drain again.
+    let mut bad = Vec::new();
+    let mut msgs = messages(&stream, &answers, &mut bad);
+    report.failures.extend(bad);
+    let mut conn = faults::Conn::new(&redis_url);
+    resolve_claims(&mut conn, &keys, &mut msgs).await;
+    let jobs: Vec<Uuid> = msgs.iter().filter_map(Message::job).collect();
+    if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "queue").await {
+        report.failures.push(e);
+    }
+    let mut replays: HashMap<Uuid, Uuid> = HashMap::new();
+    replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
+
+    // A store whose refresh token was spent by a worker killed mid-refresh needs the app
+    // reinstalled (Salla's refresh tokens are single-use): the merchant does it when told.
+    report.reinstalls = reinstall(&side, &pool, &ingest, deadline, &mut report.failures).await;
+
+    // Salla after the run: every object at its newest version. The warehouse ships some confirmed
+    // orders in Odoo (the fulfilment report must tell Salla), then the run reconciles every store
+    // and pushes stock, as an operator does after an outage.
+    side.apply_all(&stream);
+    let mut model = model;
+    let shipped = warehouse::ship_orders(&urls, &stream, &model, &mut rng.fork()).await;
+    report.warehouse.shipped = shipped.len();
+    for (merchant, order) in &shipped {
+        if let Some((_, o)) = model
+            .stores
+            .get_mut(merchant)
+            .and_then(|s| s.orders.get_mut(order))
+        {
+            o.status = model::SHIPPED_IN_ODOO;
+        }
+    }
+    if let Err(e) = wait_statuses(&side, &shipped, deadline).await {
+        report.failures.push(e);
+    }
+    let since = generator::plain_date(generator::DAY_START - 86_400);
+    let since = since.replace(' ', "T") + "+03:00";
+    let out = cli(&fleet, &["--json", "reconcile", "--all", "--since", &since]).await;
+    report.reconcile = serde_json::from_slice(&out.stdout).ok();
+    eprintln!(
+        "chaos: reconcile --all: exit {:?}: {}",
+        out.status.code(),
+        reconcile_totals(report.reconcile.as_ref())
+    );
+    if !out.status.success() {
+        report.failures.push(format!(
+            "reconcile --all failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if let Err(e) = wait_drained(&fleet, &pool, &[], deadline, "reconciliation").await {
+        report.failures.push(e);
+    }
+    replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
+    let out = cli(&fleet, &["--json", "stock", "push", "--all"]).await;
+    eprintln!(
+        "chaos: stock push --all: exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+            .chars()
+            .take(600)
+            .collect::<String>()
+    );
+    if !out.status.success() {
+        report.failures.push(format!(
+            "stock push --all failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+
+    // Salla's stock: what Odoo says, once Salla has applied the last push (it queues bulk updates).
+    let stock_wait = Instant::now();
+    loop {
+        let mut found = Vec::new();
+        for (i, (url, version)) in sandboxes.iter().enumerate() {
+            let merchants: Vec<u64> = stream
+                .stores
+                .iter()
+                .filter(|s| s.odoo == i)
+                .map(|s| s.merchant)
+                .collect();
+            match verify::load_odoo(&admin, url, *version).await {
+                Ok(view) => found.extend(salla_side::stock_mismatches(
+                    &side,
+                    &salla_side::odoo_available(&view),
+                    &merchants,
+                )),
+                Err(e) => found.push(format!("odoo #{i} not readable: {e}")),
+            }
+        }
+        report.stock_mismatches = found;
+        if report.stock_mismatches.is_empty()
+            || stock_wait.elapsed() > Duration::from_secs(20)
+            || Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    report.status_mismatches = salla_side::status_mismatches(&side, &model);
 
     // Check.
     resolve_claims(&mut conn, &keys, &mut msgs).await;
@@ -657,6 +1011,9 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     fleet.cleanup().await;
+    if let Ok(side) = Arc::try_unwrap(side.sandbox) {
+        side.shutdown().await;
+    }
     report.elapsed = started.elapsed();
     let a = &report.accounting;
     eprintln!(

@@ -33,10 +33,15 @@ pub enum Step {
     Cancel,
 }
 
+/// The model's status of a confirmed order whose delivery the warehouse validated in Odoo after
+/// the stream: Salla must then say `delivered` (the fulfilment report), Odoo has the delivery done
+/// and no invoice (the status echo changes nothing more).
+pub const SHIPPED_IN_ODOO: &str = "shipped-in-odoo";
+
 pub fn step(slug: &str) -> Option<Step> {
     Some(match slug {
         "payment_pending" | "under_review" => Step::Quotation,
-        "in_progress" | "shipped" | "delivering" => Step::Confirm,
+        "in_progress" | "shipped" | "delivering" | SHIPPED_IN_ODOO => Step::Confirm,
         "delivered" | "completed" => Step::Complete,
         "canceled" => Step::Cancel,
         _ => return None,

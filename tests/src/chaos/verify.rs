@@ -23,6 +23,9 @@ pub struct Message {
     pub accepted: bool,
     /// The job id the dedupe claim in Redis names, read at the end.
     pub claimed: Option<Uuid>,
+    /// Salla gave up on it: never sent (the run's share of lost webhooks), or refused (the ingest
+    /// down) on the first try and on all three resends. Only reconciliation brings its change.
+    pub given_up: bool,
 }
 
 impl Message {
@@ -35,6 +38,7 @@ impl Message {
 /// A `sync_log` row.
 #[derive(Debug, Clone)]
 pub struct LogRow {
+    pub event: String,
     pub outcome: String,
     pub reason: Option<String>,
 }
@@ -50,13 +54,22 @@ pub struct DeadRow {
 }
 
 pub async fn outcomes(pool: &sqlx::PgPool) -> Result<HashMap<Uuid, LogRow>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, Option<String>)> =
-        sqlx::query_as("SELECT job_id, outcome, reason FROM sync_log")
+    let rows: Vec<(Uuid, String, String, Option<String>)> =
+        sqlx::query_as("SELECT job_id, event, outcome, reason FROM sync_log")
             .fetch_all(pool)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, outcome, reason)| (id, LogRow { outcome, reason }))
+        .map(|(id, event, outcome, reason)| {
+            (
+                id,
+                LogRow {
+                    event,
+                    outcome,
+                    reason,
+                },
+            )
+        })
         .collect())
 }
 
@@ -89,8 +102,14 @@ pub struct Accounting {
     pub replayed: usize,
     pub replay_applied: usize,
     pub replay_skipped: usize,
-    /// Accepted deliveries (or replays) without a job outcome, and deliveries never accepted.
+    /// Accepted deliveries (or replays) without a job outcome, and deliveries never accepted
+    /// that Salla did not give up on.
     pub lost: Vec<String>,
+    /// Events Salla gave up on (see [`Message::given_up`]).
+    pub given_up: usize,
+    /// Jobs reconciliation queued (its own, not deliveries'), by final outcome.
+    pub reconciled_applied: usize,
+    pub reconciled_skipped: usize,
     /// Outcomes that break the rules (a skip without reason, a dead letter not replayed, …).
     pub problems: Vec<String>,
     /// Skip reasons by their first words, for the report.
@@ -110,6 +129,85 @@ fn reason_kind(reason: &str) -> String {
         .join(" ")
 }
 
+/// Jobs that no delivery made: reconciliation's (and a new store's backfill), and the run's own
+/// `app.store.authorize` of each store.
+pub fn is_reconcile_job(event: &str) -> bool {
+    event.ends_with(".reconciled") || event == "app.store.authorize"
+}
+
+/// How a job ended, following dead letters through their replays.
+enum Fate {
+    Applied { replayed: bool },
+    Skipped { replayed: bool },
+    /// Lost or a problem (already recorded).
+    Broken,
+}
+
+/// Follow `job` through dead letters and their replays to its final outcome.
+fn follow(
+    a: &mut Accounting,
+    what: &str,
+    job: Uuid,
+    log: &HashMap<Uuid, LogRow>,
+    dead_by_job: &HashMap<Uuid, &DeadRow>,
+    replays: &HashMap<Uuid, Uuid>,
+    known: &mut std::collections::HashSet<Uuid>,
+) -> Fate {
+    known.insert(job);
+    let mut current = job;
+    let mut first = true;
+    loop {
+        let Some(row) = log.get(&current) else {
+            a.lost.push(format!("{what}: job {current} has no outcome"));
+            return Fate::Broken;
+        };
+        match row.outcome.as_str() {
+            "applied" => return Fate::Applied { replayed: !first },
+            "skipped" => {
+                let reason = row.reason.clone().unwrap_or_default();
+                if reason.trim().is_empty() {
+                    a.problems
+                        .push(format!("{what}: job {current} skipped without a reason"));
+                }
+                *a.skip_reasons.entry(reason_kind(&reason)).or_default() += 1;
+                return Fate::Skipped { replayed: !first };
+            }
+            "dead_lettered" => {
+                if first {
+                    a.dead_lettered += 1;
+                }
+                let Some(d) = dead_by_job.get(&current) else {
+                    a.problems.push(format!(
+                        "{what}: job {current} logged as dead-lettered but not in dead_letters"
+                    ));
+                    return Fate::Broken;
+                };
+                *a.dead_classes.entry(d.class.clone()).or_default() += 1;
+                if d.error.trim().is_empty() {
+                    a.problems
+                        .push(format!("{what}: dead letter {} has no error", d.id));
+                }
+                let Some(next) = replays.get(&current).copied().filter(|_| d.replayed) else {
+                    a.lost.push(format!(
+                        "{what}: dead letter {} ({}: {}) was not replayed",
+                        d.id, d.class, d.error
+                    ));
+                    return Fate::Broken;
+                };
+                a.replayed += 1;
+                known.insert(next);
+                current = next;
+                first = false;
+            }
+            other => {
+                a.problems
+                    .push(format!("{what}: job {current} ended as {other:?}"));
+                return Fate::Broken;
+            }
+        }
+    }
+}
+
 /// `replays`: dead letter job id → the job id its replay was queued under.
 pub fn account(
     messages: &[Message],
@@ -123,7 +221,11 @@ pub fn account(
     for m in messages {
         let what = format!("{} of merchant {} (event #{})", m.name, m.merchant, m.event);
         if !m.accepted {
-            a.lost.push(format!("{what}: never accepted by ingest"));
+            if m.given_up {
+                a.given_up += 1;
+            } else {
+                a.lost.push(format!("{what}: never accepted by ingest"));
+            }
             continue;
         }
         if let (Some(c), Some(q)) = (m.claimed, m.queued.first())
@@ -139,81 +241,43 @@ pub fn account(
             ));
             continue;
         };
-        known.insert(job);
-        // Follow the job through dead letters and their replays to its final outcome.
-        let mut current = job;
-        let mut first = true;
-        loop {
-            let Some(row) = log.get(&current) else {
-                a.lost.push(format!("{what}: job {current} has no outcome"));
-                break;
-            };
-            // Final outcomes count as applied or skipped, through replays or not.
-            let count = |a: &mut Accounting, applied: bool| {
-                match applied {
-                    true => a.applied += 1,
-                    false => a.skipped += 1,
-                }
-                match (first, applied) {
-                    (true, _) => {}
-                    (false, true) => a.replay_applied += 1,
-                    (false, false) => a.replay_skipped += 1,
-                }
-            };
-            match row.outcome.as_str() {
-                "applied" => {
-                    count(&mut a, true);
-                    break;
-                }
-                "skipped" => {
-                    let reason = row.reason.clone().unwrap_or_default();
-                    if reason.trim().is_empty() {
-                        a.problems
-                            .push(format!("{what}: job {current} skipped without a reason"));
-                    }
-                    *a.skip_reasons.entry(reason_kind(&reason)).or_default() += 1;
-                    count(&mut a, false);
-                    break;
-                }
-                "dead_lettered" => {
-                    if first {
-                        a.dead_lettered += 1;
-                    }
-                    let Some(d) = dead_by_job.get(&current) else {
-                        a.problems.push(format!(
-                            "{what}: job {current} logged as dead-lettered but not in dead_letters"
-                        ));
-                        break;
-                    };
-                    *a.dead_classes.entry(d.class.clone()).or_default() += 1;
-                    if d.error.trim().is_empty() {
-                        a.problems
-                            .push(format!("{what}: dead letter {} has no error", d.id));
-                    }
-                    let Some(next) = replays.get(&current).copied().filter(|_| d.replayed) else {
-                        a.lost.push(format!(
-                            "{what}: dead letter {} ({}: {}) was not replayed",
-                            d.id, d.class, d.error
-                        ));
-                        break;
-                    };
-                    a.replayed += 1;
-                    known.insert(next);
-                    current = next;
-                    first = false;
-                }
-                other => {
-                    a.problems
-                        .push(format!("{what}: job {current} ended as {other:?}"));
-                    break;
-                }
+        match follow(&mut a, &what, job, log, &dead_by_job, replays, &mut known) {
+            Fate::Applied { replayed } => {
+                a.applied += 1;
+                a.replay_applied += usize::from(replayed);
             }
+            Fate::Skipped { replayed } => {
+                a.skipped += 1;
+                a.replay_skipped += usize::from(replayed);
+            }
+            Fate::Broken => {}
+        }
+    }
+    // Reconciliation's own jobs (not replays: those are followed from the job they replay).
+    let replay_jobs: std::collections::HashSet<Uuid> = replays.values().copied().collect();
+    let mut own: Vec<(Uuid, &LogRow)> = log
+        .iter()
+        .filter(|(id, r)| {
+            !known.contains(*id) && !replay_jobs.contains(*id) && is_reconcile_job(&r.event)
+        })
+        .map(|(id, r)| (*id, r))
+        .collect();
+    own.sort_by_key(|(id, _)| *id);
+    for (id, row) in own {
+        if known.contains(&id) {
+            continue;
+        }
+        let what = format!("{} job {id}", row.event);
+        match follow(&mut a, &what, id, log, &dead_by_job, replays, &mut known) {
+            Fate::Applied { .. } => a.reconciled_applied += 1,
+            Fate::Skipped { .. } => a.reconciled_skipped += 1,
+            Fate::Broken => {}
         }
     }
     let strays = log.keys().filter(|id| !known.contains(*id)).count();
     if strays > 0 {
         a.problems.push(format!(
-            "{strays} job outcome(s) belong to no delivery and no replay"
+            "{strays} job outcome(s) belong to no delivery, no reconciliation and no replay"
         ));
     }
     a
@@ -232,6 +296,8 @@ pub struct OdooView {
     pub lines: Vec<Value>,
     pub pickings: Vec<Value>,
     pub moves: Vec<Value>,
+    pub locations: Vec<Value>,
+    pub quants: Vec<Value>,
 }
 
 pub async fn load_odoo(
@@ -274,6 +340,8 @@ pub async fn load_odoo(
                     "list_price",
                     "active",
                     "categ_id",
+                    "type",
+                    "create_date",
                 ],
             )
             .await?,
@@ -318,6 +386,16 @@ pub async fn load_odoo(
             .await?,
         moves: admin
             .inspect(url, "account.move", &["id", "state", "move_type"])
+            .await?,
+        locations: admin
+            .inspect(url, "stock.location", &["id", "usage"])
+            .await?,
+        quants: admin
+            .inspect(
+                url,
+                "stock.quant",
+                &["id", "product_id", "location_id", "quantity", "reserved_quantity"],
+            )
             .await?,
     })
 }
@@ -789,6 +867,19 @@ fn check_order(
             }
             if invoices != ["posted"] {
                 bad.push(format!("invoices {invoices:?}, expected one posted"));
+            }
+        }
+        // Shipped by the warehouse in Odoo: Salla was told (`delivered`), and its echo changes
+        // nothing more in Odoo (no invoice: Salla's status is the connector's own).
+        Step::Confirm if o.status == model::SHIPPED_IN_ODOO => {
+            if picking_states.is_empty()
+                || picking_states.iter().any(|s| s != "done")
+                || !invoices.is_empty()
+            {
+                bad.push(format!(
+                    "deliveries {picking_states:?} / invoices {invoices:?}, expected all done (the \
+                     warehouse shipped it) and none"
+                ));
             }
         }
         Step::Confirm => {
