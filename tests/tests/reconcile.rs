@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use odoo_sandbox::{Options, Version};
+use odoo_sandbox::{FaultKind, Match, Options, Version};
 use salla_odoo_tests::salla::authorize_event;
 use salla_odoo_tests::*;
 use serde_json::{Value, json};
@@ -273,4 +273,275 @@ async fn a_reconcile_racing_a_webhook_for_the_same_order_makes_one_sale_order() 
         .scalar("SELECT count(*) FROM sync_log WHERE outcome NOT IN ('applied', 'skipped')")
         .await;
     assert_eq!(not_ok, 0);
+}
+
+fn envelope(event: &str, merchant: u64, created_at: &str, data: &Value) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"event": event, "merchant": merchant, "created_at": created_at, "data": data}),
+    )
+    .unwrap()
+}
+
+/// A product as Salla holds it (and sends it in `product.created`), changed at `updated_at`.
+fn product(id: u64, sku: &str, name: &str, price: u32, updated_at: &str) -> Value {
+    json!({"id": id, "sku": sku, "name": name, "type": "product",
+           "price": {"amount": price, "currency": "SAR"}, "quantity": 10, "status": "sale",
+           "unlimited_quantity": false, "updated_at": updated_at, "skus": [], "categories": []})
+}
+
+/// A customer as Salla holds it (and sends it in `customer.created`), changed at `updated_at`.
+fn customer(id: u64, first_name: &str, updated_at: &str) -> Value {
+    json!({"id": id, "first_name": first_name, "last_name": "Reconciled",
+           "mobile": 500_000_000 + id % 1_000_000, "mobile_code": "+966",
+           "email": format!("c{id}@example.test"), "city": "Riyadh", "country": "Saudi Arabia",
+           "country_code": "SA", "updated_at": updated_at})
+}
+
+fn product_rows(odoo: &odoo_sandbox::Sandbox, code: &str) -> Vec<Value> {
+    odoo.inspect()
+        .dump("product.product", json!([["default_code", "=", code]]))
+        .unwrap()
+}
+
+fn partners(odoo: &odoo_sandbox::Sandbox, merchant: u64, customer: u64) -> usize {
+    odoo.inspect()
+        .count(
+            "res.partner",
+            json!([["ref", "=", format!("salla:{merchant}:{customer}")]]),
+        )
+        .unwrap()
+}
+
+async fn applied(fleet: &Fleet, event: &str) -> i64 {
+    fleet
+        .db
+        .scalar(&format!(
+            "SELECT count(*) FROM sync_log WHERE event = '{event}' AND outcome = 'applied'"
+        ))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_and_customers_odoo_lacks_or_holds_older_are_queued_and_the_rest_left_alone() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_004;
+    let env = env(&salla);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-products", &env).await;
+    fleet.add_store(M, &odoo.url(), &[]);
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&authorize_event(M, &salla.authorize(M)))
+        .await;
+    assert_eq!(status, 200);
+    // In Salla: three products and two customers. Odoo has heard of the second product and the
+    // second customer as they are now, and of the third product in an older version; the first
+    // product and the first customer never reached it.
+    let (earlier, recent) = (salla::hours_ago(10), salla::hours_ago(2));
+    let missing = product(71_001, "RP-1", "Reconciled dates", 50, &recent);
+    let same = product(71_002, "RP-2", "Unchanged dates", 60, &recent);
+    let old = product(71_003, "RP-3", "Repriced dates", 70, &earlier);
+    let newer = product(71_003, "RP-3", "Repriced dates", 75, &recent);
+    for p in [&missing, &same, &newer] {
+        salla.seed_product(M, p.clone()).unwrap();
+    }
+    let (lost, known) = (
+        customer(61_001, "Lost", &recent),
+        customer(61_002, "Known", &recent),
+    );
+    for c in [&lost, &known] {
+        salla.seed_customer(M, c.clone()).unwrap();
+    }
+    for (event, data) in [
+        ("product.created", &same),
+        ("product.created", &old),
+        ("customer.created", &known),
+    ] {
+        let (status, _) = fleet
+            .ingest
+            .post_signed(&envelope(event, M, &earlier, data))
+            .await;
+        assert_eq!(status, 200);
+    }
+    fleet.spawn_worker();
+    fleet.wait_outcomes(4, Duration::from_secs(60)).await;
+    assert_eq!(applied(&fleet, "product.created").await, 2);
+    assert_eq!(product_rows(&odoo, "RP-3")[0]["list_price"], 70.0);
+
+    // A dry run reports and queues nothing.
+    let dry = reconcile(&fleet, M, &["--dry-run"]);
+    let counts = |e: &Value| {
+        (
+            e["checked"].as_u64(),
+            e["missing"].as_u64(),
+            e["stale"].as_u64(),
+            e["queued"].as_u64(),
+        )
+    };
+    assert_eq!(
+        counts(&dry["products"]),
+        (Some(3), Some(1), Some(1), Some(0)),
+        "{dry}"
+    );
+    assert_eq!(
+        counts(&dry["customers"]),
+        (Some(2), Some(1), Some(0), Some(0)),
+        "{dry}"
+    );
+    assert!(dry["products"]["watermark"].is_null(), "{dry}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fleet.outcomes().await, 4, "a dry run queues nothing");
+    assert!(product_rows(&odoo, "RP-1").is_empty());
+
+    // The run queues the missing product and customer and the stale product, not the others.
+    let run = reconcile(&fleet, M, &[]);
+    assert_eq!(
+        counts(&run["products"]),
+        (Some(3), Some(1), Some(1), Some(2)),
+        "{run}"
+    );
+    assert_eq!(
+        counts(&run["customers"]),
+        (Some(2), Some(1), Some(0), Some(1)),
+        "{run}"
+    );
+    assert!(!run["products"]["watermark"].is_null(), "{run}");
+    assert!(run["customers"]["next_page"].is_null(), "{run}");
+    fleet.wait_outcomes(7, Duration::from_secs(60)).await;
+    assert_eq!(
+        applied(&fleet, "product.reconciled").await,
+        2,
+        "{:?}",
+        fleet.log().await
+    );
+    assert_eq!(
+        applied(&fleet, "customer.reconciled").await,
+        1,
+        "{:?}",
+        fleet.log().await
+    );
+    let created = product_rows(&odoo, "RP-1");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["name"], "Reconciled dates");
+    assert_eq!(created[0]["list_price"], 50.0);
+    let repriced = product_rows(&odoo, "RP-3");
+    assert_eq!(repriced.len(), 1, "{repriced:?}");
+    assert_eq!(
+        repriced[0]["list_price"], 75.0,
+        "the newer Salla version applied"
+    );
+    assert_eq!(product_rows(&odoo, "RP-2").len(), 1);
+    assert_eq!(
+        partners(&odoo, M, 61_001),
+        1,
+        "the missing customer created"
+    );
+    assert_eq!(
+        partners(&odoo, M, 61_002),
+        1,
+        "no duplicate of the known one"
+    );
+
+    // Again: nothing is missing or stale now, so nothing is queued.
+    let again = reconcile(&fleet, M, &[]);
+    assert_eq!(
+        counts(&again["products"]),
+        (Some(3), Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+    assert_eq!(
+        counts(&again["customers"]),
+        (Some(2), Some(0), Some(0), Some(0)),
+        "{again}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_imports_the_products_its_orders_use_without_create_unknown_skus() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_005;
+    let mut env = env(&salla);
+    // Reconciliation on (its next scheduled round is an hour away): the backfill starts at once.
+    env.push(("SALLA_ODOO__RECONCILE__INTERVAL_SECS".into(), "3600".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-backfill-products", &env).await;
+    // No --create-unknown-skus: an order whose product Odoo lacks could not be synced.
+    fleet.add_store(M, &odoo.url(), &[]);
+    let when = salla::hours_ago(30);
+    let used = [(72_001u64, "BFP-1"), (72_002, "BFP-2")];
+    for (id, sku) in used {
+        salla
+            .seed_product(
+                M,
+                product(id, sku, &format!("Backfilled {sku}"), 100, &when),
+            )
+            .unwrap();
+    }
+    // A product no order of the window uses: a backfill leaves it to the scheduled runs.
+    salla
+        .seed_product(M, product(72_003, "BFP-UNSOLD", "Unsold", 100, &when))
+        .unwrap();
+    for i in 0..4u64 {
+        let (product_id, sku) = used[(i % 2) as usize];
+        let mut order = salla::api_order(M, 94_000 + i, sku, &when, "under_review");
+        order["items"][0]["product"] =
+            json!({"id": product_id, "name": format!("Backfilled {sku}")});
+        salla.seed_order(M, order).unwrap();
+    }
+    // Odoo refuses the first product creates (the product jobs retry after a backoff): orders
+    // run before their products would fail for good, so they wait for them.
+    odoo.faults().inject(
+        Match::any()
+            .model("product.product")
+            .method("create")
+            .times(2),
+        FaultKind::Http5xx(503),
+    );
+    fleet.spawn_worker();
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&authorize_event(M, &salla.authorize(M)))
+        .await;
+    assert_eq!(status, 200);
+    // The tokens' arrival imports the two products, then the four orders that use them.
+    fleet.wait_outcomes(7, Duration::from_secs(120)).await;
+    let log = fleet.log().await;
+    assert_eq!(applied(&fleet, "product.reconciled").await, 2, "{log:?}");
+    assert_eq!(sale_orders(&odoo, M), 4, "{log:?}");
+    let not_ok: i64 = fleet
+        .db
+        .scalar("SELECT count(*) FROM sync_log WHERE outcome NOT IN ('applied', 'skipped')")
+        .await;
+    assert_eq!(not_ok, 0, "{log:?}");
+    assert_eq!(product_rows(&odoo, "BFP-1")[0]["name"], "Backfilled BFP-1");
+    assert!(
+        product_rows(&odoo, "BFP-UNSOLD").is_empty(),
+        "a backfill imports the products its orders use, not the whole list"
+    );
+
+    // `store backfill` on demand: the same orders, their products already in Odoo.
+    let out = fleet.cli(
+        &[
+            "--json",
+            "store",
+            "backfill",
+            "--merchant",
+            &M.to_string(),
+            "--days",
+            "5",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let store = &report["stores"][0];
+    assert_eq!(store["checked"], 4, "{report}");
+    assert_eq!(store["queued"], 0, "{report}");
+    assert_eq!(store["products"]["queued"], 0, "{report}");
+    assert!(!store["products"]["skipped"].is_null(), "{report}");
+    assert!(!store["customers"]["skipped"].is_null(), "{report}");
 }

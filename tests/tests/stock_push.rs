@@ -2,7 +2,8 @@
 //! products synced from Salla webhooks (a simple product, one with variants — one of them without
 //! SKU — and one without SKU), their Odoo quantities pushed by SKU, variant id and product id; a
 //! reserved quantity lowers what Salla shows; a push whose answer is lost is pushed again; a dry
-//! run pushes nothing; `--sku` limits and `--all-products` resyncs; and no echo: the product
+//! run pushes nothing; `--sku` limits and `--all-products` resyncs; a product created since the
+//! last push is pushed at zero (Salla would sell what the merchant typed); and no echo: the product
 //! webhooks Salla sends back change nothing in Odoo's stock.
 
 use std::time::{Duration, Instant};
@@ -574,4 +575,39 @@ async fn no_echo_salla_quantities_never_reach_odoo_while_odoo_is_master() {
 /// `secs` from now in Salla's plain date form (Riyadh time).
 fn riyadh(secs: i64) -> String {
     salla::riyadh(time::Duration::seconds(secs))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_created_since_the_last_push_is_pushed_at_zero() {
+    const M: u64 = 803_005;
+    const NEW: u64 = 5_100_009;
+    let s = setup("stock-push-new", M, Version::V17, &[]).await;
+    s.set_stock("STK-A", 10.0).await;
+    let first = s.push_ok(&[]);
+    assert!(first["watermark"].is_string(), "{first}");
+    s.wait_salla(&[(SIMPLE, None, 10)]).await;
+
+    // The merchant adds a product in Salla with 30 in stock; the sync creates it in Odoo, where
+    // nothing is in stock yet. Salla must not go on selling 30.
+    let created = riyadh(0);
+    let p = json!({"id": NEW, "sku": "STK-NEW", "name": "Saffron", "type": "product",
+                   "price": {"amount": 40, "currency": "SAR"}, "quantity": 30, "status": "sale",
+                   "unlimited_quantity": false, "updated_at": created, "skus": [], "categories": []});
+    s.salla.seed_product(M, p.clone()).unwrap();
+    let (status, _) = s
+        .fleet
+        .ingest
+        .post_signed(&envelope("product.created", M, &created, p))
+        .await;
+    assert_eq!(status, 200);
+    s.fleet.wait_outcomes(5, Duration::from_secs(60)).await;
+    s.product_id("STK-NEW").await;
+
+    let run = s.push_ok(&[]);
+    assert!(
+        items(&run).is_empty(),
+        "a run keeps no items unless asked: {run}"
+    );
+    s.wait_salla(&[(NEW, None, 0), (SIMPLE, None, 10)]).await;
+    s.shutdown().await;
 }

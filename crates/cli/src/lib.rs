@@ -104,8 +104,10 @@ pub enum Command {
     /// Compare stores' orders with Salla's now: list the orders Salla changed since each store's
     /// watermark (less reconcile.overlap_secs), queue a job for every order Odoo lacks or holds
     /// in an older version (through the same queue, dedupe and handlers as webhooks), then move the
-    /// watermark. Prints what it checked, found missing or stale, and queued. Safe while workers run
-    /// (they also run it every reconcile.interval_secs, one run per store at a time).
+    /// watermark. Products and customers likewise, over Salla's whole lists (a bounded number of
+    /// pages a run, resumed by the next). Prints what it checked, found missing or stale, and
+    /// queued. Safe while workers run (they also run it every reconcile.interval_secs, one run per
+    /// store at a time).
     Reconcile {
         /// The store to reconcile.
         #[arg(long)]

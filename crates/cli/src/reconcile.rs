@@ -1,11 +1,12 @@
-//! `salla-odoo reconcile`: compare a store's orders with Salla's now (see
-//! `crates/worker/src/reconcile.rs`), queue what Odoo lacks, and print what was found.
+//! `salla-odoo reconcile`: compare a store's orders, products and customers with Salla's now (see
+//! `crates/worker/src/reconcile.rs`), queue what Odoo lacks, and print what was found; `salla-odoo
+//! store backfill`: the same for the orders of the last days and the products they use.
 
 use std::io::Write;
 use std::time::Duration;
 
 use salla_odoo_core::{MerchantId, Settings};
-use salla_odoo_worker::reconcile::{self, Report, Run};
+use salla_odoo_worker::reconcile::{self, EntityReport, Report, Run, Scope};
 use salla_odoo_worker::salla::SallaAccess;
 use time::OffsetDateTime;
 
@@ -22,20 +23,39 @@ pub async fn run(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    run_with_progress(settings, merchant, all, since, dry_run, json, terminal, out).await
+    let ask = Ask {
+        merchant,
+        all,
+        since,
+        dry_run,
+        scope: Scope::ALL,
+    };
+    run_with_progress(settings, ask, json, terminal, out).await
 }
 
-#[allow(clippy::too_many_arguments)] // the command's options, and whether to draw progress
-async fn run_with_progress(
-    settings: &Settings,
+/// What the command was asked for.
+struct Ask {
     merchant: Option<u64>,
     all: bool,
     since: Option<String>,
     dry_run: bool,
+    scope: Scope,
+}
+
+async fn run_with_progress(
+    settings: &Settings,
+    ask: Ask,
     json: bool,
     progress_line: bool,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    let Ask {
+        merchant,
+        all,
+        since,
+        dry_run,
+        scope,
+    } = ask;
     if merchant.is_some() == all {
         return Err(CliError::Usage("give either --merchant ID or --all".into()));
     }
@@ -54,15 +74,12 @@ async fn run_with_progress(
     let terminal = progress_line && !json;
     let show = |r: &Report| {
         if terminal {
-            eprint!(
-                "\rstore {}: {} orders checked, {} missing, {} stale, {} queued   ",
-                r.merchant, r.checked, r.missing, r.stale, r.queued
-            );
+            eprint!("\r{}   ", progress(r));
         }
     };
     for m in merchants {
         let done =
-            reconcile::reconcile_orders_with_progress(access, pool, queue, m, run, &show).await;
+            reconcile::reconcile_with_progress(access, pool, queue, m, run, scope, &show).await;
         if terminal {
             eprintln!();
         }
@@ -79,26 +96,7 @@ async fn run_with_progress(
                 .expect("serialisable")
         )?;
     } else {
-        writeln!(
-            out,
-            "{:<12} {:>8} {:>8} {:>6} {:>7} {:>9}  WATERMARK / NOTE",
-            "STORE", "CHECKED", "MISSING", "STALE", "QUEUED", "REQUESTS"
-        )?;
-        for r in &reports {
-            let note = match (&r.unavailable, r.dry_run) {
-                (Some(why), _) => format!("API unavailable: {why}"),
-                (None, true) => "dry run: nothing queued, watermark unchanged".to_owned(),
-                (None, false) => r.watermark.clone().unwrap_or_else(|| "-".into()),
-            };
-            writeln!(
-                out,
-                "{:<12} {:>8} {:>8} {:>6} {:>7} {:>9}  {note}",
-                r.merchant, r.checked, r.missing, r.stale, r.queued, r.requests
-            )?;
-        }
-        for f in &failed {
-            writeln!(out, "FAILED {f}")?;
-        }
+        write_table(out, &reports, &failed)?;
     }
     if !failed.is_empty() {
         return Err(CliError::Failed(format!(
@@ -107,6 +105,89 @@ async fn run_with_progress(
         )));
     }
     Ok(())
+}
+
+/// The text report: a row per store (its orders), under it a row for its products and one for its
+/// customers when they were reconciled.
+fn write_table(out: &mut impl Write, reports: &[Report], failed: &[String]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<12} {:>8} {:>8} {:>6} {:>7} {:>9}  WATERMARK / NOTE",
+        "STORE", "CHECKED", "MISSING", "STALE", "QUEUED", "REQUESTS"
+    )?;
+    for r in reports {
+        let note = match (&r.unavailable, r.dry_run) {
+            (Some(why), _) => format!("API unavailable: {why}"),
+            (None, true) => "dry run: nothing queued, watermark unchanged".to_owned(),
+            (None, false) => r.watermark.clone().unwrap_or_else(|| "-".into()),
+        };
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8} {:>6} {:>7} {:>9}  {note}",
+            r.merchant, r.checked, r.missing, r.stale, r.queued, r.requests
+        )?;
+        for (name, e) in [("products", &r.products), ("customers", &r.customers)] {
+            let reached = e.checked > 0 || (e.skipped.is_none() && r.unavailable.is_none());
+            if reached {
+                writeln!(
+                    out,
+                    "  {name:<10} {:>8} {:>8} {:>6} {:>7} {:>9}  {}",
+                    e.checked,
+                    e.missing,
+                    e.stale,
+                    e.queued,
+                    "",
+                    entity_note(e, r)
+                )?;
+            }
+        }
+    }
+    for f in failed {
+        writeln!(out, "FAILED {f}")?;
+    }
+    Ok(())
+}
+
+/// The progress line: the orders, then the products and customers the run has reached.
+fn progress(r: &Report) -> String {
+    let mut line = format!(
+        "store {}: {} orders checked, {} missing, {} stale, {} queued",
+        r.merchant, r.checked, r.missing, r.stale, r.queued
+    );
+    for (name, e) in [("products", &r.products), ("customers", &r.customers)] {
+        if e.checked > 0 {
+            line.push_str(&format!(
+                "; {} {name} checked, {} queued",
+                e.checked, e.queued
+            ));
+        }
+        if e.pending > 0 {
+            line.push_str(&format!(" (waiting for {} to reach Odoo)", e.pending));
+        }
+    }
+    line
+}
+
+/// The note of a products or customers row of `r`: where its pass stands.
+fn entity_note(e: &EntityReport, r: &Report) -> String {
+    let mut note = match (&e.skipped, e.next_page, &e.watermark) {
+        (Some(why), _, _) => format!("whole list not read: {why}"),
+        (None, _, _) if r.unavailable.is_some() => "stopped: API unavailable".to_owned(),
+        (None, Some(page), _) => format!("pass continues at page {page} next run"),
+        (None, None, _) if r.dry_run => "dry run: nothing queued".to_owned(),
+        (None, None, Some(w)) => format!("pass complete, watermark {w}"),
+        (None, None, None) => "pass complete".to_owned(),
+    };
+    if e.for_orders > 0 {
+        note.push_str(&format!("; {} used by the orders", e.for_orders));
+    }
+    if e.pending > 0 {
+        note.push_str(&format!(
+            "; {} not yet in Odoo when their orders were queued",
+            e.pending
+        ));
+    }
+    note
 }
 
 /// What a command that calls Salla needs: the store database, the queue, the keyring and the
@@ -177,8 +258,9 @@ fn parse_since(s: &str) -> Result<OffsetDateTime, CliError> {
         })
 }
 
-/// `salla-odoo store backfill`: a reconciliation of the store's last `days` days, with a progress
-/// line on a terminal (stderr) while it pages and queues.
+/// `salla-odoo store backfill`: a reconciliation of the store's orders of the last `days` days and
+/// the products they use ([`Scope::BACKFILL`]), with a progress line on a terminal (stderr) while
+/// it pages, queues and waits for products.
 pub async fn backfill(
     settings: &Settings,
     merchant: u64,
@@ -190,14 +272,89 @@ pub async fn backfill(
     let since = since
         .format(&time::format_description::well_known::Rfc3339)
         .expect("an instant formats");
-    run(
-        settings,
-        Some(merchant),
-        false,
-        Some(since),
-        false,
-        json,
-        out,
-    )
-    .await
+    let ask = Ask {
+        merchant: Some(merchant),
+        all: false,
+        since: Some(since),
+        dry_run: false,
+        scope: Scope::BACKFILL,
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    run_with_progress(settings, ask, json, terminal, out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> Report {
+        Report {
+            merchant: 1_305_146_709,
+            checked: 412,
+            missing: 3,
+            stale: 1,
+            queued: 4,
+            requests: 58,
+            watermark: Some("2026-12-07T10:41:07Z".into()),
+            products: EntityReport {
+                checked: 830,
+                missing: 2,
+                stale: 5,
+                queued: 7,
+                for_orders: 1,
+                watermark: Some("2026-12-07T10:40:12Z".into()),
+                ..EntityReport::default()
+            },
+            customers: EntityReport {
+                checked: 3000,
+                next_page: Some(51),
+                ..EntityReport::default()
+            },
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_store_and_one_per_list_reconciled() {
+        let mut out = Vec::new();
+        write_table(&mut out, &[report()], &[]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(
+            lines[1],
+            "1305146709        412        3      1       4        58  2026-12-07T10:41:07Z"
+        );
+        assert_eq!(
+            lines[2],
+            "  products        830        2      5       7            pass complete, watermark \
+             2026-12-07T10:40:12Z; 1 used by the orders"
+        );
+        assert!(
+            lines[3].ends_with("pass continues at page 51 next run"),
+            "{text}"
+        );
+        // A backfill: the lists were not read and no product was needed: no rows for them.
+        let mut backfill = report();
+        backfill.products = EntityReport {
+            skipped: Some("not part of this run".into()),
+            ..EntityReport::default()
+        };
+        backfill.customers = backfill.products.clone();
+        let mut out = Vec::new();
+        write_table(&mut out, &[backfill], &[]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+    }
+
+    #[test]
+    fn the_progress_line_adds_the_lists_once_reached() {
+        let mut r = report();
+        r.customers.checked = 0;
+        r.products.pending = 2;
+        assert_eq!(
+            progress(&r),
+            "store 1305146709: 412 orders checked, 3 missing, 1 stale, 4 queued; 830 products \
+             checked, 7 queued (waiting for 2 to reach Odoo)"
+        );
+    }
 }

@@ -60,9 +60,10 @@ pub enum StoreCommand {
     },
     /// Import a store's history from Salla: every order changed in the last --days days (default
     /// reconcile.backfill_days) that Odoo lacks or holds in an older version is queued, as a
-    /// reconciliation from that day does, with a progress line on a terminal. Runs by itself after
-    /// a new store's first app.store.authorize. Needs the Salla API configured and the store's
-    /// tokens. Safe while workers run (they sync what it queues).
+    /// reconciliation from that day does, after the products those orders use that Odoo lacks,
+    /// with a progress line on a terminal. Runs by itself after a new store's first
+    /// app.store.authorize. Needs the Salla API configured and the store's tokens. Safe while
+    /// workers run (they sync what it queues).
     Backfill {
         /// Salla merchant (store) id.
         #[arg(long)]
