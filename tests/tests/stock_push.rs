@@ -257,9 +257,11 @@ async fn odoo_stock_reaches_salla_by_sku_variant_id_and_product_id() {
     s.set_stock(&format!("SALLA-{SHIRT}-{PLAIN}"), 2.0).await;
     s.set_stock(&format!("SALLA-{NO_SKU}"), 7.0).await;
 
-    // A dry run computes and pushes nothing.
+    // A dry run computes and pushes nothing. The store's first push is a full resync: every
+    // product, stocked in Odoo or not (BLUE: 0), but not the product with variants itself.
     let dry = s.push_ok(&["--dry-run"]);
-    assert_eq!(dry["changed"], 4, "{dry}");
+    assert_eq!(dry["changed"], 6, "{dry}");
+    assert_eq!(dry["skipped_has_variants"], 1, "{dry}");
     assert_eq!(dry["pushed"], 0, "{dry}");
     assert!(dry["watermark"].is_null(), "{dry}");
     assert_eq!(
@@ -267,6 +269,7 @@ async fn odoo_stock_reaches_salla_by_sku_variant_id_and_product_id() {
         vec![
             (format!("id:{NO_SKU}"), 7),
             ("sku:STK-A".to_owned(), 10),
+            ("sku:STK-B-BLUE".to_owned(), 0),
             ("sku:STK-B-RED".to_owned(), 4),
             (format!("variant_id:{PLAIN}"), 2),
         ],
@@ -277,8 +280,8 @@ async fn odoo_stock_reaches_salla_by_sku_variant_id_and_product_id() {
 
     // The push: by SKU (a product and a variant), by variant id and by product id (no SKU).
     let run = s.push_ok(&[]);
-    assert_eq!(run["changed"], 4, "{run}");
-    assert_eq!(run["pushed"], 4, "{run}");
+    assert_eq!(run["changed"], 6, "{run}");
+    assert_eq!(run["pushed"], 5, "{run}");
     assert_eq!(run["skipped_no_sku"], 0, "{run}");
     assert_eq!(run["batches"], 1, "{run}");
     assert_eq!(run["lag_seconds"], 0, "{run}");
@@ -291,7 +294,7 @@ async fn odoo_stock_reaches_salla_by_sku_variant_id_and_product_id() {
         (SIMPLE, None, 10),
         (SHIRT, Some(RED), 4),
         (SHIRT, Some(PLAIN), 2),
-        (SHIRT, Some(BLUE), 9), // never stocked in Odoo, never changed: left alone
+        (SHIRT, Some(BLUE), 0), // never stocked in Odoo: none to sell
         (NO_SKU, None, 7),
     ])
     .await;
@@ -381,9 +384,9 @@ async fn a_reserved_quantity_lowers_what_salla_shows() {
         .unwrap();
     assert_eq!(quants[0]["reserved_quantity"], 3.0, "{quants:?}");
 
-    // Only STK-A has stock in Odoo (the first push takes every quant of the warehouse).
+    // The first push is a full resync (five products and variants; only STK-A has stock).
     let run = s.push_ok(&[]);
-    assert_eq!(run["pushed"], 1, "{run}");
+    assert_eq!(run["pushed"], 5, "{run}");
     s.wait_salla(&[(SIMPLE, None, 7)]).await;
 
     // The store shows on-hand quantities instead: 10.
@@ -430,9 +433,9 @@ async fn a_push_whose_answer_is_lost_is_pushed_again() {
     assert!(s.watermark().await.is_none(), "the watermark stays");
     s.wait_salla(&[(SIMPLE, None, 10)]).await;
 
-    // The next push sends the same overwrite again: harmless.
+    // The next push sends the same overwrites again (still the first, full one): harmless.
     let again = s.push_ok(&[]);
-    assert_eq!(again["pushed"], 1, "{again}");
+    assert_eq!(again["pushed"], 5, "{again}");
     assert!(again["watermark"].is_string(), "{again}");
     assert_eq!(s.salla.stock_updates(M).len(), 2);
     s.wait_salla(&[(SIMPLE, None, 10)]).await;

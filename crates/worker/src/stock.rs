@@ -28,7 +28,8 @@
 //!
 //! Products created since the watermark (`product.product` `create_date`, storable, with a code)
 //! are pushed too: they have no quant until stock moves, while Salla shows what the merchant typed
-//! there, so Salla is told Odoo's quantity (zero) at once.
+//! there, so Salla is told Odoo's quantity (zero) at once. For the same reason a store's first push
+//! (no watermark yet) is a full resync, as `--all-products`.
 //!
 //! # The watermark
 //! Odoo's `write_date` is the *start* of the writing transaction, in whole seconds as read. So a
@@ -264,14 +265,16 @@ async fn run(
     let merchant = settings.merchant;
     let odoo_err = |e: odoo::Error| salla_odoo_sync::classify_odoo(&e);
     let store_err = |e: salla_odoo_store::StoreError| salla_odoo_sync::classify_store(&e);
-    let scope = match (&opts.sku, opts.all_products) {
+    let mark = odoo_mark(pool, merchant, OdooMark::Stock)
+        .await
+        .map_err(store_err)?;
+    // A store's first push (no watermark yet) is a full resync: Salla shows what the merchant
+    // typed for every product until it is told Odoo's figure, stocked in Odoo or not.
+    let scope = match (&opts.sku, opts.all_products || mark.is_none()) {
         (Some(sku), _) => Scope::Sku(sku.trim()),
         (None, true) => Scope::All,
         (None, false) => Scope::Changed,
     };
-    let mark = odoo_mark(pool, merchant, OdooMark::Stock)
-        .await
-        .map_err(store_err)?;
     report.watermark = mark.clone();
     let view = warehouse_view(odoo, settings.warehouse_id).await?;
     let in_warehouse = Domain::new()

@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use faults::{Admin, FaultLog, Plan, QueueKeys};
 use fleet::{ChaosFleet, FleetConfig, locked};
-use generator::{DeliveryKind, Rng, Size, Stream};
+use generator::{Rng, Size, Stream};
 use salla_side::SallaSide;
 use model::Model;
 use verify::{Accounting, Message};
@@ -283,8 +283,8 @@ const RESENDS: [Duration; 3] = [
 
 /// Post every delivery, in order, paced over `pace`, at most `concurrency` at once, as Salla does:
 /// a 503 or a refused connection is resent three times ([`RESENDS`]), then given up. The events
-/// in `never_sent` are not posted at all. At each delivery's turn, Salla's own state takes the
-/// event's change first (`side`), whether or not it is delivered.
+/// in `never_sent` are not posted at all. Before each delivery, Salla's own state (`side`) takes
+/// every event of the true timeline up to the one delivered, whether or not those are delivered.
 async fn deliver(
     url: &str,
     stream: &Stream,
@@ -305,11 +305,15 @@ async fn deliver(
     let start = Instant::now();
     let n = stream.deliveries.len().max(1);
     let mut out = vec![None; stream.deliveries.len()];
+    // Salla's own state follows the true timeline: up to the newest event delivered so far (a
+    // product exists in Salla before the order that sells it, however late its webhook comes).
+    let mut applied = 0;
     for (i, d) in stream.deliveries.iter().enumerate() {
         let due = start + pace.mul_f64(i as f64 / n as f64);
         tokio::time::sleep_until(due.into()).await;
-        if d.kind == DeliveryKind::First {
-            side.apply(&stream.events[d.event]);
+        while applied <= d.event {
+            side.apply(&stream.events[applied]);
+            applied += 1;
         }
         if never_sent.contains(&d.event) {
             out[i] = Some(Answer {

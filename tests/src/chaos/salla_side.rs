@@ -4,8 +4,8 @@
 //!
 //! # What Salla holds
 //! Salla's own state moves with the true timeline, whether or not a webhook about it ever arrives:
-//! when the run reaches an event's turn in the delivery order (posted, late, or never sent at all),
-//! the objects it describes are written into the sandbox unless Salla already holds a newer
+//! before each delivery, every event of the timeline up to the delivered one (posted, late, or
+//! never sent at all) has its objects written into the sandbox unless Salla already holds a newer
 //! version of them ([`SallaSide::apply`]); at the end every event is applied once more
 //! ([`SallaSide::apply_all`]), so the sandbox holds the newest version of every object, which is
 //! what the model expects Odoo to converge to. An order is Salla's order JSON (the webhook's
