@@ -317,6 +317,7 @@ async fn run(
                     &storable_domain(odoo)
                         .await?
                         .ne("default_code", false)
+                        .is_in("active", [true, false])
                         .ge("create_date", m.as_str()),
                     &["id"],
                     &SearchOptions::default(),
@@ -357,7 +358,12 @@ async fn run(
             let all: Vec<Record> = odoo
                 .search_read(
                     "product.product",
-                    &storable_domain(odoo).await?.ne("default_code", false),
+                    // Archived too (a product hidden in Salla): its figure is right when it
+                    // comes back.
+                    &storable_domain(odoo)
+                        .await?
+                        .ne("default_code", false)
+                        .is_in("active", [true, false]),
                     &["default_code"],
                     &SearchOptions::default(),
                 )

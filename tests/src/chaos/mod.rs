@@ -941,13 +941,16 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
     }
     replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
     let out = cli(&fleet, &["--json", "stock", "push", "--all"]).await;
+    let _ = std::fs::write(dir.join("stock-push.json"), &out.stdout);
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let stores = pushed["stores"].as_array().cloned().unwrap_or_default();
+    let sum = |k: &str| -> u64 { stores.iter().filter_map(|s| s[k].as_u64()).sum() };
     eprintln!(
-        "chaos: stock push --all: exit {:?}: {}",
+        "chaos: stock push --all: exit {:?}: {} store(s), {} changed, {} pushed (stock-push.json)",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout)
-            .chars()
-            .take(600)
-            .collect::<String>()
+        stores.len(),
+        sum("changed"),
+        sum("pushed")
     );
     if !out.status.success() {
         report.failures.push(format!(
