@@ -24,15 +24,15 @@ pub const LOC_INVENTORY: i64 = 6;
 pub const LOC_STOCK: i64 = 8;
 pub const PICKING_TYPE_OUT: i64 = 2;
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn m2o(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<i64> {
+pub(crate) fn m2o(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<i64> {
     env.raw(model, id, field).as_i64()
 }
 
-fn s(env: &Env<'_>, model: &str, id: i64, field: &str) -> String {
+pub(crate) fn s(env: &Env<'_>, model: &str, id: i64, field: &str) -> String {
     env.raw(model, id, field)
         .as_str()
         .unwrap_or_default()
@@ -110,7 +110,7 @@ fn sol_amounts(env: &Env<'_>, line: i64) -> (f64, f64, f64) {
     )
 }
 
-fn aml_amounts(env: &Env<'_>, line: i64) -> (f64, f64, f64) {
+pub(crate) fn aml_amounts(env: &Env<'_>, line: i64) -> (f64, f64, f64) {
     if s(env, "account.move.line", line, "display_type") != "product" {
         return (0.0, 0.0, 0.0);
     }
@@ -298,7 +298,7 @@ fn order_invoices(env: &Env<'_>, order: i64) -> Vec<i64> {
     out
 }
 
-fn move_amounts(env: &Env<'_>, mv: i64) -> (f64, f64, f64) {
+pub(crate) fn move_amounts(env: &Env<'_>, mv: i64) -> (f64, f64, f64) {
     let mut acc = (0.0, 0.0, 0.0);
     for l in env.children("account.move.line", "move_id", mv) {
         let (a, b, c) = aml_amounts(env, l);
@@ -307,16 +307,21 @@ fn move_amounts(env: &Env<'_>, mv: i64) -> (f64, f64, f64) {
     (round2(acc.0), round2(acc.1), round2(acc.2))
 }
 
-fn residual(env: &Env<'_>, mv: i64) -> f64 {
-    let total = move_amounts(env, mv).2;
-    if s(env, "account.move", mv, "state") == "cancel" {
-        return 0.0;
-    }
-    round2((total - env.raw_f64("account.move", mv, "amount_paid")).max(0.0))
-}
-
 /// Computed fields. `None` means "use the generic default".
 pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value> {
+    if model.starts_with("account.") || model.starts_with("res.currency") {
+        if let Some(v) = crate::accounting::compute(env, model, id, field) {
+            return Some(v);
+        }
+    } else if model.starts_with("product.") {
+        if let Some(v) = crate::variants::compute(env, model, id, field) {
+            return Some(v);
+        }
+    } else if model.starts_with("stock.return.picking")
+        && let Some(v) = crate::returns::compute(env, model, id, field)
+    {
+        return Some(v);
+    }
     Some(match (model, field) {
         ("res.partner", "complete_name") => json!(display_name(env, model, id)),
         ("res.partner", "country_code") => match m2o(env, model, id, "country_id") {
@@ -343,14 +348,37 @@ pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value
             }
             json!(cur)
         }
+        ("sale.order", "currency_id") => json!(order_currency(env, id)),
+        ("sale.order", "currency_rate") => json!(crate::accounting::rate(
+            env,
+            order_currency(env, id),
+            &s(env, model, id, "date_order")
+                .chars()
+                .take(10)
+                .collect::<String>()
+        )),
+        ("sale.order.line" | "choose.delivery.carrier", "currency_id") => {
+            match m2o(env, model, id, "order_id") {
+                Some(o) => json!(order_currency(env, o)),
+                None => env.raw("res.company", 1, "currency_id"),
+            }
+        }
+        ("product.template" | "product.product", "currency_id") => {
+            env.raw("res.company", 1, "currency_id")
+        }
         (
-            "product.template"
-            | "product.product"
-            | "sale.order"
-            | "sale.order.line"
-            | "choose.delivery.carrier",
-            "currency_id",
-        ) => env.raw("res.company", 1, "currency_id"),
+            "sale.advance.payment.inv",
+            "has_down_payments"
+            | "display_draft_invoice_warning"
+            | "display_invoice_amount_warning",
+        ) => json!(false),
+        ("sale.advance.payment.inv", "currency_id") => {
+            match ids_of(&env.raw(model, id, "sale_order_ids")).first() {
+                Some(o) => json!(order_currency(env, *o)),
+                None => env.raw("res.company", 1, "currency_id"),
+            }
+        }
+        ("sale.advance.payment.inv", "company_id") => json!(1),
         ("product.template", "qty_available") => {
             json!(
                 env.children("product.product", "product_tmpl_id", id)
@@ -375,7 +403,6 @@ pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value
                     .unwrap_or_default()
             )
         }
-        ("product.product", "lst_price") => env.raw(model, id, "list_price"),
         ("product.product", "qty_available") => json!(on_hand(env, id)),
         ("product.product", "virtual_available") => json!(forecast(env, id)),
         ("product.product", "free_qty") => json!(on_hand(env, id) - reserved_total(env, id, None)),
@@ -475,7 +502,6 @@ pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value
         ("account.move", "amount_untaxed") => json!(move_amounts(env, id).0),
         ("account.move", "amount_tax") => json!(move_amounts(env, id).1),
         ("account.move", "amount_total") => json!(move_amounts(env, id).2),
-        ("account.move", "amount_residual") => json!(residual(env, id)),
         ("account.move.line", "price_subtotal") => json!(aml_amounts(env, id).0),
         ("account.move.line", "price_total") => json!(aml_amounts(env, id).2),
         ("choose.delivery.carrier", "partner_id") => match m2o(env, model, id, "order_id") {
@@ -489,7 +515,6 @@ pub fn compute(env: &Env<'_>, model: &str, id: i64, field: &str) -> Option<Value
                 s(env, model, id, "name")
             ))
         }
-        ("res.currency", "rate") => json!(1.0),
         ("account.tax", "price_include") => {
             json!(env.raw(model, id, "price_include_override") == json!("tax_included"))
         }
@@ -523,15 +548,43 @@ pub fn display_name(env: &Env<'_>, model: &str, id: i64) -> String {
                 _ => name,
             }
         }
-        "product.product" | "product.template" => {
-            let name = s(env, model, id, "name");
-            let code = s(env, model, id, "default_code");
-            if code.is_empty() {
-                name
-            } else {
-                format!("[{code}] {name}")
-            }
+        "product.product" | "product.template" => crate::variants::display_name(env, model, id),
+        "product.attribute.value" => format!(
+            "{}: {}",
+            m2o(env, model, id, "attribute_id")
+                .map(|a| s(env, "product.attribute", a, "name"))
+                .unwrap_or_default(),
+            s(env, model, id, "name")
+        ),
+        "product.template.attribute.value" => format!(
+            "{}: {}",
+            m2o(env, model, id, "attribute_id")
+                .map(|a| s(env, "product.attribute", a, "name"))
+                .unwrap_or_default(),
+            s(env, model, id, "name")
+        ),
+        "product.template.attribute.line" => m2o(env, model, id, "attribute_id")
+            .map(|a| s(env, "product.attribute", a, "name"))
+            .unwrap_or_default(),
+        "product.pricelist" => {
+            let cur = m2o(env, model, id, "currency_id")
+                .map(|c| s(env, "res.currency", c, "name"))
+                .unwrap_or_default();
+            format!("{} ({cur})", s(env, model, id, "name"))
         }
+        "account.account" => format!(
+            "{} {}",
+            s(env, model, id, "code"),
+            s(env, model, id, "name")
+        ),
+        "account.payment.method.line" => match m2o(env, model, id, "journal_id") {
+            Some(j) => format!(
+                "{} ({})",
+                s(env, model, id, "name"),
+                s(env, "account.journal", j, "name")
+            ),
+            None => s(env, model, id, "name"),
+        },
         "product.category" => match m2o(env, model, id, "parent_id") {
             Some(p) => format!(
                 "{} / {}",
@@ -550,18 +603,30 @@ pub fn display_name(env: &Env<'_>, model: &str, id: i64) -> String {
             None => s(env, model, id, "name"),
         },
         "account.move" => {
-            let name = s(env, model, id, "name");
-            if !name.is_empty() && name != "/" {
-                return name;
+            // `_get_move_display_name(show_ref=True)`.
+            let mut out = String::new();
+            if s(env, model, id, "state") == "draft" {
+                out.push_str(match s(env, model, id, "move_type").as_str() {
+                    "out_invoice" => "Draft Invoice ",
+                    "out_refund" => "Draft Credit Note ",
+                    "in_invoice" => "Draft Bill ",
+                    "in_refund" => "Draft Vendor Credit Note ",
+                    "out_receipt" => "Draft Sales Receipt ",
+                    "in_receipt" => "Draft Purchase Receipt ",
+                    _ => "Draft Entry ",
+                });
             }
-            let label = match s(env, model, id, "move_type").as_str() {
-                "out_invoice" => "Draft Invoice",
-                "out_refund" => "Draft Credit Note",
-                "in_invoice" => "Draft Bill",
-                "in_refund" => "Draft Vendor Credit Note",
-                _ => "Draft Entry",
-            };
-            format!("{label} (* {id})")
+            let name = s(env, model, id, "name");
+            if name.is_empty() || name == "/" {
+                out.push_str(&format!("(* {id})"));
+            } else {
+                out.push_str(&name);
+            }
+            let reference = s(env, model, id, "ref");
+            if !reference.is_empty() {
+                out.push_str(&format!(" ({})", shorten(&reference, 50)));
+            }
+            out
         }
         "sale.order.line" => {
             let order = m2o(env, model, id, "order_id")
@@ -570,10 +635,35 @@ pub fn display_name(env: &Env<'_>, model: &str, id: i64) -> String {
             let name = s(env, model, id, "name");
             format!("{order} - {}", name.lines().next().unwrap_or_default())
         }
-        "stock.move" => match m2o(env, model, id, "picking_id") {
-            Some(p) => s(env, "stock.picking", p, "name"),
-            None => s(env, model, id, "name"),
-        },
+        "stock.move" => {
+            // origin/code: source>destination
+            let origin = m2o(env, model, id, "picking_id")
+                .map(|p| s(env, "stock.picking", p, "origin"))
+                .unwrap_or_default();
+            let code = m2o(env, model, id, "product_id")
+                .map(|p| s(env, "product.product", p, "default_code"))
+                .unwrap_or_default();
+            let loc = |f: &str| {
+                m2o(env, model, id, f)
+                    .map(|l| s(env, "stock.location", l, "name"))
+                    .unwrap_or_default()
+            };
+            format!(
+                "{}{}{}>{}",
+                if origin.is_empty() {
+                    String::new()
+                } else {
+                    format!("{origin}/")
+                },
+                if code.is_empty() {
+                    String::new()
+                } else {
+                    format!("{code}: ")
+                },
+                loc("location_id"),
+                loc("location_dest_id")
+            )
+        }
         "stock.quant" => match m2o(env, model, id, "location_id") {
             Some(l) => display_name(env, "stock.location", l),
             None => String::new(),
@@ -583,19 +673,11 @@ pub fn display_name(env: &Env<'_>, model: &str, id: i64) -> String {
             s(env, model, id, "module"),
             s(env, model, id, "name")
         ),
-        "res.users"
-        | "res.company"
-        | "res.country"
-        | "res.currency"
-        | "uom.uom"
-        | "account.tax"
-        | "account.journal"
-        | "delivery.carrier"
-        | "stock.warehouse"
-        | "sale.order"
-        | "stock.picking"
-        | "account.payment"
-        | "account.payment.method.line" => s(env, model, id, "name"),
+        "res.users" | "res.company" | "res.country" | "res.currency" | "uom.uom"
+        | "account.tax" | "account.journal" | "delivery.carrier" | "stock.warehouse"
+        | "sale.order" | "stock.picking" | "account.payment" | "product.attribute" => {
+            s(env, model, id, "name")
+        }
         "ir.config_parameter" => s(env, model, id, "key"),
         _ => {
             if env.schema.field(model, "name").is_some() {
@@ -609,7 +691,41 @@ pub fn display_name(env: &Env<'_>, model: &str, id: i64) -> String {
     }
 }
 
-fn ctx_active_ids(env: &Env<'_>, model: &str) -> Option<Vec<i64>> {
+/// Python's `textwrap.shorten(text, width)` (placeholder " [...]").
+fn shorten(text: &str, width: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= width {
+        return joined;
+    }
+    let placeholder = " [...]";
+    let mut out = String::new();
+    for w in words {
+        let candidate = if out.is_empty() {
+            w.to_owned()
+        } else {
+            format!("{out} {w}")
+        };
+        if candidate.chars().count() + placeholder.len() > width {
+            break;
+        }
+        out = candidate;
+    }
+    if out.is_empty() {
+        placeholder.trim_start().to_owned()
+    } else {
+        format!("{out}{placeholder}")
+    }
+}
+
+/// A sale order's currency: its pricelist's, else the company's.
+pub fn order_currency(env: &Env<'_>, order: i64) -> i64 {
+    m2o(env, "sale.order", order, "pricelist_id")
+        .and_then(|p| m2o(env, "product.pricelist", p, "currency_id"))
+        .unwrap_or_else(|| crate::accounting::company_currency(env))
+}
+
+pub(crate) fn ctx_active_ids(env: &Env<'_>, model: &str) -> Option<Vec<i64>> {
     if env.ctx.get("active_model").and_then(Value::as_str) != Some(model) {
         return None;
     }
@@ -660,7 +776,36 @@ pub fn before_create(
         "product.template" | "product.product" => {
             sync_product_type(env, vals);
             check_barcode(env, model, vals, &[])?;
+            if model == "product.template" {
+                // Variants are made once the attribute lines exist (after_create).
+                env.ctx.insert(crate::variants::DEFER.into(), json!(true));
+            } else if let Some(price) = vals.remove("lst_price")
+                && !vals.contains_key("list_price")
+            {
+                vals.insert("list_price".into(), price);
+            }
         }
+        "product.pricelist" => {
+            if !vals.get("currency_id").is_some_and(truthy) {
+                vals.insert(
+                    "currency_id".into(),
+                    json!(crate::accounting::company_currency(env)),
+                );
+            }
+            vals.entry("company_id").or_insert(json!(1));
+        }
+        "res.currency.rate" => {
+            vals.entry("name").or_insert(json!(env.today()));
+        }
+        "account.move" if !vals.get("currency_id").is_some_and(truthy) => {
+            let journal = vals.get("journal_id").and_then(Value::as_i64).unwrap_or(1);
+            let cur = m2o(env, "account.journal", journal, "currency_id")
+                .unwrap_or_else(|| crate::accounting::company_currency(env));
+            vals.insert("currency_id".into(), json!(cur));
+        }
+        "account.move.line" => crate::accounting::line_defaults(env, vals),
+        "account.move.reversal" => crate::accounting::reversal_defaults(env, vals)?,
+        "stock.return.picking" => crate::returns::defaults(env, vals)?,
         "ir.model.data" => {
             let module = vals
                 .get("module")
@@ -689,13 +834,23 @@ pub fn before_create(
                 "name".into(),
                 vals.get("name").cloned().unwrap_or(json!(false)),
             );
-            if let Some(login) = vals.get("login").and_then(Value::as_str)
+            if let Some(email) = vals.get("email").filter(|e| truthy(e)) {
+                pvals.insert("email".into(), email.clone());
+            } else if let Some(login) = vals.get("login").and_then(Value::as_str)
                 && login.contains('@')
             {
                 pvals.insert("email".into(), json!(login));
             }
             let pid = env.create("res.partner", &pvals)?;
             vals.insert("partner_id".into(), json!(pid));
+        }
+        "res.users" => {
+            if let Some(email) = vals.get("email").cloned()
+                && let Some(p) = vals.get("partner_id").and_then(Value::as_i64)
+                && env.exists("res.partner", p)
+            {
+                env.set("res.partner", p, "email", email);
+            }
         }
         "sale.order" => {
             if !vals.get("name").is_some_and(|n| truthy(n) && n != "New") {
@@ -708,6 +863,14 @@ pub fn before_create(
             }
             vals.entry("date_order").or_insert(json!(env.now_str()));
             vals.entry("user_id").or_insert(json!(env.uid));
+            // The partner's (here: the company's default) pricelist; currency_id follows it.
+            if !vals.get("pricelist_id").is_some_and(truthy)
+                && let Some(p) = env
+                    .search("product.pricelist", &json!([]), 0, Some(1), None)?
+                    .first()
+            {
+                vals.insert("pricelist_id".into(), json!(p));
+            }
         }
         "sale.order.line" => {
             if !vals.get("display_type").is_some_and(truthy) {
@@ -728,10 +891,24 @@ pub fn before_create(
                     vals.insert("name".into(), json!(name));
                 }
                 if !vals.contains_key("price_unit") {
-                    vals.insert(
-                        "price_unit".into(),
-                        env.raw("product.product", p, "list_price"),
-                    );
+                    // The variant's sales price, in the order's (pricelist's) currency.
+                    let mut price = crate::variants::lst_price(env, p);
+                    if let Some(o) = vals.get("order_id").and_then(Value::as_i64)
+                        && env.exists("sale.order", o)
+                    {
+                        let date: String = s(env, "sale.order", o, "date_order")
+                            .chars()
+                            .take(10)
+                            .collect();
+                        price = crate::accounting::convert(
+                            env,
+                            price,
+                            crate::accounting::company_currency(env),
+                            order_currency(env, o),
+                            &date,
+                        );
+                    }
+                    vals.insert("price_unit".into(), json!(price));
                 }
                 let tf = line_tax_field(v);
                 if !vals.contains_key(tf) {
@@ -799,66 +976,7 @@ pub fn before_create(
                 vals.insert("sale_order_ids".into(), json!([[6, 0, ids]]));
             }
         }
-        "account.payment.register" => {
-            let Some(active_model) = env
-                .ctx
-                .get("active_model")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-            else {
-                return Err(OdooError::user(
-                    "The register payment wizard should only be called on account.move or account.move.line records.",
-                ));
-            };
-            let ids = env.ctx.get("active_ids").map(ids_of).unwrap_or_default();
-            let lines: Vec<i64> = match active_model.as_str() {
-                "account.move" => {
-                    let mut out = Vec::new();
-                    for m in &ids {
-                        if !env.exists("account.move", *m) {
-                            return Err(OdooError::missing("account.move", &[*m], env.uid));
-                        }
-                        out.extend(env.children("account.move.line", "move_id", *m));
-                    }
-                    out
-                }
-                "account.move.line" => ids,
-                _ => {
-                    return Err(OdooError::user(
-                        "The register payment wizard should only be called on account.move or account.move.line records.",
-                    ));
-                }
-            };
-            let moves = moves_of_lines(env, &lines);
-            if moves.is_empty() {
-                return Err(OdooError::user(
-                    "You can't register a payment because there is nothing left to pay on the selected journal items.",
-                ));
-            }
-            for m in &moves {
-                if s(env, "account.move", *m, "state") != "posted" {
-                    return Err(OdooError::user(
-                        "You can only register payment for posted journal entries.",
-                    ));
-                }
-            }
-            let due: f64 = moves.iter().map(|m| residual(env, *m)).sum();
-            if due <= 0.0 {
-                return Err(OdooError::user(
-                    "You can't register a payment because there is nothing left to pay on the selected journal items.",
-                ));
-            }
-            vals.entry("line_ids").or_insert(json!([[6, 0, lines]]));
-            vals.entry("amount").or_insert(json!(round2(due)));
-            vals.entry("payment_date").or_insert(json!(env.today()));
-            vals.entry("journal_id").or_insert(json!(6));
-            if let Some(m) = moves.first() {
-                vals.entry("partner_id")
-                    .or_insert(env.raw("account.move", *m, "partner_id"));
-            }
-            vals.entry("currency_id")
-                .or_insert(env.raw("res.company", 1, "currency_id"));
-        }
+        "account.payment.register" => crate::accounting::register_defaults(env, vals)?,
         "choose.delivery.carrier" => {
             if let Some(c) = vals.get("carrier_id").and_then(Value::as_i64)
                 && env.exists("delivery.carrier", c)
@@ -893,14 +1011,15 @@ fn check_barcode(
     else {
         return Ok(());
     };
+    // Barcodes live on the variants; a template's are its variants'.
     let owners: Vec<i64> = env
-        .all_ids("product.template")
+        .all_ids("product.product")
         .into_iter()
-        .filter(|t| s(env, "product.template", *t, "barcode") == code)
+        .filter(|p| env.stored("product.product", *p, "barcode").as_str() == Some(code))
         .collect();
-    let mine: Vec<i64> = if model == "product.product" {
+    let mine: Vec<i64> = if model == "product.template" {
         ids.iter()
-            .filter_map(|i| m2o(env, model, *i, "product_tmpl_id"))
+            .flat_map(|t| env.children("product.product", "product_tmpl_id", *t))
             .collect()
     } else {
         ids.to_vec()
@@ -908,7 +1027,7 @@ fn check_barcode(
     let others: Vec<String> = owners
         .iter()
         .filter(|o| !mine.contains(o))
-        .map(|o| display_name(env, "product.template", *o))
+        .map(|o| display_name(env, "product.product", *o))
         .collect();
     if others.is_empty() {
         return Ok(());
@@ -919,34 +1038,21 @@ fn check_barcode(
     )))
 }
 
-fn moves_of_lines(env: &Env<'_>, lines: &[i64]) -> Vec<i64> {
-    let mut out = Vec::new();
-    for l in lines {
-        if let Some(m) = m2o(env, "account.move.line", *l, "move_id")
-            && !out.contains(&m)
-        {
-            out.push(m);
-        }
-    }
-    out
-}
-
-pub fn after_create(env: &mut Env<'_>, model: &str, id: i64) -> OdooResult<()> {
+pub fn after_create(
+    env: &mut Env<'_>,
+    model: &str,
+    id: i64,
+    vals: &Map<String, Value>,
+) -> OdooResult<()> {
     match model {
-        "product.template" if !env.ctx_flag("create_product_product") => {
-            let mut vals = Map::new();
-            vals.insert("product_tmpl_id".into(), json!(id));
-            let pid = env.alloc_id("product.product");
-            let now = env.now_str();
-            let mut row = Map::new();
-            row.insert("product_tmpl_id".into(), json!(id));
-            row.insert("active".into(), json!(true));
-            row.insert("create_date".into(), json!(now));
-            row.insert("write_date".into(), json!(now));
-            row.insert("create_uid".into(), json!(env.uid));
-            row.insert("write_uid".into(), json!(env.uid));
-            env.insert_row("product.product", pid, row);
+        "product.template" => {
+            env.ctx.remove(crate::variants::DEFER);
+            if !env.ctx_flag("create_product_product") {
+                crate::variants::after_template_create(env, id, vals)?;
+            }
         }
+        "product.template.attribute.line" => crate::variants::line_changed(env, id)?,
+        "account.move" => crate::accounting::add_term_line(env, id)?,
         "sale.order.line" => {
             if let Some(o) = m2o(env, model, id, "order_id")
                 && s(env, "sale.order", o, "state") == "sale"
@@ -991,7 +1097,18 @@ pub fn before_write(
         "product.template" | "product.product" => {
             sync_product_type(env, vals);
             check_barcode(env, model, vals, ids)?;
+            crate::variants::before_write(env, model, ids, vals)?;
         }
+        "res.users" => {
+            if let Some(email) = vals.get("email").cloned() {
+                for id in ids {
+                    if let Some(p) = m2o(env, model, *id, "partner_id") {
+                        env.set("res.partner", p, "email", email.clone());
+                    }
+                }
+            }
+        }
+        "account.payment.register" => crate::accounting::register_before_write(env, ids, vals),
         "stock.quant" => {
             if !env.ctx_flag("inventory_mode") {
                 return Err(OdooError::user(
@@ -1022,6 +1139,20 @@ pub fn after_write(
     ids: &[i64],
     vals: &Map<String, Value>,
 ) -> OdooResult<()> {
+    match model {
+        "product.template" if vals.contains_key("attribute_line_ids") => {
+            env.ctx.remove(crate::variants::DEFER);
+            for t in ids {
+                crate::variants::create_variant_ids(env, *t)?;
+            }
+        }
+        "product.template.attribute.line" if vals.contains_key("value_ids") => {
+            for l in ids {
+                crate::variants::line_changed(env, *l)?;
+            }
+        }
+        _ => {}
+    }
     if model == "sale.order.line" && vals.contains_key("product_uom_qty") {
         // Keep open delivery moves in line with the ordered quantity.
         for line in ids {
@@ -1049,6 +1180,33 @@ pub fn after_write(
                 if let Some(p) = m2o(env, "stock.move", *m, "picking_id") {
                     refresh_picking_state(env, p);
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records an unlink affects beyond the deleted ones (to refresh after it).
+pub fn unlink_touches(env: &Env<'_>, model: &str, ids: &[i64]) -> Vec<i64> {
+    match model {
+        "product.template.attribute.line" => {
+            let mut t: Vec<i64> = ids
+                .iter()
+                .filter_map(|l| m2o(env, model, *l, "product_tmpl_id"))
+                .collect();
+            t.sort_unstable();
+            t.dedup();
+            t
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub fn after_unlink(env: &mut Env<'_>, model: &str, touched: &[i64]) -> OdooResult<()> {
+    if model == "product.template.attribute.line" && !env.ctx_flag(crate::variants::DEFER) {
+        for t in touched {
+            if env.exists("product.template", *t) {
+                crate::variants::create_variant_ids(env, *t)?;
             }
         }
     }
@@ -1908,10 +2066,7 @@ pub fn create_invoices(env: &mut Env<'_>, wizard: i64) -> OdooResult<Value> {
         );
         vals.insert("invoice_origin".into(), env.raw("sale.order", o, "name"));
         vals.insert("ref".into(), env.raw("sale.order", o, "client_order_ref"));
-        vals.insert(
-            "currency_id".into(),
-            env.raw("res.company", 1, "currency_id"),
-        );
+        vals.insert("currency_id".into(), json!(order_currency(env, o)));
         vals.insert("journal_id".into(), json!(1));
         vals.insert(
             "invoice_user_id".into(),
@@ -1988,7 +2143,12 @@ pub fn move_post(env: &mut Env<'_>, moves: &[i64]) -> OdooResult<Value> {
             return Err(OdooError::missing("account.move", &[m], env.uid));
         }
         if s(env, "account.move", m, "state") != "draft" {
-            let name = display_name(env, "account.move", m);
+            let name = s(env, "account.move", m, "name");
+            let name = if name.is_empty() {
+                display_name(env, "account.move", m)
+            } else {
+                name
+            };
             return Err(OdooError::user(format!(
                 "The entry {name} (id {m}) must be in draft."
             )));
@@ -2023,34 +2183,14 @@ pub fn move_post(env: &mut Env<'_>, moves: &[i64]) -> OdooResult<Value> {
                 "in_refund" => "RBILL",
                 _ => "MISC",
             };
-            let n = env.db.next_seq(&format!("account.move.{prefix}.{year}"));
-            env.set(
-                "account.move",
-                m,
-                "name",
-                json!(format!("{prefix}/{year}/{n:05}")),
-            );
+            let name =
+                crate::accounting::next_name(env, &["account.move"], &format!("{prefix}/{year}/"));
+            env.set("account.move", m, "name", json!(name));
         }
         env.set("account.move", m, "state", json!("posted"));
-        let total = move_amounts(env, m).2;
-        let st = if total <= 0.0 { "paid" } else { "not_paid" };
-        env.set("account.move", m, "payment_state", json!(st));
+        crate::accounting::on_post(env, m)?;
     }
     Ok(json!(false))
-}
-
-pub fn move_button_draft(env: &mut Env<'_>, moves: &[i64]) -> OdooResult<()> {
-    for &m in moves {
-        if s(env, "account.move", m, "state") == "posted"
-            && env.raw_f64("account.move", m, "amount_paid") > 0.0
-        {
-            return Err(OdooError::user(
-                "You cannot reset to draft a paid entry; unreconcile the payment first.",
-            ));
-        }
-        env.set("account.move", m, "state", json!("draft"));
-    }
-    Ok(())
 }
 
 pub fn move_button_cancel(env: &mut Env<'_>, moves: &[i64]) -> OdooResult<()> {
@@ -2063,103 +2203,6 @@ pub fn move_button_cancel(env: &mut Env<'_>, moves: &[i64]) -> OdooResult<()> {
         env.set("account.move", m, "state", json!("cancel"));
     }
     Ok(())
-}
-
-/// `account.payment.register.action_create_payments`.
-pub fn create_payments(env: &mut Env<'_>, wizard: i64) -> OdooResult<Value> {
-    let model = "account.payment.register";
-    if !env.exists(model, wizard) {
-        return Err(OdooError::missing(model, &[wizard], env.uid));
-    }
-    let lines = ids_of(&env.raw(model, wizard, "line_ids"));
-    let moves = moves_of_lines(env, &lines);
-    for m in &moves {
-        if s(env, "account.move", *m, "state") != "posted" {
-            return Err(OdooError::user(
-                "You can only register payment for posted journal entries.",
-            ));
-        }
-    }
-    let mut amount = env.raw_f64(model, wizard, "amount");
-    if amount <= 0.0 {
-        return Err(OdooError::user(
-            "The amount of the payment must be positive.",
-        ));
-    }
-    let journal = m2o(env, model, wizard, "journal_id").unwrap_or(6);
-    let v = env.version();
-    let mut vals = Map::new();
-    vals.insert("amount".into(), json!(amount));
-    vals.insert("payment_type".into(), json!("inbound"));
-    vals.insert("partner_type".into(), json!("customer"));
-    vals.insert("partner_id".into(), env.raw(model, wizard, "partner_id"));
-    vals.insert("date".into(), env.raw(model, wizard, "payment_date"));
-    vals.insert("journal_id".into(), json!(journal));
-    vals.insert("currency_id".into(), env.raw(model, wizard, "currency_id"));
-    if let Some(pm) = m2o(env, model, wizard, "payment_method_line_id") {
-        vals.insert("payment_method_line_id".into(), json!(pm));
-    }
-    let memo = if v >= Version::V18 { "memo" } else { "ref" };
-    let comm = env.raw(model, wizard, "communication");
-    let comm = if truthy(&comm) {
-        comm
-    } else {
-        json!(
-            moves
-                .iter()
-                .map(|m| display_name(env, "account.move", *m))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
-    vals.insert(memo.into(), comm);
-    vals.insert(
-        "reconciled_invoice_ids".into(),
-        json!([[6, 0, moves.clone()]]),
-    );
-    let pay = env.create("account.payment", &vals)?;
-    let code = s(env, "account.journal", journal, "code");
-    let year = env.now.year();
-    let n = env.db.next_seq(&format!("account.payment.{code}.{year}"));
-    let name = if v >= Version::V17 {
-        format!("P{code}/{year}/{n:05}")
-    } else {
-        format!("{code}/{year}/{n:05}")
-    };
-    env.set("account.payment", pay, "name", json!(name));
-    env.set(
-        "account.payment",
-        pay,
-        "state",
-        json!(if v >= Version::V18 { "paid" } else { "posted" }),
-    );
-    for m in &moves {
-        let due = residual(env, *m);
-        let applied = amount.min(due);
-        amount -= applied;
-        let paid = env.raw_f64("account.move", *m, "amount_paid") + applied;
-        env.set("account.move", *m, "amount_paid", json!(round2(paid)));
-        let left = residual(env, *m);
-        let st = if left <= 1e-9 {
-            "paid"
-        } else if paid > 0.0 {
-            "partial"
-        } else {
-            "not_paid"
-        };
-        env.set("account.move", *m, "payment_state", json!(st));
-    }
-    if env.ctx_flag("dont_redirect_to_payments") {
-        return Ok(json!(true));
-    }
-    Ok(json!({
-        "name": "Payments",
-        "type": "ir.actions.act_window",
-        "res_model": "account.payment",
-        "context": {"create": false},
-        "view_mode": "form",
-        "res_id": pay,
-    }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,10 @@ pub struct Db {
     pub tables: BTreeMap<String, Table>,
     pub sequences: BTreeMap<String, i64>,
     pub credentials: BTreeMap<i64, Credential>,
+    /// Enterprise accounting (`account_accountant`): a fully paid invoice is "in_payment" until
+    /// its payment is matched with a bank statement ([`crate::Options::in_payment_state`]).
+    #[serde(default)]
+    pub in_payment_state: bool,
 }
 
 impl Db {
@@ -53,6 +57,7 @@ impl Db {
             tables: BTreeMap::new(),
             sequences: BTreeMap::new(),
             credentials: BTreeMap::new(),
+            in_payment_state: false,
         }
     }
 
@@ -317,6 +322,10 @@ impl Env<'_> {
             Ty::Float | Ty::Monetary => json!(as_f64(&raw)),
             Ty::Integer => json!(raw.as_i64().unwrap_or(0)),
             Ty::Boolean => Value::Bool(truthy(&raw)),
+            Ty::Binary | Ty::Json => match raw {
+                Value::Null => Value::Bool(false),
+                other => other,
+            },
             Ty::Char | Ty::Text | Ty::Html | Ty::Selection(_) | Ty::Date | Ty::Datetime => {
                 match raw {
                     Value::String(s) if s.is_empty() && !matches!(def.ty, Ty::Selection(_)) => {
@@ -339,6 +348,30 @@ impl Env<'_> {
             return Err(OdooError::access(format!(
                 "You are not allowed to access '{}' ({}) records.\n\nThis operation is allowed for the following groups:\n\t- {}\n\nContact your administrator to request access if necessary.",
                 m.description, m.name, group
+            )));
+        }
+        Ok(())
+    }
+
+    /// Create, write and delete rights (`op`: "create", "write" or "unlink"): models with
+    /// `write_groups` are for administrators only.
+    pub fn check_write(&self, model: &str, op: &str) -> OdooResult<()> {
+        let Some(m) = self.schema.model(model) else {
+            return Ok(());
+        };
+        if let Some(groups) = m.write_groups
+            && !self.db.credentials.get(&self.uid).is_some_and(|c| c.admin)
+            && self.uid != 1
+        {
+            let verb = match op {
+                "create" => "create",
+                "unlink" => "delete",
+                _ => "modify",
+            };
+            let list: String = groups.iter().map(|g| format!("\n\t- {g}")).collect();
+            return Err(OdooError::access(format!(
+                "You are not allowed to {verb} '{}' ({}) records.\n\nThis operation is allowed for the following groups:{list}\n\nContact your administrator to request access if necessary.",
+                m.description, m.name
             )));
         }
         Ok(())
@@ -392,6 +425,11 @@ impl Env<'_> {
         mut ids: Vec<i64>,
         order: Option<&str>,
     ) -> OdooResult<Vec<i64>> {
+        let default = self.schema.model(model).map(|m| m.order).unwrap_or("id");
+        if order.is_none_or(|o| o.trim().is_empty()) && default == "id" {
+            ids.sort_unstable();
+            return Ok(ids);
+        }
         let spec = match order {
             Some(o) if !o.trim().is_empty() => domain::parse_order(self, model, o, true)?,
             _ => {
@@ -539,6 +577,10 @@ impl Env<'_> {
                     )));
                 }
             },
+            Ty::Binary | Ty::Json => match value {
+                Value::Null => Value::Bool(false),
+                other => other.clone(),
+            },
             Ty::One2many(..) | Ty::Many2many(_) => value.clone(),
         })
     }
@@ -546,6 +588,7 @@ impl Env<'_> {
     /// Generic `create` of one record. Returns the new id.
     pub fn create(&mut self, model: &str, vals: &Map<String, Value>) -> OdooResult<i64> {
         self.check_access(model)?;
+        self.check_write(model, "create")?;
         let mut vals = vals.clone();
         // Unknown fields first, like Odoo (before any id is taken).
         for k in vals.keys() {
@@ -554,6 +597,7 @@ impl Env<'_> {
             }
         }
         business::before_create(self, model, &mut vals)?;
+        let all_vals = vals.clone();
 
         // _inherits: create or update the parent first.
         let mut own = Map::new();
@@ -639,13 +683,14 @@ impl Env<'_> {
         for (k, cmds) in x2many {
             self.apply_x2many(model, id, &k, &cmds)?;
         }
-        business::after_create(self, model, id)?;
+        business::after_create(self, model, id, &all_vals)?;
         Ok(id)
     }
 
     /// Generic `write` on existing records.
     pub fn write(&mut self, model: &str, ids: &[i64], vals: &Map<String, Value>) -> OdooResult<()> {
         self.check_access(model)?;
+        self.check_write(model, "write")?;
         for k in vals.keys() {
             if self.schema.field(model, k).is_none() {
                 return Err(OdooError::invalid_field(model, k));
@@ -709,6 +754,7 @@ impl Env<'_> {
     /// Generic `unlink`.
     pub fn unlink(&mut self, model: &str, ids: &[i64]) -> OdooResult<()> {
         self.check_access(model)?;
+        self.check_write(model, "unlink")?;
         let missing: Vec<i64> = ids
             .iter()
             .copied()
@@ -718,6 +764,7 @@ impl Env<'_> {
             return Err(OdooError::missing(model, &missing, self.uid));
         }
         business::before_unlink(self, model, ids)?;
+        let touched = business::unlink_touches(self, model, ids);
         for &id in ids {
             self.remove_row(model, id);
             // References: cascade where Odoo does, refuse where a required link would dangle
@@ -774,6 +821,7 @@ impl Env<'_> {
                 }
             }
         }
+        business::after_unlink(self, model, &touched)?;
         Ok(())
     }
 
@@ -811,8 +859,9 @@ impl Env<'_> {
         } else {
             list
         };
+        // One2many: the field's records as read (some are filtered, e.g. invoice_line_ids).
         let mut current: Vec<i64> = match inverse {
-            Some(inv) => self.children(rel, inv, id),
+            Some(_) => ids_of(&self.raw(model, id, field)),
             None => ids_of(&self.stored(model, id, field)),
         };
         let unlink_child = |env: &mut Self, child: i64, delete: bool| -> OdooResult<()> {
@@ -928,6 +977,13 @@ const CASCADE: &[(&str, &str)] = &[
     ("sale.order.cancel", "order_id"),
     ("choose.delivery.carrier", "order_id"),
     ("account.payment.method.line", "journal_id"),
+    ("account.partial.reconcile", "debit_move_id"),
+    ("account.partial.reconcile", "credit_move_id"),
+    ("res.currency.rate", "currency_id"),
+    ("product.attribute.value", "attribute_id"),
+    ("product.template.attribute.line", "product_tmpl_id"),
+    ("product.template.attribute.value", "attribute_line_id"),
+    ("stock.return.picking.line", "wizard_id"),
 ];
 
 fn truthy_or_zero(v: &Value) -> bool {

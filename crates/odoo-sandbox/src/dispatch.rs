@@ -102,6 +102,15 @@ pub fn spec(v: Version, model: &str, method: &str) -> Option<Spec> {
         ("sale.advance.payment.inv", "create_invoices") => rec(&[], false),
         ("account.move", "action_post" | "button_draft" | "button_cancel") => rec(&[], false),
         ("account.payment.register", "action_create_payments") => rec(&[], false),
+        ("account.move.reversal", "refund_moves" | "modify_moves") if v >= Version::V17 => {
+            rec(&[], false)
+        }
+        ("account.move.reversal", "reverse_moves") if v >= Version::V17 => {
+            rec(&["is_modify"], false)
+        }
+        ("account.move.reversal", "reverse_moves") => rec(&[], false),
+        ("stock.return.picking", "action_create_returns") if v >= Version::V18 => rec(&[], false),
+        ("stock.return.picking", "create_returns") if v < Version::V18 => rec(&[], false),
         ("choose.delivery.carrier", "button_confirm") => rec(&[], false),
         ("res.users", "context_get") => mdl(&[], 0, true),
         ("ir.model.data", "check_object_reference") => {
@@ -579,7 +588,7 @@ fn business_method(
         }
         ("account.move", "action_post") => Some(business::move_post(env, ids)?),
         ("account.move", "button_draft") => {
-            business::move_button_draft(env, ids)?;
+            crate::accounting::move_button_draft(env, ids)?;
             None
         }
         ("account.move", "button_cancel") => {
@@ -587,8 +596,29 @@ fn business_method(
             None
         }
         ("account.payment.register", "action_create_payments") => {
-            Some(business::create_payments(env, first())?)
+            Some(crate::accounting::create_payments(env, first())?)
         }
+        ("account.move.reversal", m) => {
+            use crate::accounting::Reverse;
+            let mode = match m {
+                "modify_moves" => Reverse::Modify,
+                "reverse_moves" if v >= Version::V17 => {
+                    if p.get("is_modify").is_some_and(crate::db::truthy) {
+                        Reverse::Modify
+                    } else {
+                        Reverse::Refund
+                    }
+                }
+                "reverse_moves" => match env.raw(model, first(), "refund_method").as_str() {
+                    Some("cancel") => Reverse::Cancel,
+                    Some("modify") => Reverse::Modify,
+                    _ => Reverse::Refund,
+                },
+                _ => Reverse::Refund,
+            };
+            Some(crate::accounting::reverse_moves(env, first(), mode)?)
+        }
+        ("stock.return.picking", _) => Some(crate::returns::create_returns(env, first())?),
         ("choose.delivery.carrier", "button_confirm") => {
             business::delivery_confirm(env, first())?;
             None
@@ -674,7 +704,9 @@ pub fn fields_get(schema: &Schema, model: &str, p: &Map<String, Value>) -> Value
     let all = p_fields(p, "allfields").filter(|a| !a.is_empty());
     let attrs = p_fields(p, "attributes").filter(|a| !a.is_empty());
     let mut names: Vec<&'static str> = schema.field_names(model);
-    names.sort_unstable();
+    if !schema.model(model).is_some_and(|m| m.ordered) {
+        names.sort_unstable();
+    }
     let mut out = Map::new();
     for n in names {
         if let Some(a) = &all

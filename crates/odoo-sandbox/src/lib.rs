@@ -42,8 +42,41 @@
 //! invoice status, one2many lists) are derived at read time, so they are always consistent.
 //! Each model call runs as one transaction: if it fails, the tables are restored, but ids and
 //! document numbers it consumed stay consumed (as with PostgreSQL sequences; the transcript
-//! shows S00002 lost to a failed create). The seed data is in [`seed`]; the field lists per
-//! version in [`schema`]; the behaviour (order → delivery → invoice → payment) in [`business`].
+//! shows S00002 lost to a failed create). Invoice, credit note and payment numbers are the
+//! exception: like Odoo's `sequence.mixin` they follow the highest number in use, so a failed
+//! call does not use one up. The seed data is in [`seed`]; the field lists per version in
+//! [`schema`]; the behaviour (order → delivery → invoice → payment) in [`business`], with
+//! payments, credit notes and currencies in [`accounting`], attributes and variants in
+//! [`variants`] and returns in [`returns`].
+//!
+//! # Accounting, currencies, variants and returns
+//!
+//! These follow the recorded Odoo 18 accounting transcript (`tests/accounting.rs` replays it):
+//!
+//! - **Payments**: `account.payment.register` created with context `active_model`
+//!   "account.move" (or "account.move.line") and `active_ids`, then `action_create_payments`
+//!   (returns the "Payments" window action with the payment as `res_id`). Partial amounts leave
+//!   the invoice "partial"; a full payment leaves it "paid" (Community; "in_payment" with
+//!   [`Options::in_payment_state`]). Bank journal 6 / cash journal 7 use the company's
+//!   outstanding accounts 49 (receipts) and 50 (payments). `account.payment` has `memo` (18+;
+//!   `ref` before), `state` "in_process" until every invoice it pays is paid, then "paid".
+//! - **Credit notes**: `account.move.reversal` with the invoice in the context, then
+//!   `refund_moves` (a draft `out_refund` with `reversed_entry_id`, lines copied, sale links
+//!   kept) or `modify_moves`; 16 has `refund_method` + `reverse_moves`. Posting a credit note
+//!   reconciles it with the invoice it reverses when that has a residual; an invoice settled only
+//!   by credit notes is "reversed". A credit note of a paid invoice is paid out with the payment
+//!   wizard (an outbound payment).
+//! - **Sender email**: see [`Options::users_without_email`].
+//! - **Currencies**: company SAR; the default pricelist's currency is [`Options::pricelist_currency`];
+//!   `sale.order.currency_id` is its pricelist's (an explicit `currency_id` is ignored), prices
+//!   are converted from the company currency with `res.currency.rate` rows (none seeded: 1.0);
+//!   invoices carry the order's currency and company-currency `*_signed` amounts. Writing
+//!   `res.currency` (and `res.currency.rate`) needs an administrator (`AccessError`).
+//! - **Variants**: `product.attribute` (+ `value_ids`), `product.template.attribute_line_ids`
+//!   generate one `product.product` per combination; `price_extra` lives on
+//!   `product.template.attribute.value`; `default_code` and `barcode` are per variant.
+//! - **Returns**: `stock.return.picking` with `active_model` "stock.picking" + `active_id`, lines
+//!   at quantity 0 (18+), `action_create_returns` (`create_returns` on 16/17).
 //!
 //! With [`Options::state_file`], the database is loaded at start (if the file exists), written
 //! (atomically, via a temporary file) shortly after every committed change, and once more at
@@ -63,10 +96,12 @@
 //! | `POST /_sandbox/faults/commit_then_drop` `{"model"?, "method"?, "rate"?, "times"?}` | add a commit-then-drop rule |
 //! | `POST /_sandbox/faults/outage` `{"seconds"}` | refuse connections for that long |
 //! | `POST /_sandbox/faults/expired_credentials` `{"expired": true}` | every authentication fails |
+//! | `POST /_sandbox/users/email` `{"login", "email"}` | give a user an email address, or take it away (`"email": null`): see [`Options::users_without_email`] |
 //! | `GET` or `POST /_sandbox/inspect` `model`, `domain` (JSON), `fields`, `limit` | `{"model", "count", "records"}` |
 //! | `GET /_sandbox/calls` | how many calls each `model.method` received |
 //! | `POST /_sandbox/reset` | back to the fresh database, faults cleared, call counters zeroed |
 
+pub mod accounting;
 pub mod business;
 pub mod db;
 pub mod dispatch;
@@ -74,10 +109,12 @@ pub mod domain;
 pub mod error;
 pub mod faults;
 mod pyjson;
+pub mod returns;
 mod rpc;
 pub mod schema;
 pub mod seed;
 mod server;
+pub mod variants;
 
 use std::fmt;
 use std::future::Future;
@@ -167,6 +204,24 @@ pub struct Options {
     pub latency: Latency,
     /// Users besides `admin` (e.g. a non-admin `connector` user).
     pub extra_users: Vec<UserSpec>,
+    /// Logins whose user has no email address. Empty by default: `admin` has one and each extra
+    /// user gets `<login>@example.com` (or its login when that is an address). Odoo refuses to
+    /// post a chatter message as a user without one, so for such a user these calls fail with
+    /// `UserError` "Unable to send message, please configure the sender's email address." and
+    /// roll back (as the recorded connector user did): registering a payment that fully pays an
+    /// invoice (or credit note) linked to a sale order, posting a credit note of such an invoice
+    /// that reconciles it to paid, and `stock.return.picking.action_create_returns`. Switchable at
+    /// run time with `POST /_sandbox/users/email`.
+    pub users_without_email: Vec<String>,
+    /// Currency (ISO code: EUR, USD, SAR or AED) of the default pricelist 1 "Default", which new
+    /// sale orders get and whose currency they carry. `None` (default): the company's, SAR, so
+    /// orders and invoices are in SAR. The recorded Odoo 18 database had it in USD.
+    pub pricelist_currency: Option<String>,
+    /// Behave as with Odoo Enterprise's accounting app (`account_accountant`): a fully paid
+    /// invoice shows `payment_state` "in_payment" (and its payment stays "in_process") until the
+    /// payment is matched with a bank statement, which never happens in the sandbox. Default
+    /// (Community, as recorded): "paid".
+    pub in_payment_state: bool,
 }
 
 impl Default for Options {
@@ -180,6 +235,9 @@ impl Default for Options {
             state_file: None,
             latency: Latency::default(),
             extra_users: Vec::new(),
+            users_without_email: Vec::new(),
+            pricelist_currency: None,
+            in_payment_state: false,
         }
     }
 }

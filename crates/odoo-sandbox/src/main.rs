@@ -27,6 +27,22 @@ struct Args {
     /// Keep the data in this JSON file across restarts.
     #[arg(long)]
     state_file: Option<PathBuf>,
+    /// A user (by login, e.g. admin) without an email address: Odoo then refuses the calls that
+    /// post a chatter message as that user (a payment that pays a sale's invoice, a return).
+    /// Repeatable.
+    #[arg(
+        long = "user-without-email",
+        value_name = "LOGIN",
+        env = "ODOO_SANDBOX_USERS_WITHOUT_EMAIL",
+        value_delimiter = ','
+    )]
+    users_without_email: Vec<String>,
+    /// Currency of the default pricelist (EUR, USD, SAR or AED; default: the company's, SAR).
+    #[arg(long, value_name = "CODE", env = "ODOO_SANDBOX_PRICELIST_CURRENCY")]
+    pricelist_currency: Option<String>,
+    /// Enterprise accounting: fully paid invoices show "in_payment" instead of "paid".
+    #[arg(long, env = "ODOO_SANDBOX_IN_PAYMENT_STATE")]
+    in_payment_state: bool,
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this returns, so a signal
@@ -69,8 +85,14 @@ async fn main() -> anyhow::Result<()> {
         password: args.password,
         api_key: args.api_key,
         state_file: args.state_file,
+        users_without_email: args.users_without_email,
+        pricelist_currency: args.pricelist_currency,
+        in_payment_state: args.in_payment_state,
         ..Options::default()
     };
+    if let Some(Err(e)) = odoo_sandbox::seed::pricelist_currency(&opts) {
+        anyhow::bail!(e);
+    }
     let shutdown = shutdown_signal()?;
     println!(
         "odoo-sandbox (Odoo {}) listening on http://{addr}",

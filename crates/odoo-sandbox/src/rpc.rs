@@ -715,6 +715,13 @@ struct OutageReq {
 }
 
 #[derive(Deserialize)]
+struct EmailReq {
+    login: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct ExpiredReq {
     #[serde(default = "yes")]
     expired: bool,
@@ -754,8 +761,24 @@ pub(crate) fn admin(
         Ok(match (method, path.trim_end_matches('/')) {
             (&Method::GET, "/_sandbox") => json_response(
                 StatusCode::OK,
-                &json!({"version": shared.opts.version.to_string(), "database": shared.opts.database, "login": shared.opts.login}),
+                &json!({"version": shared.opts.version.to_string(), "database": shared.opts.database, "login": shared.opts.login,
+                        "users_without_email": shared.opts.users_without_email,
+                        "pricelist_currency": shared.opts.pricelist_currency,
+                        "in_payment_state": shared.opts.in_payment_state}),
             ),
+            (&Method::POST, "/_sandbox/users/email") => {
+                let r: EmailReq = parse(body)?;
+                match shared.set_user_email(&r.login, r.email.as_deref()) {
+                    Some(uid) => json_response(
+                        StatusCode::OK,
+                        &json!({"login": r.login, "uid": uid, "email": r.email.as_deref().map(str::trim).filter(|e| !e.is_empty())}),
+                    ),
+                    None => json_response(
+                        StatusCode::NOT_FOUND,
+                        &json!({"error": format!("no user with login {:?}", r.login)}),
+                    ),
+                }
+            }
             (&Method::GET, "/_sandbox/faults") => json_response(
                 StatusCode::OK,
                 &serde_json::to_value(faults.config()).unwrap_or_default(),

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use crate::Version;
 
+#[path = "schema_models.rs"]
+mod more;
+
 /// The type of a field, as `fields_get` reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ty {
@@ -24,6 +27,8 @@ pub enum Ty {
     Boolean,
     Date,
     Datetime,
+    Binary,
+    Json,
     Selection(Vec<(&'static str, &'static str)>),
     Many2one(&'static str),
     One2many(&'static str, &'static str),
@@ -42,6 +47,8 @@ impl Ty {
             Ty::Boolean => "boolean",
             Ty::Date => "date",
             Ty::Datetime => "datetime",
+            Ty::Binary => "binary",
+            Ty::Json => "json",
             Ty::Selection(_) => "selection",
             Ty::Many2one(_) => "many2one",
             Ty::One2many(..) => "one2many",
@@ -97,6 +104,11 @@ impl Field {
         self.readonly = true;
         self
     }
+    /// Computed (not stored as such) but writable: the business layer handles the inverse.
+    fn virt(mut self) -> Self {
+        self.store = false;
+        self
+    }
     fn ro(mut self) -> Self {
         self.readonly = true;
         self
@@ -119,6 +131,12 @@ pub struct Model {
     pub inherits: Option<(&'static str, &'static str)>,
     /// Only administrators may access it (ir.config_parameter).
     pub admin_only: Option<&'static str>,
+    /// Only administrators may create, write or delete it; the groups the `AccessError` names
+    /// (res.currency: Administration/Settings and Invoicing/Administrator).
+    pub write_groups: Option<&'static [&'static str]>,
+    /// The fields are declared in Odoo's own order (magic fields included), which `fields_get`
+    /// keeps, instead of the alphabetical order used for the other models.
+    pub ordered: bool,
     /// Position of each field in `fields`.
     index: HashMap<&'static str, usize>,
 }
@@ -183,6 +201,17 @@ impl Schema {
     pub fn build(version: Version) -> Schema {
         let mut models = BTreeMap::new();
         for mut m in all_models(version) {
+            if m.fields.iter().any(|f| f.name == "id") {
+                m.ordered = true;
+                m.index = m
+                    .fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.name, i))
+                    .collect();
+                models.insert(m.name, m);
+                continue;
+            }
             let mut base = vec![
                 f("id", "ID", Ty::Integer).ro(),
                 f("display_name", "Display Name", Ty::Char).comp(),
@@ -218,12 +247,79 @@ fn model(
         fields,
         inherits: None,
         admin_only: None,
+        write_groups: None,
+        ordered: false,
         index: HashMap::new(),
     }
 }
 
 fn sel(v: &[(&'static str, &'static str)]) -> Ty {
     Ty::Selection(v.to_vec())
+}
+
+fn advance_payment_fields(v: Version) -> Vec<Field> {
+    let method = f(
+        "advance_payment_method",
+        "Create Invoice",
+        sel(&[
+            ("delivered", "Regular invoice"),
+            ("percentage", "Down payment (percentage)"),
+            ("fixed", "Down payment (fixed amount)"),
+        ]),
+    )
+    .req()
+    .def(json!("delivered"));
+    if v < Version::V18 {
+        return vec![
+            method,
+            f("sale_order_ids", "Sale Order", Ty::Many2many("sale.order")),
+            f("amount", "Down Payment", Ty::Float).def(json!(0.0)),
+            f("fixed_amount", "Down Payment Amount (Fixed)", Ty::Monetary).def(json!(0.0)),
+            f("deduct_down_payments", "Deduct down payments", Ty::Boolean).def(json!(true)),
+            f("count", "Order Count", Ty::Integer).comp(),
+        ];
+    }
+    // Odoo 18's fields, in its order (recorded fields_get).
+    let mut out = vec![
+        method,
+        f("count", "Order Count", Ty::Integer).comp(),
+        f("sale_order_ids", "Sale Order", Ty::Many2many("sale.order")),
+        f("has_down_payments", "Has down payments", Ty::Boolean).comp(),
+        f("deduct_down_payments", "Deduct down payments", Ty::Boolean).def(json!(true)),
+        f("amount", "Down Payment", Ty::Float).def(json!(0.0)),
+        f("fixed_amount", "Down Payment Amount (Fixed)", Ty::Monetary).def(json!(0.0)),
+        f("currency_id", "Currency", Ty::Many2one("res.currency")).comp(),
+        f("company_id", "Company", Ty::Many2one("res.company")).comp(),
+        f("amount_invoiced", "Already invoiced", Ty::Monetary).comp(),
+        f("amount_to_invoice", "Amount to invoice", Ty::Monetary).comp(),
+        f(
+            "display_draft_invoice_warning",
+            "Display Draft Invoice Warning",
+            Ty::Boolean,
+        )
+        .comp(),
+        f(
+            "display_invoice_amount_warning",
+            "Display Invoice Amount Warning",
+            Ty::Boolean,
+        )
+        .comp(),
+        f("consolidated_billing", "Consolidated Billing", Ty::Boolean).def(json!(true)),
+    ];
+    out.extend(magic());
+    out
+}
+
+/// Odoo's magic fields, in the order its `fields_get` lists them (for `ordered` models).
+fn magic() -> Vec<Field> {
+    vec![
+        f("id", "ID", Ty::Integer).ro(),
+        f("display_name", "Display Name", Ty::Char).comp(),
+        f("create_uid", "Created by", Ty::Many2one("res.users")).ro(),
+        f("create_date", "Created on", Ty::Datetime).ro(),
+        f("write_uid", "Last Updated by", Ty::Many2one("res.users")).ro(),
+        f("write_date", "Last Updated on", Ty::Datetime).ro(),
+    ]
 }
 
 #[allow(clippy::too_many_lines)]
@@ -301,10 +397,11 @@ fn all_models(v: Version) -> Vec<Model> {
     ]);
 
     // product.template
+    // default_code and barcode live on the variants; the template's are its single variant's.
     let mut tmpl = vec![
         f("name", "Name", Ty::Char).req(),
-        f("default_code", "Internal Reference", Ty::Char),
-        f("barcode", "Barcode", Ty::Char),
+        f("default_code", "Internal Reference", Ty::Char).virt(),
+        f("barcode", "Barcode", Ty::Char).virt(),
     ];
     if storable_18 {
         tmpl.push(
@@ -400,6 +497,13 @@ fn all_models(v: Version) -> Vec<Model> {
             Ty::Many2one("product.product"),
         )
         .comp(),
+        f("product_variant_count", "# Product Variants", Ty::Integer).comp(),
+        f(
+            "attribute_line_ids",
+            "Product Attributes",
+            Ty::One2many("product.template.attribute.line", "product_tmpl_id"),
+        )
+        .virt(),
     ]);
 
     let mut product = model(
@@ -413,8 +517,17 @@ fn all_models(v: Version) -> Vec<Model> {
                 Ty::Many2one("product.template"),
             )
             .req(),
+            f("default_code", "Internal Reference", Ty::Char),
+            f("barcode", "Barcode", Ty::Char),
             f("active", "Active", Ty::Boolean).def(json!(true)),
-            f("lst_price", "Sales Price", Ty::Float).comp(),
+            f(
+                "product_template_attribute_value_ids",
+                "Attribute Values",
+                Ty::Many2many("product.template.attribute.value"),
+            ),
+            f("combination_indices", "Combination Indices", Ty::Char).comp(),
+            f("price_extra", "Variant Price Extra", Ty::Float).comp(),
+            f("lst_price", "Sales Price", Ty::Float).virt(),
             f("qty_available", "Quantity On Hand", Ty::Float).comp(),
             f("virtual_available", "Forecasted Quantity", Ty::Float).comp(),
             f("free_qty", "Free To Use Quantity ", Ty::Float).comp(),
@@ -477,7 +590,13 @@ fn all_models(v: Version) -> Vec<Model> {
         f("amount_untaxed", "Untaxed Amount", Ty::Monetary).comp(),
         f("amount_tax", "Taxes", Ty::Monetary).comp(),
         f("amount_total", "Total", Ty::Monetary).comp(),
+        f(
+            "pricelist_id",
+            "Pricelist",
+            Ty::Many2one("product.pricelist"),
+        ),
         f("currency_id", "Currency", Ty::Many2one("res.currency")).comp(),
+        f("currency_rate", "Currency Rate", Ty::Float).comp(),
         f("company_id", "Company", Ty::Many2one("res.company"))
             .req()
             .def(json!(1)),
@@ -670,25 +789,14 @@ fn all_models(v: Version) -> Vec<Model> {
         f("origin", "Source Document", Ty::Char),
         f("date", "Date Scheduled", Ty::Datetime),
         f("is_inventory", "Inventory", Ty::Boolean).def(json!(false)),
+        f(
+            "origin_returned_move_id",
+            "Origin return move",
+            Ty::Many2one("stock.move"),
+        ),
+        f("to_refund", "Update quantities on SO/PO", Ty::Boolean).def(json!(false)),
         f("company_id", "Company", Ty::Many2one("res.company")).def(json!(1)),
     ]);
-
-    let payment_states: Vec<(&str, &str)> = if v >= Version::V18 {
-        vec![
-            ("draft", "Draft"),
-            ("in_process", "In Process"),
-            ("paid", "Paid"),
-            ("canceled", "Canceled"),
-            ("rejected", "Rejected"),
-        ]
-    } else {
-        vec![
-            ("draft", "Draft"),
-            ("posted", "Posted"),
-            ("cancel", "Cancelled"),
-        ]
-    };
-    let memo_field = if v >= Version::V18 { "memo" } else { "ref" };
 
     let mut tax_fields = vec![
         f("name", "Tax Name", Ty::Char).req(),
@@ -795,24 +903,7 @@ fn all_models(v: Version) -> Vec<Model> {
             "sale.advance.payment.inv",
             "Sales Advance Payment Invoice",
             "id",
-            vec![
-                f(
-                    "advance_payment_method",
-                    "Create Invoice",
-                    sel(&[
-                        ("delivered", "Regular invoice"),
-                        ("percentage", "Down payment (percentage)"),
-                        ("fixed", "Down payment (fixed amount)"),
-                    ]),
-                )
-                .req()
-                .def(json!("delivered")),
-                f("sale_order_ids", "Sale Order", Ty::Many2many("sale.order")),
-                f("amount", "Down Payment", Ty::Float).def(json!(0.0)),
-                f("fixed_amount", "Down Payment Amount (Fixed)", Ty::Monetary).def(json!(0.0)),
-                f("deduct_down_payments", "Deduct down payments", Ty::Boolean).def(json!(true)),
-                f("count", "Order Count", Ty::Integer).comp(),
-            ],
+            advance_payment_fields(v),
         ),
         model(
             "stock.warehouse",
@@ -958,6 +1049,13 @@ fn all_models(v: Version) -> Vec<Model> {
                     "Back Order of",
                     Ty::Many2one("stock.picking"),
                 ),
+                f("return_id", "Return of", Ty::Many2one("stock.picking")),
+                f(
+                    "return_ids",
+                    "Returns",
+                    Ty::One2many("stock.picking", "return_id"),
+                )
+                .comp(),
                 f("user_id", "Responsible", Ty::Many2one("res.users")),
                 f("company_id", "Company", Ty::Many2one("res.company")).def(json!(1)),
             ],
@@ -994,235 +1092,6 @@ fn all_models(v: Version) -> Vec<Model> {
                 f("in_date", "Incoming Date", Ty::Datetime).ro(),
                 f("product_uom_id", "Unit of Measure", Ty::Many2one("uom.uom")).comp(),
                 f("company_id", "Company", Ty::Many2one("res.company")).comp(),
-            ],
-        ),
-        model(
-            "account.move",
-            "Journal Entry",
-            "date desc, name desc, invoice_date desc, id desc",
-            vec![
-                f("name", "Number", Ty::Char).ro(),
-                f(
-                    "move_type",
-                    "Type",
-                    sel(&[
-                        ("entry", "Journal Entry"),
-                        ("out_invoice", "Customer Invoice"),
-                        ("out_refund", "Customer Credit Note"),
-                        ("in_invoice", "Vendor Bill"),
-                        ("in_refund", "Vendor Credit Note"),
-                        ("out_receipt", "Sales Receipt"),
-                        ("in_receipt", "Purchase Receipt"),
-                    ]),
-                )
-                .req()
-                .def(json!("entry")),
-                f(
-                    "state",
-                    "Status",
-                    sel(&[
-                        ("draft", "Draft"),
-                        ("posted", "Posted"),
-                        ("cancel", "Cancelled"),
-                    ]),
-                )
-                .req()
-                .ro()
-                .def(json!("draft")),
-                f("partner_id", "Partner", Ty::Many2one("res.partner")),
-                f(
-                    "partner_shipping_id",
-                    "Delivery Address",
-                    Ty::Many2one("res.partner"),
-                ),
-                f("invoice_origin", "Origin", Ty::Char),
-                f("ref", "Reference", Ty::Char),
-                f("payment_reference", "Payment Reference", Ty::Char),
-                f("date", "Date", Ty::Date),
-                f("invoice_date", "Invoice/Bill Date", Ty::Date),
-                f("invoice_date_due", "Due Date", Ty::Date),
-                f("journal_id", "Journal", Ty::Many2one("account.journal"))
-                    .req()
-                    .def(json!(1)),
-                f("currency_id", "Currency", Ty::Many2one("res.currency")),
-                f("company_id", "Company", Ty::Many2one("res.company")).def(json!(1)),
-                f("invoice_user_id", "Salesperson", Ty::Many2one("res.users")),
-                f("narration", "Terms and Conditions", Ty::Html),
-                f(
-                    "invoice_line_ids",
-                    "Invoice lines",
-                    Ty::One2many("account.move.line", "move_id"),
-                )
-                .comp(),
-                f(
-                    "line_ids",
-                    "Journal Items",
-                    Ty::One2many("account.move.line", "move_id"),
-                )
-                .comp(),
-                f("amount_untaxed", "Untaxed Amount", Ty::Monetary).comp(),
-                f("amount_tax", "Tax", Ty::Monetary).comp(),
-                f("amount_total", "Total", Ty::Monetary).comp(),
-                f("amount_residual", "Amount Due", Ty::Monetary).comp(),
-                f("amount_paid", "Amount paid", Ty::Monetary)
-                    .ro()
-                    .def(json!(0.0)),
-                f(
-                    "payment_state",
-                    "Payment Status",
-                    sel(&[
-                        ("not_paid", "Not Paid"),
-                        ("in_payment", "In Payment"),
-                        ("paid", "Paid"),
-                        ("partial", "Partially Paid"),
-                        ("reversed", "Reversed"),
-                        ("invoicing_legacy", "Invoicing App Legacy"),
-                    ]),
-                )
-                .ro()
-                .def(json!("not_paid")),
-            ],
-        ),
-        model(
-            "account.move.line",
-            "Journal Item",
-            "id",
-            vec![
-                f("move_id", "Journal Entry", Ty::Many2one("account.move")).req(),
-                f("product_id", "Product", Ty::Many2one("product.product")),
-                f("name", "Label", Ty::Char),
-                f("quantity", "Quantity", Ty::Float).def(json!(1.0)),
-                f("price_unit", "Unit Price", Ty::Float).def(json!(0.0)),
-                f("discount", "Discount (%)", Ty::Float).def(json!(0.0)),
-                f("tax_ids", "Taxes", Ty::Many2many("account.tax")),
-                f("product_uom_id", "Unit of Measure", Ty::Many2one("uom.uom")),
-                f("price_subtotal", "Subtotal", Ty::Monetary).comp(),
-                f("price_total", "Total", Ty::Monetary).comp(),
-                f(
-                    "sale_line_ids",
-                    "Sales Order Lines",
-                    Ty::Many2many("sale.order.line"),
-                ),
-                f(
-                    "display_type",
-                    "Display Type",
-                    sel(&[
-                        ("product", "Product"),
-                        ("line_section", "Section"),
-                        ("line_note", "Note"),
-                    ]),
-                )
-                .def(json!("product")),
-            ],
-        ),
-        model(
-            "account.payment.register",
-            "Pay",
-            "id",
-            vec![
-                f("payment_date", "Payment Date", Ty::Date).req(),
-                f("amount", "Amount", Ty::Monetary),
-                f("communication", "Memo", Ty::Char),
-                f("journal_id", "Journal", Ty::Many2one("account.journal")),
-                f(
-                    "payment_method_line_id",
-                    "Payment Method",
-                    Ty::Many2one("account.payment.method.line"),
-                ),
-                f("currency_id", "Currency", Ty::Many2one("res.currency")),
-                f("partner_id", "Customer/Vendor", Ty::Many2one("res.partner")),
-                f(
-                    "line_ids",
-                    "Journal items",
-                    Ty::Many2many("account.move.line"),
-                ),
-                f("group_payment", "Group Payments", Ty::Boolean).def(json!(true)),
-                f(
-                    "payment_difference_handling",
-                    "Payment Difference Handling",
-                    sel(&[("open", "Keep open"), ("reconcile", "Mark as fully paid")]),
-                )
-                .def(json!("open")),
-            ],
-        ),
-        model(
-            "account.payment",
-            "Payments",
-            "date desc, name desc",
-            vec![
-                f("name", "Number", Ty::Char).ro(),
-                f("amount", "Amount", Ty::Monetary),
-                f(
-                    "payment_type",
-                    "Payment Type",
-                    sel(&[("outbound", "Send"), ("inbound", "Receive")]),
-                )
-                .req()
-                .def(json!("inbound")),
-                f(
-                    "partner_type",
-                    "Partner Type",
-                    sel(&[("customer", "Customer"), ("supplier", "Vendor")]),
-                )
-                .def(json!("customer")),
-                f("partner_id", "Customer/Vendor", Ty::Many2one("res.partner")),
-                f("date", "Date", Ty::Date),
-                f("journal_id", "Journal", Ty::Many2one("account.journal")),
-                f(
-                    "payment_method_line_id",
-                    "Payment Method",
-                    Ty::Many2one("account.payment.method.line"),
-                ),
-                f("currency_id", "Currency", Ty::Many2one("res.currency")),
-                f("state", "Status", Ty::Selection(payment_states))
-                    .ro()
-                    .def(json!("draft")),
-                f(memo_field, "Memo", Ty::Char),
-                f(
-                    "reconciled_invoice_ids",
-                    "Reconciled Invoices",
-                    Ty::Many2many("account.move"),
-                ),
-            ],
-        ),
-        model(
-            "account.payment.method.line",
-            "Payment Methods",
-            "sequence, id",
-            vec![
-                f("name", "Name", Ty::Char),
-                f("journal_id", "Journal", Ty::Many2one("account.journal")),
-                f(
-                    "payment_type",
-                    "Payment Type",
-                    sel(&[("outbound", "Send"), ("inbound", "Receive")]),
-                ),
-                f("sequence", "Sequence", Ty::Integer).def(json!(10)),
-            ],
-        ),
-        model(
-            "account.journal",
-            "Journal",
-            "sequence, type, code",
-            vec![
-                f("name", "Journal Name", Ty::Char).req(),
-                f("code", "Short Code", Ty::Char).req(),
-                f(
-                    "type",
-                    "Type",
-                    sel(&[
-                        ("sale", "Sales"),
-                        ("purchase", "Purchase"),
-                        ("cash", "Cash"),
-                        ("bank", "Bank"),
-                        ("general", "Miscellaneous"),
-                    ]),
-                )
-                .req(),
-                f("sequence", "Sequence", Ty::Integer).def(json!(10)),
-                f("active", "Active", Ty::Boolean).def(json!(true)),
-                f("currency_id", "Currency", Ty::Many2one("res.currency")),
-                f("company_id", "Company", Ty::Many2one("res.company")).def(json!(1)),
             ],
         ),
         model("account.tax", "Tax", "sequence,id", tax_fields),
@@ -1295,35 +1164,6 @@ fn all_models(v: Version) -> Vec<Model> {
             ],
         ),
         model(
-            "res.currency",
-            "Currency",
-            "active desc, name",
-            vec![
-                f("name", "Currency", Ty::Char).req(),
-                f("full_name", "Name", Ty::Char),
-                f("symbol", "Symbol", Ty::Char).req(),
-                f("rounding", "Rounding Factor", Ty::Float).def(json!(0.01)),
-                f("decimal_places", "Decimal Places", Ty::Integer).def(json!(2)),
-                f("active", "Active", Ty::Boolean).def(json!(true)),
-                f("rate", "Current Rate", Ty::Float).comp(),
-            ],
-        ),
-        model(
-            "res.company",
-            "Companies",
-            "sequence, name",
-            vec![
-                f("name", "Company Name", Ty::Char).req(),
-                f("partner_id", "Partner", Ty::Many2one("res.partner")).req(),
-                f("currency_id", "Currency", Ty::Many2one("res.currency")).req(),
-                f("country_id", "Country", Ty::Many2one("res.country")),
-                f("email", "Email", Ty::Char),
-                f("phone", "Phone", Ty::Char),
-                f("vat", "Tax ID", Ty::Char),
-                f("sequence", "Sequence", Ty::Integer).def(json!(10)),
-            ],
-        ),
-        model(
             "res.users",
             "User",
             "name, login",
@@ -1336,7 +1176,7 @@ fn all_models(v: Version) -> Vec<Model> {
                     .def(json!(1)),
                 f("active", "Active", Ty::Boolean).def(json!(true)),
                 f("share", "Share User", Ty::Boolean).def(json!(false)),
-                f("email", "Email", Ty::Char).comp(),
+                f("email", "Email", Ty::Char).virt(),
                 f("lang", "Language", Ty::Char).def(json!("en_US")),
                 f("tz", "Timezone", Ty::Char),
             ],
@@ -1363,6 +1203,9 @@ fn all_models(v: Version) -> Vec<Model> {
             vec![f("pick_ids", "Pick", Ty::Many2many("stock.picking"))],
         ));
     }
+    out.extend(more::accounting_models(v));
+    out.extend(more::catalog_models(v));
+    out.extend(more::stock_return_models());
     out.push(model(
         "stock.backorder.confirmation",
         "Backorder Confirmation",

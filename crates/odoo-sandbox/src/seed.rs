@@ -1,12 +1,15 @@
 //! The data of a fresh database, as a new Odoo with sale_management, stock, account and
 //! contacts (no demo data) has it. Ids follow a real Odoo 18 database where it matters to
 //! clients: user `admin` is uid 2, the warehouse's stock location is 8 ("WH/Stock"), the customer
-//! location is 5 ("Partners/Customers"), the 15% sales tax is 1 and the bank journal is 6.
+//! location is 5 ("Partners/Customers"), the 15% sales tax is 1, the journals are 1 Customer
+//! Invoices, 6 Bank and 7 Cash (payment method lines 1/2 and 4/3), the outstanding accounts 49
+//! and 50 and the default pricelist 1 "Default" (as the recorded Odoo 18 accounting database).
+//! Currencies: SAR (3, the company's), USD (2), AED (4) active, EUR (1) archived, with no rates.
 
 use serde_json::{Map, Value, json};
 
-use crate::Options;
 use crate::db::{Credential, Db, Table, fmt_datetime};
+use crate::{Options, accounting};
 
 fn insert(db: &mut Db, model: &str, id: i64, row: Value, now: &str) {
     let table = db.tables.entry(model.to_owned()).or_insert_with(|| Table {
@@ -34,18 +37,20 @@ pub fn fresh(opts: &Options) -> Db {
     let now = now.as_str();
     let d = &mut db;
 
-    // Currencies and countries.
-    for (id, name, symbol, full) in [
-        (1, "EUR", "€", "Euro"),
-        (2, "USD", "$", "United States dollar"),
-        (3, "SAR", "SR", "Saudi riyal"),
-        (4, "AED", "AED", "United Arab Emirates dirham"),
+    // Currencies (no rates: every rate is 1.0, as recorded) and countries.
+    let pricelist_currency = pricelist_currency_id(opts).unwrap_or(CURRENCY_SAR);
+    for (id, name, symbol, full, position) in [
+        (1, "EUR", "€", "Euro", "after"),
+        (2, "USD", "$", "United States dollar", "before"),
+        (CURRENCY_SAR, "SAR", "SR", "Saudi riyal", "after"),
+        (4, "AED", "AED", "United Arab Emirates dirham", "after"),
     ] {
         insert(
             d,
             "res.currency",
             id,
-            json!({"name": name, "symbol": symbol, "full_name": full, "rounding": 0.01, "decimal_places": 2, "active": id != 1}),
+            json!({"name": name, "symbol": symbol, "full_name": full, "rounding": 0.01, "decimal_places": 2,
+                   "position": position, "active": id != 1 || pricelist_currency == 1}),
             now,
         );
     }
@@ -82,6 +87,7 @@ pub fn fresh(opts: &Options) -> Db {
         (5, "Default User Template", false, false),
         (6, "Portal User Template", false, false),
     ];
+    let has_email = |login: &str| !opts.users_without_email.iter().any(|l| l == login);
     for (id, name, company, active) in partners {
         let mut row = json!({"name": name, "is_company": company, "active": active, "type": "contact",
                              "lang": "en_US", "customer_rank": 0, "supplier_rank": 0, "company_id": false});
@@ -90,7 +96,9 @@ pub fn fresh(opts: &Options) -> Db {
             row["email"] = json!("info@yourcompany.com");
         }
         if id == 3 {
-            row["email"] = json!("admin@yourcompany.example.com");
+            if has_email(&opts.login) {
+                row["email"] = json!("admin@yourcompany.example.com");
+            }
             row["company_id"] = json!(1);
         }
         insert(d, "res.partner", id, row, now);
@@ -99,7 +107,9 @@ pub fn fresh(opts: &Options) -> Db {
         d,
         "res.company",
         1,
-        json!({"name": "My Company", "partner_id": 1, "currency_id": 3, "country_id": 192, "sequence": 0}),
+        json!({"name": "My Company", "partner_id": 1, "currency_id": CURRENCY_SAR, "country_id": 192, "sequence": 0,
+               "account_journal_payment_debit_account_id": accounting::ACCOUNT_OUTSTANDING_RECEIPTS,
+               "account_journal_payment_credit_account_id": accounting::ACCOUNT_OUTSTANDING_PAYMENTS}),
         now,
     );
     let users = [
@@ -129,13 +139,15 @@ pub fn fresh(opts: &Options) -> Db {
     );
     for u in &opts.extra_users {
         let pid = d.tables.get("res.partner").map_or(7, |t| t.next_id);
-        insert(
-            d,
-            "res.partner",
-            pid,
-            json!({"name": u.name, "active": true, "type": "contact", "lang": "en_US", "company_id": 1, "is_company": false}),
-            now,
-        );
+        let mut partner = json!({"name": u.name, "active": true, "type": "contact", "lang": "en_US", "company_id": 1, "is_company": false});
+        if has_email(&u.login) {
+            partner["email"] = json!(if u.login.contains('@') {
+                u.login.clone()
+            } else {
+                format!("{}@example.com", u.login)
+            });
+        }
+        insert(d, "res.partner", pid, partner, now);
         let uid = d.tables.get("res.users").map_or(6, |t| t.next_id);
         insert(
             d,
@@ -219,20 +231,89 @@ pub fn fresh(opts: &Options) -> Db {
             now,
         );
     }
+    // Payment method lines as recorded: Bank in 1 / out 2, Cash out 3 / in 4; no account of
+    // their own, so payments use the company's outstanding accounts (49, 50).
     for (id, journal, ptype) in [
         (1, 6, "inbound"),
         (2, 6, "outbound"),
-        (3, 7, "inbound"),
-        (4, 7, "outbound"),
+        (3, 7, "outbound"),
+        (4, 7, "inbound"),
     ] {
         insert(
             d,
             "account.payment.method.line",
             id,
-            json!({"name": "Manual Payment", "journal_id": journal, "payment_type": ptype, "sequence": 10}),
+            json!({"name": "Manual Payment", "journal_id": journal, "payment_type": ptype, "sequence": 10,
+                   "payment_account_id": false}),
             now,
         );
     }
+    // Accounts of the generic chart the flows use (49 and 50 as recorded; the others' ids are
+    // the sandbox's).
+    for (id, code, name, kind, reconcile) in [
+        (
+            accounting::ACCOUNT_RECEIVABLE,
+            "121000",
+            "Account Receivable",
+            "asset_receivable",
+            true,
+        ),
+        (
+            accounting::ACCOUNT_PAYABLE,
+            "211000",
+            "Account Payable",
+            "liability_payable",
+            true,
+        ),
+        (
+            accounting::ACCOUNT_INCOME,
+            "400000",
+            "Product Sales",
+            "income",
+            false,
+        ),
+        (
+            accounting::ACCOUNT_EXPENSE,
+            "600000",
+            "Expenses",
+            "expense",
+            false,
+        ),
+        (
+            accounting::ACCOUNT_OUTSTANDING_RECEIPTS,
+            "101403",
+            "Outstanding Receipts",
+            "asset_current",
+            true,
+        ),
+        (
+            accounting::ACCOUNT_OUTSTANDING_PAYMENTS,
+            "101404",
+            "Outstanding Payments",
+            "asset_current",
+            true,
+        ),
+    ] {
+        insert(
+            d,
+            "account.account",
+            id,
+            json!({"code": code, "name": name, "account_type": kind, "reconcile": reconcile, "company_id": 1}),
+            now,
+        );
+    }
+    if let Some(t) = d.tables.get_mut("account.account") {
+        t.next_id = 52;
+    }
+    // The default pricelist (recorded in USD; here the company's currency unless
+    // `Options::pricelist_currency` says otherwise).
+    insert(
+        d,
+        "product.pricelist",
+        1,
+        json!({"name": "Default", "currency_id": pricelist_currency, "company_id": 1, "active": true, "sequence": 16}),
+        now,
+    );
 
     // Stock.
     for (id, name, complete, parent, usage) in [
@@ -355,7 +436,30 @@ pub fn fresh(opts: &Options) -> Db {
             now,
         );
     }
+    db.in_payment_state = opts.in_payment_state;
     db
+}
+
+/// The seeded company currency (SAR).
+pub const CURRENCY_SAR: i64 = 3;
+
+/// The id of the seeded currency named by [`Options::pricelist_currency`] (`None`: unset;
+/// `Some(Err)`: not a seeded currency).
+pub fn pricelist_currency(opts: &Options) -> Option<Result<i64, String>> {
+    let code = opts.pricelist_currency.as_deref()?;
+    Some(match code.trim().to_ascii_uppercase().as_str() {
+        "EUR" => Ok(1),
+        "USD" => Ok(2),
+        "SAR" => Ok(CURRENCY_SAR),
+        "AED" => Ok(4),
+        _ => Err(format!(
+            "unknown pricelist currency {code:?} (expected EUR, USD, SAR or AED)"
+        )),
+    })
+}
+
+fn pricelist_currency_id(opts: &Options) -> Option<i64> {
+    pricelist_currency(opts).and_then(Result::ok)
 }
 
 const fn false_id() -> i64 {

@@ -56,7 +56,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(opts: Options) -> io::Result<Shared> {
-        let db = match &opts.state_file {
+        if let Some(Err(e)) = seed::pricelist_currency(&opts) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
+        }
+        let mut db = match &opts.state_file {
             Some(path) if path.exists() => {
                 let bytes = std::fs::read(path)?;
                 let db: Db = serde_json::from_slice(&bytes)
@@ -76,6 +79,7 @@ impl Shared {
             }
             _ => seed::fresh(&opts),
         };
+        db.in_payment_state = opts.in_payment_state;
         let faults = Faults::default();
         faults.set_latency(opts.latency.fixed, opts.latency.jitter);
         Ok(Shared {
@@ -108,6 +112,31 @@ impl Shared {
         lock(&self.calls).clear();
         lock(&self.sessions).clear();
         self.mark_dirty();
+    }
+
+    /// Give the user with this login an email address, or take it away (`None`). Returns its
+    /// uid, `None` when no user has that login.
+    pub fn set_user_email(&self, login: &str, email: Option<&str>) -> Option<i64> {
+        let mut db = self.db();
+        let users = db.tables.get("res.users")?;
+        let (uid, partner) = users.rows.iter().find_map(|(uid, row)| {
+            (row.get("login").and_then(Value::as_str) == Some(login))
+                .then(|| (*uid, row.get("partner_id").and_then(Value::as_i64)))
+        })?;
+        let value = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => json!(e),
+            None => json!(false),
+        };
+        if let Some(row) = partner.and_then(|p| {
+            db.tables
+                .get_mut("res.partner")
+                .and_then(|t| t.rows.get_mut(&p))
+        }) {
+            row.insert("email".into(), value);
+        }
+        drop(db);
+        self.mark_dirty();
+        Some(uid)
     }
 
     pub fn new_session(&self, uid: i64) -> String {
