@@ -295,41 +295,80 @@ pub fn template_plan(
 }
 
 /// Extras `e[axis][value]` with `base + Σ e[axis][value of the SKU] = price` for every SKU, or
-/// `None` when there are none. Each value's extra is read off a SKU that differs from a reference
-/// SKU (the first) on that axis only; the reference's own difference goes to the first axis;
-/// then every SKU is checked.
+/// `None` when there are none (to the cent). The equations are solved exactly (Gauss–Jordan over
+/// the rationals); of the many solutions (an amount can move between two options), the one
+/// where the first value of every option but the first costs nothing extra is taken when the
+/// SKUs allow it, so the first option's extras carry the difference from the product price.
 pub fn solve_extras(
     base: Decimal,
     axes: &[Axis],
     variants: &[VariantPlan],
     prices: &[Decimal],
 ) -> Option<Vec<Vec<Decimal>>> {
-    let (reference, ref_price) = variants.first().zip(prices.first())?;
-    let ref_delta = *ref_price - base;
-    let mut extras: Vec<Vec<Option<Decimal>>> =
-        axes.iter().map(|a| vec![None; a.values.len()]).collect();
-    for (ai, axis) in axes.iter().enumerate() {
-        for vi in 0..axis.values.len() {
-            if reference.combination[ai] == vi {
-                extras[ai][vi] = Some(Decimal::ZERO);
+    // Unknowns in the order their pivots are preferred: the first option's values, the other
+    // options' other values, and last (left free, at zero) the other options' first values.
+    let mut cols: Vec<(usize, usize)> = Vec::new();
+    for (ai, a) in axes.iter().enumerate() {
+        let from = usize::from(ai > 0);
+        cols.extend((from..a.values.len()).map(|vi| (ai, vi)));
+    }
+    cols.extend((1..axes.len()).filter(|ai| !axes[*ai].values.is_empty()).map(|ai| (ai, 0)));
+    let col_of: BTreeMap<(usize, usize), usize> =
+        cols.iter().enumerate().map(|(c, k)| (*k, c)).collect();
+    // Integers: amounts in units of their finest decimal place.
+    let scale = prices
+        .iter()
+        .chain([&base])
+        .map(Decimal::scale)
+        .max()
+        .unwrap_or(0)
+        .min(6);
+    let unit = Decimal::from(10i64.pow(scale));
+    let mut rows: Vec<(Vec<Ratio>, Ratio)> = Vec::with_capacity(variants.len());
+    for (v, price) in variants.iter().zip(prices) {
+        let mut coeffs = vec![Ratio::ZERO; cols.len()];
+        for (ai, vi) in v.combination.iter().enumerate() {
+            coeffs[col_of[&(ai, *vi)]] = Ratio::ONE;
+        }
+        let rhs = ((*price - base) * unit).trunc().to_i128()?;
+        rows.push((coeffs, Ratio::int(rhs)));
+    }
+    // Gauss–Jordan.
+    let mut pivots: Vec<(usize, usize)> = Vec::new();
+    let mut r = 0;
+    for c in 0..cols.len() {
+        let Some(p) = (r..rows.len()).find(|i| !rows[*i].0[c].is_zero()) else {
+            continue;
+        };
+        rows.swap(r, p);
+        let inv = rows[r].0[c].inverse()?;
+        let (coeffs, rhs) = &mut rows[r];
+        coeffs.iter_mut().try_for_each(|x| x.mul_assign(inv))?;
+        rhs.mul_assign(inv)?;
+        let pivot = rows[r].clone();
+        for (i, row) in rows.iter_mut().enumerate() {
+            let f = row.0[c];
+            if i == r || f.is_zero() {
                 continue;
             }
-            extras[ai][vi] = variants.iter().zip(prices).find_map(|(v, price)| {
-                let neighbour = v
-                    .combination
-                    .iter()
-                    .enumerate()
-                    .all(|(aj, x)| if aj == ai { *x == vi } else { *x == reference.combination[aj] });
-                neighbour.then(|| *price - *ref_price)
-            });
+            for (x, y) in row.0.iter_mut().zip(&pivot.0) {
+                x.sub_mul(f, *y)?;
+            }
+            row.1.sub_mul(f, pivot.1)?;
         }
+        pivots.push((r, c));
+        r += 1;
     }
-    let mut extras: Vec<Vec<Decimal>> = extras
-        .into_iter()
-        .map(|axis| axis.into_iter().collect::<Option<Vec<_>>>())
-        .collect::<Option<_>>()?;
-    if let Some(first) = extras.first_mut() {
-        first.iter_mut().for_each(|x| *x += ref_delta);
+    if rows[r..].iter().any(|(_, rhs)| !rhs.is_zero()) {
+        return None;
+    }
+    let mut extras: Vec<Vec<Decimal>> = axes
+        .iter()
+        .map(|a| vec![Decimal::ZERO; a.values.len()])
+        .collect();
+    for (r, c) in pivots {
+        let (ai, vi) = cols[c];
+        extras[ai][vi] = round2(rows[r].1.to_decimal()? / unit);
     }
     let exact = variants.iter().zip(prices).all(|(v, price)| {
         let sum: Decimal = v
@@ -341,6 +380,77 @@ pub fn solve_extras(
         base + sum == *price
     });
     exact.then_some(extras)
+}
+
+/// An exact fraction for [`solve_extras`] (`None` from an operation: it overflowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ratio {
+    num: i128,
+    den: i128,
+}
+
+impl Ratio {
+    const ZERO: Ratio = Ratio { num: 0, den: 1 };
+    const ONE: Ratio = Ratio { num: 1, den: 1 };
+
+    fn int(n: i128) -> Ratio {
+        Ratio { num: n, den: 1 }
+    }
+
+    fn is_zero(self) -> bool {
+        self.num == 0
+    }
+
+    fn new(num: i128, den: i128) -> Option<Ratio> {
+        if den == 0 {
+            return None;
+        }
+        let g = gcd(num.unsigned_abs(), den.unsigned_abs()).max(1);
+        let g = i128::try_from(g).ok()?;
+        let sign = if den < 0 { -1 } else { 1 };
+        Some(Ratio {
+            num: sign * num / g,
+            den: sign * den / g,
+        })
+    }
+
+    fn inverse(self) -> Option<Ratio> {
+        Ratio::new(self.den, self.num)
+    }
+
+    fn mul(self, o: Ratio) -> Option<Ratio> {
+        Ratio::new(self.num.checked_mul(o.num)?, self.den.checked_mul(o.den)?)
+    }
+
+    fn mul_assign(&mut self, o: Ratio) -> Option<()> {
+        *self = self.mul(o)?;
+        Some(())
+    }
+
+    /// `self -= f × y`
+    fn sub_mul(&mut self, f: Ratio, y: Ratio) -> Option<()> {
+        let p = f.mul(y)?;
+        *self = Ratio::new(
+            self.num
+                .checked_mul(p.den)?
+                .checked_sub(p.num.checked_mul(self.den)?)?,
+            self.den.checked_mul(p.den)?,
+        )?;
+        Some(())
+    }
+
+    fn to_decimal(self) -> Option<Decimal> {
+        let num = Decimal::try_from_i128_with_scale(self.num, 0).ok()?;
+        let den = Decimal::try_from_i128_with_scale(self.den, 0).ok()?;
+        num.checked_div(den)
+    }
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// What [`Engine::apply_template_plan`] did.
@@ -440,7 +550,7 @@ impl<M: IdMap> Engine<'_, M> {
     /// are shared by every product of this Odoo).
     async fn ensure_values(
         &self,
-        wanted: &BTreeMap<String, BTreeSet<String>>,
+        wanted: &[(String, Vec<String>)],
         known_attributes: &BTreeMap<String, Id>,
     ) -> Res<BTreeMap<String, (Id, BTreeMap<String, Id>)>> {
         let find_attributes = async |names: Vec<&str>| -> Res<BTreeMap<String, Id>> {
@@ -495,7 +605,8 @@ impl<M: IdMap> Engine<'_, M> {
         let mut attributes = known_attributes.clone();
         let unknown = |attributes: &BTreeMap<String, Id>| -> Vec<String> {
             wanted
-                .keys()
+                .iter()
+                .map(|(n, _)| n)
                 .filter(|n| !attributes.contains_key(*n))
                 .cloned()
                 .collect()
@@ -503,7 +614,10 @@ impl<M: IdMap> Engine<'_, M> {
         let missing = unknown(&attributes);
         attributes.extend(find_attributes(missing.iter().map(String::as_str).collect()).await?);
         let attr_ids = |attributes: &BTreeMap<String, Id>| -> Vec<Id> {
-            wanted.keys().filter_map(|n| attributes.get(n).copied()).collect()
+            wanted
+                .iter()
+                .filter_map(|(n, _)| attributes.get(n).copied())
+                .collect()
         };
         let mut values = if attr_ids(&attributes).is_empty() {
             BTreeMap::new()
@@ -533,8 +647,10 @@ impl<M: IdMap> Engine<'_, M> {
                         let mut v = Map::new();
                         v.insert("name".into(), json!(n));
                         v.insert("create_variant".into(), json!("always"));
-                        let lines: Vec<Value> = wanted[n]
+                        let lines: Vec<Value> = wanted
                             .iter()
+                            .filter(|(a, _)| a == n)
+                            .flat_map(|(_, vs)| vs)
                             .map(|value| json!([0, 0, {"name": value}]))
                             .collect();
                         v.insert("value_ids".into(), json!(lines));
@@ -708,10 +824,10 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// Creates the template with its attribute lines (Odoo makes the variants).
     async fn create_template(&self, plan: &TemplatePlan, categ: Option<Id>) -> Res<Id> {
-        let wanted: BTreeMap<String, BTreeSet<String>> = plan
+        let wanted: Vec<(String, Vec<String>)> = plan
             .axes
             .iter()
-            .map(|a| (a.name.clone(), a.values.iter().cloned().collect()))
+            .map(|a| (a.name.clone(), a.values.clone()))
             .collect();
         let ids = self.ensure_values(&wanted, &BTreeMap::new()).await?;
         let mut vals = plan.vals.clone();
@@ -743,17 +859,17 @@ impl<M: IdMap> Engine<'_, M> {
     /// Adds the lines and values the template lacks (Odoo makes the new variants); `true` when
     /// something was added. Values Salla no longer has stay (their variants are archived).
     async fn complete_lines(&self, plan: &TemplatePlan, template: Id, lines: &Lines) -> Res<bool> {
-        let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
         for a in &plan.axes {
             let have = lines.by_attribute.get(&a.name);
-            let missing: BTreeSet<String> = a
+            let missing: Vec<String> = a
                 .values
                 .iter()
                 .filter(|v| !have.is_some_and(|(_, _, values)| values.contains_key(*v)))
                 .cloned()
                 .collect();
             if !missing.is_empty() {
-                wanted.insert(a.name.clone(), missing);
+                wanted.push((a.name.clone(), missing));
             }
         }
         if wanted.is_empty() {
@@ -766,8 +882,8 @@ impl<M: IdMap> Engine<'_, M> {
             .collect();
         let ids = self.ensure_values(&wanted, &known).await?;
         let commands: Vec<Value> = wanted
-            .keys()
-            .map(|name| {
+            .iter()
+            .map(|(name, _)| {
                 let (attr, new) = &ids[name];
                 let new: Vec<Id> = new.values().copied().collect();
                 match lines.by_attribute.get(name) {
@@ -1294,6 +1410,64 @@ mod tests {
             "skus": [{"id": 1, "related_option_values": [11]}]});
         let plan = template_plan(&product(raw), false, false).unwrap().unwrap();
         assert_eq!(plan.extras, Extras::Unknown);
+    }
+
+    #[test]
+    fn extras_are_solved_exactly_on_sparse_grids_and_three_options() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let axes = |n: &[usize]| -> Vec<Axis> {
+            n.iter()
+                .enumerate()
+                .map(|(i, k)| Axis {
+                    name: format!("A{i}"),
+                    values: (0..*k).map(|v| v.to_string()).collect(),
+                })
+                .collect()
+        };
+        let vp = |combination: Vec<usize>| VariantPlan {
+            salla_id: 0,
+            code: String::new(),
+            combination,
+            barcode: None,
+            cost: None,
+            quantity: None,
+        };
+        // S-Red 50, M-Blue 58, XL-Red 60: no SKU differs from S-Red in size alone for M, yet
+        // M + Blue = 8 and XL = 10 are extras (Blue, the free one, at 0).
+        let a = axes(&[3, 2]);
+        let v = vec![vp(vec![0, 0]), vp(vec![1, 1]), vp(vec![2, 0])];
+        let e = solve_extras(d("50"), &a, &v, &[d("50"), d("58"), d("60")]).unwrap();
+        assert_eq!(e, vec![vec![d("0"), d("8"), d("10")], vec![d("0"), d("0")]]);
+        // Three options, full grid, additive with cents.
+        let a = axes(&[2, 2, 2]);
+        let mut v = Vec::new();
+        let mut prices = Vec::new();
+        for x in 0..2 {
+            for y in 0..2 {
+                for z in 0..2 {
+                    v.push(vp(vec![x, y, z]));
+                    prices.push(d("10.5") + d("1.25") * Decimal::from(x) + d("2") * Decimal::from(y)
+                        + d("0.10") * Decimal::from(z));
+                }
+            }
+        }
+        let e = solve_extras(d("10"), &a, &v, &prices).unwrap();
+        assert_eq!(
+            e,
+            vec![
+                vec![d("0.5"), d("1.75")],
+                vec![d("0"), d("2")],
+                vec![d("0"), d("0.10")]
+            ]
+        );
+        // Not additive: none.
+        prices[7] += d("1");
+        assert_eq!(solve_extras(d("10"), &a, &v, &prices), None);
+        // Thirds of a cent are not prices.
+        let a = axes(&[2, 2]);
+        let v = vec![vp(vec![0, 0]), vp(vec![1, 1])];
+        let e = solve_extras(d("0"), &a, &v, &[d("0"), d("1")]).unwrap();
+        assert_eq!(e[0][1] + e[1][1], d("1"));
     }
 
     #[test]
