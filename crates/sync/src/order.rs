@@ -288,6 +288,13 @@ impl<M: IdMap> Engine<'_, M> {
         if let Some(id) = self.line_product_lookup(line).await? {
             return Ok(id);
         }
+        // A code Odoo does not know (a SKU without SKU, or the product's own SKU) of a product kept
+        // as a template (crate::template): its variant by the options the customer chose.
+        if let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
+            && let Some(id) = self.variant_by_options(pid, &line.options).await?
+        {
+            return Ok(id);
+        }
         if !line.charge && !self.opts.create_unknown_skus {
             return Err(permanent(format!(
                 "unknown SKU {:?} ({}): no Odoo product has this internal reference; create it in Odoo, sync the \
@@ -324,18 +331,9 @@ impl<M: IdMap> Engine<'_, M> {
 
     async fn line_product_lookup(&self, line: &LineInput) -> Res<Option<Id>> {
         if line.charge {
-            return self.first_product_by_code(&line.code).await;
-        }
-        if let Some(id) = self.product_by_code(&line.code).await? {
-            return Ok(Some(id));
-        }
-        // A SKU Odoo does not know (a variant without SKU, or the product's own SKU) of a product
-        // kept as a template: its variant by the options the customer chose.
-        match line.product_id {
-            Some(pid) if !line.options.is_empty() => {
-                self.variant_by_options(pid, &line.options).await
-            }
-            _ => Ok(None),
+            self.first_product_by_code(&line.code).await
+        } else {
+            self.product_by_code(&line.code).await
         }
     }
 
