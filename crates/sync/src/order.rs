@@ -288,7 +288,7 @@ impl<M: IdMap> Engine<'_, M> {
         if let Some(id) = self.line_product_lookup(line).await? {
             return Ok(id);
         }
-        // A code Odoo does not know (a SKU without SKU, or the product's own SKU) of a product kept
+        // A code Odoo does not know (a variant without a SKU code, or the product's own SKU) of a product kept
         // as a template (crate::template): its variant by the options the customer chose.
         if let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
             && let Some(id) = self.variant_by_options(pid, &line.options).await?

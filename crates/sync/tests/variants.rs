@@ -265,7 +265,7 @@ async fn order_lines_point_at_the_variant_with_salla_prices() {
         "items": [
             // The variant's own SKU; Salla's price (a discount) wins over Odoo's list price.
             item(1, "TS-M-B", 57, json!([{"id": 5, "product_option_id": 1, "name": "Size", "value": {"id": 12, "name": "M"}}])),
-            // A SKU without SKU: the options the customer chose name the variant.
+            // A variant without a SKU code: the options the customer chose name the variant.
             item(2, "", 53, json!([{"id": 6, "product_option_id": 1, "name": "Size", "value": {"id": 11, "name": "S"}},
                                    {"id": 7, "product_option_id": 2, "name": "Colour", "value": [{"id": 22, "name": "Blue"}]},
                                    {"id": 8, "product_option_id": 3, "name": "Gift note", "value": {"name": "Happy birthday"}}])),
