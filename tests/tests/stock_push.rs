@@ -628,20 +628,20 @@ async fn template_variants_are_pushed_by_sku_and_variant_id() {
     let s = setup("stock-push-templates", M, Version::V18, &[]).await;
     let created = riyadh(-1800);
     let p = json!({"id": ABAYA, "sku": "ABY", "name": "Abaya", "type": "product",
-        "price": {"amount": 300, "currency": "SAR"}, "quantity": 9, "status": "sale",
-        "unlimited_quantity": false, "updated_at": created, "categories": [],
-        "options": [
-            {"id": 71, "name": "Size", "values": [{"id": 711, "name": "S"}, {"id": 712, "name": "M"}]},
-            {"id": 72, "name": "Colour", "values": [{"id": 721, "name": "Black"}, {"id": 722, "name": "Navy"}]}
-        ],
-        "skus": [
-            {"id": S_BLACK, "sku": "ABY-S-BLK", "price": {"amount": 300, "currency": "SAR"},
-             "stock_quantity": 3, "related_option_values": [711, 721]},
-            {"id": M_BLACK, "sku": "", "price": {"amount": 320, "currency": "SAR"},
-             "stock_quantity": 3, "related_option_values": [712, 721]},
-            {"id": M_NAVY, "sku": "ABY-M-NVY", "price": {"amount": 330, "currency": "SAR"},
-             "stock_quantity": 3, "related_option_values": [712, 722]}
-        ]});
+    "price": {"amount": 300, "currency": "SAR"}, "quantity": 9, "status": "sale",
+    "unlimited_quantity": false, "updated_at": created, "categories": [],
+    "options": [
+        {"id": 71, "name": "Size", "values": [{"id": 711, "name": "S"}, {"id": 712, "name": "M"}]},
+        {"id": 72, "name": "Colour", "values": [{"id": 721, "name": "Black"}, {"id": 722, "name": "Navy"}]}
+    ],
+    "skus": [
+        {"id": S_BLACK, "sku": "ABY-S-BLK", "price": {"amount": 300, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [711, 721]},
+        {"id": M_BLACK, "sku": "", "price": {"amount": 320, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [712, 721]},
+        {"id": M_NAVY, "sku": "ABY-M-NVY", "price": {"amount": 330, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [712, 722]}
+    ]});
     s.salla.seed_product(M, p.clone()).unwrap();
     let (status, _) = s
         .fleet

@@ -635,7 +635,15 @@ async fn the_variants_option_defaults_to_templates_and_explains_itself() {
     assert!(shown.contains("variants             separate"), "{shown}");
     let out = cli(
         &env,
-        &["store", "update", "--merchant", "82", "--variants", "templates", "--json"],
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "82",
+            "--variants",
+            "templates",
+            "--json",
+        ],
     );
     assert_eq!(json(&out)["variants"], "templates");
     let out = cli(&env, &["store", "show", "--merchant", "82"]);
@@ -643,7 +651,14 @@ async fn the_variants_option_defaults_to_templates_and_explains_itself() {
     assert!(shown.contains("variants             templates"), "{shown}");
     let out = cli(
         &env,
-        &["store", "update", "--merchant", "82", "--variants", "grouped"],
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "82",
+            "--variants",
+            "grouped",
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 

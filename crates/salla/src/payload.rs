@@ -614,9 +614,7 @@ pub struct OptionValue {
     pub name: String,
 }
 
-fn product_options<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<ProductOption>, D::Error> {
+fn product_options<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ProductOption>, D::Error> {
     let named = |v: &Value| -> Option<(u64, String)> {
         Some((lenient::id(v.get("id")?).ok()?, text_of(v.get("name"))?))
     };

@@ -159,9 +159,9 @@ pub fn template_plan(
             return Err(format!("SKU {} names no option values", s.id));
         }
         for id in &s.related_option_values {
-            let (oi, vi) = *value_of
-                .get(id)
-                .ok_or_else(|| format!("SKU {} names option value {id}, which no option has", s.id))?;
+            let (oi, vi) = *value_of.get(id).ok_or_else(|| {
+                format!("SKU {} names option value {id}, which no option has", s.id)
+            })?;
             if per_option.insert(oi, vi).is_some_and(|prev| prev != vi) {
                 return Err(format!(
                     "SKU {} has two values of option {:?}",
@@ -312,7 +312,11 @@ pub fn solve_extras(
         let from = usize::from(ai > 0);
         cols.extend((from..a.values.len()).map(|vi| (ai, vi)));
     }
-    cols.extend((1..axes.len()).filter(|ai| !axes[*ai].values.is_empty()).map(|ai| (ai, 0)));
+    cols.extend(
+        (1..axes.len())
+            .filter(|ai| !axes[*ai].values.is_empty())
+            .map(|ai| (ai, 0)),
+    );
     let col_of: BTreeMap<(usize, usize), usize> =
         cols.iter().enumerate().map(|(c, k)| (*k, c)).collect();
     // Integers: amounts in units of their finest decimal place.
@@ -657,7 +661,10 @@ impl<M: IdMap> Engine<'_, M> {
                         v
                     })
                     .collect();
-                let ids = self.odoo.create_many("product.attribute", vals_list).await?;
+                let ids = self
+                    .odoo
+                    .create_many("product.attribute", vals_list)
+                    .await?;
                 attributes.extend(new_attributes.iter().cloned().zip(ids));
                 values = find_values(attr_ids(&attributes)).await?;
             }
@@ -848,7 +855,11 @@ impl<M: IdMap> Engine<'_, M> {
             .iter()
             .map(|a| {
                 let (attr, values) = &ids[&a.name];
-                let value_ids: Vec<Id> = a.values.iter().filter_map(|v| values.get(v).copied()).collect();
+                let value_ids: Vec<Id> = a
+                    .values
+                    .iter()
+                    .filter_map(|v| values.get(v).copied())
+                    .collect();
                 json!([0, 0, {"attribute_id": attr, "value_ids": [[6, 0, value_ids]]}])
             })
             .collect();
@@ -898,7 +909,9 @@ impl<M: IdMap> Engine<'_, M> {
             .collect();
         let mut vals = Map::new();
         vals.insert("attribute_line_ids".into(), json!(commands));
-        self.odoo.write("product.template", &[template], vals).await?;
+        self.odoo
+            .write("product.template", &[template], vals)
+            .await?;
         Ok(true)
     }
 
@@ -949,7 +962,9 @@ impl<M: IdMap> Engine<'_, M> {
         let mut current: Option<Record> = None;
         match idmap::get_model(self.ids, merchant, entity::PRODUCT, plan.salla_id).await? {
             Some((model, m)) if model == "product.template" => {
-                current = self.read("product.template", m.odoo_id, &read_fields).await?;
+                current = self
+                    .read("product.template", m.odoo_id, &read_fields)
+                    .await?;
                 template = current.as_ref().map(|_| m.odoo_id);
             }
             Some((model, _)) if model == "product.product" => {
@@ -1149,7 +1164,11 @@ impl<M: IdMap> Engine<'_, M> {
                         let want = x.to_f64().unwrap_or_default();
                         if (current - want).abs() >= 0.005 {
                             let cents = (round2(*x) * Decimal::from(100)).to_i64().unwrap_or(0);
-                            by_amount.entry(cents).or_insert((*x, Vec::new())).1.push(*ptav);
+                            by_amount
+                                .entry(cents)
+                                .or_insert((*x, Vec::new()))
+                                .1
+                                .push(*ptav);
                         }
                     }
                 }
@@ -1321,20 +1340,20 @@ mod tests {
 
     fn shirt() -> Value {
         json!({"id": 10, "sku": "TS", "name": "T-shirt", "type": "product",
-            "price": {"amount": 50}, "taxed_price": {"amount": 57.5}, "status": "sale",
-            "options": [
-                {"id": 1, "name": "Size", "values": [{"id": 11, "name": "S"}, {"id": 12, "name": "M"},
-                                                    {"id": 13, "name": "XL"}]},
-                {"id": 2, "name": "Colour", "values": [{"id": 21, "name": "Red"}, {"id": 22, "name": "Blue"}]},
-                {"id": 3, "name": "Gift note", "values": []}
-            ],
-            "skus": [
-                {"id": 101, "sku": "TS-S-R", "price": {"amount": 50}, "barcode": "111", "stock_quantity": 1,
-                 "related_option_values": [11, 21]},
-                {"id": 102, "sku": "TS-M-R", "price": {"amount": 55}, "related_option_values": ["12", 21]},
-                {"id": 103, "sku": "", "price": {"amount": 53}, "related_option_values": [11, {"id": 22}]},
-                {"id": 104, "sku": "TS-M-B", "price": {"amount": 58}, "related_option_values": [12, 22]}
-            ]})
+        "price": {"amount": 50}, "taxed_price": {"amount": 57.5}, "status": "sale",
+        "options": [
+            {"id": 1, "name": "Size", "values": [{"id": 11, "name": "S"}, {"id": 12, "name": "M"},
+                                                {"id": 13, "name": "XL"}]},
+            {"id": 2, "name": "Colour", "values": [{"id": 21, "name": "Red"}, {"id": 22, "name": "Blue"}]},
+            {"id": 3, "name": "Gift note", "values": []}
+        ],
+        "skus": [
+            {"id": 101, "sku": "TS-S-R", "price": {"amount": 50}, "barcode": "111", "stock_quantity": 1,
+             "related_option_values": [11, 21]},
+            {"id": 102, "sku": "TS-M-R", "price": {"amount": 55}, "related_option_values": ["12", 21]},
+            {"id": 103, "sku": "", "price": {"amount": 53}, "related_option_values": [11, {"id": 22}]},
+            {"id": 104, "sku": "TS-M-B", "price": {"amount": 58}, "related_option_values": [12, 22]}
+        ]})
     }
 
     #[test]
@@ -1446,8 +1465,12 @@ mod tests {
             for y in 0..2 {
                 for z in 0..2 {
                     v.push(vp(vec![x, y, z]));
-                    prices.push(d("10.5") + d("1.25") * Decimal::from(x) + d("2") * Decimal::from(y)
-                        + d("0.10") * Decimal::from(z));
+                    prices.push(
+                        d("10.5")
+                            + d("1.25") * Decimal::from(x)
+                            + d("2") * Decimal::from(y)
+                            + d("0.10") * Decimal::from(z),
+                    );
                 }
             }
         }

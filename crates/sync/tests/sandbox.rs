@@ -455,7 +455,11 @@ async fn an_order_reads_each_id_map_row_once() {
     );
     // The fixture's line has options and a SKU Odoo does not know yet: its product's row is read
     // once too (a product kept as a template would name the variant by those options).
-    assert_eq!(ids.gets(), 3, "order, customer and the line's product, one read each");
+    assert_eq!(
+        ids.gets(),
+        3,
+        "order, customer and the line's product, one read each"
+    );
     let again = salla_odoo_sync::apply_with(odoo, &ids, &opts, &job).await;
     assert!(matches!(again, Ok(Applied::Applied { .. })), "{again:?}");
     assert_eq!(ids.gets(), 5, "the product is known by its SKU now");

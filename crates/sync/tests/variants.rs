@@ -22,26 +22,26 @@ fn approx(v: &Value, want: f64) -> bool {
 /// colour (Red 0, Blue 3); the Blue S has no SKU of its own (its code is the marker).
 fn shirt() -> Value {
     json!({"id": 880_001, "sku": "TS", "name": "T-shirt", "type": "product",
-        "price": {"amount": 50, "currency": "SAR"}, "status": "sale", "quantity": 12,
-        "cost_price": {"amount": 20, "currency": "SAR"},
-        "categories": [{"id": 1, "name": "Clothes"}],
-        "options": [
-            {"id": 1, "name": "Size", "type": "radio",
-             "values": [{"id": 11, "name": "S", "price": {"amount": 0}}, {"id": 12, "name": "M"}]},
-            {"id": 2, "name": "Colour", "type": "radio",
-             "values": [{"id": 21, "name": "Red"}, {"id": 22, "name": "Blue"}]},
-            {"id": 3, "name": "Gift note", "type": "text", "values": []}
-        ],
-        "skus": [
-            {"id": 9101, "sku": "TS-S-R", "price": {"amount": 50}, "barcode": "6280000000011",
-             "stock_quantity": 1, "related_option_values": [11, 21]},
-            {"id": 9102, "sku": "TS-M-R", "price": {"amount": 55}, "barcode": "",
-             "stock_quantity": 2, "related_option_values": [12, 21]},
-            {"id": 9103, "sku": "", "price": {"amount": 53}, "stock_quantity": 3,
-             "related_option_values": [11, 22]},
-            {"id": 9104, "sku": "TS-M-B", "price": {"amount": "58.00"}, "stock_quantity": 4,
-             "related_option_values": ["12", "22"]}
-        ]})
+    "price": {"amount": 50, "currency": "SAR"}, "status": "sale", "quantity": 12,
+    "cost_price": {"amount": 20, "currency": "SAR"},
+    "categories": [{"id": 1, "name": "Clothes"}],
+    "options": [
+        {"id": 1, "name": "Size", "type": "radio",
+         "values": [{"id": 11, "name": "S", "price": {"amount": 0}}, {"id": 12, "name": "M"}]},
+        {"id": 2, "name": "Colour", "type": "radio",
+         "values": [{"id": 21, "name": "Red"}, {"id": 22, "name": "Blue"}]},
+        {"id": 3, "name": "Gift note", "type": "text", "values": []}
+    ],
+    "skus": [
+        {"id": 9101, "sku": "TS-S-R", "price": {"amount": 50}, "barcode": "6280000000011",
+         "stock_quantity": 1, "related_option_values": [11, 21]},
+        {"id": 9102, "sku": "TS-M-R", "price": {"amount": 55}, "barcode": "",
+         "stock_quantity": 2, "related_option_values": [12, 21]},
+        {"id": 9103, "sku": "", "price": {"amount": 53}, "stock_quantity": 3,
+         "related_option_values": [11, 22]},
+        {"id": 9104, "sku": "TS-M-B", "price": {"amount": "58.00"}, "stock_quantity": 4,
+         "related_option_values": ["12", "22"]}
+    ]})
 }
 
 fn product_job(event: &str, created_at: &str, data: Value) -> salla_odoo_core::SyncJobV1 {
@@ -70,7 +70,10 @@ const ALL: &str = "active";
 fn variants(h: &Harness, template: i64) -> Vec<Value> {
     h.read(
         "product.product",
-        json!([["product_tmpl_id", "=", template], [ALL, "in", [true, false]]]),
+        json!([
+            ["product_tmpl_id", "=", template],
+            [ALL, "in", [true, false]]
+        ]),
         &[
             "default_code",
             "barcode",
@@ -117,11 +120,18 @@ async fn a_product_with_options_is_one_template_with_a_variant_per_sku() {
     assert_eq!(note, None);
     let t = template_of(&h);
     assert_eq!(ids["product.template"], json!([t]));
-    assert_eq!(h.count("product.template", json!([["name", "=", "T-shirt"]])), 1);
+    assert_eq!(
+        h.count("product.template", json!([["name", "=", "T-shirt"]])),
+        1
+    );
     // Attributes by name, created with their values, one line each, in Salla's order.
     let attrs = h.read("product.attribute", json!([]), &["name", "create_variant"]);
     let names: Vec<&str> = attrs.iter().filter_map(|a| a["name"].as_str()).collect();
-    assert_eq!(names, ["Size", "Colour"], "options without SKU values are not attributes");
+    assert_eq!(
+        names,
+        ["Size", "Colour"],
+        "options without SKU values are not attributes"
+    );
     assert!(attrs.iter().all(|a| a["create_variant"] == "always"));
     let lines = h.read(
         "product.template.attribute.line",
@@ -138,8 +148,15 @@ async fn a_product_with_options_is_one_template_with_a_variant_per_sku() {
     assert!(approx(&s_red["lst_price"], 50.0), "{s_red}");
     assert!(approx(&s_red["standard_price"], 20.0), "{s_red}");
     assert!(approx(&by_code(&vs, "TS-M-R")["lst_price"], 55.0));
-    assert_eq!(by_code(&vs, "TS-M-R")["barcode"], false, "an empty barcode is none");
-    assert!(approx(&by_code(&vs, "SALLA-880001-9103")["lst_price"], 53.0));
+    assert_eq!(
+        by_code(&vs, "TS-M-R")["barcode"],
+        false,
+        "an empty barcode is none"
+    );
+    assert!(approx(
+        &by_code(&vs, "SALLA-880001-9103")["lst_price"],
+        53.0
+    ));
     let m_blue = by_code(&vs, "TS-M-B");
     assert!(approx(&m_blue["lst_price"], 58.0));
     assert!(
@@ -158,10 +175,17 @@ async fn a_product_with_options_is_one_template_with_a_variant_per_sku() {
     assert!(approx(&tmpl["list_price"], 50.0));
     assert_eq!(tmpl["is_storable"], true);
     assert_eq!(tmpl["type"], "consu");
-    let categ = h.one("product.category", json!([["name", "=", "Clothes"]]), &["id"]);
+    let categ = h.one(
+        "product.category",
+        json!([["name", "=", "Clothes"]]),
+        &["id"],
+    );
     assert_eq!(m2o(&tmpl["categ_id"]), categ["id"].as_i64());
     // No product of its own for the parent SKU.
-    assert_eq!(h.count("product.product", json!([["default_code", "=", "TS"]])), 0);
+    assert_eq!(
+        h.count("product.product", json!([["default_code", "=", "TS"]])),
+        0
+    );
 
     // The id map: the product names its template, each SKU its variant, at the event's version.
     let p = mapped(&h, "product", 880_001).await;
@@ -179,11 +203,22 @@ async fn a_product_with_options_is_one_template_with_a_variant_per_sku() {
     h.applied(&newer).await;
     let again = total_calls(&h) - before;
     assert_eq!(writes(&h), w, "{:?}", h.sb.inspect().all_calls());
-    assert_eq!(h.count("product.product", json!([[ALL, "in", [true, false]]])), 4);
+    assert_eq!(
+        h.count("product.product", json!([[ALL, "in", [true, false]]])),
+        4
+    );
     assert_eq!(h.count("product.attribute.value", json!([])), 4);
     eprintln!("odoo calls: new product {first}, unchanged product {again}");
-    assert!(first <= 20, "new product: {first} calls: {:?}", h.sb.inspect().all_calls());
-    assert!(again <= 5, "unchanged product: {again} calls: {:?}", h.sb.inspect().all_calls());
+    assert!(
+        first <= 20,
+        "new product: {first} calls: {:?}",
+        h.sb.inspect().all_calls()
+    );
+    assert!(
+        again <= 5,
+        "unchanged product: {again} calls: {:?}",
+        h.sb.inspect().all_calls()
+    );
 }
 
 #[tokio::test]
@@ -200,8 +235,12 @@ async fn attributes_and_values_are_matched_by_name_and_shared() {
     colour.insert("name".into(), json!("Colour"));
     colour.insert("create_variant".into(), json!("no_variant"));
     odoo.create("product.attribute", colour).await.unwrap();
-    h.applied(&product_job("product.created", "2026-03-01 10:00:00", shirt()))
-        .await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        shirt(),
+    ))
+    .await;
     let sizes = h.read("product.attribute", json!([["name", "=", "Size"]]), &["id"]);
     assert_eq!(sizes, vec![json!({"id": size})], "Size matched by name");
     let values = h.read(
@@ -217,7 +256,11 @@ async fn attributes_and_values_are_matched_by_name_and_shared() {
         json!([["name", "=", "Colour"]]),
         &["create_variant"],
     );
-    assert_eq!(colours.len(), 2, "a no_variant attribute makes no variants: its own created");
+    assert_eq!(
+        colours.len(),
+        2,
+        "a no_variant attribute makes no variants: its own created"
+    );
 
     // A second product shares the attributes and values.
     let mut cap = shirt();
@@ -233,7 +276,13 @@ async fn attributes_and_values_are_matched_by_name_and_shared() {
         .await;
     assert_eq!(h.count("product.attribute", json!([])), 3);
     assert_eq!(h.count("product.attribute.value", json!([])), 4);
-    assert_eq!(h.count("product.template", json!([["name", "in", ["T-shirt", "Cap"]]])), 2);
+    assert_eq!(
+        h.count(
+            "product.template",
+            json!([["name", "in", ["T-shirt", "Cap"]]])
+        ),
+        2
+    );
     assert_eq!(
         h.count("product.product", json!([["default_code", "like", "CAP-"]])),
         4
@@ -243,8 +292,12 @@ async fn attributes_and_values_are_matched_by_name_and_shared() {
 #[tokio::test]
 async fn order_lines_point_at_the_variant_with_salla_prices() {
     let h = Harness::new(Version::V18, M).await;
-    h.applied(&product_job("product.created", "2026-03-01 10:00:00", shirt()))
-        .await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        shirt(),
+    ))
+    .await;
     let vs = variants(&h, template_of(&h));
     let item = |id: u64, sku: &str, price: u64, options: Value| {
         json!({"id": id, "name": "T-shirt", "sku": sku, "quantity": 1,
@@ -255,23 +308,23 @@ async fn order_lines_point_at_the_variant_with_salla_prices() {
                "product": {"id": 880_001, "sku": "TS"}, "options": options})
     };
     let order = json!({"id": 771_001, "reference_id": 1001, "currency": "SAR",
-        "status": {"slug": "under_review"}, "date": {"date": "2026-03-02 09:00:00.000000", "timezone_type": 3, "timezone": "Asia/Riyadh"},
-        "customer": {"id": 55, "first_name": "Huda", "last_name": "Salem", "mobile": 512_340_001,
-                     "mobile_code": "+966", "email": "huda@example.test", "country_code": "SA"},
-        "amounts": {"sub_total": {"amount": 163, "currency": "SAR"},
-                    "shipping_cost": {"amount": 0, "currency": "SAR"},
-                    "tax": {"percent": "0.00", "amount": {"amount": 0, "currency": "SAR"}},
-                    "total": {"amount": 163, "currency": "SAR"}},
-        "items": [
-            // The variant's own SKU; Salla's price (a discount) wins over Odoo's list price.
-            item(1, "TS-M-B", 57, json!([{"id": 5, "product_option_id": 1, "name": "Size", "value": {"id": 12, "name": "M"}}])),
-            // A variant without a SKU code: the options the customer chose name the variant.
-            item(2, "", 53, json!([{"id": 6, "product_option_id": 1, "name": "Size", "value": {"id": 11, "name": "S"}},
-                                   {"id": 7, "product_option_id": 2, "name": "Colour", "value": [{"id": 22, "name": "Blue"}]},
-                                   {"id": 8, "product_option_id": 3, "name": "Gift note", "value": {"name": "Happy birthday"}}])),
-            // The product's own SKU with options: the variant too.
-            item(3, "TS", 55, json!([{"name": "Size", "value": {"name": "M"}}, {"name": "Colour", "value": {"name": "Red"}}]))
-        ]});
+    "status": {"slug": "under_review"}, "date": {"date": "2026-03-02 09:00:00.000000", "timezone_type": 3, "timezone": "Asia/Riyadh"},
+    "customer": {"id": 55, "first_name": "Huda", "last_name": "Salem", "mobile": 512_340_001,
+                 "mobile_code": "+966", "email": "huda@example.test", "country_code": "SA"},
+    "amounts": {"sub_total": {"amount": 163, "currency": "SAR"},
+                "shipping_cost": {"amount": 0, "currency": "SAR"},
+                "tax": {"percent": "0.00", "amount": {"amount": 0, "currency": "SAR"}},
+                "total": {"amount": 163, "currency": "SAR"}},
+    "items": [
+        // The variant's own SKU; Salla's price (a discount) wins over Odoo's list price.
+        item(1, "TS-M-B", 57, json!([{"id": 5, "product_option_id": 1, "name": "Size", "value": {"id": 12, "name": "M"}}])),
+        // A variant without a SKU code: the options the customer chose name the variant.
+        item(2, "", 53, json!([{"id": 6, "product_option_id": 1, "name": "Size", "value": {"id": 11, "name": "S"}},
+                               {"id": 7, "product_option_id": 2, "name": "Colour", "value": [{"id": 22, "name": "Blue"}]},
+                               {"id": 8, "product_option_id": 3, "name": "Gift note", "value": {"name": "Happy birthday"}}])),
+        // The product's own SKU with options: the variant too.
+        item(3, "TS", 55, json!([{"name": "Size", "value": {"name": "M"}}, {"name": "Colour", "value": {"name": "Red"}}]))
+    ]});
     h.applied(&job_from(&envelope(
         "order.created",
         M,
@@ -279,11 +332,7 @@ async fn order_lines_point_at_the_variant_with_salla_prices() {
         order,
     )))
     .await;
-    let lines = h.read(
-        "sale.order.line",
-        json!([]),
-        &["product_id", "price_unit"],
-    );
+    let lines = h.read("sale.order.line", json!([]), &["product_id", "price_unit"]);
     let line_of = |code: &str| {
         let id = by_code(&vs, code)["id"].as_i64();
         lines
@@ -295,7 +344,11 @@ async fn order_lines_point_at_the_variant_with_salla_prices() {
     assert!(approx(&line_of("TS-M-B")["price_unit"], 57.0));
     assert!(approx(&line_of("SALLA-880001-9103")["price_unit"], 53.0));
     assert!(approx(&line_of("TS-M-R")["price_unit"], 55.0));
-    assert_eq!(h.count("product.product", json!([[ALL, "in", [true, false]]])), 4, "no product made for a line");
+    assert_eq!(
+        h.count("product.product", json!([[ALL, "in", [true, false]]])),
+        4,
+        "no product made for a line"
+    );
 }
 
 #[tokio::test]
@@ -307,12 +360,19 @@ async fn prices_that_depend_on_the_combination_leave_the_extras_at_zero_and_say_
         .applied(&product_job("product.created", "2026-03-01 10:00:00", data))
         .await;
     let note = note.unwrap_or_default();
-    assert!(note.contains("not the product price plus an amount per option value"), "{note}");
+    assert!(
+        note.contains("not the product price plus an amount per option value"),
+        "{note}"
+    );
     let vs = variants(&h, template_of(&h));
     assert!(vs.iter().all(|v| approx(&v["lst_price"], 50.0)), "{vs:?}");
     // Then additive again: the extras follow.
     let (_, note) = h
-        .applied(&product_job("product.updated", "2026-03-01 11:00:00", shirt()))
+        .applied(&product_job(
+            "product.updated",
+            "2026-03-01 11:00:00",
+            shirt(),
+        ))
         .await;
     assert_eq!(note, None);
     let vs = variants(&h, template_of(&h));
@@ -325,8 +385,12 @@ async fn combinations_without_sku_and_skus_that_left_salla_are_archived() {
     // Three SKUs on a 2 × 2 grid: Odoo makes four variants, the Blue S is archived without code.
     let mut data = shirt();
     data["skus"].as_array_mut().unwrap().remove(2);
-    h.applied(&product_job("product.created", "2026-03-01 10:00:00", data.clone()))
-        .await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        data.clone(),
+    ))
+    .await;
     let t = template_of(&h);
     let vs = variants(&h, t);
     assert_eq!(vs.len(), 4);
@@ -342,8 +406,12 @@ async fn combinations_without_sku_and_skus_that_left_salla_are_archived() {
     data["skus"].as_array_mut().unwrap().push(
         json!({"id": 9105, "sku": "TS-XL-R", "price": {"amount": 60}, "related_option_values": [13, 21]}),
     );
-    h.applied(&product_job("product.updated", "2026-03-01 11:00:00", data.clone()))
-        .await;
+    h.applied(&product_job(
+        "product.updated",
+        "2026-03-01 11:00:00",
+        data.clone(),
+    ))
+    .await;
     let vs = variants(&h, t);
     let active: Vec<&str> = vs
         .iter()
@@ -378,24 +446,39 @@ async fn status_events_archive_and_restore_the_variants() {
         )
     };
     h.applied(&status("hidden", "2026-03-01 11:00:00")).await;
-    let tmpl = h.one("product.template", json!([["id", "=", t], [ALL, "in", [true, false]]]), &["active"]);
+    let tmpl = h.one(
+        "product.template",
+        json!([["id", "=", t], [ALL, "in", [true, false]]]),
+        &["active"],
+    );
     assert_eq!(tmpl["active"], false);
     assert!(variants(&h, t).iter().all(|v| v["active"] == false));
     h.applied(&status("sale", "2026-03-01 12:00:00")).await;
     let vs = variants(&h, t);
     let active = vs.iter().filter(|v| v["active"] == true).count();
-    assert_eq!(active, 3, "the SKUs' variants, not the combination without SKU: {vs:?}");
+    assert_eq!(
+        active, 3,
+        "the SKUs' variants, not the combination without SKU: {vs:?}"
+    );
     // A deleted product archives them all.
-    h.applied(&product_job("product.deleted", "2026-03-01 13:00:00", shirt()))
-        .await;
+    h.applied(&product_job(
+        "product.deleted",
+        "2026-03-01 13:00:00",
+        shirt(),
+    ))
+    .await;
     assert!(variants(&h, t).iter().all(|v| v["active"] == false));
 }
 
 #[tokio::test]
 async fn salla_stock_goes_to_each_variant() {
     let h = Harness::with(Version::V18, M, |s| s.stock_master = StockMaster::Salla).await;
-    h.applied(&product_job("product.created", "2026-03-01 10:00:00", shirt()))
-        .await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        shirt(),
+    ))
+    .await;
     let ps = h.read(
         "product.product",
         json!([["default_code", "in", ["TS-S-R", "TS-M-B"]]]),
@@ -411,8 +494,12 @@ async fn salla_stock_goes_to_each_variant() {
 #[tokio::test]
 async fn variants_synced_as_separate_products_keep_working() {
     let mut h = Harness::with(Version::V18, M, |s| s.variants = VariantLayout::Separate).await;
-    h.applied(&product_job("product.created", "2026-03-01 10:00:00", shirt()))
-        .await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        shirt(),
+    ))
+    .await;
     assert_eq!(h.count("product.template", json!([])), 5, "parent + 4 SKUs");
     let before = h.read(
         "product.product",
@@ -423,23 +510,44 @@ async fn variants_synced_as_separate_products_keep_working() {
     let mut data = shirt();
     data["skus"][3]["price"] = json!({"amount": 59});
     let (_, note) = h
-        .applied(&product_job("product.updated", "2026-03-01 11:00:00", data.clone()))
+        .applied(&product_job(
+            "product.updated",
+            "2026-03-01 11:00:00",
+            data.clone(),
+        ))
         .await;
-    assert_eq!(note, None, "known by the id map: the separate layout, quietly");
+    assert_eq!(
+        note, None,
+        "known by the id map: the separate layout, quietly"
+    );
     let after = h.read(
         "product.product",
         json!([[ALL, "in", [true, false]]]),
         &["default_code", "list_price"],
     );
     assert_eq!(after.len(), before.len());
-    assert_eq!(h.count("product.attribute", json!([])), 0, "no template made");
-    let m_blue = after.iter().find(|p| p["default_code"] == "TS-M-B").unwrap();
-    assert!(approx(&m_blue["list_price"], 59.0), "the SKU's product still follows Salla");
+    assert_eq!(
+        h.count("product.attribute", json!([])),
+        0,
+        "no template made"
+    );
+    let m_blue = after
+        .iter()
+        .find(|p| p["default_code"] == "TS-M-B")
+        .unwrap();
+    assert!(
+        approx(&m_blue["list_price"], 59.0),
+        "the SKU's product still follows Salla"
+    );
 
     // Without id map rows (lost, or made by an order with unknown SKUs): found by SKU.
     let mut other = Harness::with(Version::V18, M, |s| s.variants = VariantLayout::Separate).await;
     other
-        .applied(&product_job("product.created", "2026-03-01 10:00:00", shirt()))
+        .applied(&product_job(
+            "product.created",
+            "2026-03-01 10:00:00",
+            shirt(),
+        ))
         .await;
     other.settings().variants = VariantLayout::Templates;
     sqlx::query("DELETE FROM id_map")
@@ -457,10 +565,11 @@ async fn variants_synced_as_separate_products_keep_working() {
         1
     );
     // The SKUs' rows are back, on the same products.
-    let v = salla_odoo_store::id_map::get(&other.db.pool, MerchantId::new(M), "product_variant", 9104)
-        .await
-        .unwrap()
-        .unwrap();
+    let v =
+        salla_odoo_store::id_map::get(&other.db.pool, MerchantId::new(M), "product_variant", 9104)
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(v.odoo_model, "product.product");
 
     // A new product in the same store becomes a template.
@@ -475,8 +584,14 @@ async fn variants_synced_as_separate_products_keep_working() {
     }
     h.applied(&product_job("product.created", "2026-03-01 12:00:00", cap))
         .await;
-    assert_eq!(h.count("product.template", json!([["name", "=", "Cap"]])), 1);
-    assert_eq!(h.count("product.product", json!([["default_code", "like", "CAP-"]])), 4);
+    assert_eq!(
+        h.count("product.template", json!([["name", "=", "Cap"]])),
+        1
+    );
+    assert_eq!(
+        h.count("product.product", json!([["default_code", "like", "CAP-"]])),
+        4
+    );
 }
 
 #[tokio::test]
@@ -488,9 +603,18 @@ async fn options_that_do_not_line_up_keep_the_separate_layout_and_say_why() {
         .applied(&product_job("product.created", "2026-03-01 10:00:00", data))
         .await;
     let note = note.unwrap_or_default();
-    assert!(note.contains("do not line up") && note.contains("999"), "{note}");
-    assert_eq!(h.count("product.product", json!([["default_code", "=", "TS-S-R"]])), 1);
-    assert_eq!(h.count("product.product", json!([["default_code", "=", "TS"]])), 1);
+    assert!(
+        note.contains("do not line up") && note.contains("999"),
+        "{note}"
+    );
+    assert_eq!(
+        h.count("product.product", json!([["default_code", "=", "TS-S-R"]])),
+        1
+    );
+    assert_eq!(
+        h.count("product.product", json!([["default_code", "=", "TS"]])),
+        1
+    );
     assert_eq!(h.count("product.attribute", json!([])), 0);
 }
 
@@ -525,7 +649,10 @@ async fn lost_answers_never_duplicate_templates_attributes_or_variants() {
     assert_eq!(h.count("product.attribute.value", json!([])), 4);
     let vs = variants(&h, template_of(&h));
     assert_eq!(vs.len(), 4);
-    let mut codes: Vec<&str> = vs.iter().filter_map(|v| v["default_code"].as_str()).collect();
+    let mut codes: Vec<&str> = vs
+        .iter()
+        .filter_map(|v| v["default_code"].as_str())
+        .collect();
     codes.sort();
     assert_eq!(codes, ["SALLA-880001-9103", "TS-M-B", "TS-M-R", "TS-S-R"]);
     assert!(approx(&by_code(&vs, "TS-M-B")["lst_price"], 58.0));
@@ -536,10 +663,17 @@ async fn lost_answers_never_duplicate_templates_attributes_or_variants() {
 #[tokio::test]
 async fn a_template_without_codes_is_adopted_by_its_name_and_attributes() {
     let h = Harness::new(Version::V18, M).await;
-    h.sb.faults()
-        .commit_then_drop(Match::any().model("product.template").method("create").times(1));
+    h.sb.faults().commit_then_drop(
+        Match::any()
+            .model("product.template")
+            .method("create")
+            .times(1),
+    );
     let job = product_job("product.created", "2026-03-01 10:00:00", shirt());
-    assert!(matches!(h.apply(&job).await, Err(SyncError::Transient { .. })));
+    assert!(matches!(
+        h.apply(&job).await,
+        Err(SyncError::Transient { .. })
+    ));
     assert_eq!(h.count("product.template", json!([])), 1);
     h.applied(&job).await;
     assert_eq!(h.count("product.template", json!([])), 1);
@@ -557,19 +691,39 @@ async fn templates_work_on_odoo_16_17_and_19() {
         let job = product_job("product.created", "2026-03-01 10:00:00", shirt());
         h.applied(&job).await;
         let t = template_of(&h);
-        let fields: Vec<&str> = storable.as_object().unwrap().keys().map(String::as_str).collect();
+        let fields: Vec<&str> = storable
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let tmpl = h.one("product.template", json!([["id", "=", t]]), &fields);
         for (k, v) in storable.as_object().unwrap() {
             assert_eq!(&tmpl[k], v, "{version:?}: {tmpl}");
         }
         let vs = variants(&h, t);
         assert_eq!(vs.len(), 4, "{version:?}");
-        assert!(approx(&by_code(&vs, "TS-M-B")["lst_price"], 58.0), "{version:?}: {vs:?}");
-        assert!(approx(&by_code(&vs, "SALLA-880001-9103")["lst_price"], 53.0));
+        assert!(
+            approx(&by_code(&vs, "TS-M-B")["lst_price"], 58.0),
+            "{version:?}: {vs:?}"
+        );
+        assert!(approx(
+            &by_code(&vs, "SALLA-880001-9103")["lst_price"],
+            53.0
+        ));
         let w = writes(&h);
         h.applied(&job).await;
-        h.applied(&product_job("product.updated", "2026-03-01 11:00:00", shirt()))
-            .await;
-        assert_eq!(writes(&h), w, "{version:?}: {:?}", h.sb.inspect().all_calls());
+        h.applied(&product_job(
+            "product.updated",
+            "2026-03-01 11:00:00",
+            shirt(),
+        ))
+        .await;
+        assert_eq!(
+            writes(&h),
+            w,
+            "{version:?}: {:?}",
+            h.sb.inspect().all_calls()
+        );
     }
 }
