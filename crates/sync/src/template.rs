@@ -472,10 +472,28 @@ pub(crate) enum TemplateOutcome {
 /// active values (by name), and every template attribute value by id.
 #[derive(Debug, Default)]
 struct Lines {
-    /// Attribute name → (line id, attribute id, value name → (ptav id, value id, price_extra)).
-    by_attribute: BTreeMap<String, (Id, Id, BTreeMap<String, (Id, Id, f64)>)>,
+    /// Attribute name → its line.
+    by_attribute: BTreeMap<String, Line>,
     /// ptav id → (attribute name, value name), inactive ones included.
     ptav: BTreeMap<Id, (String, String)>,
+}
+
+/// An attribute line of a template.
+#[derive(Debug)]
+struct Line {
+    line: Id,
+    attribute: Id,
+    /// Its active values by name.
+    values: BTreeMap<String, LineValue>,
+}
+
+/// A value on a line: its `product.template.attribute.value`, `product.attribute.value` and
+/// extra price.
+#[derive(Debug)]
+struct LineValue {
+    ptav: Id,
+    value: Id,
+    extra: f64,
 }
 
 const PTAV_FIELDS: &[&str] = &[
@@ -536,13 +554,21 @@ impl<M: IdMap> Engine<'_, M> {
             lines
                 .ptav
                 .insert(id_of(r), (attr_name.clone(), name.clone()));
-            let entry = lines
-                .by_attribute
-                .entry(attr_name)
-                .or_insert_with(|| (line, attr, BTreeMap::new()));
+            let entry = lines.by_attribute.entry(attr_name).or_insert_with(|| Line {
+                line,
+                attribute: attr,
+                values: BTreeMap::new(),
+            });
             if r.get("ptav_active").and_then(Value::as_bool) != Some(false) {
                 let extra = r.get("price_extra").and_then(Value::as_f64).unwrap_or(0.0);
-                entry.2.insert(name, (id_of(r), value, extra));
+                entry.values.insert(
+                    name,
+                    LineValue {
+                        ptav: id_of(r),
+                        value,
+                        extra,
+                    },
+                );
             }
         }
         Ok(lines)
@@ -876,7 +902,7 @@ impl<M: IdMap> Engine<'_, M> {
             let missing: Vec<String> = a
                 .values
                 .iter()
-                .filter(|v| !have.is_some_and(|(_, _, values)| values.contains_key(*v)))
+                .filter(|v| !have.is_some_and(|l| l.values.contains_key(*v)))
                 .cloned()
                 .collect();
             if !missing.is_empty() {
@@ -889,7 +915,7 @@ impl<M: IdMap> Engine<'_, M> {
         let known: BTreeMap<String, Id> = lines
             .by_attribute
             .iter()
-            .map(|(n, (_, attr, _))| (n.clone(), *attr))
+            .map(|(n, l)| (n.clone(), l.attribute))
             .collect();
         let ids = self.ensure_values(&wanted, &known).await?;
         let commands: Vec<Value> = wanted
@@ -898,8 +924,8 @@ impl<M: IdMap> Engine<'_, M> {
                 let (attr, new) = &ids[name];
                 let new: Vec<Id> = new.values().copied().collect();
                 match lines.by_attribute.get(name) {
-                    Some((line, _, values)) => {
-                        let mut all: Vec<Id> = values.values().map(|(_, v, _)| *v).collect();
+                    Some(Line { line, values, .. }) => {
+                        let mut all: Vec<Id> = values.values().map(|v| v.value).collect();
                         all.extend(new);
                         json!([1, line, {"value_ids": [[6, 0, all]]}])
                     }
@@ -1156,11 +1182,16 @@ impl<M: IdMap> Engine<'_, M> {
         if let Some(extras) = extras {
             let mut by_amount: BTreeMap<i64, (Decimal, Vec<Id>)> = BTreeMap::new();
             for (a, axis_extras) in plan.axes.iter().zip(&extras) {
-                let Some((_, _, values)) = lines.by_attribute.get(&a.name) else {
+                let Some(Line { values, .. }) = lines.by_attribute.get(&a.name) else {
                     continue;
                 };
                 for (value, x) in a.values.iter().zip(axis_extras) {
-                    if let Some((ptav, _, current)) = values.get(value) {
+                    if let Some(LineValue {
+                        ptav,
+                        extra: current,
+                        ..
+                    }) = values.get(value)
+                    {
                         let want = x.to_f64().unwrap_or_default();
                         if (current - want).abs() >= 0.005 {
                             let cents = (round2(*x) * Decimal::from(100)).to_i64().unwrap_or(0);
