@@ -852,4 +852,78 @@ mod tests {
             "{dbg}"
         );
     }
+
+    #[test]
+    fn options_and_sku_values_are_read_leniently() {
+        let p: Product = serde_json::from_value(serde_json::json!({
+            "id": 1,
+            "options": [
+                {"id": "7", "name": " Size ", "values": [{"id": 71, "name": "S"}, {"id": 72},
+                                                         {"name": "no id"}, {"id": 73, "name": 42}]},
+                {"name": "no id", "values": []},
+                {"id": 8, "name": {"ar": "لون"}, "values": {"0": {"id": 81, "name": "Red"}}}
+            ],
+            "skus": [{"id": 5, "barcode": 628, "cost_price": "3.5",
+                      "related_option_values": [71, "73", {"id": 81}, null, "x"]}]
+        }))
+        .unwrap();
+        assert_eq!(
+            p.options,
+            vec![ProductOption {
+                id: 7,
+                name: "Size".into(),
+                values: vec![
+                    OptionValue {
+                        id: 71,
+                        name: "S".into()
+                    },
+                    OptionValue {
+                        id: 73,
+                        name: "42".into()
+                    },
+                ],
+            }]
+        );
+        assert_eq!(p.skus[0].related_option_values, vec![71, 73, 81]);
+        assert_eq!(p.skus[0].barcode.as_deref(), Some("628"));
+        assert_eq!(
+            p.skus[0].cost_price.as_ref().map(|m| m.amount),
+            Some("3.5".parse().unwrap())
+        );
+        // Anything else in their place is no option at all, never a refused product.
+        for odd in [
+            serde_json::json!(null),
+            serde_json::json!("x"),
+            serde_json::json!({}),
+        ] {
+            let p: Product = serde_json::from_value(
+                serde_json::json!({"id": 1, "options": odd, "skus": [{"id": 2, "related_option_values": odd}]}),
+            )
+            .unwrap();
+            assert!(p.options.is_empty() && p.skus[0].related_option_values.is_empty());
+        }
+        let item: OrderItem = serde_json::from_value(serde_json::json!({
+            "id": 1, "quantity": 1,
+            "options": [
+                {"id": 1, "name": "Size", "value": {"id": 12, "name": "M"}},
+                {"id": 2, "name": "Extras", "value": [{"id": 21, "name": "Onion"}, {"id": 22, "name": "Pepper"}]},
+                {"id": 3, "name": "Note", "value": "text"},
+                {"id": 4, "value": {"id": 5, "name": "nameless option"}}
+            ]
+        }))
+        .unwrap();
+        let got: Vec<(&str, Option<u64>, &str)> = item
+            .options
+            .iter()
+            .map(|o| (o.name.as_str(), o.value_id, o.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Size", Some(12), "M"),
+                ("Extras", Some(21), "Onion"),
+                ("Extras", Some(22), "Pepper")
+            ]
+        );
+    }
 }
