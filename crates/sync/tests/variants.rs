@@ -727,3 +727,47 @@ async fn templates_work_on_odoo_16_17_and_19() {
         );
     }
 }
+
+/// Two new products with the same new options, synced at once (a backfill): the attributes and
+/// values they share are created once (a creation lock per Odoo database).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_products_share_the_attributes_they_create() {
+    let h = Harness::new(Version::V18, M).await;
+    h.sb.faults().set_latency(
+        std::time::Duration::from_millis(5),
+        std::time::Duration::from_millis(5),
+    );
+    let mut cap = shirt();
+    cap["id"] = json!(880_002);
+    cap["sku"] = json!("CAP");
+    cap["name"] = json!("Cap");
+    for (i, s) in cap["skus"].as_array_mut().unwrap().iter_mut().enumerate() {
+        s["id"] = json!(9201 + i);
+        s["sku"] = json!(format!("CAP-{i}"));
+        s["barcode"] = Value::Null;
+    }
+    // No category: nothing else makes one wait for the other.
+    cap["categories"] = json!([]);
+    let mut shirt = shirt();
+    shirt["categories"] = json!([]);
+    let a = product_job("product.created", "2026-03-01 10:00:00", shirt);
+    let b = product_job("product.created", "2026-03-01 10:00:00", cap);
+    let apply_until_done = async |job: &salla_odoo_core::SyncJobV1| {
+        for _ in 0..10 {
+            match h.apply(job).await {
+                Ok(Applied::Applied { .. }) => return,
+                Err(SyncError::Transient { .. }) => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("{} never applied", job.event);
+    };
+    tokio::join!(apply_until_done(&a), apply_until_done(&b));
+    assert_eq!(h.count("product.attribute", json!([])), 2);
+    assert_eq!(h.count("product.attribute.value", json!([])), 4);
+    assert_eq!(h.count("product.template", json!([])), 2);
+    assert_eq!(
+        h.count("product.product", json!([[ALL, "in", [true, false]]])),
+        8
+    );
+}
