@@ -614,3 +614,75 @@ async fn a_product_created_since_the_last_push_is_pushed_at_zero() {
     s.wait_salla(&[(NEW, None, 0), (SIMPLE, None, 10)]).await;
     s.shutdown().await;
 }
+
+/// A product with options kept as one template (the default layout for new stores): each
+/// variant's Odoo stock reaches Salla under its SKU, the variant without a SKU code by its
+/// variant id, and the combination Odoo made that Salla has no SKU for is never pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_variants_are_pushed_by_sku_and_variant_id() {
+    const M: u64 = 803_006;
+    const ABAYA: u64 = 5_100_010;
+    const S_BLACK: u64 = 5_200_011;
+    const M_BLACK: u64 = 5_200_012;
+    const M_NAVY: u64 = 5_200_013;
+    let s = setup("stock-push-templates", M, Version::V18, &[]).await;
+    let created = riyadh(-1800);
+    let p = json!({"id": ABAYA, "sku": "ABY", "name": "Abaya", "type": "product",
+    "price": {"amount": 300, "currency": "SAR"}, "quantity": 9, "status": "sale",
+    "unlimited_quantity": false, "updated_at": created, "categories": [],
+    "options": [
+        {"id": 71, "name": "Size", "values": [{"id": 711, "name": "S"}, {"id": 712, "name": "M"}]},
+        {"id": 72, "name": "Colour", "values": [{"id": 721, "name": "Black"}, {"id": 722, "name": "Navy"}]}
+    ],
+    "skus": [
+        {"id": S_BLACK, "sku": "ABY-S-BLK", "price": {"amount": 300, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [711, 721]},
+        {"id": M_BLACK, "sku": "", "price": {"amount": 320, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [712, 721]},
+        {"id": M_NAVY, "sku": "ABY-M-NVY", "price": {"amount": 330, "currency": "SAR"},
+         "stock_quantity": 3, "related_option_values": [712, 722]}
+    ]});
+    s.salla.seed_product(M, p.clone()).unwrap();
+    let (status, _) = s
+        .fleet
+        .ingest
+        .post_signed(&envelope("product.created", M, &created, p))
+        .await;
+    assert_eq!(status, 200);
+    s.fleet.wait_outcomes(5, Duration::from_secs(60)).await;
+    let templates = s
+        .client
+        .search(
+            "product.template",
+            &Domain::new().eq("name", "Abaya"),
+            &SearchOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(templates.len(), 1, "{:?}", s.fleet.log().await);
+    s.set_stock("ABY-S-BLK", 5.0).await;
+    s.set_stock(&format!("SALLA-{ABAYA}-{M_BLACK}"), 1.0).await;
+
+    let dry = s.push_ok(&["--dry-run"]);
+    let ours: Vec<(String, i64)> = items(&dry)
+        .into_iter()
+        .filter(|(i, _)| i.contains("ABY") || i.contains(&M_BLACK.to_string()))
+        .collect();
+    assert_eq!(
+        ours,
+        vec![
+            ("sku:ABY-M-NVY".to_owned(), 0),
+            ("sku:ABY-S-BLK".to_owned(), 5),
+            (format!("variant_id:{M_BLACK}"), 1),
+        ],
+        "{dry}"
+    );
+    s.push_ok(&[]);
+    s.wait_salla(&[
+        (ABAYA, Some(S_BLACK), 5),
+        (ABAYA, Some(M_BLACK), 1),
+        (ABAYA, Some(M_NAVY), 0),
+    ])
+    .await;
+    s.shutdown().await;
+}

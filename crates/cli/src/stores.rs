@@ -25,6 +25,17 @@ pub enum StoreCommand {
     /// by --odoo-api-key-env, never from the command line, and is stored encrypted.
     /// Needs SALLA_ODOO__SECRETS__KEY.
     ///
+    /// Products with options (--variants, default templates): a Salla product with options and
+    /// SKUs becomes one Odoo product template with an attribute line per option (attributes and
+    /// values matched by name, created when missing) and one variant per Salla SKU, found by its
+    /// SKU (the internal reference); each variant takes its SKU's barcode and active flag, and
+    /// order lines point at the variant. The template lists the product's price and each option
+    /// value a price extra, where Salla's SKU prices are the product price plus one amount per
+    /// value; when they are not, the extras stay zero and the sync log says so (order lines carry
+    /// Salla's prices either way). --variants separate keeps one Odoo product per SKU (the layout
+    /// of stores registered before templates, which keep it); a product Odoo already has as
+    /// separate products stays that way in either layout, matched by SKU, never duplicated.
+    ///
     /// Safe while workers run: a job already running finishes with the settings it started with;
     /// later jobs for the store use the new ones.
     Add(StoreAddArgs),
@@ -139,6 +150,11 @@ pub struct OptionArgs {
     /// `off` to not report deliveries to Salla.
     #[arg(long, value_name = "SLUG|off")]
     pub fulfilment_status: Option<String>,
+    /// How a Salla product with options and SKUs is kept in Odoo: templates (one product
+    /// template with attribute lines, one variant per SKU; the default) or separate (one product
+    /// per SKU). Products already in Odoo keep their layout.
+    #[arg(long, value_name = "templates|separate")]
+    pub variants: Option<salla_odoo_core::VariantLayout>,
 }
 
 /// `--fulfilment-status`: a Salla status slug, or `off`.
@@ -396,6 +412,7 @@ pub async fn run_store(
                 stock_master: Some(args.options.stock_master.unwrap_or_default()),
                 stock_quantity: args.options.stock_quantity,
                 fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
+                variants: Some(args.options.variants.unwrap_or_default()),
                 ..Default::default()
             };
             if stores::has_odoo_connection(&pool, args.merchant).await? {
@@ -448,6 +465,7 @@ pub async fn run_store(
                 stock_master: args.options.stock_master,
                 stock_quantity: args.options.stock_quantity,
                 fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
+                variants: args.options.variants,
                 ..Default::default()
             };
             if is_empty(&update) {
@@ -634,6 +652,7 @@ fn is_empty(u: &StoreUpdate) -> bool {
         stock_master,
         stock_quantity,
         fulfilment_status,
+        variants,
     } = u;
     status.is_none()
         && odoo_url.is_none()
@@ -651,6 +670,7 @@ fn is_empty(u: &StoreUpdate) -> bool {
         && stock_master.is_none()
         && stock_quantity.is_none()
         && fulfilment_status.is_none()
+        && variants.is_none()
 }
 
 fn flag_pair(yes: bool, no: bool) -> Option<bool> {
@@ -771,6 +791,7 @@ fn print_settings(
             "fulfilment status",
             s.fulfilment_status.clone().unwrap_or_else(|| "off".into()),
         ),
+        ("variants", s.variants.as_str().into()),
         ("updated at", rfc3339(s.updated_at)),
     ]);
     for (k, v) in rows {

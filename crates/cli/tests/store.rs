@@ -597,3 +597,79 @@ fn every_store_and_secrets_command_says_whether_it_is_safe_while_workers_run() {
     assert!(help.contains("--odoo-api-key-env"), "{help}");
     assert!(!help.contains("--odoo-api-key "), "{help}");
 }
+
+/// `--variants templates|separate` on `store add` (default templates) and `store update`, shown
+/// by `store show`, explained in `store add --help`.
+#[tokio::test]
+async fn the_variants_option_defaults_to_templates_and_explains_itself() {
+    let db = TestDb::new().await;
+    let key = b64_key(1);
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SALLA_ODOO__SECRETS__KEY", key.as_str()),
+        ("ODOO_KEY_ONE", KEY_ONE),
+    ];
+    let add = |merchant: &str, extra: &[&str]| {
+        let mut args = vec![
+            "store",
+            "add",
+            "--merchant",
+            merchant,
+            "--odoo-url",
+            "http://127.0.0.1:8069",
+            "--odoo-db",
+            "shop",
+            "--odoo-login",
+            "admin",
+            "--odoo-api-key-env",
+            "ODOO_KEY_ONE",
+        ];
+        args.extend_from_slice(extra);
+        cli(&env, &args)
+    };
+    let out = add("81", &["--json"]);
+    assert_eq!(json(&out)["variants"], "templates");
+    let out = add("82", &["--variants", "separate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(shown.contains("variants             separate"), "{shown}");
+    let out = cli(
+        &env,
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "82",
+            "--variants",
+            "templates",
+            "--json",
+        ],
+    );
+    assert_eq!(json(&out)["variants"], "templates");
+    let out = cli(&env, &["store", "show", "--merchant", "82"]);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(shown.contains("variants             templates"), "{shown}");
+    let out = cli(
+        &env,
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "82",
+            "--variants",
+            "grouped",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    let out = cli(&[], &["store", "add", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    for words in [
+        "--variants <templates|separate>",
+        "one variant per Salla SKU",
+        "price extra",
+        "never duplicated",
+    ] {
+        assert!(help.contains(words), "{words:?} missing: {help}");
+    }
+}

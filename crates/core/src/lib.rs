@@ -16,4 +16,4 @@ pub use job::{AttemptRecord, BodyDigest, EntityKind, EntityRef, JobKind, SyncJob
 pub use retry::RetryPolicy;
 pub use routing::{IgnoreReason, Route, route};
 pub use settings::Settings;
-pub use store_options::{OrderStep, StatusMap, StockMaster};
+pub use store_options::{OrderStep, StatusMap, StockMaster, VariantLayout};

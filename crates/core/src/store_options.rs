@@ -120,6 +120,47 @@ impl FromStr for StockMaster {
     }
 }
 
+/// How a Salla product with options and variants (`skus[]`) is kept in Odoo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariantLayout {
+    /// One `product.template` with attribute lines (Salla's options) and one `product.product`
+    /// variant per Salla SKU (the default for new stores).
+    #[default]
+    Templates,
+    /// One `product.product` for the product and one more per Salla SKU, each its own template
+    /// (the layout before templates; stores registered before it keep it).
+    Separate,
+}
+
+impl VariantLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariantLayout::Templates => "templates",
+            VariantLayout::Separate => "separate",
+        }
+    }
+}
+
+impl fmt::Display for VariantLayout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for VariantLayout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "templates" => Ok(VariantLayout::Templates),
+            "separate" => Ok(VariantLayout::Separate),
+            other => Err(format!(
+                "unknown variant layout {other:?} (templates or separate)"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +191,14 @@ mod tests {
         );
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains(r#""shipped":"deliver""#));
+    }
+
+    #[test]
+    fn variant_layouts_parse_and_print() {
+        assert_eq!(VariantLayout::default(), VariantLayout::Templates);
+        for l in [VariantLayout::Templates, VariantLayout::Separate] {
+            assert_eq!(l.as_str().parse::<VariantLayout>(), Ok(l));
+        }
+        assert!("variants".parse::<VariantLayout>().is_err());
     }
 }

@@ -408,6 +408,57 @@ pub struct OrderItem {
     pub product: Option<ItemProduct>,
     #[serde(default, deserialize_with = "lenient::opt_id")]
     pub product_id: Option<u64>,
+    /// The options the customer chose (`[{id, product_option_id, name, value}]`, `value` an
+    /// object or a list of them). Read leniently: an entry without a name or a value is left out.
+    #[serde(default, deserialize_with = "item_options")]
+    pub options: Vec<ItemOption>,
+}
+
+/// One option chosen on an order line: the option's name and the chosen value's id and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOption {
+    pub name: String,
+    pub value_id: Option<u64>,
+    pub value: String,
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    let s = match v? {
+        Value::String(s) => s.trim().to_owned(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (!s.is_empty()).then_some(s)
+}
+
+fn items_of(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a,
+        Value::Object(m) if !m.is_empty() && m.values().all(Value::is_object) => {
+            m.into_iter().map(|(_, v)| v).collect()
+        }
+        v @ Value::Object(_) => vec![v],
+        _ => Vec::new(),
+    }
+}
+
+fn item_options<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ItemOption>, D::Error> {
+    let mut out = Vec::new();
+    for o in items_of(Value::deserialize(d)?) {
+        let Some(name) = text_of(o.get("name")) else {
+            continue;
+        };
+        for v in o.get("value").cloned().map(items_of).unwrap_or_default() {
+            if let Some(value) = text_of(v.get("name")) {
+                out.push(ItemOption {
+                    name: name.clone(),
+                    value_id: v.get("id").and_then(|i| lenient::id(i).ok()),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl OrderItem {
@@ -527,6 +578,61 @@ pub struct Variant {
     pub price: Option<Money>,
     #[serde(default, deserialize_with = "lenient::opt_decimal")]
     pub stock_quantity: Option<Decimal>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub barcode: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_money")]
+    pub cost_price: Option<Money>,
+    /// The ids of the option values (`options[].values[].id`) this SKU is made of. Read
+    /// leniently: ids as numbers or strings, or objects with an `id`; anything else is left out.
+    #[serde(default, deserialize_with = "id_list")]
+    pub related_option_values: Vec<u64>,
+}
+
+fn id_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+    Ok(items_of(Value::deserialize(d)?)
+        .iter()
+        .filter_map(|v| match v {
+            Value::Object(m) => m.get("id").and_then(|i| lenient::id(i).ok()),
+            v => lenient::id(v).ok(),
+        })
+        .collect())
+}
+
+/// A product option (`options[]`: size, colour…) and its values. Read leniently: an option or
+/// value without an id or a name is left out (it cannot be matched to a SKU or named in Odoo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductOption {
+    pub id: u64,
+    pub name: String,
+    pub values: Vec<OptionValue>,
+}
+
+/// One value of a product option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionValue {
+    pub id: u64,
+    pub name: String,
+}
+
+fn product_options<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ProductOption>, D::Error> {
+    let named = |v: &Value| -> Option<(u64, String)> {
+        Some((lenient::id(v.get("id")?).ok()?, text_of(v.get("name"))?))
+    };
+    Ok(items_of(Value::deserialize(d)?)
+        .iter()
+        .filter_map(|o| {
+            let (id, name) = named(o)?;
+            let values = o
+                .get("values")
+                .cloned()
+                .map(items_of)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| named(v).map(|(id, name)| OptionValue { id, name }))
+                .collect();
+            Some(ProductOption { id, name, values })
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -580,6 +686,9 @@ pub struct Product {
     pub skus: Vec<Variant>,
     #[serde(default, deserialize_with = "lenient::list")]
     pub categories: Vec<Category>,
+    /// The product's options and their values; `skus[].related_option_values` name the values.
+    #[serde(default, deserialize_with = "product_options")]
+    pub options: Vec<ProductOption>,
 }
 
 impl Product {
@@ -741,6 +850,80 @@ mod tests {
         assert!(
             !dbg.contains("tok-AAA") && !dbg.contains("tok-BBB"),
             "{dbg}"
+        );
+    }
+
+    #[test]
+    fn options_and_sku_values_are_read_leniently() {
+        let p: Product = serde_json::from_value(serde_json::json!({
+            "id": 1,
+            "options": [
+                {"id": "7", "name": " Size ", "values": [{"id": 71, "name": "S"}, {"id": 72},
+                                                         {"name": "no id"}, {"id": 73, "name": 42}]},
+                {"name": "no id", "values": []},
+                {"id": 8, "name": {"ar": "لون"}, "values": {"0": {"id": 81, "name": "Red"}}}
+            ],
+            "skus": [{"id": 5, "barcode": 628, "cost_price": "3.5",
+                      "related_option_values": [71, "73", {"id": 81}, null, "x"]}]
+        }))
+        .unwrap();
+        assert_eq!(
+            p.options,
+            vec![ProductOption {
+                id: 7,
+                name: "Size".into(),
+                values: vec![
+                    OptionValue {
+                        id: 71,
+                        name: "S".into()
+                    },
+                    OptionValue {
+                        id: 73,
+                        name: "42".into()
+                    },
+                ],
+            }]
+        );
+        assert_eq!(p.skus[0].related_option_values, vec![71, 73, 81]);
+        assert_eq!(p.skus[0].barcode.as_deref(), Some("628"));
+        assert_eq!(
+            p.skus[0].cost_price.as_ref().map(|m| m.amount),
+            Some("3.5".parse().unwrap())
+        );
+        // Anything else in their place is no option at all, never a refused product.
+        for odd in [
+            serde_json::json!(null),
+            serde_json::json!("x"),
+            serde_json::json!({}),
+        ] {
+            let p: Product = serde_json::from_value(
+                serde_json::json!({"id": 1, "options": odd, "skus": [{"id": 2, "related_option_values": odd}]}),
+            )
+            .unwrap();
+            assert!(p.options.is_empty() && p.skus[0].related_option_values.is_empty());
+        }
+        let item: OrderItem = serde_json::from_value(serde_json::json!({
+            "id": 1, "quantity": 1,
+            "options": [
+                {"id": 1, "name": "Size", "value": {"id": 12, "name": "M"}},
+                {"id": 2, "name": "Extras", "value": [{"id": 21, "name": "Onion"}, {"id": 22, "name": "Pepper"}]},
+                {"id": 3, "name": "Note", "value": "text"},
+                {"id": 4, "value": {"id": 5, "name": "nameless option"}}
+            ]
+        }))
+        .unwrap();
+        let got: Vec<(&str, Option<u64>, &str)> = item
+            .options
+            .iter()
+            .map(|o| (o.name.as_str(), o.value_id, o.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Size", Some(12), "M"),
+                ("Extras", Some(21), "Onion"),
+                ("Extras", Some(22), "Pepper")
+            ]
         );
     }
 }

@@ -13,7 +13,7 @@
 //! half of an update. [`load_settings`] fails permanently if the API key cannot be decrypted
 //! (a key missing from `secrets.previous_keys`) or a stored value does not decode.
 
-use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
+use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Acquire as _; // `begin`/`acquire` on a session's held connection (on_db!)
 use time::OffsetDateTime;
@@ -131,6 +131,8 @@ pub struct StoreSettings {
     pub fulfilment_status: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// How a Salla product with options and variants is kept in Odoo (templates or separate).
+    pub variants: VariantLayout,
 }
 
 /// What Salla is told of a product's Odoo stock.
@@ -185,6 +187,7 @@ pub struct StoreUpdate {
     pub stock_quantity: Option<StockQuantity>,
     /// `Some(None)`: stop reporting deliveries to Salla.
     pub fulfilment_status: Option<Option<String>>,
+    pub variants: Option<VariantLayout>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -206,11 +209,13 @@ struct SettingsRow {
     stock_quantity: String,
     fulfilment_status: Option<String>,
     updated_at: OffsetDateTime,
+    variants: String,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
-     status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at";
+     status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at, \
+     variants";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -256,6 +261,9 @@ impl SettingsRow {
         let stock_quantity = self.stock_quantity.parse().map_err(|e: String| {
             StoreError::Decode(format!("stock_quantity of merchant {merchant}: {e}"))
         })?;
+        let variants = self.variants.parse().map_err(|e: String| {
+            StoreError::Decode(format!("variants of merchant {merchant}: {e}"))
+        })?;
         let odoo = match (self.odoo_url, self.odoo_database, self.odoo_login, api_key) {
             (Some(url), Some(database), Some(login), Some(api_key)) => Some(OdooConnection {
                 url,
@@ -283,6 +291,7 @@ impl SettingsRow {
             stock_quantity,
             fulfilment_status: self.fulfilment_status,
             updated_at: self.updated_at,
+            variants,
         })
     }
 }
@@ -401,6 +410,7 @@ pub async fn upsert_settings(
             stock_master = COALESCE($14, stock_master),
             stock_quantity = COALESCE($15, stock_quantity),
             fulfilment_status = CASE WHEN $16 THEN $17 ELSE fulfilment_status END,
+            variants = COALESCE($18, variants),
             updated_at = now()
          WHERE merchant_id = $1",
     );
@@ -425,6 +435,7 @@ pub async fn upsert_settings(
             .bind(update.stock_quantity.map(StockQuantity::as_str))
             .bind(update.fulfilment_status.is_some())
             .bind(update.fulfilment_status.clone().flatten())
+            .bind(update.variants.map(VariantLayout::as_str))
             .execute(&mut *tx)
             .await?;
         if let Some(key) = &update.odoo_api_key {

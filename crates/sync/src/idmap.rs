@@ -21,7 +21,11 @@ pub struct Mapped {
 /// Entity names used in the id map (kept stable: they are stored).
 pub mod entity {
     pub const CUSTOMER: &str = "customer";
+    /// A Salla product: its `product.product` (separate layout, and products without options)
+    /// or its `product.template` (templates layout: `odoo_model` says which).
     pub const PRODUCT: &str = "product";
+    /// A Salla SKU (`skus[].id`): its `product.product`, a product of its own (separate layout)
+    /// or a variant of the product's template (templates layout).
     pub const VARIANT: &str = "product_variant";
     /// The status watermark of a product, apart from [`PRODUCT`]'s: `product.status.updated` carries
     /// only the status, so it must neither make an older full event stale nor be undone by one. Its
@@ -78,6 +82,14 @@ pub trait IdMap {
         entity: &str,
         salla_id: u64,
     ) -> Result<Option<Mapped>, salla_odoo_core::SyncError>;
+    /// [`IdMap::get`] with the Odoo model the row names (a product's row names a
+    /// `product.product` or a `product.template`).
+    async fn get_model(
+        &self,
+        merchant: MerchantId,
+        entity: &str,
+        salla_id: u64,
+    ) -> Result<Option<(String, Mapped)>, salla_odoo_core::SyncError>;
     /// Records the mapping; a lower `source_version` than the recorded one is ignored.
     async fn put(
         &self,
@@ -97,6 +109,15 @@ pub(crate) async fn get<M: IdMap>(
     salla_id: u64,
 ) -> Res<Option<Mapped>> {
     Ok(m.get(merchant, entity, salla_id).await?)
+}
+
+pub(crate) async fn get_model<M: IdMap>(
+    m: &M,
+    merchant: MerchantId,
+    entity: &str,
+    salla_id: u64,
+) -> Res<Option<(String, Mapped)>> {
+    Ok(m.get_model(merchant, entity, salla_id).await?)
 }
 
 pub(crate) async fn put<M: IdMap>(
@@ -161,6 +182,19 @@ impl IdMap for MemoryIdMap {
         Ok(rows
             .get(&(merchant.get(), entity.to_owned(), salla_id))
             .map(|(_, m)| *m))
+    }
+
+    async fn get_model(
+        &self,
+        merchant: MerchantId,
+        entity: &str,
+        salla_id: u64,
+    ) -> Result<Option<(String, Mapped)>, salla_odoo_core::SyncError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(rows
+            .get(&(merchant.get(), entity.to_owned(), salla_id))
+            .cloned())
     }
 
     async fn put(
@@ -235,6 +269,28 @@ impl IdMap for PgIdMap {
                 m.map(|m| Mapped {
                     odoo_id: m.odoo_id,
                     source_version: m.source_version,
+                })
+            })
+            .map_err(|e| crate::error::classify_store(&e))
+    }
+
+    async fn get_model(
+        &self,
+        merchant: MerchantId,
+        entity: &str,
+        salla_id: u64,
+    ) -> Result<Option<(String, Mapped)>, salla_odoo_core::SyncError> {
+        salla_odoo_store::id_map::get(&self.pool, merchant, entity, salla_id)
+            .await
+            .map(|m| {
+                m.map(|m| {
+                    (
+                        m.odoo_model,
+                        Mapped {
+                            odoo_id: m.odoo_id,
+                            source_version: m.source_version,
+                        },
+                    )
                 })
             })
             .map_err(|e| crate::error::classify_store(&e))

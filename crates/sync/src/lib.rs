@@ -29,6 +29,7 @@ mod product;
 mod shipment;
 mod status;
 mod store_jobs;
+mod template;
 pub mod version;
 
 /// The pure mapping functions, for callers and tests.
@@ -50,6 +51,9 @@ pub mod mapping {
         Tracking, note_with_tracking, order_shipment_tracking, shipment_tracking,
     };
     pub use crate::status::{order_is_partial, status_slug};
+    pub use crate::template::{
+        Axis, Extras, TemplatePlan, VariantPlan, solve_extras, template_plan,
+    };
 }
 
 pub use error::{classify_odoo, classify_store};
@@ -57,7 +61,7 @@ pub use idmap::{IdMap, Mapped, MemoryIdMap, PgIdMap};
 pub use options::StoreOptions;
 pub use store_jobs::{SyncContext, apply, store_options};
 
-use salla_odoo_core::{JobKind, StockMaster, SyncError, SyncJobV1};
+use salla_odoo_core::{JobKind, StockMaster, SyncError, SyncJobV1, VariantLayout};
 use salla_odoo_salla::payload::{
     Customer, Order, OrderShipmentRef, OrderStatusUpdate, Product, Shipment,
 };
@@ -364,7 +368,10 @@ async fn product_event<M: IdMap>(
         {
             return Ok(Applied::Skipped { reason });
         }
-    } else if let Some(m) = idmap::get(ids, opts.merchant, entity::PRODUCT, p.id).await?
+    }
+    let product_row = idmap::get_model(ids, opts.merchant, entity::PRODUCT, p.id).await?;
+    if !partial_status
+        && let Some((_, m)) = &product_row
         && let Some(reason) = stale_reason(entity::PRODUCT, p.id, m.source_version, version)
     {
         return Ok(Applied::Skipped { reason });
@@ -381,12 +388,62 @@ async fn product_event<M: IdMap>(
     let watermark = (!partial_status).then_some(version);
     let mut any = false;
     let mut main = None;
-    for (i, plan) in plans.iter().enumerate() {
-        let id = e.apply_product_plan(plan, watermark, create).await?;
-        if i == 0 {
-            main = id;
+    let mut note = None;
+    // The templates layout (crate::template): products Odoo keeps as templates, and new products
+    // with options when the store's layout is templates.
+    let as_template = product_row
+        .as_ref()
+        .is_some_and(|(model, _)| model == "product.template");
+    let templates = match &product_row {
+        Some(_) => as_template,
+        None => opts.variants == VariantLayout::Templates,
+    };
+    let mut applied_as_template = false;
+    if templates && full && !partial_status {
+        match template::template_plan(p, deleted, opts.prices_include_tax) {
+            Ok(Some(mut tp)) => {
+                if let Some(active) = newer_status {
+                    tp.set_active(active);
+                }
+                match e.apply_template_plan(&tp, watermark, create).await? {
+                    template::TemplateOutcome::Applied { template, note: n } => {
+                        main = Some(template);
+                        any = true;
+                        note = n;
+                        applied_as_template = true;
+                    }
+                    template::TemplateOutcome::Missing => applied_as_template = true,
+                    template::TemplateOutcome::Separate(why) => {
+                        note = Some(format!(
+                            "product {}: its variants stay separate products ({why}); matched by SKU",
+                            p.id
+                        ));
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(why) => {
+                note = Some(format!(
+                    "product {}: options and SKUs do not line up ({why}); its variants are synced as \
+                     separate products",
+                    p.id
+                ));
+            }
         }
-        any |= id.is_some();
+    }
+    if as_template && !applied_as_template {
+        // A template's variants are never written as products of their own (their name and price
+        // are the template's): only the product's own values apply.
+        plans.truncate(1);
+    }
+    if !applied_as_template {
+        for (i, plan) in plans.iter().enumerate() {
+            let id = e.apply_product_plan(plan, watermark, create).await?;
+            if i == 0 {
+                main = id;
+            }
+            any |= id.is_some();
+        }
     }
     let record_status = match (partial_status, newer_status) {
         (true, _) => status,
@@ -419,7 +476,7 @@ async fn product_event<M: IdMap>(
     }
     Ok(Applied::Applied {
         odoo_ids: e.touched(),
-        note: None,
+        note,
     })
 }
 

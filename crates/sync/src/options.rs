@@ -1,7 +1,7 @@
 //! The per-store options the handlers read: a plain view of the persisted store settings, so the mapping and
 //! the handlers do not depend on how the store crate keeps them.
 
-use salla_odoo_core::{MerchantId, StatusMap, StockMaster};
+use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
 
 /// What the handlers need to know about one store.
 #[derive(Debug, Clone)]
@@ -21,11 +21,13 @@ pub struct StoreOptions {
     /// Unknown SKUs in an order create products (else the order fails permanently, naming the SKU).
     pub create_unknown_skus: bool,
     pub stock_master: StockMaster,
+    /// How a Salla product with options and variants is kept in Odoo (see `crate::product`).
+    pub variants: VariantLayout,
 }
 
 impl StoreOptions {
     /// The defaults for a store: Odoo's warehouse, pricelist and taxes, the default status map, unknown SKUs
-    /// refused, Odoo as stock master.
+    /// refused, Odoo as stock master, variants as templates.
     pub fn new(merchant: MerchantId) -> Self {
         StoreOptions {
             merchant,
@@ -37,6 +39,7 @@ impl StoreOptions {
             status_map: StatusMap::default(),
             create_unknown_skus: false,
             stock_master: StockMaster::Odoo,
+            variants: VariantLayout::Templates,
         }
     }
 }

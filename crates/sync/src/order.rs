@@ -25,7 +25,7 @@ pub const SHIPPING_CODE: &str = "SALLA-SHIPPING";
 pub const COD_CODE: &str = "SALLA-COD";
 
 /// One order line before products are resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LineInput {
     /// `default_code` of the product: the SKU, or `SALLA-<product id>`.
     pub code: String,
@@ -38,6 +38,10 @@ pub struct LineInput {
     pub taxes: Option<Vec<Id>>,
     /// A charge line (shipping, cash on delivery) rather than an item.
     pub charge: bool,
+    /// The Salla product of an item, and the options chosen (option name, value name): what finds
+    /// the variant of a product kept as a template when Odoo does not know the line's code.
+    pub product_id: Option<u64>,
+    pub options: Vec<(String, String)>,
 }
 
 /// `total_discount` as a percentage of `unit × quantity`, rounded to 2 decimals, within 0–100.
@@ -113,6 +117,14 @@ pub fn order_lines(
             discount,
             taxes: line_taxes(store_tax, pct),
             charge: false,
+            product_id: item
+                .product_id()
+                .or_else(|| salla_odoo_salla::lenient::id_at(raw_item, "/product_id")),
+            options: item
+                .options
+                .iter()
+                .map(|o| (o.name.clone(), o.value.clone()))
+                .collect(),
         });
     }
     let amounts = order.amounts.as_ref();
@@ -141,6 +153,7 @@ pub fn order_lines(
             discount: Decimal::ZERO,
             taxes: line_taxes(store_tax, order_pct),
             charge: true,
+            ..Default::default()
         });
     }
     Ok(out)
@@ -273,6 +286,13 @@ impl<M: IdMap> Engine<'_, M> {
     /// The product of a line code; unknown codes are created when the store allows it.
     async fn line_product(&self, line: &LineInput) -> Res<Id> {
         if let Some(id) = self.line_product_lookup(line).await? {
+            return Ok(id);
+        }
+        // A code Odoo does not know (a variant without a SKU code, or the product's own SKU) of a product kept
+        // as a template (crate::template): its variant by the options the customer chose.
+        if let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
+            && let Some(id) = self.variant_by_options(pid, &line.options).await?
+        {
             return Ok(id);
         }
         if !line.charge && !self.opts.create_unknown_skus {
@@ -624,6 +644,7 @@ mod tests {
                     discount: Decimal::ZERO,
                     taxes: Some(vec![1]),
                     charge: false,
+                    ..Default::default()
                 },
                 5,
                 "tax_id",
@@ -638,6 +659,7 @@ mod tests {
                     discount: Decimal::ZERO,
                     taxes: Some(vec![]),
                     charge: false,
+                    ..Default::default()
                 },
                 6,
                 "tax_id",

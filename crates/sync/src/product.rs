@@ -1,8 +1,10 @@
 //! Products → `product.product`, matched by SKU (`default_code`).
 //!
 //! A Salla product becomes one Odoo product (code: its SKU, or the marker `SALLA-<product id>` when it has
-//! none); each variant (`skus[]`) becomes its own product with its own SKU (or `SALLA-<product id>-<variant
-//! id>`) and price. Events carry only what changed (`product.status.updated` has id, SKU and status), so an
+//! none). A product with options and variants (`skus[]`) becomes one `product.template` with a variant per
+//! SKU in the templates layout (the store option `variants`, see [`crate::template`]); in the separate
+//! layout, and for products Odoo already keeps that way, each variant becomes its own product with its own
+//! SKU (or `SALLA-<product id>-<variant id>`) and price. Events carry only what changed (`product.status.updated` has id, SKU and status), so an
 //! update writes only the fields the payload has. With Salla as stock master, the reported quantity becomes
 //! an inventory adjustment (`stock.quant`, inventory mode) in the store's warehouse.
 
@@ -248,11 +250,30 @@ impl<M: IdMap> Engine<'_, M> {
             vals.insert("categ_id".into(), json!(self.category_id(cat).await?));
         }
         let mut found = None;
-        if let Some(m) = idmap::get(self.ids, merchant, plan.entity, plan.salla_id).await? {
-            found = self
-                .read("product.product", m.odoo_id, &["id"])
-                .await?
-                .map(|_| m.odoo_id);
+        match idmap::get_model(self.ids, merchant, plan.entity, plan.salla_id).await? {
+            // A product kept as a template (crate::template): a small event's values go there.
+            Some((model, m)) if model == "product.template" => {
+                if let Some(t) = self.apply_to_template(m.odoo_id, &vals).await? {
+                    idmap::put(
+                        self.ids,
+                        merchant,
+                        plan.entity,
+                        plan.salla_id,
+                        "product.template",
+                        t,
+                        version.unwrap_or(0),
+                    )
+                    .await?;
+                    return Ok(Some(t));
+                }
+            }
+            Some((_, m)) => {
+                found = self
+                    .read("product.product", m.odoo_id, &["id"])
+                    .await?
+                    .map(|_| m.odoo_id);
+            }
+            None => {}
         }
         if found.is_none() {
             found = self.product_by_code(&plan.code).await?;

@@ -38,6 +38,7 @@ pub fn store_options(s: &StoreSettings) -> StoreOptions {
         status_map: s.status_map.clone(),
         create_unknown_skus: s.create_unknown_skus,
         stock_master: s.stock_master,
+        variants: s.variants,
     }
 }
 

@@ -46,7 +46,7 @@
 //!
 //! # What is pushed
 //! A product is identified by its SKU (`default_code`, which the sync sets to the Salla SKU;
-//! variants have their own), else — when the code is the connector's marker for a Salla product
+//! variants have their own, also as variants of a product's template), else — when the code is the connector's marker for a Salla product
 //! without SKU (`SALLA-<product>[-<variant>]`) or empty — by the Salla variant or product id of the
 //! id map (then of the marker). Products without any are counted as `skipped_no_sku`. Updates go in
 //! batches of `batch_size`, one Salla request each, through [`SallaAccess::request`] (tokens,
@@ -622,7 +622,15 @@ async fn identifier(
             .await
             .map_err(store_err)?
     {
-        return Ok(Some(Identifier::Id(p)));
+        // A product kept as a template maps to a `product.template`, whose ids are not
+        // `product.product` ids: only a row naming this very product counts.
+        let own = salla_odoo_store::id_map::get(pool, merchant, entity::PRODUCT, p)
+            .await
+            .map_err(store_err)?
+            .is_some_and(|m| m.odoo_model == "product.product" && m.odoo_id == product);
+        if own {
+            return Ok(Some(Identifier::Id(p)));
+        }
     }
     Ok(marker)
 }

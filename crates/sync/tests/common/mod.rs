@@ -179,6 +179,7 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         stock_quantity: Default::default(),
         fulfilment_status: Some("delivered".into()),
         updated_at: OffsetDateTime::now_utc(),
+        variants: Default::default(),
     }
 }
 
