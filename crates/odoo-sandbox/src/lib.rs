@@ -222,6 +222,11 @@ pub struct Options {
     /// payment is matched with a bank statement, which never happens in the sandbox. Default
     /// (Community, as recorded): "paid".
     pub in_payment_state: bool,
+    /// `(login, group external id)` pairs, e.g. `("connector", "stock.group_stock_user")`: the
+    /// groups a user lacks, as `res.users.has_group` answers them (the sandbox has no
+    /// `res.groups`: every other user and group answers true). `has_group` is a model method on
+    /// 16 (it checks the calling user) and a record method from 17 (`[[uid], "module.group"]`).
+    pub missing_groups: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -238,6 +243,7 @@ impl Default for Options {
             users_without_email: Vec::new(),
             pricelist_currency: None,
             in_payment_state: false,
+            missing_groups: Vec::new(),
         }
     }
 }
