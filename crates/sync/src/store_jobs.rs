@@ -38,6 +38,10 @@ pub fn store_options(s: &StoreSettings) -> StoreOptions {
         status_map: s.status_map.clone(),
         create_unknown_skus: s.create_unknown_skus,
         stock_master: s.stock_master,
+        payment_journal_id: s.payment_journal_id,
+        payment_journals: s.payment_journals.clone(),
+        refund_credit_notes: s.refund_credit_notes,
+        return_pickings: s.return_pickings,
     }
 }
 

@@ -179,6 +179,10 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         stock_quantity: Default::default(),
         fulfilment_status: Some("delivered".into()),
         updated_at: OffsetDateTime::now_utc(),
+        payment_journal_id: None,
+        payment_journals: Default::default(),
+        refund_credit_notes: true,
+        return_pickings: true,
     }
 }
 
