@@ -41,6 +41,24 @@ use crate::engine::{Engine, marker};
 use crate::error::Res;
 use crate::idmap::{self, IdMap, entity};
 
+/// What a payment or refund step did (actions, in the order they ran) and what it noted (why
+/// something was not done, or was done already), for the outcome's note.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub did: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn done(&mut self, s: String) {
+        self.did.push(s);
+    }
+
+    pub fn note(&mut self, s: String) {
+        self.notes.push(s);
+    }
+}
+
 /// The note of a refund on a store whose credit notes are off.
 pub(crate) const REFUNDS_OFF: &str = "refund recorded, not applied: credit notes are off for this \
      store (salla-odoo store update --refund-credit-notes on)";
@@ -233,22 +251,22 @@ impl<M: IdMap> Engine<'_, M> {
         order: &Order,
         so: Id,
         slug: Option<&str>,
-        did: &mut Vec<String>,
+        r: &mut Report,
     ) -> Res<()> {
         let method = match order_payment(order, slug) {
             OrderPayment::Unknown => {
-                did.push("payment not registered: the order names no payment method".into());
+                r.note("payment not registered: the order names no payment method".into());
                 return Ok(());
             }
             OrderPayment::Unpaid(why) => {
-                did.push(format!("payment not registered: {why}"));
+                r.note(format!("payment not registered: {why}"));
                 return Ok(());
             }
             OrderPayment::CashOnDelivery => COD.to_owned(),
             OrderPayment::Paid(m) => m,
         };
         let Some(journal) = self.opts.payment_journal(&method) else {
-            did.push(no_journal(&method));
+            r.note(no_journal(&method));
             return Ok(());
         };
         let invoices = self.posted_invoices(so).await?;
@@ -258,7 +276,7 @@ impl<M: IdMap> Engine<'_, M> {
             .or_else(|| invoices.first())
             .and_then(id_of)
         else {
-            did.push("payment not registered: the order has no posted invoice".into());
+            r.note("payment not registered: the order has no posted invoice".into());
             return Ok(());
         };
         self.touch("account.move", invoice);
@@ -286,21 +304,21 @@ impl<M: IdMap> Engine<'_, M> {
             )
             .await?;
         }
-        did.push(match (payment.step, payment.payment_id) {
-            (Step::Done, Some(p)) => format!(
+        match (payment.step, payment.payment_id) {
+            (Step::Done, Some(p)) => r.done(format!(
                 "{method} payment {p} registered in journal {journal} (invoice {invoice} {})",
                 payment.payment_state
-            ),
-            (Step::Done, None) => format!(
+            )),
+            (Step::Done, None) => r.done(format!(
                 "{method} payment registered in journal {journal} (invoice {invoice} {})",
                 payment.payment_state
-            ),
-            (Step::AlreadyDone, Some(p)) => format!("payment {p} already registered"),
-            (Step::AlreadyDone, None) => format!(
+            )),
+            (Step::AlreadyDone, Some(p)) => r.note(format!("payment {p} already registered")),
+            (Step::AlreadyDone, None) => r.note(format!(
                 "invoice {invoice} already {}; no payment registered",
                 payment.payment_state
-            ),
-        });
+            )),
+        }
         Ok(())
     }
 
@@ -312,16 +330,16 @@ impl<M: IdMap> Engine<'_, M> {
         order: &Order,
         so: Id,
         amount: RefundAmount,
-        did: &mut Vec<String>,
+        r: &mut Report,
     ) -> Res<()> {
         let invoices = self.posted_invoices(so).await?;
         let Some(invoice) = invoices.first() else {
-            return self.refund_uninvoiced(so, amount, did).await;
+            return self.refund_uninvoiced(so, amount, r).await;
         };
         let inv = id_of(invoice).unwrap_or_default();
         self.touch("account.move", inv);
         if invoices.len() > 1 {
-            did.push(format!(
+            r.note(format!(
                 "the order has {} posted invoices; the refund credits the first ({inv})",
                 invoices.len()
             ));
@@ -341,7 +359,7 @@ impl<M: IdMap> Engine<'_, M> {
             .sum();
         let remaining = ((target - credited) * 100.0).round() / 100.0;
         if remaining < 0.005 {
-            did.push(format!(
+            r.note(format!(
                 "refund of {} already credited (credit notes total {})",
                 money(target),
                 money(credited)
@@ -388,9 +406,9 @@ impl<M: IdMap> Engine<'_, M> {
             if remaining + 0.005 < inv_total {
                 line.push_str(&format!(" for part of invoice {inv} ({})", money(inv_total)));
             }
-            did.push(line);
+            r.done(line);
         }
-        self.refund_payments(order, inv, &reason, did).await
+        self.refund_payments(order, inv, &reason, r).await
     }
 
     /// The refund payments of the order's posted credit notes that still have something to pay
@@ -400,7 +418,7 @@ impl<M: IdMap> Engine<'_, M> {
         order: &Order,
         invoice: Id,
         reason: &str,
-        did: &mut Vec<String>,
+        r: &mut Report,
     ) -> Res<()> {
         let notes = self.odoo.credit_notes_of(invoice).await?;
         let open: Vec<&Record> = notes
@@ -421,7 +439,7 @@ impl<M: IdMap> Engine<'_, M> {
         let method = payment_method(order).unwrap_or_default();
         let Some(journal) = paid_in.or_else(|| self.opts.payment_journal(&method)) else {
             for n in open {
-                did.push(format!(
+                r.note(format!(
                     "refund payment of credit note {} not registered: {}",
                     id_of(n).unwrap_or_default(),
                     no_journal(&method)
@@ -446,21 +464,21 @@ impl<M: IdMap> Engine<'_, M> {
             if let Some(p) = payment.payment_id {
                 self.touch("account.payment", p);
             }
-            did.push(match (payment.step, payment.payment_id) {
-                (Step::Done, Some(p)) => format!(
+            match (payment.step, payment.payment_id) {
+                (Step::Done, Some(p)) => r.done(format!(
                     "refund payment {p} of credit note {cn} registered in journal {journal}"
-                ),
-                (Step::Done, None) => {
-                    format!("refund payment of credit note {cn} registered in journal {journal}")
-                }
-                (Step::AlreadyDone, Some(p)) => {
-                    format!("refund payment {p} of credit note {cn} already registered")
-                }
-                (Step::AlreadyDone, None) => format!(
+                )),
+                (Step::Done, None) => r.done(format!(
+                    "refund payment of credit note {cn} registered in journal {journal}"
+                )),
+                (Step::AlreadyDone, Some(p)) => r.note(format!(
+                    "refund payment {p} of credit note {cn} already registered"
+                )),
+                (Step::AlreadyDone, None) => r.note(format!(
                     "credit note {cn} already {}",
                     payment.payment_state
-                ),
-            });
+                )),
+            }
         }
         Ok(())
     }
@@ -480,12 +498,12 @@ impl<M: IdMap> Engine<'_, M> {
         let Some(so) = self.find_order(order.id).await? else {
             return Ok(outcome);
         };
-        let mut did = Vec::new();
+        let mut r = Report::default();
         if self.opts.refund_credit_notes {
-            self.refund_order(order, so, refund_amount(order, raw), &mut did)
+            self.refund_order(order, so, refund_amount(order, raw), &mut r)
                 .await?;
         } else {
-            did.push(REFUNDS_OFF.into());
+            r.note(REFUNDS_OFF.into());
         }
         let outcome = match outcome {
             crate::Applied::Applied { note, .. } => crate::Applied::Applied {
@@ -494,10 +512,11 @@ impl<M: IdMap> Engine<'_, M> {
             },
             skipped => skipped,
         };
-        Ok(if did.is_empty() {
+        let said: Vec<String> = r.did.into_iter().chain(r.notes).collect();
+        Ok(if said.is_empty() {
             outcome
         } else {
-            crate::fetch::with_note(outcome, &did.join(", "))
+            crate::fetch::with_note(outcome, &said.join("; "))
         })
     }
 
@@ -507,25 +526,25 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         so: Id,
         amount: RefundAmount,
-        did: &mut Vec<String>,
+        r: &mut Report,
     ) -> Res<()> {
         if let RefundAmount::Partial(a) = amount {
-            did.push(format!(
+            r.note(format!(
                 "partial refund of {a}: the order has no posted invoice to credit; nothing changed"
             ));
             return Ok(());
         }
         if let Some(why) = self.cancel_blocker(so).await? {
-            did.push(format!(
+            r.note(format!(
                 "refunded but never invoiced, and not cancelled: it has {why} in Odoo (a return \
                  is a warehouse decision)"
             ));
             return Ok(());
         }
         if self.odoo.cancel_sale_order(so).await? == Step::Done {
-            did.push("refunded and never invoiced: cancelled".into());
+            r.done("refunded and never invoiced: cancelled".into());
         } else {
-            did.push("refunded and never invoiced: already cancelled".into());
+            r.note("refunded and never invoiced: already cancelled".into());
         }
         Ok(())
     }

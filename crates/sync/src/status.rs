@@ -152,6 +152,7 @@ impl<M: IdMap> Engine<'_, M> {
             .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
         let mut did = Vec::new();
+        let mut report = crate::payments::Report::default();
         if state == "cancel" && step != OrderStep::Cancel {
             idmap::put(
                 self.ids,
@@ -232,7 +233,7 @@ impl<M: IdMap> Engine<'_, M> {
                     }
                     // Delivered/completed: an online order paid in Salla, or cash collected on
                     // delivery, is paid in Odoo too.
-                    self.register_order_payment(order, so, Some(slug), &mut did)
+                    self.register_order_payment(order, so, Some(slug), &mut report)
                         .await?;
                 }
             }
@@ -243,10 +244,15 @@ impl<M: IdMap> Engine<'_, M> {
             && step != OrderStep::Cancel
         {
             if self.opts.refund_credit_notes {
-                self.refund_order(order, so, amount, &mut did).await?;
+                self.refund_order(order, so, amount, &mut report).await?;
             } else {
-                did.push(crate::payments::REFUNDS_OFF.into());
+                report.note(crate::payments::REFUNDS_OFF.into());
             }
+        }
+        did.extend(report.did);
+        let mut note = done_note(slug, step, &did);
+        if !report.notes.is_empty() {
+            note = format!("{note}; {}", report.notes.join("; "));
         }
         idmap::put(
             self.ids,
@@ -261,7 +267,7 @@ impl<M: IdMap> Engine<'_, M> {
         self.touch("sale.order", so);
         Ok(Applied::Applied {
             odoo_ids: self.touched(),
-            note: Some(done_note(slug, step, &did)),
+            note: Some(note),
         })
     }
 }
