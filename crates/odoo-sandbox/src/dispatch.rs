@@ -645,9 +645,7 @@ fn business_method(
                     _ => {
                         return Err(OdooError::value(format!(
                             "Expected singleton: res.users({})",
-                            ids.iter()
-                                .map(|i| format!("{i},"))
-                                .collect::<String>()
+                            ids.iter().map(|i| format!("{i},")).collect::<String>()
                         )));
                     }
                 }

@@ -351,15 +351,12 @@ impl Client {
                     .context(context),
             )
             .await?;
-        action
-            .get("res_id")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| {
-                Error::workflow(format!(
-                    "{} on stock.return.picking {wizard} made no return picking",
-                    caps.return_button()
-                ))
-            })
+        action.get("res_id").and_then(Value::as_i64).ok_or_else(|| {
+            Error::workflow(format!(
+                "{} on stock.return.picking {wizard} made no return picking",
+                caps.return_button()
+            ))
+        })
     }
 
     /// The user with this login (archived ones too), with its email address.

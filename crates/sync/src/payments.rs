@@ -125,9 +125,7 @@ pub fn order_payment(order: &Order, slug: Option<&str>) -> OrderPayment {
     if let Some(s) = slug.map(str::trim)
         && UNPAID_STATUSES.contains(&s)
     {
-        return OrderPayment::Unpaid(format!(
-            "status {s} is not paid (payment method {method})"
-        ));
+        return OrderPayment::Unpaid(format!("status {s} is not paid (payment method {method})"));
     }
     OrderPayment::Paid(method)
 }
@@ -404,7 +402,10 @@ impl<M: IdMap> Engine<'_, M> {
                 ));
             }
             if remaining + 0.005 < inv_total {
-                line.push_str(&format!(" for part of invoice {inv} ({})", money(inv_total)));
+                line.push_str(&format!(
+                    " for part of invoice {inv} ({})",
+                    money(inv_total)
+                ));
             }
             r.done(line);
         }
@@ -442,8 +443,7 @@ impl<M: IdMap> Engine<'_, M> {
                 r.note(format!(
                     "refund payment of credit note {} not registered: {}",
                     id_of(n).unwrap_or_default(),
-                    no_journal(&method)
-                        .trim_start_matches("payment not registered: ")
+                    no_journal(&method).trim_start_matches("payment not registered: ")
                 ));
             }
             return Ok(());
@@ -522,12 +522,7 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// A refunded order that was never invoiced: cancelled in full (unless a done delivery keeps
     /// it), left as it is for a partial refund.
-    async fn refund_uninvoiced(
-        &self,
-        so: Id,
-        amount: RefundAmount,
-        r: &mut Report,
-    ) -> Res<()> {
+    async fn refund_uninvoiced(&self, so: Id, amount: RefundAmount, r: &mut Report) -> Res<()> {
         if let RefundAmount::Partial(a) = amount {
             r.note(format!(
                 "partial refund of {a}: the order has no posted invoice to credit; nothing changed"
@@ -629,7 +624,9 @@ mod tests {
         let check = |v: Value| refund_amount(&order(v.clone()), &v);
         assert_eq!(check(raw(json!({}))), RefundAmount::Full);
         assert_eq!(
-            check(raw(json!({"amounts": {"refunded": {"amount": "115.5", "currency": "SAR"}}}))),
+            check(raw(
+                json!({"amounts": {"refunded": {"amount": "115.5", "currency": "SAR"}}})
+            )),
             RefundAmount::Partial("115.5".parse().unwrap())
         );
         assert_eq!(
@@ -645,7 +642,10 @@ mod tests {
             refund_amount(&order(no_total.clone()), &no_total),
             RefundAmount::Partial(Decimal::from(20))
         );
-        assert_eq!(refunded_amount(&json!({"amounts": {"refunded": null}})), None);
+        assert_eq!(
+            refunded_amount(&json!({"amounts": {"refunded": null}})),
+            None
+        );
     }
 
     #[test]

@@ -68,7 +68,11 @@ impl<M: IdMap> Engine<'_, M> {
                     "return shipment {} is {}: its return picking is made when it is delivered \
                      back to the store",
                     s.id,
-                    if status.is_empty() { "without status" } else { &status }
+                    if status.is_empty() {
+                        "without status"
+                    } else {
+                        &status
+                    }
                 ),
             });
         }
@@ -283,8 +287,10 @@ impl<M: IdMap> Engine<'_, M> {
             let mut got: BTreeMap<Id, f64> = BTreeMap::new();
             for m in &moves {
                 if let Some(p) = m.get("product_id").and_then(many2one_id) {
-                    *got.entry(p).or_default() +=
-                        m.get("product_uom_qty").and_then(Value::as_f64).unwrap_or(0.0);
+                    *got.entry(p).or_default() += m
+                        .get("product_uom_qty")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0);
                 }
             }
             let same = !wanted.is_empty()
