@@ -67,6 +67,9 @@
 //!   by credit notes is "reversed". A credit note of a paid invoice is paid out with the payment
 //!   wizard (an outbound payment).
 //! - **Sender email**: see [`Options::users_without_email`].
+//! - **Groups**: `res.users.has_group` (a model method on 16, a record method from 17) answers
+//!   true except for the `(login, group)` pairs of [`Options::missing_groups`] (there is no
+//!   `res.groups` model).
 //! - **Currencies**: company SAR; the default pricelist's currency is [`Options::pricelist_currency`];
 //!   `sale.order.currency_id` is its pricelist's (an explicit `currency_id` is ignored), prices
 //!   are converted from the company currency with `res.currency.rate` rows (none seeded: 1.0);
