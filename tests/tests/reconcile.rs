@@ -1,6 +1,7 @@
 //! Reconciliation (`salla-odoo reconcile`) against `salla-sandbox`: orders whose webhooks never
 //! arrived are found and synced, the watermark moves only forward, a dry run changes nothing, and an
-//! order changed in Salla since it was synced is queued again.
+//! order changed in Salla since it was synced is queued again; the window overlaps the watermark, so
+//! an order stamped a little before it is still found; products and customers likewise.
 
 use std::time::Duration;
 
@@ -544,4 +545,71 @@ async fn a_backfill_imports_the_products_its_orders_use_without_create_unknown_s
     assert_eq!(store["products"]["queued"], 0, "{report}");
     assert!(!store["products"]["skipped"].is_null(), "{report}");
     assert!(!store["customers"]["skipped"].is_null(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_overlaps_the_watermark_for_orders_stamped_late() {
+    let (odoo, salla) = sandboxes().await;
+    const M: u64 = 802_006;
+    let env = env(&salla);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut fleet = Fleet::start_with("reconcile-overlap", &env).await;
+    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
+    assert_eq!(
+        fleet
+            .ingest
+            .post_signed(&authorize_event(M, &salla.authorize(M)))
+            .await
+            .0,
+        200
+    );
+    fleet.spawn_worker();
+    let seed = |order: u64, minutes_ago: i64| {
+        let at = salla::riyadh(time::Duration::minutes(-minutes_ago));
+        salla
+            .seed_order(
+                M,
+                salla::api_order(M, order, &format!("OVL-{order}"), &at, "under_review"),
+            )
+            .unwrap();
+    };
+    // One order two hours ago: the first run syncs it and the watermark moves to its updated_at.
+    seed(95_000, 120);
+    let first = reconcile(&fleet, M, &[]);
+    assert_eq!(first["queued"], 1, "{first}");
+    fleet.wait_outcomes(2, Duration::from_secs(60)).await;
+
+    // An order stamped 5 minutes before the watermark shows up only now (a clock a little behind,
+    // a transaction that committed late): the window starts `overlap` (10 minutes) before the
+    // watermark, so it is found; the order already synced is checked again and left alone.
+    seed(95_001, 125);
+    let late = reconcile(&fleet, M, &[]);
+    assert_eq!(
+        (
+            late["checked"].as_u64(),
+            late["missing"].as_u64(),
+            late["stale"].as_u64(),
+            late["queued"].as_u64()
+        ),
+        (Some(2), Some(1), Some(0), Some(1)),
+        "{late}"
+    );
+    fleet.wait_outcomes(3, Duration::from_secs(60)).await;
+
+    // One stamped 20 minutes before it is outside the window: a run leaves it to `--since`.
+    seed(95_002, 140);
+    let outside = reconcile(&fleet, M, &[]);
+    assert_eq!(outside["missing"], 0, "{outside}");
+    let day = (time::OffsetDateTime::now_utc() - time::Duration::days(2)).date();
+    let since = format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        u8::from(day.month()),
+        day.day()
+    );
+    let recovered = reconcile(&fleet, M, &["--since", &since]);
+    assert_eq!(recovered["missing"], 1, "{recovered}");
+    assert_eq!(recovered["queued"], 1, "{recovered}");
+    fleet.wait_outcomes(4, Duration::from_secs(60)).await;
+    assert_eq!(sale_orders(&odoo, M), 3, "each order once");
 }

@@ -102,10 +102,12 @@
 //! | `POST /_sandbox/users/email` `{"login", "email"}` | give a user an email address, or take it away (`"email": null`): see [`Options::users_without_email`] |
 //! | `GET` or `POST /_sandbox/inspect` `model`, `domain` (JSON), `fields`, `limit` | `{"model", "count", "records"}` |
 //! | `GET /_sandbox/calls` | how many calls each `model.method` received |
+//! | `GET /_sandbox/stats`, `POST /_sandbox/stats/reset` | with a cost model: busy time, time in line, calls and busy time per `model.method` ([`cost`]) |
 //! | `POST /_sandbox/reset` | back to the fresh database, faults cleared, call counters zeroed |
 
 pub mod accounting;
 pub mod business;
+pub mod cost;
 pub mod db;
 pub mod dispatch;
 pub mod domain;
@@ -225,6 +227,9 @@ pub struct Options {
     /// payment is matched with a bank statement, which never happens in the sandbox. Default
     /// (Community, as recorded): "paid".
     pub in_payment_state: bool,
+    /// Make each call cost what Odoo's does, with calls beyond the model's capacity waiting in
+    /// line ([`cost`]). `None` (default): every call is answered at once.
+    pub cost_model: Option<cost::CostModel>,
     /// `(login, group external id)` pairs, e.g. `("connector", "stock.group_stock_user")`: the
     /// groups a user lacks, as `res.users.has_group` answers them (the sandbox has no
     /// `res.groups`: every other user and group answers true). `has_group` is a model method on
@@ -246,6 +251,7 @@ impl Default for Options {
             users_without_email: Vec::new(),
             pricelist_currency: None,
             in_payment_state: false,
+            cost_model: None,
             missing_groups: Vec::new(),
         }
     }
@@ -267,6 +273,12 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// What the cost model measured (`GET /_sandbox/stats`): busy time, time in line, calls and
+    /// busy time per `model.method`. `None` without a cost model.
+    pub fn cost_stats(&self) -> Option<Value> {
+        self.shared.cost.as_ref().map(cost::Cost::stats)
+    }
+
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

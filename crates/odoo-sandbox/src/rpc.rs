@@ -73,6 +73,18 @@ impl Call {
             Call::WebAuth { .. } => "authenticate",
         }
     }
+    /// The password or API key the call authenticates with (`execute_kw`'s third argument, JSON-2's
+    /// bearer key); `None` for session calls and logins.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            Call::JsonRpc { service, args, .. } if service == "object" => {
+                args.get(2).and_then(Value::as_str)
+            }
+            Call::Json2 { key, .. } => key.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn key(&self) -> String {
         match (self.model(), self) {
             (Some(m), _) => format!("{m}.{}", self.method()),
@@ -871,6 +883,19 @@ pub(crate) fn admin(
                     StatusCode::OK,
                     &json!({"model": model, "count": count, "records": records}),
                 )
+            }
+            (&Method::GET, "/_sandbox/stats") => json_response(
+                StatusCode::OK,
+                &shared.cost.as_ref().map_or_else(
+                    || json!({"cost_model": null, "calls": Value::Object(shared.all_calls())}),
+                    crate::cost::Cost::stats,
+                ),
+            ),
+            (&Method::POST, "/_sandbox/stats/reset") => {
+                if let Some(c) = &shared.cost {
+                    c.reset();
+                }
+                ok()
             }
             (&Method::GET, "/_sandbox/calls") => {
                 json_response(StatusCode::OK, &Value::Object(shared.all_calls()))

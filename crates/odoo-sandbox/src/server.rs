@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     dirty: Notify,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// What each call costs, when a cost model is set.
+    pub cost: Option<crate::cost::Cost>,
     /// Web-client sessions (`session_id` cookie → uid).
     sessions: Mutex<HashMap<String, i64>>,
 }
@@ -84,6 +86,7 @@ impl Shared {
         let faults = Faults::default();
         faults.set_latency(opts.latency.fixed, opts.latency.jitter);
         Ok(Shared {
+            cost: opts.cost_model.clone().map(crate::cost::Cost::new),
             schema: Schema::build(opts.version),
             opts,
             db: Mutex::new(db),
@@ -92,6 +95,16 @@ impl Shared {
             calls: Mutex::new(BTreeMap::new()),
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `credential` is some user's API key (not a password).
+    pub fn is_api_key(&self, credential: &str) -> bool {
+        credential == self.opts.api_key
+            || self
+                .opts
+                .extra_users
+                .iter()
+                .any(|u| u.api_key == credential)
     }
 
     pub fn db(&self) -> MutexGuard<'_, Db> {
@@ -464,10 +477,29 @@ async fn process(shared: Arc<Shared>, call: rpc::Call) -> Outcome {
             };
         }
     }
+    // With a cost model the call holds a slot for its service time, waiting in line first.
+    let served = match &shared.cost {
+        Some(cost) => {
+            let key = call.key();
+            let api_key = call
+                .credential()
+                .filter(|c| shared.is_api_key(c))
+                .map(str::to_owned);
+            Some(cost.serve(&key, api_key.as_deref()).await)
+        }
+        None => None,
+    };
     let (resp, wrote) = rpc::execute(&shared, &call);
     if wrote {
         shared.mark_dirty();
     }
+    if let Some(cost) = &shared.cost
+        && call.method() == "create"
+        && matches!(call.model(), Some("product.product" | "product.template"))
+    {
+        cost.caches_cleared();
+    }
+    drop(served);
     if shared.faults.drop_after(call.model(), call.method()) {
         return Outcome::Drop;
     }

@@ -1,8 +1,8 @@
 //! The processes of a chaos run, each a real binary: a Redis with append-only persistence (so it
 //! can be killed and restarted with its data), one `odoo-sandbox` per group of stores, one
-//! `salla-odoo-ingest` and the `salla-odoo-worker`s; plus a fresh Postgres database migrated with
-//! `salla-odoo migrate`. Every child is killed when its handle is dropped; the database is dropped
-//! by [`ChaosFleet::cleanup`]. Children's logs go to files in the run's directory.
+//! `salla-odoo-ingest` and the `salla-odoo-worker`s; plus a Postgres server of the run's own
+//! ([`PgServer`]) with a database migrated with `salla-odoo migrate`. Every child is killed when its
+//! handle is dropped. Children's logs go to files in the run's directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -221,9 +221,9 @@ impl PgServer {
     }
 }
 
-/// A Postgres database of the run's own, on the run's own server ([`PgServer`]): dropped with the
-/// server by [`ChaosFleet::cleanup`], or when the value is dropped (a test that panics), unless
-/// `CHAOS_KEEP_DB` is set.
+/// A Postgres database of the run's own, on the run's own server ([`PgServer`]), stopped by
+/// [`ChaosFleet::cleanup`] or when the value is dropped; its data stays in the run's directory
+/// (removed when the run passes, kept for a look when it fails).
 pub struct ChaosDb {
     pub pool: sqlx::PgPool,
     pub url: String,
@@ -509,7 +509,7 @@ impl ChaosFleet {
         pid
     }
 
-    /// Stop everything and drop the database (unless `CHAOS_KEEP_DB` is set).
+    /// Stop everything (the database's data stays in the run's directory).
     pub async fn cleanup(mut self) {
         for w in &mut self.workers {
             w.kill();

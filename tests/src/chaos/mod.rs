@@ -1,19 +1,27 @@
 //! Fault injection (`make chaos`, and a small run in `make test`): the connector as real processes
-//! under a stream of Salla events while workers crash, Redis crashes, an Odoo goes offline and
-//! every Odoo is flaky; then the outbox is replayed and the result is checked against a model.
+//! under a stream of Salla events while workers, the ingest, Postgres and Redis crash, an Odoo goes
+//! offline, every Odoo is flaky and Salla gives up on some events; then the run reconciles as an
+//! operator would and the result is checked against a model, in Odoo and in Salla.
 //!
 //! One run ([`run`]):
 //! 1. generate the stream for 20 stores from the seed ([`generator`]) and its expected Odoo state
 //!    ([`model`]);
-//! 2. start the processes ([`fleet`]): Redis (AOF), Postgres database, one `odoo-sandbox` per five
-//!    stores (Odoo 16, 17, 18, 19), ingest, three workers; configure the stores with `salla-odoo
-//!    store add`;
-//! 3. post the deliveries, signed, at a steady pace with bounded concurrency, resending on 503 as
-//!    Salla does, while the fault driver ([`faults`]) runs its plan;
+//! 2. start the processes ([`fleet`]): Redis (AOF), a Postgres server of the run's own, one
+//!    `odoo-sandbox` per five stores (Odoo 16, 17, 18, 19), ingest, three workers, and an in-process
+//!    `salla-sandbox` as every store's Salla ([`salla_side`]); configure the stores with `salla-odoo
+//!    store add` and install the app (`app.store.authorize`);
+//! 3. post the deliveries, signed, at a steady pace with bounded concurrency, resending a 503 or a
+//!    refused connection three times and then giving up, as Salla does (10% are never sent), while
+//!    Salla's own state follows the true timeline and the fault driver ([`faults`]) and the
+//!    warehouse ([`warehouse`]) run their plans;
 //! 4. stop the faults, wait until every accepted delivery has a job outcome and the queue is empty,
-//!    replay the dead letters (`salla-odoo dlq replay --all`), wait again;
-//! 5. check ([`verify`]) every Odoo against the model, count duplicates, and account for every
-//!    delivery through `sync_log` and `dead_letters`.
+//!    replay the dead letters (`salla-odoo dlq replay --all`), wait again; reinstall the app where a
+//!    killed worker spent a refresh token; the warehouse ships some orders in Odoo and the run waits
+//!    for Salla to hear of it; `salla-odoo reconcile --all`, wait, replay, `salla-odoo stock push
+//!    --all`;
+//! 5. check ([`verify`], [`salla_side`]) every Odoo against the model, count duplicates, account for
+//!    every delivery and every reconciliation job through `sync_log` and `dead_letters`, and compare
+//!    every store's Salla quantities and order statuses with Odoo and the model.
 //!
 //! The run has a deadline of its own (every wait is bounded by it), so it ends even if the
 //! connector hangs; the summary line is printed either way.
