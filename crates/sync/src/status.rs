@@ -99,6 +99,12 @@ impl<M: IdMap> Engine<'_, M> {
                 reason: format!("order {} carries no status slug", order.id),
             });
         };
+        // `order.refunded` is a refund even where its status is mapped to cancel (an order never
+        // invoiced is cancelled by the refund anyway).
+        let mapped = match mapped {
+            Some(OrderStep::Cancel) if self.refund_event => Some(OrderStep::Refund),
+            other => other,
+        };
         let Some(step) = mapped.or(refund.map(|_| OrderStep::Refund)) else {
             return Ok(Applied::Skipped {
                 reason: format!(

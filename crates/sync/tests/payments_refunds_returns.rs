@@ -646,6 +646,31 @@ async fn a_status_mapped_to_refund_refunds_and_one_never_invoiced_is_cancelled()
 }
 
 #[tokio::test]
+async fn order_refunded_is_a_refund_even_where_its_status_is_mapped_to_cancel() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = harness(Version::V18, Options::default(), |s| {
+        with_journals(s);
+        s.status_map = s
+            .status_map
+            .clone()
+            .with_overrides("restored=cancel")
+            .unwrap();
+    })
+    .await;
+    h.applied(&completed(
+        &env,
+        "mada",
+        "Sun Jun 26 2022 12:32:00 GMT+0300",
+    ))
+    .await;
+    let (_, note) = h
+        .applied(&refunded(&env, "Sun Jun 26 2022 13:00:00 GMT+0300", |_| {}))
+        .await;
+    assert!(note.unwrap_or_default().contains("restored → refund"));
+    assert_eq!(credit_notes(&h).len(), 1);
+}
+
+#[tokio::test]
 async fn with_credit_notes_off_a_refund_is_recorded_not_applied() {
     let env = fixture_or_skip!("order.created.json");
     let h = harness(Version::V18, Options::default(), |s| {
