@@ -1,10 +1,8 @@
 //! `salla-odoo doctor`: checks everything a fleet needs and says what is wrong.
 
-use std::io::Write;
-use std::time::Duration;
-
 use salla_odoo_core::Settings;
 use serde::Serialize;
+use std::io::Write;
 
 use crate::CliError;
 
@@ -21,7 +19,7 @@ pub enum Level {
 }
 
 impl Level {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Level::Ok => "ok",
             Level::Note => "note",
@@ -47,7 +45,7 @@ fn check(name: impl Into<String>, result: Result<String, String>) -> Check {
     }
 }
 
-fn leveled(name: impl Into<String>, level: Level, detail: impl Into<String>) -> Check {
+pub(crate) fn leveled(name: impl Into<String>, level: Level, detail: impl Into<String>) -> Check {
     Check {
         check: name.into(),
         ok: level != Level::Fail,
@@ -195,21 +193,26 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                         ));
                         continue;
                     };
-                    let result = async {
-                        let mut config =
-                            odoo::Config::new(&c.url, &c.database, &c.login, c.api_key.clone())
-                                .map_err(|e| e.to_string())?;
-                        config.request_timeout = Duration::from_secs(10);
-                        config.connect_timeout = Duration::from_secs(5);
-                        let client = odoo::Client::new(config).map_err(|e| e.to_string())?;
-                        let caps = client.capabilities().await.map_err(|e| e.to_string())?;
-                        Ok(format!(
-                            "{} reachable, credentials valid (Odoo {})",
-                            c.url, caps.version.serie
-                        ))
-                    }
-                    .await;
+                    let client = crate::odoo_user::check_client(c);
+                    let result = match &client {
+                        Ok(client) => client
+                            .capabilities()
+                            .await
+                            .map(|caps| {
+                                format!(
+                                    "{} reachable, credentials valid (Odoo {})",
+                                    c.url, caps.version.serie
+                                )
+                            })
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.clone()),
+                    };
+                    let reachable = result.is_ok();
                     checks.push(check(name, result));
+                    // The user it acts as: its email address, the groups the store's steps need.
+                    if let (true, Ok(client)) = (reachable, &client) {
+                        checks.extend(crate::odoo_user::checks(client, s).await);
+                    }
                 }
             }
             Err(e) => checks.push(check("stores", Err(e.to_string()))),

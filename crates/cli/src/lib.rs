@@ -17,6 +17,7 @@ use salla_odoo_store::{DbConfig, StoreError};
 pub mod dlq;
 pub mod doctor;
 pub mod embedded;
+pub mod odoo_user;
 pub mod reconcile;
 pub mod sample;
 pub mod stock;
@@ -97,9 +98,12 @@ pub enum Command {
     /// Show the effective configuration, secrets redacted. Safe any time.
     Config,
     /// Check Redis, Postgres, migrations, the clock, the secrets key, each store's Odoo
-    /// (reachable, credentials valid), whether the Salla API is configured, and each store's Salla
-    /// API tokens (needs reinstall, expired, none received). Exits 1 when any check fails (notes
-    /// and warnings do not). Read-only: safe while workers run.
+    /// (reachable, credentials valid), the Odoo user each store acts as (an email address when a
+    /// step that posts chatter messages in its name is enabled: payments, refund payments, return
+    /// pickings; and the groups the enabled steps need: Sales / User, Invoicing / Billing,
+    /// Inventory / User), whether the Salla API is configured, and each store's Salla API tokens
+    /// (needs reinstall, expired, none received). Exits 1 when any check fails (notes and warnings
+    /// do not). Read-only: safe while workers run.
     Doctor,
     /// Compare stores' orders with Salla's now: list the orders Salla changed since each store's
     /// watermark (less reconcile.overlap_secs), queue a job for every order Odoo lacks or holds

@@ -4,6 +4,7 @@
 //! by `--odoo-api-key-env`) and never reach the output: settings are printed through their
 //! serialised view, which writes `[set]` for the key.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use clap::{Args, Subcommand};
@@ -24,6 +25,15 @@ pub enum StoreCommand {
     /// connection (use `store update`). The API key is read from the environment variable named
     /// by --odoo-api-key-env, never from the command line, and is stored encrypted.
     /// Needs SALLA_ODOO__SECRETS__KEY.
+    ///
+    /// Then it checks the Odoo user the connector acts as, and says exactly what to fix in Odoo
+    /// (the store is saved either way; `salla-odoo doctor` checks again): that the user has an
+    /// email address, because Odoo refuses every call that posts a chatter message in its name
+    /// ("Unable to send message, please configure the sender's email address.": the payment of
+    /// an invoice from a sale order, the refund payment of a credit note, creating a return
+    /// picking) and rolls it back, and that it has the groups the store's enabled steps need
+    /// (Sales / User for orders, Invoicing / Billing for invoices, payments and credit notes,
+    /// Inventory / User for deliveries and return pickings).
     ///
     /// Products with options (--variants, default templates): a Salla product with options and
     /// SKUs becomes one Odoo product template with an attribute line per option (attributes and
@@ -135,8 +145,8 @@ pub struct OptionArgs {
     /// Odoo `account.tax` id applied to Salla prices.
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     pub tax_id: Option<i64>,
-    /// Salla status slug → Odoo step overrides, e.g. `shipped=deliver,restored=cancel`
-    /// (steps: quotation, confirm, deliver, complete, cancel).
+    /// Salla status slug → Odoo step overrides, e.g. `shipped=deliver,restored=refund`
+    /// (steps: quotation, confirm, deliver, complete, cancel, refund).
     #[arg(long, value_name = "SLUG=STEP,…")]
     pub status_map: Option<String>,
     /// Which side owns stock quantities: odoo (default) or salla.
@@ -155,6 +165,109 @@ pub struct OptionArgs {
     /// per SKU). Products already in Odoo keep their layout.
     #[arg(long, value_name = "templates|separate")]
     pub variants: Option<salla_odoo_core::VariantLayout>,
+    /// Payments: the Odoo journal (`account.journal` id, bank or cash) a Salla order's payment is
+    /// registered in, per Salla payment method, e.g. `mada=6,credit_card=6,apple_pay=6,cod=7`;
+    /// `METHOD=off` removes one (`store update` changes the store's map method by method).
+    ///
+    /// An order paid online (any payment method but `cod`, and Salla says it is paid: it is not
+    /// pending payment and its status is not payment_pending, payment_failed,
+    /// waiting_for_payment_confirmation or canceled) gets its payment registered against its
+    /// posted invoice once the order is delivered/completed (the status step `complete` posts
+    /// the invoice), with Odoo's own payment wizard (account.payment.register). A cash-on-delivery
+    /// order (`cod`) is paid the same way when it is delivered/completed, in the `cod` journal.
+    /// The invoice ends `paid` or `in_payment`, as Odoo decides from the journal's outstanding
+    /// accounts. The payment's memo is the order's marker (salla:<merchant>:<order>): a payment
+    /// with it is looked up before one is registered, so none is ever registered twice. A method
+    /// with no journal here falls back to --payment-journal; with neither, no payment is
+    /// registered and the sync log says why. Default: none (payments off).
+    #[arg(long, value_name = "METHOD=JOURNAL_ID,…")]
+    pub payment_journals: Option<String>,
+    /// Payments: the journal (`account.journal` id) for every Salla payment method that
+    /// --payment-journals does not name, or `off`. Default: none.
+    #[arg(long, value_name = "JOURNAL_ID|off")]
+    pub payment_journal: Option<String>,
+    /// Refunds (on by default): `order.refunded`, a status mapped to `refund` (default: the slug
+    /// `refunded`; e.g. --status-map restored=refund), or an amount refunded in the order make a
+    /// credit note reversing the order's posted invoice with Odoo's reversal wizard: in full, or
+    /// for the amount refunded when Salla says it is less than the total (the draft credit note's
+    /// lines are written down before it is posted). When the invoice had been paid, the credit
+    /// note's refund payment is registered in the journal of the order's payment. What earlier
+    /// credit notes of the invoice credit is deducted, so a refund is never credited twice. A
+    /// refunded order that was never invoiced is cancelled instead. `off`: refunds are recorded
+    /// in the sync log and left to the accountant.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub refund_credit_notes: Option<bool>,
+    /// Returns (on by default): a return shipment (`shipment.*` of type `return`) whose status is
+    /// `delivered` makes a return picking of its items (SKU and quantity; all of the delivery
+    /// when it lists none) from the order's done delivery, back into the store's warehouse, and
+    /// validates it, once (the return picking's origin carries salla:<merchant>:shipment:<id>).
+    /// A return shipment never changes the delivery's tracking. `off`: return shipments are
+    /// skipped with that reason.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub return_pickings: Option<bool>,
+}
+
+/// `on` / `off` (also `true`/`false`, `yes`/`no`).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        other => Err(format!("{other:?} is not on or off")),
+    }
+}
+
+/// `--payment-journal`: a journal id, or `off`.
+fn payment_journal(arg: Option<&str>) -> Result<Option<Option<i64>>, CliError> {
+    match arg.map(str::trim) {
+        None => Ok(None),
+        Some("off") => Ok(Some(None)),
+        Some(id) => match id.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Some(Some(id))),
+            _ => Err(CliError::Usage(format!(
+                "--payment-journal {id:?}: expected an account.journal id or off"
+            ))),
+        },
+    }
+}
+
+/// `--payment-journals METHOD=ID,…` over `base` (`METHOD=off` removes one).
+fn payment_journals(
+    base: BTreeMap<String, i64>,
+    spec: Option<&str>,
+) -> Result<Option<BTreeMap<String, i64>>, CliError> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    let mut map = base;
+    for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let usage = || {
+            CliError::Usage(format!(
+                "--payment-journals: {pair:?} is not METHOD=JOURNAL_ID (or METHOD=off), e.g. \
+                 mada=6,credit_card=6,cod=7"
+            ))
+        };
+        let (method, id) = pair.split_once('=').ok_or_else(usage)?;
+        let method = method.trim().to_ascii_lowercase();
+        if method.is_empty()
+            || !method
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(usage());
+        }
+        match id.trim() {
+            "off" => {
+                map.remove(&method);
+            }
+            id => match id.parse::<i64>() {
+                Ok(id) if id > 0 => {
+                    map.insert(method, id);
+                }
+                _ => return Err(usage()),
+            },
+        }
+    }
+    Ok(Some(map))
 }
 
 /// `--fulfilment-status`: a Salla status slug, or `off`.
@@ -413,6 +526,13 @@ pub async fn run_store(
                 stock_quantity: args.options.stock_quantity,
                 fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
                 variants: Some(args.options.variants.unwrap_or_default()),
+                payment_journal_id: payment_journal(args.options.payment_journal.as_deref())?,
+                payment_journals: payment_journals(
+                    BTreeMap::new(),
+                    args.options.payment_journals.as_deref(),
+                )?,
+                refund_credit_notes: args.options.refund_credit_notes,
+                return_pickings: args.options.return_pickings,
                 ..Default::default()
             };
             if stores::has_odoo_connection(&pool, args.merchant).await? {
@@ -423,7 +543,9 @@ pub async fn run_store(
                 )));
             }
             let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
-            print_settings(out, json, &saved, Some("added"), None)?;
+            // The Odoo user it acts as: its email address and groups (saved either way).
+            let checks = odoo_user_checks(&saved).await;
+            print_added(out, json, &saved, &checks)?;
         }
         StoreCommand::Update(args) => {
             let current = stores::load_settings(&pool, &keyring, args.merchant)
@@ -466,6 +588,13 @@ pub async fn run_store(
                 stock_quantity: args.options.stock_quantity,
                 fulfilment_status: fulfilment_status(args.options.fulfilment_status.as_deref())?,
                 variants: args.options.variants,
+                payment_journal_id: payment_journal(args.options.payment_journal.as_deref())?,
+                payment_journals: payment_journals(
+                    current.payment_journals.clone(),
+                    args.options.payment_journals.as_deref(),
+                )?,
+                refund_credit_notes: args.options.refund_credit_notes,
+                return_pickings: args.options.return_pickings,
                 ..Default::default()
             };
             if is_empty(&update) {
@@ -653,6 +782,10 @@ fn is_empty(u: &StoreUpdate) -> bool {
         stock_quantity,
         fulfilment_status,
         variants,
+        payment_journal_id,
+        payment_journals,
+        refund_credit_notes,
+        return_pickings,
     } = u;
     status.is_none()
         && odoo_url.is_none()
@@ -671,6 +804,10 @@ fn is_empty(u: &StoreUpdate) -> bool {
         && stock_quantity.is_none()
         && fulfilment_status.is_none()
         && variants.is_none()
+        && payment_journal_id.is_none()
+        && payment_journals.is_none()
+        && refund_credit_notes.is_none()
+        && return_pickings.is_none()
 }
 
 fn flag_pair(yes: bool, no: bool) -> Option<bool> {
@@ -793,6 +930,21 @@ fn print_settings(
         ),
         ("variants", s.variants.as_str().into()),
         ("updated at", rfc3339(s.updated_at)),
+        ("payment journal", opt(s.payment_journal_id)),
+        (
+            "payment journals",
+            if s.payment_journals.is_empty() {
+                "-".into()
+            } else {
+                s.payment_journals
+                    .iter()
+                    .map(|(m, j)| format!("{m}={j}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        ),
+        ("refund credit notes", yes_no(s.refund_credit_notes).into()),
+        ("return pickings", yes_no(s.return_pickings).into()),
     ]);
     for (k, v) in rows {
         writeln!(out, "{k:<20} {v}")?;
@@ -800,6 +952,64 @@ fn print_settings(
     writeln!(out, "status map")?;
     for (slug, step) in &s.status_map.0 {
         writeln!(out, "  {slug:<18} {step}")?;
+    }
+    Ok(())
+}
+
+/// The checks of the Odoo user a new store acts as ([`crate::odoo_user::checks`]); an Odoo that
+/// cannot be reached is a warning saying how to check later.
+async fn odoo_user_checks(s: &StoreSettings) -> Vec<crate::doctor::Check> {
+    use crate::doctor::{Level, leveled};
+    let Some(conn) = &s.odoo else {
+        return Vec::new();
+    };
+    let name = format!("store {} odoo", s.merchant);
+    let later = "run `salla-odoo doctor` once it is reachable to check the Odoo user";
+    let client = match crate::odoo_user::check_client(conn) {
+        Ok(c) => c,
+        Err(e) => return vec![leveled(name, Level::Warn, format!("{e}; {later}"))],
+    };
+    match client.capabilities().await {
+        Ok(_) => crate::odoo_user::checks(&client, s).await,
+        Err(e) => vec![leveled(
+            name,
+            Level::Warn,
+            format!("could not reach {}: {e}; {later}", conn.url),
+        )],
+    }
+}
+
+/// `store add`'s output: the settings, then the Odoo user checks (JSON: under `odoo_checks`).
+fn print_added(
+    out: &mut impl Write,
+    json: bool,
+    s: &StoreSettings,
+    checks: &[crate::doctor::Check],
+) -> Result<(), CliError> {
+    if json {
+        let mut value = serde_json::to_value(s).expect("serialisable");
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "odoo_checks".into(),
+                serde_json::to_value(checks).expect("serialisable"),
+            );
+        }
+        writeln!(out, "{}", to_json(&value))?;
+        return Ok(());
+    }
+    print_settings(out, false, s, Some("added"), None)?;
+    if !checks.is_empty() {
+        writeln!(out, "\nodoo user")?;
+        for c in checks {
+            writeln!(out, "{:<4} {:<28} {}", c.level.label(), c.check, c.detail)?;
+        }
+        if checks.iter().any(|c| c.level == crate::doctor::Level::Fail) {
+            writeln!(
+                out,
+                "\nThe store is saved; fix the above in Odoo before its orders need those steps \
+                 (jobs that need them fail permanently until then)."
+            )?;
+        }
     }
     Ok(())
 }

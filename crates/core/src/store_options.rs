@@ -21,6 +21,9 @@ pub enum OrderStep {
     Complete,
     /// Cancel the order.
     Cancel,
+    /// Refund the order: a credit note reversing its posted invoice (and its refund payment when
+    /// the invoice was paid); an order never invoiced is cancelled instead.
+    Refund,
 }
 
 impl OrderStep {
@@ -31,6 +34,7 @@ impl OrderStep {
             OrderStep::Deliver => "deliver",
             OrderStep::Complete => "complete",
             OrderStep::Cancel => "cancel",
+            OrderStep::Refund => "refund",
         }
     }
 }
@@ -50,9 +54,11 @@ impl FromStr for OrderStep {
             "deliver" => OrderStep::Deliver,
             "complete" => OrderStep::Complete,
             "cancel" => OrderStep::Cancel,
+            "refund" => OrderStep::Refund,
             other => {
                 return Err(format!(
-                    "unknown order step {other:?} (quotation, confirm, deliver, complete, cancel)"
+                    "unknown order step {other:?} (quotation, confirm, deliver, complete, cancel, \
+                     refund)"
                 ));
             }
         })
@@ -76,6 +82,7 @@ impl Default for StatusMap {
             ("delivered", Complete),
             ("completed", Complete),
             ("canceled", Cancel),
+            ("refunded", Refund),
         ];
         StatusMap(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     }
@@ -174,6 +181,9 @@ mod tests {
         assert_eq!(m.step("canceled"), Some(OrderStep::Cancel));
         assert_eq!(m.step("cancelled"), None);
         assert_eq!(m.step("restored"), None);
+        assert_eq!(m.step("refunded"), Some(OrderStep::Refund));
+        assert_eq!("refund".parse::<OrderStep>(), Ok(OrderStep::Refund));
+        assert_eq!(OrderStep::Refund.to_string(), "refund");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct Db {
     /// its payment is matched with a bank statement ([`crate::Options::in_payment_state`]).
     #[serde(default)]
     pub in_payment_state: bool,
+    /// `(login, group external id)` a user lacks ([`crate::Options::missing_groups`]).
+    #[serde(default)]
+    pub missing_groups: Vec<(String, String)>,
 }
 
 impl Db {
@@ -58,6 +61,7 @@ impl Db {
             sequences: BTreeMap::new(),
             credentials: BTreeMap::new(),
             in_payment_state: false,
+            missing_groups: Vec::new(),
         }
     }
 

@@ -113,6 +113,14 @@ pub fn spec(v: Version, model: &str, method: &str) -> Option<Spec> {
         ("stock.return.picking", "create_returns") if v < Version::V18 => rec(&[], false),
         ("choose.delivery.carrier", "button_confirm") => rec(&[], false),
         ("res.users", "context_get") => mdl(&[], 0, true),
+        // 16: `@api.model` (the calling user); 17+: a record method (`ensure_one`).
+        ("res.users", "has_group") if v == Version::V16 => mdl(&["group_ext_id"], 1, true),
+        ("res.users", "has_group") => Spec {
+            record: true,
+            params: &["group_ext_id"],
+            required: 1,
+            readonly: true,
+        },
         ("ir.model.data", "check_object_reference") => {
             mdl(&["module", "xml_id", "raise_on_access_error"], 2, true)
         }
@@ -627,6 +635,35 @@ fn business_method(
             let tz = env.raw("res.users", env.uid, "tz");
             let lang = env.raw("res.users", env.uid, "lang");
             Some(json!({"lang": lang, "tz": tz, "uid": env.uid}))
+        }
+        ("res.users", "has_group") => {
+            let user = if v == Version::V16 {
+                env.uid
+            } else {
+                match ids {
+                    [one] => *one,
+                    _ => {
+                        return Err(OdooError::value(format!(
+                            "Expected singleton: res.users({})",
+                            ids.iter().map(|i| format!("{i},")).collect::<String>()
+                        )));
+                    }
+                }
+            };
+            let group = p_str(p, "group_ext_id").unwrap_or_default().to_owned();
+            if !group.contains('.') {
+                return Err(OdooError::value(format!(
+                    "External ID must be fully qualified: {group}"
+                )));
+            }
+            let login = env.raw("res.users", user, "login");
+            let login = login.as_str().unwrap_or_default();
+            let lacks = env
+                .db
+                .missing_groups
+                .iter()
+                .any(|(l, g)| l == login && *g == group);
+            Some(json!(!lacks && env.exists("res.users", user)))
         }
         ("ir.model.data", "check_object_reference") => {
             let module = p_str(p, "module").unwrap_or_default().to_owned();

@@ -67,6 +67,9 @@
 //!   by credit notes is "reversed". A credit note of a paid invoice is paid out with the payment
 //!   wizard (an outbound payment).
 //! - **Sender email**: see [`Options::users_without_email`].
+//! - **Groups**: `res.users.has_group` (a model method on 16, a record method from 17) answers
+//!   true except for the `(login, group)` pairs of [`Options::missing_groups`] (there is no
+//!   `res.groups` model).
 //! - **Currencies**: company SAR; the default pricelist's currency is [`Options::pricelist_currency`];
 //!   `sale.order.currency_id` is its pricelist's (an explicit `currency_id` is ignored), prices
 //!   are converted from the company currency with `res.currency.rate` rows (none seeded: 1.0);
@@ -227,6 +230,11 @@ pub struct Options {
     /// Make each call cost what Odoo's does, with calls beyond the model's capacity waiting in
     /// line ([`cost`]). `None` (default): every call is answered at once.
     pub cost_model: Option<cost::CostModel>,
+    /// `(login, group external id)` pairs, e.g. `("connector", "stock.group_stock_user")`: the
+    /// groups a user lacks, as `res.users.has_group` answers them (the sandbox has no
+    /// `res.groups`: every other user and group answers true). `has_group` is a model method on
+    /// 16 (it checks the calling user) and a record method from 17 (`[[uid], "module.group"]`).
+    pub missing_groups: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -244,6 +252,7 @@ impl Default for Options {
             pricelist_currency: None,
             in_payment_state: false,
             cost_model: None,
+            missing_groups: Vec::new(),
         }
     }
 }

@@ -55,6 +55,25 @@ struct Args {
     /// like Odoo's --workers N); calls beyond it wait in line.
     #[arg(long, value_name = "N", requires = "cost_model")]
     capacity: Option<usize>,
+    /// A group a user lacks, as `res.users.has_group` answers (`LOGIN:module.group`, e.g.
+    /// `connector:stock.group_stock_user`); every other answers true. Repeatable.
+    #[arg(
+        long = "user-missing-group",
+        value_name = "LOGIN:GROUP",
+        env = "ODOO_SANDBOX_USER_MISSING_GROUPS",
+        value_delimiter = ',',
+        value_parser = login_group
+    )]
+    missing_groups: Vec<(String, String)>,
+}
+
+fn login_group(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((login, group)) if !login.trim().is_empty() && group.contains('.') => {
+            Ok((login.trim().to_owned(), group.trim().to_owned()))
+        }
+        _ => Err(format!("{s:?} is not LOGIN:module.group")),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed before this returns, so a signal
@@ -112,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
         users_without_email: args.users_without_email,
         pricelist_currency: args.pricelist_currency,
         in_payment_state: args.in_payment_state,
+        missing_groups: args.missing_groups,
         ..Options::default()
     };
     if let Some(Err(e)) = odoo_sandbox::seed::pricelist_currency(&opts) {

@@ -437,6 +437,7 @@ pub fn fresh(opts: &Options) -> Db {
         );
     }
     db.in_payment_state = opts.in_payment_state;
+    db.missing_groups = opts.missing_groups.clone();
     db
 }
 

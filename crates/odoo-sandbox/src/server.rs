@@ -82,6 +82,7 @@ impl Shared {
             _ => seed::fresh(&opts),
         };
         db.in_payment_state = opts.in_payment_state;
+        db.missing_groups = opts.missing_groups.clone();
         let faults = Faults::default();
         faults.set_latency(opts.latency.fixed, opts.latency.jitter);
         Ok(Shared {

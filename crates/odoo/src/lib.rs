@@ -24,6 +24,7 @@ mod error;
 pub mod fields;
 mod probe;
 pub mod recipes;
+pub mod refunds;
 mod transport;
 
 pub use client::{
@@ -34,6 +35,7 @@ pub use domain::{Domain, command};
 pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};
 pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
 pub use recipes::{Invoicing, Payment, PaymentRequest, Step};
+pub use refunds::OdooUser;
 pub use transport::Transport;
 
 /// The answer parsers, for the fuzz targets in `fuzz/` (docs/fuzzing.md). Not an API: only built

@@ -144,6 +144,49 @@ impl Capabilities {
         m
     }
 
+    /// The `account.payment` field holding the payment's memo (the register wizard's
+    /// `communication`): `memo` from 18 (a domain on `ref` is a `ValueError` there), `ref` on 16
+    /// and 17.
+    pub fn payment_memo_field(&self) -> &'static str {
+        if self.version.major >= 18 {
+            "memo"
+        } else {
+            "ref"
+        }
+    }
+
+    /// The reversal wizard (`account.move.reversal`) of 16 needs `refund_method` ("refund": a
+    /// draft credit note) and its button is `reverse_moves`; from 17 the button that leaves a draft
+    /// credit note is `refund_moves`.
+    pub fn reversal_button(&self) -> &'static str {
+        if self.version.major <= 16 {
+            "reverse_moves"
+        } else {
+            "refund_moves"
+        }
+    }
+
+    /// Whether the reversal wizard takes `refund_method` (16).
+    pub fn reversal_refund_method(&self) -> bool {
+        self.version.major <= 16
+    }
+
+    /// The return wizard's (`stock.return.picking`) button: `action_create_returns` from 18,
+    /// `create_returns` on 16 and 17.
+    pub fn return_button(&self) -> &'static str {
+        if self.version.major >= 18 {
+            "action_create_returns"
+        } else {
+            "create_returns"
+        }
+    }
+
+    /// `res.users.has_group` is a model method checking the calling user on 16 and a record method
+    /// (`ensure_one`) from 17.
+    pub fn has_group_on_record(&self) -> bool {
+        self.version.major >= 17
+    }
+
     /// Decides the capabilities from `fields_get` answers (each limited to the candidate names).
     pub fn from_fields(
         version: ServerVersion,
@@ -377,6 +420,34 @@ mod tests {
             &fields(&[]),
         );
         assert_eq!(c.storable, StorableProduct::TypeProduct);
+    }
+
+    #[test]
+    fn accounting_names_follow_the_version() {
+        let caps = |major| {
+            Capabilities::from_fields(
+                version(major),
+                Transport::JsonRpc,
+                &fields(&[]),
+                &fields(&[]),
+                &fields(&[]),
+                &fields(&[]),
+                &fields(&[]),
+            )
+        };
+        for (major, memo, reversal, ret, record) in [
+            (16, "ref", "reverse_moves", "create_returns", false),
+            (17, "ref", "refund_moves", "create_returns", true),
+            (18, "memo", "refund_moves", "action_create_returns", true),
+            (19, "memo", "refund_moves", "action_create_returns", true),
+        ] {
+            let c = caps(major);
+            assert_eq!(c.payment_memo_field(), memo, "{major}");
+            assert_eq!(c.reversal_button(), reversal, "{major}");
+            assert_eq!(c.reversal_refund_method(), major == 16, "{major}");
+            assert_eq!(c.return_button(), ret, "{major}");
+            assert_eq!(c.has_group_on_record(), record, "{major}");
+        }
     }
 
     fn fields_json(v: Value) -> Map<String, Value> {

@@ -41,7 +41,10 @@ pub struct PaymentRequest {
     pub amount: Option<f64>,
     /// `YYYY-MM-DD`; by default the wizard's (today).
     pub payment_date: Option<String>,
-    /// The payment's memo (`communication`); by default the wizard's (the invoice name).
+    /// The payment's memo (the wizard's `communication`, which Odoo stores in
+    /// `account.payment.memo` from 18 and `ref` before); by default the wizard's (the invoice
+    /// name). When set, a payment already carrying it (not cancelled) is looked up first and
+    /// nothing is registered: a registration whose answer was lost is never repeated.
     pub memo: Option<String>,
 }
 
@@ -52,6 +55,9 @@ pub struct Payment {
     pub step: Step,
     /// The invoice's `payment_state` afterwards (`paid`, `in_payment`, `partial`, …).
     pub payment_state: String,
+    /// The `account.payment` registered now, or found by its memo; `None` when the invoice was
+    /// already paid by other means.
+    pub payment_id: Option<Id>,
 }
 
 fn str_field<'a>(rec: &'a Record, name: &str) -> &'a str {
@@ -215,8 +221,12 @@ impl Client {
         Ok(invoicing.invoice_ids)
     }
 
-    /// Registers a payment on a posted invoice through `account.payment.register` (§10.8), unless the
-    /// invoice is already paid (or in payment).
+    /// Registers a payment on a posted invoice (or the refund payment of a posted credit note)
+    /// through `account.payment.register` (§10.8; transcript P13–P16, R7–R8), unless a payment
+    /// with the request's memo exists already or the move is already paid (or in payment, or
+    /// reversed). The wizard takes the move from the context (`active_model` "account.move",
+    /// `active_ids`); `action_create_payments` answers a window action whose `res_id` is the
+    /// payment.
     pub async fn register_payment(&self, invoice_id: Id, req: &PaymentRequest) -> Result<Payment> {
         const FIELDS: &[&str] = &["state", "payment_state", "amount_residual"];
         let inv = self
@@ -229,6 +239,15 @@ impl Client {
             )));
         }
         let payment_state = str_field(&inv, "payment_state").to_owned();
+        if let Some(memo) = &req.memo
+            && let Some(found) = self.payments_by_memo(memo).await?.first()
+        {
+            return Ok(Payment {
+                step: Step::AlreadyDone,
+                payment_state,
+                payment_id: found.get("id").and_then(Value::as_i64),
+            });
+        }
         let residual = inv
             .get("amount_residual")
             .and_then(Value::as_f64)
@@ -237,6 +256,7 @@ impl Client {
             return Ok(Payment {
                 step: Step::AlreadyDone,
                 payment_state,
+                payment_id: None,
             });
         }
         let journal_id = match req.journal_id {
@@ -263,19 +283,48 @@ impl Client {
             .with_context(context.clone())
             .create("account.payment.register", vals)
             .await?;
-        self.call(
-            &Call::new("account.payment.register", "action_create_payments")
-                .ids(&[wizard])
-                .context(context),
-        )
-        .await?;
+        let action = self
+            .call(
+                &Call::new("account.payment.register", "action_create_payments")
+                    .ids(&[wizard])
+                    .context(context),
+            )
+            .await?;
+        let mut payment_id = action.get("res_id").and_then(Value::as_i64);
+        if payment_id.is_none()
+            && let Some(memo) = &req.memo
+        {
+            payment_id = self
+                .payments_by_memo(memo)
+                .await?
+                .first()
+                .and_then(|p| p.get("id").and_then(Value::as_i64));
+        }
         let after = self
             .read_required("account.move", invoice_id, FIELDS)
             .await?;
         Ok(Payment {
             step: Step::Done,
             payment_state: str_field(&after, "payment_state").to_owned(),
+            payment_id,
         })
+    }
+
+    /// The payments (`account.payment`, not cancelled) whose memo is `memo`: `memo` from 18,
+    /// `ref` on 16 and 17 ([`crate::Capabilities::payment_memo_field`]). Each record has
+    /// `journal_id`, `state`, `amount` and the memo field.
+    pub async fn payments_by_memo(&self, memo: &str) -> Result<Vec<Record>> {
+        let caps = self.capabilities().await?;
+        let field = caps.payment_memo_field();
+        self.search_read(
+            "account.payment",
+            &Domain::new()
+                .eq(field, memo)
+                .not_in("state", ["cancel", "canceled", "rejected"]),
+            &["journal_id", "state", "amount", field],
+            &SearchOptions::default(),
+        )
+        .await
     }
 
     /// The first bank journal (else the first cash journal).

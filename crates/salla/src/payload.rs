@@ -535,6 +535,10 @@ pub struct Order {
     pub customer: Option<Customer>,
     #[serde(default, deserialize_with = "lenient::list")]
     pub items: Vec<OrderItem>,
+    /// Salla still waits for the payment (`true` for an unpaid online order, e.g. a bank transfer
+    /// without its receipt); `false` or absent otherwise.
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub is_pending_payment: Option<bool>,
 }
 
 /// `order.status.updated`: a status-history entry with the order nested in it.
@@ -718,6 +722,26 @@ pub struct Shipment {
     /// `[]`, `null` or `{format, url}`.
     #[serde(default)]
     pub label: Value,
+    /// `shipment` (to the customer) or `return` (from the customer back to the store).
+    #[serde(default, rename = "type", deserialize_with = "lenient::opt_text")]
+    pub shipment_type: Option<String>,
+    /// What the shipment carries: the order's items and their quantities.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub packages: Vec<ShipmentPackage>,
+}
+
+/// One line of a shipment's `packages`: an order item and how many of it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShipmentPackage {
+    /// The order item (`items[].id` of the order).
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub item_id: Option<u64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub sku: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_decimal")]
+    pub quantity: Option<Decimal>,
 }
 
 impl Shipment {

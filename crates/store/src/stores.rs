@@ -6,12 +6,16 @@
 //! `odoo_version_override`; the API key is in `secrets` under the name
 //! [`secrets::ODOO_API_KEY`], encrypted) and the sync options (`warehouse_id`, `pricelist_id`,
 //! `currency`, `tax_id`, `prices_include_tax`, `status_map` (JSON, NULL = the default map),
-//! `create_unknown_skus`, `stock_master`).
+//! `create_unknown_skus`, `stock_master`, `stock_quantity`, `fulfilment_status`; payments, refunds
+//! and returns: `payment_journal_id`, `payment_journals` (JSON, NULL = none),
+//! `refund_credit_notes`, `return_pickings`).
 //!
 //! # Failure handling
 //! [`upsert_settings`] writes the row and the sealed key in one transaction, so a store never has
 //! half of an update. [`load_settings`] fails permanently if the API key cannot be decrypted
 //! (a key missing from `secrets.previous_keys`) or a stored value does not decode.
+
+use std::collections::BTreeMap;
 
 use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
 use secrecy::{ExposeSecret, SecretString};
@@ -133,6 +137,17 @@ pub struct StoreSettings {
     pub updated_at: OffsetDateTime,
     /// How a Salla product with options and variants is kept in Odoo (templates or separate).
     pub variants: VariantLayout,
+    /// The `account.journal` a paid order's payment is registered in when
+    /// [`StoreSettings::payment_journals`] has none for its payment method; `None` with no entry
+    /// either: payments are not registered.
+    pub payment_journal_id: Option<i64>,
+    /// Salla payment method slug (`mada`, `credit_card`, `cod`, …) → `account.journal`; `cod` is
+    /// the cash-on-delivery journal.
+    pub payment_journals: BTreeMap<String, i64>,
+    /// Refunds make credit notes (and their refund payments); never-invoiced orders are cancelled.
+    pub refund_credit_notes: bool,
+    /// Delivered return shipments make return pickings.
+    pub return_pickings: bool,
 }
 
 /// What Salla is told of a product's Odoo stock.
@@ -188,6 +203,12 @@ pub struct StoreUpdate {
     /// `Some(None)`: stop reporting deliveries to Salla.
     pub fulfilment_status: Option<Option<String>>,
     pub variants: Option<VariantLayout>,
+    /// `Some(None)`: no fallback payment journal.
+    pub payment_journal_id: Option<Option<i64>>,
+    /// The whole map (not a diff).
+    pub payment_journals: Option<BTreeMap<String, i64>>,
+    pub refund_credit_notes: Option<bool>,
+    pub return_pickings: Option<bool>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -210,12 +231,16 @@ struct SettingsRow {
     fulfilment_status: Option<String>,
     updated_at: OffsetDateTime,
     variants: String,
+    payment_journal_id: Option<i64>,
+    payment_journals: Option<sqlx::types::Json<serde_json::Value>>,
+    refund_credit_notes: bool,
+    return_pickings: bool,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at, \
-     variants";
+     variants, payment_journal_id, payment_journals, refund_credit_notes, return_pickings";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -264,6 +289,12 @@ impl SettingsRow {
         let variants = self.variants.parse().map_err(|e: String| {
             StoreError::Decode(format!("variants of merchant {merchant}: {e}"))
         })?;
+        let payment_journals = match self.payment_journals {
+            None => BTreeMap::new(),
+            Some(json) => serde_json::from_value(json.0).map_err(|e| {
+                StoreError::Decode(format!("payment_journals of merchant {merchant}: {e}"))
+            })?,
+        };
         let odoo = match (self.odoo_url, self.odoo_database, self.odoo_login, api_key) {
             (Some(url), Some(database), Some(login), Some(api_key)) => Some(OdooConnection {
                 url,
@@ -292,6 +323,10 @@ impl SettingsRow {
             fulfilment_status: self.fulfilment_status,
             updated_at: self.updated_at,
             variants,
+            payment_journal_id: self.payment_journal_id,
+            payment_journals,
+            refund_credit_notes: self.refund_credit_notes,
+            return_pickings: self.return_pickings,
         })
     }
 }
@@ -392,6 +427,20 @@ pub async fn upsert_settings(
         .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
         .transpose()
         .map_err(|e| StoreError::Invalid(format!("status map: {e}")))?;
+    if let Some(map) = &update.payment_journals
+        && let Some((method, id)) = map.iter().find(|(m, id)| m.trim().is_empty() || **id <= 0)
+    {
+        return Err(StoreError::Invalid(format!(
+            "payment journal {id} for payment method {method:?}: expected a method slug and a \
+             positive account.journal id"
+        )));
+    }
+    let payment_journals = update
+        .payment_journals
+        .as_ref()
+        .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("payment journals: {e}")))?;
     let insert_sql = db.with_now(ENSURE_STORE_SQL);
     let update_sql = db.with_now(
         "UPDATE stores SET
@@ -410,7 +459,11 @@ pub async fn upsert_settings(
             stock_master = COALESCE($14, stock_master),
             stock_quantity = COALESCE($15, stock_quantity),
             fulfilment_status = CASE WHEN $16 THEN $17 ELSE fulfilment_status END,
-            variants = COALESCE($18, variants),
+            payment_journal_id = CASE WHEN $18 THEN $19 ELSE payment_journal_id END,
+            payment_journals = COALESCE($20, payment_journals),
+            refund_credit_notes = COALESCE($21, refund_credit_notes),
+            return_pickings = COALESCE($22, return_pickings),
+            variants = COALESCE($23, variants),
             updated_at = now()
          WHERE merchant_id = $1",
     );
@@ -435,6 +488,11 @@ pub async fn upsert_settings(
             .bind(update.stock_quantity.map(StockQuantity::as_str))
             .bind(update.fulfilment_status.is_some())
             .bind(update.fulfilment_status.clone().flatten())
+            .bind(update.payment_journal_id.is_some())
+            .bind(update.payment_journal_id.flatten())
+            .bind(payment_journals)
+            .bind(update.refund_credit_notes)
+            .bind(update.return_pickings)
             .bind(update.variants.map(VariantLayout::as_str))
             .execute(&mut *tx)
             .await?;

@@ -26,6 +26,8 @@ pub(crate) struct Engine<'a, M: IdMap> {
     /// The store's Salla API for fetch on demand ([`crate::fetch`]); `None`: the behaviour without
     /// the API, exactly.
     pub fetch: Option<&'a dyn SallaFetch>,
+    /// The job is `order.refunded`: its order is refunded whatever its status says.
+    pub refund_event: bool,
 }
 
 impl<'a, M: IdMap> Engine<'a, M> {
@@ -45,6 +47,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
             touched: Mutex::new(BTreeMap::new()),
             countries: Mutex::new(BTreeMap::new()),
             fetch: None,
+            refund_event: false,
         })
     }
 

@@ -170,8 +170,9 @@ impl<M: IdMap> Engine<'_, M> {
     }
 
     /// An order as Salla has it now, run through the same handlers as a webhook's: its status when the
-    /// store's status map has a step for it ([`Engine::apply_status`], which syncs the order first),
-    /// else the order alone ([`Engine::upsert_order`]). Both check the id map's watermark.
+    /// store's status map has a step for it or the order is refunded ([`Engine::apply_status`], which
+    /// syncs the order first), else the order alone ([`Engine::upsert_order`]). Both check the id
+    /// map's watermark.
     pub async fn sync_order_state(
         &self,
         order: &Order,
@@ -180,8 +181,11 @@ impl<M: IdMap> Engine<'_, M> {
         slug: Option<&str>,
     ) -> Res<Applied> {
         let step: Option<OrderStep> = slug.and_then(|s| self.opts.status_map.step(s));
+        // A refund (the job is order.refunded, or the order names an amount refunded) is a status.
+        let refund = self.refund_event || crate::payments::refunded_amount(raw).is_some();
         match step {
             Some(_) => self.apply_status(order, raw, slug, version).await,
+            None if refund => self.apply_status(order, raw, slug, version).await,
             None => self.upsert_order(order, raw, version, false).await,
         }
     }

@@ -35,6 +35,13 @@ pub mod entity {
     pub const ORDER: &str = "order";
     pub const SHIPMENT: &str = "shipment";
     pub const ORDER_SHIPMENT: &str = "order_shipment";
+    /// An order's payment (`account.payment`), registered or found by its memo.
+    pub const ORDER_PAYMENT: &str = "order_payment";
+    /// An order's latest credit note (`account.move`), recorded as soon as the reversal wizard
+    /// made it, so a draft left by a crash is finished rather than made again.
+    pub const ORDER_REFUND: &str = "order_refund";
+    /// A return shipment (`shipment.*` of type `return`) → its return picking.
+    pub const RETURN_SHIPMENT: &str = "return_shipment";
 }
 
 /// A held creation lock (see [`IdMap::lock`]); release it once the record exists.

@@ -25,7 +25,9 @@ pub mod fetch;
 pub mod idmap;
 mod options;
 mod order;
+pub mod payments;
 mod product;
+mod returns;
 mod shipment;
 mod status;
 mod store_jobs;
@@ -56,7 +58,9 @@ pub mod mapping {
     };
 }
 
-pub use error::{classify_odoo, classify_store};
+pub use error::{
+    SENDER_EMAIL_ERROR, SENDER_EMAIL_FIX, classify_odoo, classify_store, is_sender_email_error,
+};
 pub use idmap::{IdMap, Mapped, MemoryIdMap, PgIdMap};
 pub use options::StoreOptions;
 pub use store_jobs::{SyncContext, apply, store_options};
@@ -165,6 +169,7 @@ async fn run<M: IdMap>(
     }
     let mut e = Engine::new(odoo, ids, opts, created_at).await?;
     e.fetch = fetch;
+    e.refund_event = job.event == "order.refunded";
     match job.kind {
         JobKind::CustomerUpsert => {
             let c: Customer = typed(job, data)?;
@@ -246,7 +251,8 @@ async fn run<M: IdMap>(
         JobKind::OrderUpsert => {
             let o: Order = typed(job, data)?;
             let version = order::order_version(&o, created_at);
-            e.upsert_order(&o, data, version, false).await
+            let outcome = e.upsert_order(&o, data, version, false).await?;
+            e.refund_with_order(&o, data, outcome).await
         }
         JobKind::OrderStatus => order_status(&e, job).await,
         JobKind::OrderDelete => {
@@ -307,6 +313,10 @@ async fn run<M: IdMap>(
                     .await
             } else {
                 let s: Shipment = typed(job, data)?;
+                if returns::is_return(&s) {
+                    // A return's number must not overwrite the outgoing delivery's tracking.
+                    return e.return_shipment(&s).await;
+                }
                 let order_id = s
                     .order_id
                     .ok_or_else(|| permanent(format!("shipment {} names no order", s.id)))?;

@@ -1,6 +1,8 @@
 //! The per-store options the handlers read: a plain view of the persisted store settings, so the mapping and
 //! the handlers do not depend on how the store crate keeps them.
 
+use std::collections::BTreeMap;
+
 use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
 
 /// What the handlers need to know about one store.
@@ -23,11 +25,21 @@ pub struct StoreOptions {
     pub stock_master: StockMaster,
     /// How a Salla product with options and variants is kept in Odoo (see `crate::product`).
     pub variants: VariantLayout,
+    /// The `account.journal` a paid order's payment is registered in when [`Self::payment_journals`]
+    /// has none for its payment method. `None` with no entry either: no payment is registered.
+    pub payment_journal_id: Option<i64>,
+    /// Salla payment method slug → `account.journal` (`cod`: the cash-on-delivery journal).
+    pub payment_journals: BTreeMap<String, i64>,
+    /// Refunds make credit notes and refund payments (an order never invoiced is cancelled).
+    pub refund_credit_notes: bool,
+    /// Delivered return shipments make return pickings.
+    pub return_pickings: bool,
 }
 
 impl StoreOptions {
     /// The defaults for a store: Odoo's warehouse, pricelist and taxes, the default status map, unknown SKUs
-    /// refused, Odoo as stock master, variants as templates.
+    /// refused, Odoo as stock master, variants as templates, no payment journal (payments off),
+    /// refunds and returns on.
     pub fn new(merchant: MerchantId) -> Self {
         StoreOptions {
             merchant,
@@ -40,6 +52,21 @@ impl StoreOptions {
             create_unknown_skus: false,
             stock_master: StockMaster::Odoo,
             variants: VariantLayout::Templates,
+            payment_journal_id: None,
+            payment_journals: BTreeMap::new(),
+            refund_credit_notes: true,
+            return_pickings: true,
         }
+    }
+}
+
+impl StoreOptions {
+    /// The journal a payment by Salla payment method `method` is registered in: its entry in
+    /// [`Self::payment_journals`], else [`Self::payment_journal_id`].
+    pub fn payment_journal(&self, method: &str) -> Option<i64> {
+        self.payment_journals
+            .get(method.trim())
+            .copied()
+            .or(self.payment_journal_id)
     }
 }

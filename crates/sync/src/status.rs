@@ -88,12 +88,24 @@ impl<M: IdMap> Engine<'_, M> {
         {
             return Ok(Applied::Skipped { reason });
         }
-        let Some(slug) = slug else {
+        // A refund: `order.refunded`, a status mapped to `refund`, or an amount Salla refunded.
+        let mapped = slug.and_then(|s| self.opts.status_map.step(s));
+        let refund = (self.refund_event
+            || mapped == Some(OrderStep::Refund)
+            || crate::payments::refunded_amount(raw_order).is_some())
+        .then(|| crate::payments::refund_amount(order, raw_order));
+        let Some(slug) = slug.or(refund.map(|_| "-")) else {
             return Ok(Applied::Skipped {
                 reason: format!("order {} carries no status slug", order.id),
             });
         };
-        let Some(step) = self.opts.status_map.step(slug) else {
+        // `order.refunded` is a refund even where its status is mapped to cancel (an order never
+        // invoiced is cancelled by the refund anyway).
+        let mapped = match mapped {
+            Some(OrderStep::Cancel) if self.refund_event => Some(OrderStep::Refund),
+            other => other,
+        };
+        let Some(step) = mapped.or(refund.map(|_| OrderStep::Refund)) else {
             return Ok(Applied::Skipped {
                 reason: format!(
                     "status {slug:?} is not in the store's status map; nothing to do in Odoo"
@@ -146,6 +158,7 @@ impl<M: IdMap> Engine<'_, M> {
             .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_default();
         let mut did = Vec::new();
+        let mut report = crate::payments::Report::default();
         if state == "cancel" && step != OrderStep::Cancel {
             idmap::put(
                 self.ids,
@@ -224,8 +237,28 @@ impl<M: IdMap> Engine<'_, M> {
                             did.push(format!("invoice {inv} posted"));
                         }
                     }
+                    // Delivered/completed: an online order paid in Salla, or cash collected on
+                    // delivery, is paid in Odoo too.
+                    self.register_order_payment(order, so, Some(slug), &mut report)
+                        .await?;
                 }
             }
+            OrderStep::Refund => {}
+        }
+        // The refund, after the status's own step (a partial refund of a completed order).
+        if let Some(amount) = refund
+            && step != OrderStep::Cancel
+        {
+            if self.opts.refund_credit_notes {
+                self.refund_order(order, so, amount, &mut report).await?;
+            } else {
+                report.note(crate::payments::REFUNDS_OFF.into());
+            }
+        }
+        did.extend(report.did);
+        let mut note = done_note(slug, step, &did);
+        if !report.notes.is_empty() {
+            note = format!("{note}; {}", report.notes.join("; "));
         }
         idmap::put(
             self.ids,
@@ -240,14 +273,14 @@ impl<M: IdMap> Engine<'_, M> {
         self.touch("sale.order", so);
         Ok(Applied::Applied {
             odoo_ids: self.touched(),
-            note: Some(done_note(slug, step, &did)),
+            note: Some(note),
         })
     }
 }
 
 impl<M: IdMap> Engine<'_, M> {
     /// What keeps an order from being cancelled by the connector: a posted invoice or a done delivery.
-    async fn cancel_blocker(&self, so: odoo::Id) -> Res<Option<String>> {
+    pub(crate) async fn cancel_blocker(&self, so: odoo::Id) -> Res<Option<String>> {
         let order = self
             .read("sale.order", so, &["invoice_ids", "picking_ids"])
             .await?

@@ -39,6 +39,10 @@ pub fn store_options(s: &StoreSettings) -> StoreOptions {
         create_unknown_skus: s.create_unknown_skus,
         stock_master: s.stock_master,
         variants: s.variants,
+        payment_journal_id: s.payment_journal_id,
+        payment_journals: s.payment_journals.clone(),
+        refund_credit_notes: s.refund_credit_notes,
+        return_pickings: s.return_pickings,
     }
 }
 

@@ -180,6 +180,10 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         fulfilment_status: Some("delivered".into()),
         updated_at: OffsetDateTime::now_utc(),
         variants: Default::default(),
+        payment_journal_id: None,
+        payment_journals: Default::default(),
+        refund_credit_notes: true,
+        return_pickings: true,
     }
 }
 

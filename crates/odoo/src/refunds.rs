@@ -1,0 +1,413 @@
+//! Credit notes, returns and the API user, as Odoo's own wizards and methods do them (the recorded
+//! Odoo 18 accounting transcript, Parts R and S), over either transport and on 16–19.
+//!
+//! Each wizard takes its source records from the context when it is *created*:
+//! `account.move.reversal` (`active_model` "account.move", `active_ids`) and
+//! `stock.return.picking` (`active_model` "stock.picking", `active_id`). The buttons answer a
+//! window action whose `res_id` is the record made: the draft credit note, the return picking.
+//! These recipes do one step each and read no state first: the caller (the sync) finds what
+//! exists before it creates anything (credit notes by `reversed_entry_id`, returns by their
+//! origin), because a credit note or a return has no "already done" state of its own.
+
+use serde_json::{Map, Value, json};
+
+use crate::client::{Call, Client, Id, Record, SearchOptions, many2one_id, x2many_ids};
+use crate::domain::Domain;
+use crate::error::{Error, Result};
+use crate::probe::MoveQuantity;
+
+/// The fields [`Client::credit_notes_of`] reads.
+pub const CREDIT_NOTE_FIELDS: &[&str] = &[
+    "name",
+    "state",
+    "ref",
+    "amount_total",
+    "amount_residual",
+    "payment_state",
+];
+
+fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+fn f64_field(rec: &Record, name: &str) -> f64 {
+    rec.get(name).and_then(Value::as_f64).unwrap_or_default()
+}
+
+fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The Odoo user a connection logs in as (see [`Client::user_by_login`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OdooUser {
+    pub id: Id,
+    pub login: String,
+    pub name: String,
+    /// `None` when the user has no email address: Odoo then refuses every call that posts a
+    /// chatter message in its name ("Unable to send message, please configure the sender's email
+    /// address.").
+    pub email: Option<String>,
+}
+
+impl Client {
+    /// The customer credit notes (`out_refund`) reversing an invoice, not cancelled, oldest first,
+    /// with [`CREDIT_NOTE_FIELDS`].
+    pub async fn credit_notes_of(&self, invoice_id: Id) -> Result<Vec<Record>> {
+        self.search_read(
+            "account.move",
+            &Domain::new()
+                .eq("move_type", "out_refund")
+                .eq("reversed_entry_id", invoice_id)
+                .ne("state", "cancel"),
+            CREDIT_NOTE_FIELDS,
+            &SearchOptions {
+                order: Some("id".into()),
+                ..SearchOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// A draft credit note reversing a posted invoice in full, through `account.move.reversal`
+    /// (transcript R2–R3): created with the invoice in the context, in the invoice's journal,
+    /// then its button (`refund_moves`; on 16 `refund_method` "refund" + `reverse_moves`). Its
+    /// `ref` reads "Reversal of: <invoice>, <reason>", so `reason` can carry a marker to find it
+    /// by. Nothing is looked up first: see the module docs.
+    pub async fn draft_credit_note(&self, invoice_id: Id, reason: &str) -> Result<Id> {
+        let caps = self.capabilities().await?;
+        let inv = self
+            .read_one("account.move", invoice_id, &["state", "journal_id"])
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                model: "account.move".into(),
+                id: invoice_id,
+            })?;
+        if inv.get("state").and_then(Value::as_str) != Some("posted") {
+            return Err(Error::workflow(format!(
+                "account.move {invoice_id} is not posted; only posted invoices are reversed"
+            )));
+        }
+        let context = ctx(&[
+            ("active_model", json!("account.move")),
+            ("active_ids", json!([invoice_id])),
+        ]);
+        let mut vals = Map::new();
+        vals.insert("reason".into(), json!(reason));
+        if let Some(j) = inv.get("journal_id").and_then(many2one_id) {
+            vals.insert("journal_id".into(), json!(j));
+        }
+        if caps.reversal_refund_method() {
+            vals.insert("refund_method".into(), json!("refund"));
+        }
+        let wizard = self
+            .with_context(context.clone())
+            .create("account.move.reversal", vals)
+            .await?;
+        let action = self
+            .call(
+                &Call::new("account.move.reversal", caps.reversal_button())
+                    .ids(&[wizard])
+                    .context(context),
+            )
+            .await?;
+        if let Some(id) = action.get("res_id").and_then(Value::as_i64) {
+            return Ok(id);
+        }
+        // Several moves come back as a domain; ours is the newest draft reversing the invoice.
+        self.credit_notes_of(invoice_id)
+            .await?
+            .iter()
+            .rev()
+            .find(|r| r.get("state").and_then(Value::as_str) == Some("draft"))
+            .and_then(|r| r.get("id").and_then(Value::as_i64))
+            .ok_or_else(|| {
+                Error::workflow(format!(
+                    "{} on account.move.reversal {wizard} made no credit note for account.move \
+                     {invoice_id}",
+                    caps.reversal_button()
+                ))
+            })
+    }
+
+    /// Writes a draft credit note down to `amount` (its total, taxes included) before it is
+    /// posted (transcript R12–R14 writes a quantity; an amount needs the unit prices): every
+    /// product line's `price_unit` scaled by `amount / total`, then the largest line corrected
+    /// until the total Odoo computes is `amount`, or as close as Odoo's per-line tax rounding
+    /// allows (a cent or so). Returns the total reached. A total already at `amount` writes
+    /// nothing.
+    pub async fn write_credit_note_down(&self, credit_note: Id, amount: f64) -> Result<f64> {
+        let mv = self
+            .read_one(
+                "account.move",
+                credit_note,
+                &["state", "amount_total", "invoice_line_ids"],
+            )
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                model: "account.move".into(),
+                id: credit_note,
+            })?;
+        let total = f64_field(&mv, "amount_total");
+        if (total - amount).abs() < 0.005 {
+            return Ok(total);
+        }
+        if mv.get("state").and_then(Value::as_str) != Some("draft") {
+            return Err(Error::workflow(format!(
+                "account.move {credit_note} is not a draft; its lines cannot be written down"
+            )));
+        }
+        if amount <= 0.0 || amount > total || total <= 0.0 {
+            return Err(Error::workflow(format!(
+                "credit note {credit_note} totals {total:.2}; it cannot be written to {amount:.2}"
+            )));
+        }
+        const LINE_FIELDS: &[&str] = &["display_type", "price_unit", "quantity", "price_total"];
+        let line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
+        let read_lines = |ids: Vec<Id>| async move {
+            let lines: Vec<Record> = self.read("account.move.line", &ids, LINE_FIELDS).await?;
+            Ok::<_, Error>(
+                lines
+                    .into_iter()
+                    .filter(|l| {
+                        matches!(
+                            l.get("display_type"),
+                            None | Some(Value::Null | Value::Bool(false))
+                        ) || l.get("display_type").and_then(Value::as_str) == Some("product")
+                    })
+                    .filter(|l| f64_field(l, "price_unit") * f64_field(l, "quantity") != 0.0)
+                    .collect::<Vec<Record>>(),
+            )
+        };
+        let lines = read_lines(line_ids.clone()).await?;
+        if lines.is_empty() {
+            return Err(Error::workflow(format!(
+                "credit note {credit_note} has no product line to write down"
+            )));
+        }
+        let ratio = amount / total;
+        let commands: Vec<Value> = lines
+            .iter()
+            .filter_map(|l| {
+                let id = l.get("id").and_then(Value::as_i64)?;
+                let price = cents(f64_field(l, "price_unit") * ratio);
+                Some(json!([1, id, {"price_unit": price}]))
+            })
+            .collect();
+        let write_lines = |commands: Vec<Value>| async move {
+            let mut vals = Map::new();
+            vals.insert("invoice_line_ids".into(), Value::Array(commands));
+            self.write("account.move", &[credit_note], vals).await
+        };
+        write_lines(commands).await?;
+        let read_total = || async {
+            Ok::<_, Error>(f64_field(
+                &self
+                    .read_one("account.move", credit_note, &["amount_total"])
+                    .await?
+                    .unwrap_or_default(),
+                "amount_total",
+            ))
+        };
+        let mut reached = read_total().await?;
+        for _ in 0..4 {
+            let diff = amount - reached;
+            if diff.abs() < 0.005 {
+                break;
+            }
+            // The largest line takes the difference, at its own rate of tax and discount.
+            let lines = read_lines(line_ids.clone()).await?;
+            let Some(big) = lines.iter().max_by(|a, b| {
+                f64_field(a, "price_total")
+                    .abs()
+                    .total_cmp(&f64_field(b, "price_total").abs())
+            }) else {
+                break;
+            };
+            let (Some(id), price, qty) = (
+                big.get("id").and_then(Value::as_i64),
+                f64_field(big, "price_unit"),
+                f64_field(big, "quantity"),
+            ) else {
+                break;
+            };
+            let rate = f64_field(big, "price_total") / (price * qty);
+            if !rate.is_finite() || rate == 0.0 {
+                break;
+            }
+            let mut next = cents(price + diff / (qty * rate));
+            if (next - price).abs() < 0.005 {
+                next = cents(price + 0.01f64.copysign(diff));
+            }
+            write_lines(vec![json!([1, id, {"price_unit": next}])]).await?;
+            let after = read_total().await?;
+            if (amount - after).abs() >= diff.abs() {
+                // No closer: put the line back and keep the nearest total.
+                write_lines(vec![json!([1, id, {"price_unit": price}])]).await?;
+                break;
+            }
+            reached = after;
+        }
+        Ok(reached)
+    }
+
+    /// Creates the return of a done transfer through `stock.return.picking` (transcript
+    /// S12–S18): the wizard on the picking, each of its lines set to the quantity asked for its
+    /// product (spread over that product's moves, at most what each delivered), every other
+    /// line 0, then its button (`action_create_returns`; `create_returns` on 16 and 17).
+    /// `quantities` empty: everything the picking delivered. Returns the return picking, not yet
+    /// validated ([`Client::validate_delivery`] validates it). Nothing is looked up first: see the
+    /// module docs.
+    pub async fn create_return(&self, picking_id: Id, quantities: &[(Id, f64)]) -> Result<Id> {
+        let caps = self.capabilities().await?;
+        let context = ctx(&[
+            ("active_model", json!("stock.picking")),
+            ("active_id", json!(picking_id)),
+            ("active_ids", json!([picking_id])),
+        ]);
+        let wizard = self
+            .with_context(context.clone())
+            .create("stock.return.picking", Map::new())
+            .await?;
+        let w = self
+            .read_one("stock.return.picking", wizard, &["product_return_moves"])
+            .await?
+            .unwrap_or_default();
+        let line_ids = x2many_ids(w.get("product_return_moves").unwrap_or(&Value::Null));
+        let lines: Vec<Record> = self
+            .read(
+                "stock.return.picking.line",
+                &line_ids,
+                &["product_id", "move_id"],
+            )
+            .await?;
+        let done_field = match caps.move_quantity {
+            MoveQuantity::QuantityDone => "quantity_done",
+            MoveQuantity::QuantityPicked => "quantity",
+        };
+        let move_ids: Vec<Id> = lines
+            .iter()
+            .filter_map(|l| l.get("move_id").and_then(many2one_id))
+            .collect();
+        let moves: Vec<Record> = self
+            .read("stock.move", &move_ids, &[done_field, "product_uom_qty"])
+            .await?;
+        let delivered = |mv: Option<Id>| {
+            moves
+                .iter()
+                .find(|m| m.get("id").and_then(Value::as_i64) == mv && mv.is_some())
+                .map(|m| match f64_field(m, done_field) {
+                    q if q > 0.0 => q,
+                    _ => f64_field(m, "product_uom_qty"),
+                })
+                .unwrap_or_default()
+        };
+        let mut wanted: Vec<(Id, f64)> = quantities.to_vec();
+        let mut commands = Vec::new();
+        let mut any = false;
+        for (i, l) in lines.iter().enumerate() {
+            let Some(id) = l.get("id").and_then(Value::as_i64) else {
+                continue;
+            };
+            let product = l.get("product_id").and_then(many2one_id);
+            let can = delivered(l.get("move_id").and_then(many2one_id));
+            let qty = if quantities.is_empty() {
+                can
+            } else {
+                let last_of_product = !lines[i + 1..]
+                    .iter()
+                    .any(|o| o.get("product_id").and_then(many2one_id) == product);
+                match wanted.iter_mut().find(|(p, _)| Some(*p) == product) {
+                    Some((_, left)) => {
+                        let q = if last_of_product {
+                            *left
+                        } else {
+                            left.min(can)
+                        };
+                        *left -= q;
+                        q
+                    }
+                    None => 0.0,
+                }
+            };
+            any |= qty > 0.0;
+            commands.push(json!([1, id, {"quantity": qty}]));
+        }
+        if !any {
+            return Err(Error::workflow(format!(
+                "stock.picking {picking_id} delivered none of the products to return"
+            )));
+        }
+        let mut vals = Map::new();
+        vals.insert("product_return_moves".into(), Value::Array(commands));
+        self.write("stock.return.picking", &[wizard], vals).await?;
+        let action = self
+            .call(
+                &Call::new("stock.return.picking", caps.return_button())
+                    .ids(&[wizard])
+                    .context(context),
+            )
+            .await?;
+        action.get("res_id").and_then(Value::as_i64).ok_or_else(|| {
+            Error::workflow(format!(
+                "{} on stock.return.picking {wizard} made no return picking",
+                caps.return_button()
+            ))
+        })
+    }
+
+    /// The user with this login (archived ones too), with its email address.
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<OdooUser>> {
+        let users: Vec<Record> = self
+            .search_read(
+                "res.users",
+                &Domain::new().eq("login", login),
+                &["login", "name", "email"],
+                &SearchOptions::limit(1),
+            )
+            .await?;
+        let text = |r: &Record, f: &str| {
+            r.get(f)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(users.first().and_then(|u| {
+            Some(OdooUser {
+                id: u.get("id").and_then(Value::as_i64)?,
+                login: text(u, "login").unwrap_or_else(|| login.to_owned()),
+                name: text(u, "name").unwrap_or_default(),
+                email: text(u, "email"),
+            })
+        }))
+    }
+
+    /// Whether `user` belongs to the group with external id `group` (e.g.
+    /// `account.group_account_invoice`), implied groups included: `res.users.has_group`, on
+    /// the user's record from 17, as the calling user on 16.
+    pub async fn user_has_group(&self, user: Id, group: &str) -> Result<bool> {
+        let caps = self.capabilities().await?;
+        let mut call = Call::new("res.users", "has_group");
+        if caps.has_group_on_record() {
+            call = call.ids(&[user]);
+        }
+        let answer = self.call(&call.arg("group_ext_id", group)).await?;
+        Ok(answer.as_bool().unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cents_round_half_away() {
+        assert_eq!(cents(8.695), 8.7);
+        assert_eq!(cents(-1.005), -1.0);
+        assert_eq!(cents(115.0 * 0.5), 57.5);
+    }
+}
