@@ -26,6 +26,7 @@ mkdir -p docs
   echo "2. \`target/release/bench-worker\` — orders end to end (ingest → queue → workers → odoo-sandbox) for 1 worker × 1 job (baseline) and 1, 2, 4 worker processes × 8, and embedded \`salla-odoo run\`, at 0 and 50 ms per Odoo call"
   echo "3. \`cargo bench -p odoo --bench overhead\` — the Odoo client vs. bare reqwest on the same calls"
   echo "4. \`target/release/bench-salla\` — the connector's Salla traffic: reconciliation of 10,000 orders (100 missing) and a stock push of 5,000 SKUs, against salla-sandbox"
+  echo "5. \`target/release/bench-odoo\` — throughput bound only by Odoo (issue 18): the same 24-order mix against odoo-sandbox \`--cost-model odoo18-small\` (capacity 1 and 4), by a careful direct JSON-RPC client (2 at a time; the baseline) and by the fleet with 1, 2, 4 workers"
   echo
   ./target/release/bench-ingest | sed 's/^# /## /'
   echo
@@ -36,5 +37,11 @@ mkdir -p docs
   "$CARGO" bench -q --locked -p odoo --bench overhead
   echo
   ./target/release/bench-salla | sed 's/^## /### /; s/^# /## /'
+  echo
+  echo "## Throughput against a cost-modelled Odoo"
+  echo
+  echo '```'
+  ./target/release/bench-odoo 2>/dev/null
+  echo '```'
 } | tee "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
