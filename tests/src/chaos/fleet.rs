@@ -109,9 +109,9 @@ impl PgServer {
             .filter(|b| b.join("postgres").exists())
             .collect();
         found.sort();
-        found
-            .pop()
-            .expect("the PostgreSQL server binaries (initdb, postgres): install postgresql or set PG_BIN")
+        found.pop().expect(
+            "the PostgreSQL server binaries (initdb, postgres): install postgresql or set PG_BIN",
+        )
     }
 
     /// `initdb` a new cluster in `dir/pg` and start it.
@@ -140,7 +140,16 @@ impl PgServer {
         };
         let out = pg
             .command("initdb")
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+            .args([
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
             .arg(pg.data())
             .output()
             .expect("initdb runs");
@@ -161,8 +170,13 @@ impl PgServer {
         let exe = self.bin.join(program);
         if self.as_postgres {
             let mut c = Command::new("setpriv");
-            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
-                .arg(exe);
+            c.args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(exe);
             c
         } else {
             Command::new(exe)

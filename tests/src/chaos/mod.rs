@@ -47,8 +47,8 @@ use uuid::Uuid;
 use faults::{Admin, FaultLog, Plan, QueueKeys};
 use fleet::{ChaosFleet, FleetConfig, locked};
 use generator::{Rng, Size, Stream};
-use salla_side::SallaSide;
 use model::Model;
+use salla_side::SallaSide;
 use verify::{Accounting, Message};
 
 /// How big and how long a run is.
@@ -330,8 +330,12 @@ async fn deliver(
             });
             continue;
         }
-        let (client, endpoint, body, sem) =
-            (client.clone(), endpoint.clone(), d.body.clone(), sem.clone());
+        let (client, endpoint, body, sem) = (
+            client.clone(),
+            endpoint.clone(),
+            d.body.clone(),
+            sem.clone(),
+        );
         tasks.spawn(async move {
             let sig = crate::sign(fleet::SECRET, &body);
             let mut resends = RESENDS.iter();
@@ -608,7 +612,8 @@ async fn reinstall(
     deadline: Instant,
     failures: &mut Vec<String>,
 ) -> Vec<u64> {
-    let query = "SELECT merchant_id FROM stores WHERE salla_api_state = 'needs_reinstall' ORDER BY 1";
+    let query =
+        "SELECT merchant_id FROM stores WHERE salla_api_state = 'needs_reinstall' ORDER BY 1";
     let stores: Vec<i64> = sqlx::query_scalar(query)
         .fetch_all(pool)
         .await

@@ -70,7 +70,10 @@ impl SallaSide {
                 format!("{}/oauth2", self.sandbox.url()),
             ),
             ("SALLA_ODOO__RECONCILE__INTERVAL_SECS", "15".into()),
-            ("SALLA_ODOO__RECONCILE__BACKFILL_DAYS", days_back.to_string()),
+            (
+                "SALLA_ODOO__RECONCILE__BACKFILL_DAYS",
+                days_back.to_string(),
+            ),
             ("SALLA_ODOO__STOCK__PUSH_INTERVAL_SECS", "3".into()),
             ("SALLA_ODOO__FULFILMENT__INTERVAL_SECS", "3".into()),
         ]

@@ -137,8 +137,12 @@ pub fn is_reconcile_job(event: &str) -> bool {
 
 /// How a job ended, following dead letters through their replays.
 enum Fate {
-    Applied { replayed: bool },
-    Skipped { replayed: bool },
+    Applied {
+        replayed: bool,
+    },
+    Skipped {
+        replayed: bool,
+    },
     /// Lost or a problem (already recorded).
     Broken,
 }
@@ -394,7 +398,13 @@ pub async fn load_odoo(
             .inspect(
                 url,
                 "stock.quant",
-                &["id", "product_id", "location_id", "quantity", "reserved_quantity"],
+                &[
+                    "id",
+                    "product_id",
+                    "location_id",
+                    "quantity",
+                    "reserved_quantity",
+                ],
             )
             .await?,
     })

@@ -108,6 +108,9 @@ pub async fn ship_orders(
             }
         }
     }
-    eprintln!("chaos: warehouse shipped {} order(s) in Odoo", shipped.len());
+    eprintln!(
+        "chaos: warehouse shipped {} order(s) in Odoo",
+        shipped.len()
+    );
     shipped
 }
