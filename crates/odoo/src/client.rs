@@ -249,6 +249,9 @@ struct Inner {
     session: RwLock<Arc<OnceCell<Arc<Session>>>>,
     capabilities: RwLock<Arc<OnceCell<Arc<Capabilities>>>>,
     observer: Option<Observer>,
+    /// Small answers callers keep for a while ([`Client::memo`]): key → (expiry, value). Emptied by
+    /// [`Client::refresh`]; gone with the client.
+    memo: std::sync::Mutex<std::collections::HashMap<String, (Instant, Value)>>,
 }
 
 /// The current cell of a refreshable value (a poisoned lock still holds a valid `Arc`).
@@ -308,6 +311,7 @@ impl Client {
                 session: RwLock::new(Arc::new(OnceCell::new())),
                 capabilities: RwLock::new(Arc::new(OnceCell::new())),
                 observer: config.observer,
+                memo: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
             context: Arc::new(config.context),
         })
@@ -362,6 +366,43 @@ impl Client {
     pub fn refresh(&self) {
         renew(&self.inner.session);
         renew(&self.inner.capabilities);
+        self.memo_lock().clear();
+    }
+
+    /// A value a caller kept with [`Client::remember`] under `key`, unless its time is up. For facts
+    /// about this server that change rarely and would otherwise cost a call per job (which pricelist
+    /// a currency uses): they live as long as the client, at most their time to live, and are
+    /// forgotten by [`Client::refresh`].
+    pub fn memo(&self, key: &str) -> Option<Value> {
+        let mut memo = self.memo_lock();
+        match memo.get(key) {
+            Some((until, v)) if *until > Instant::now() => Some(v.clone()),
+            Some(_) => {
+                memo.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps `value` under `key` for `ttl` (see [`Client::memo`]).
+    pub fn remember(&self, key: &str, value: Value, ttl: Duration) {
+        self.memo_lock()
+            .insert(key.to_owned(), (Instant::now() + ttl, value));
+    }
+
+    /// Forgets what was kept under `key` (e.g. after Odoo refused it).
+    pub fn forget(&self, key: &str) {
+        self.memo_lock().remove(key);
+    }
+
+    fn memo_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Instant, Value)>> {
+        self.inner
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) async fn session(&self) -> Result<Arc<Session>> {

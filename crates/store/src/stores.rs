@@ -9,6 +9,8 @@
 //! `create_unknown_skus`, `stock_master`, `stock_quantity`, `fulfilment_status`; payments, refunds
 //! and returns: `payment_journal_id`, `payment_journals` (JSON, NULL = none),
 //! `refund_credit_notes`, `return_pickings`).
+//! Currencies and amounts: `pricelists` (JSON currency → pricelist id, NULL = none named) and
+//! `rounding_max_cents`.
 //!
 //! # Failure handling
 //! [`upsert_settings`] writes the row and the sealed key in one transaction, so a store never has
@@ -17,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
+use salla_odoo_core::{MerchantId, PricelistMap, StatusMap, StockMaster, VariantLayout};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::Acquire as _; // `begin`/`acquire` on a session's held connection (on_db!)
 use time::OffsetDateTime;
@@ -148,6 +150,11 @@ pub struct StoreSettings {
     pub refund_credit_notes: bool,
     /// Delivered return shipments make return pickings.
     pub return_pickings: bool,
+    /// The Odoo pricelist per Salla order currency (empty: none named).
+    pub pricelists: PricelistMap,
+    /// The largest difference between Odoo's total and Salla's that a rounding line may absorb,
+    /// in cents of the order's currency (default 100).
+    pub rounding_max_cents: i64,
 }
 
 /// What Salla is told of a product's Odoo stock.
@@ -209,6 +216,9 @@ pub struct StoreUpdate {
     pub payment_journals: Option<BTreeMap<String, i64>>,
     pub refund_credit_notes: Option<bool>,
     pub return_pickings: Option<bool>,
+    /// The whole map (not a diff): build it with [`PricelistMap::with_overrides`].
+    pub pricelists: Option<PricelistMap>,
+    pub rounding_max_cents: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -235,12 +245,15 @@ struct SettingsRow {
     payment_journals: Option<sqlx::types::Json<serde_json::Value>>,
     refund_credit_notes: bool,
     return_pickings: bool,
+    pricelists: Option<sqlx::types::Json<serde_json::Value>>,
+    rounding_max_cents: i64,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at, \
-     variants, payment_journal_id, payment_journals, refund_credit_notes, return_pickings";
+     variants, payment_journal_id, payment_journals, refund_credit_notes, return_pickings, \
+     pricelists, rounding_max_cents";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -293,6 +306,10 @@ impl SettingsRow {
             None => BTreeMap::new(),
             Some(json) => serde_json::from_value(json.0).map_err(|e| {
                 StoreError::Decode(format!("payment_journals of merchant {merchant}: {e}"))
+        let pricelists = match self.pricelists {
+            None => PricelistMap::default(),
+            Some(json) => serde_json::from_value(json.0).map_err(|e| {
+                StoreError::Decode(format!("pricelists of merchant {merchant}: {e}"))
             })?,
         };
         let odoo = match (self.odoo_url, self.odoo_database, self.odoo_login, api_key) {
@@ -327,6 +344,8 @@ impl SettingsRow {
             payment_journals,
             refund_credit_notes: self.refund_credit_notes,
             return_pickings: self.return_pickings,
+            pricelists,
+            rounding_max_cents: self.rounding_max_cents,
         })
     }
 }
@@ -441,6 +460,19 @@ pub async fn upsert_settings(
         .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
         .transpose()
         .map_err(|e| StoreError::Invalid(format!("payment journals: {e}")))?;
+    if let Some(c) = update.rounding_max_cents
+        && c < 0
+    {
+        return Err(StoreError::Invalid(format!(
+            "rounding limit {c} cents is negative"
+        )));
+    }
+    let pricelists = update
+        .pricelists
+        .as_ref()
+        .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("pricelists: {e}")))?;
     let insert_sql = db.with_now(ENSURE_STORE_SQL);
     let update_sql = db.with_now(
         "UPDATE stores SET
@@ -464,6 +496,8 @@ pub async fn upsert_settings(
             refund_credit_notes = COALESCE($21, refund_credit_notes),
             return_pickings = COALESCE($22, return_pickings),
             variants = COALESCE($23, variants),
+            pricelists = COALESCE($24, pricelists),
+            rounding_max_cents = COALESCE($25, rounding_max_cents),
             updated_at = now()
          WHERE merchant_id = $1",
     );
@@ -494,6 +528,8 @@ pub async fn upsert_settings(
             .bind(update.refund_credit_notes)
             .bind(update.return_pickings)
             .bind(update.variants.map(VariantLayout::as_str))
+            .bind(pricelists)
+            .bind(update.rounding_max_cents)
             .execute(&mut *tx)
             .await?;
         if let Some(key) = &update.odoo_api_key {

@@ -18,6 +18,7 @@
 //! Errors: [`classify_odoo`] turns Odoo failures into transient or permanent [`SyncError`]s; an outcome
 //! unknown is transient, which is safe because of the look-ups above.
 
+mod currency;
 mod customer;
 mod engine;
 mod error;
@@ -36,6 +37,10 @@ pub mod version;
 
 /// The pure mapping functions, for callers and tests.
 pub mod mapping {
+    pub use crate::currency::{
+        AmountPlan, DEFAULT_CURRENCY, DISCOUNT_CODE, ROUNDING_CODE, order_currency, plan_amounts,
+        rounding_line, untaxed_total,
+    };
     pub use crate::customer::{
         PartnerInput, customer_name, delivery_vals, normalise_phone, partner_input, partner_vals,
         phone_digits, same_phone, shipping_country,

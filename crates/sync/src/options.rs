@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use salla_odoo_core::{MerchantId, StatusMap, StockMaster, VariantLayout};
+use salla_odoo_core::{MerchantId, PricelistMap, StatusMap, StockMaster, VariantLayout};
 
 /// What the handlers need to know about one store.
 #[derive(Debug, Clone)]
@@ -13,7 +13,8 @@ pub struct StoreOptions {
     pub warehouse_id: Option<i64>,
     /// `product.pricelist` for new orders (default: Odoo's).
     pub pricelist_id: Option<i64>,
-    /// The store currency, e.g. `SAR` (informational; Odoo takes it from the pricelist).
+    /// The Salla store's currency, e.g. `SAR`: the currency of an order that names none (default
+    /// SAR), and what `doctor` compares the default pricelist with.
     pub currency: Option<String>,
     /// `account.tax` applied to order lines, the shipping line and new products.
     pub tax_id: Option<i64>,
@@ -34,6 +35,12 @@ pub struct StoreOptions {
     pub refund_credit_notes: bool,
     /// Delivered return shipments make return pickings.
     pub return_pickings: bool,
+    /// The Odoo pricelist per order currency ([`crate::currency`]); a currency not named uses
+    /// `pricelist_id` when that one is in the currency, else the pricelist Odoo holds in it.
+    pub pricelists: PricelistMap,
+    /// The largest difference between Odoo's total and Salla's that a rounding line may absorb,
+    /// in cents of the order's currency; beyond it the order fails permanently.
+    pub rounding_max_cents: i64,
 }
 
 impl StoreOptions {
@@ -56,6 +63,8 @@ impl StoreOptions {
             payment_journals: BTreeMap::new(),
             refund_credit_notes: true,
             return_pickings: true,
+            pricelists: PricelistMap::default(),
+            rounding_max_cents: salla_odoo_core::currency::DEFAULT_ROUNDING_MAX_CENTS,
         }
     }
 }

@@ -212,21 +212,25 @@ fn key_of(vals: &Map<String, Value>, tax_field: &str) -> LineKey {
     )
 }
 
-/// Whether the lines in Odoo are the desired lines (order-insensitive; taxes compared only where set).
+/// Whether the lines in Odoo are the desired lines (order-insensitive; taxes compared only on the
+/// desired lines that set them, so a line left to Odoo's default taxes matches whatever it got).
 pub fn same_lines(current: &[Record], desired: &[Map<String, Value>], tax_field: &str) -> bool {
     let mut want: Vec<LineKey> = desired.iter().map(|d| key_of(d, tax_field)).collect();
     let mut have: Vec<LineKey> = current.iter().map(|c| key_of(c, tax_field)).collect();
     if want.len() != have.len() {
         return false;
     }
-    // Taxes count only where the desired line sets them.
-    let wants_taxes = want.iter().any(|w| w.4.is_some());
-    if !wants_taxes {
-        have.iter_mut().for_each(|h| h.4 = None);
+    // Lines with taxes first, so a line without them cannot take the match another one needs.
+    want.sort_by_key(|w| w.4.is_none());
+    for w in want {
+        let Some(i) = have.iter().position(|h| {
+            (h.0, h.1, h.2, h.3) == (w.0, w.1, w.2, w.3) && (w.4.is_none() || h.4 == w.4)
+        }) else {
+            return false;
+        };
+        have.swap_remove(i);
     }
-    want.sort();
-    have.sort();
-    want == have
+    true
 }
 
 /// A short description of how the lines differ (for the "not applied" note).
@@ -362,6 +366,17 @@ impl<M: IdMap> Engine<'_, M> {
             });
         }
 
+        // Currency and amounts first: an order that cannot be written in its currency, or whose lines
+        // cannot reach Salla's total, writes nothing at all (see `crate::currency`).
+        let currency = crate::currency::order_currency(order, self.opts.currency.as_deref())
+            .map_err(permanent)?;
+        let lines = order_lines(order, raw, self.opts.tax_id, self.opts.prices_include_tax)
+            .map_err(permanent)?;
+        let plan =
+            crate::currency::plan_amounts(order, &lines, &currency, self.opts.rounding_max_cents)
+                .map_err(permanent)?;
+        let pricelist = self.order_pricelist(&currency, order.id).await?;
+
         // Customer and delivery address.
         let customer = order
             .customer
@@ -385,8 +400,6 @@ impl<M: IdMap> Engine<'_, M> {
         };
 
         // Lines.
-        let lines = order_lines(order, raw, self.opts.tax_id, self.opts.prices_include_tax)
-            .map_err(permanent)?;
         let tax_field = self.caps.sale_line_tax_field.clone();
         let mut desired = Vec::with_capacity(lines.len());
         for line in &lines {
@@ -398,6 +411,11 @@ impl<M: IdMap> Engine<'_, M> {
                 &tax_field,
                 self.caps.delivery_lines,
             ));
+        }
+        for line in &plan.extra {
+            let product = self.adjustment_product(line).await?;
+            self.touch("product.product", product);
+            desired.push(line_vals(line, product, &tax_field, false));
         }
 
         let mark = marker(merchant, order.id);
@@ -419,25 +437,33 @@ impl<M: IdMap> Engine<'_, M> {
         if let Some(w) = self.opts.warehouse_id {
             header.insert("warehouse_id".into(), json!(w));
         }
-        if let Some(p) = self.opts.pricelist_id {
-            header.insert("pricelist_id".into(), json!(p));
-        }
+        // Never `currency_id`: Odoo recomputes it from the pricelist.
+        header.insert("pricelist_id".into(), json!(pricelist));
 
-        let mut note = None;
-        let order_id = match existing {
+        let (order_id, written) = match existing {
             None => {
                 let mut vals = header;
                 vals.insert(
                     "order_line".into(),
                     Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
                 );
-                self.odoo.create("sale.order", vals).await?
+                let id = self.odoo.create("sale.order", vals).await?;
+                (
+                    id,
+                    Written {
+                        lines: true,
+                        editable: true,
+                        ..Written::default()
+                    },
+                )
             }
-            Some(id) => {
-                note = self.update_order(id, header, desired, &tax_field).await?;
-                id
-            }
+            Some(id) => (
+                id,
+                self.update_order(id, header, desired, &tax_field, &plan)
+                    .await?,
+            ),
         };
+        // The id map first: a total that fails below leaves the order findable for the replay.
         idmap::put(
             self.ids,
             merchant,
@@ -449,23 +475,48 @@ impl<M: IdMap> Engine<'_, M> {
         )
         .await?;
         self.touch("sale.order", order_id);
+        let mut notes: Vec<String> = written.note.into_iter().collect();
+        if written.lines {
+            notes.extend(plan.notes.iter().cloned());
+        }
+        if written.editable {
+            // A taxed order: Odoo's own total, read back (unless nothing was written), decides the
+            // rounding line.
+            let known = (!written.lines && !written.header)
+                .then_some(written.known)
+                .flatten();
+            let rounding = if written.lines {
+                Vec::new()
+            } else {
+                written.rounding
+            };
+            if let Some(n) = self
+                .hold_total(order_id, order.id, &plan, known, &rounding, &tax_field)
+                .await?
+            {
+                notes.push(n);
+            }
+        }
         Ok(Applied::Applied {
             odoo_ids: self.touched(),
-            note,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         })
     }
 
     /// Brings an existing order to the desired header and lines while Odoo allows edits; otherwise
-    /// describes what was not applied.
+    /// describes what was not applied (a total or currency that differs from Salla's included). For a
+    /// taxed order (`plan` not exact) the rounding lines are left out of the comparison: they follow
+    /// Odoo's own total ([`Engine::hold_total`]).
     async fn update_order(
         &self,
         id: Id,
         header: Map<String, Value>,
         desired: Vec<Map<String, Value>>,
         tax_field: &str,
-    ) -> Res<Option<String>> {
+        plan: &crate::currency::AmountPlan,
+    ) -> Res<Written> {
         let mut fields: Vec<&str> = header.keys().map(String::as_str).collect();
-        fields.extend(["state", "order_line"]);
+        fields.extend(["state", "order_line", "amount_total", "currency_id"]);
         if self.caps.sale_order_locked {
             fields.push("locked");
         }
@@ -479,13 +530,26 @@ impl<M: IdMap> Engine<'_, M> {
             .odoo
             .read("sale.order.line", &line_ids, &line_fields)
             .await?;
+        let total = crate::currency::decimal_of(current.get("amount_total"));
+        let currency = crate::currency::currency_name(current.get("currency_id"));
+        let rounding = if plan.exact {
+            Vec::new()
+        } else {
+            crate::currency::rounding_lines(&lines)
+        };
+        let compared: Vec<Record> = if plan.exact {
+            lines.clone()
+        } else {
+            lines
+                .iter()
+                .filter(|l| !crate::currency::is_rounding_line(l))
+                .cloned()
+                .collect()
+        };
         let mut changes = crate::engine::diff(&current, &header);
         // The order date is kept once set (Odoo resets it on confirmation).
         changes.remove("date_order");
-        let lines_differ = !same_lines(&lines, &desired, tax_field);
-        if changes.is_empty() && !lines_differ {
-            return Ok(None);
-        }
+        let lines_differ = !same_lines(&compared, &desired, tax_field);
         let state = current
             .get("state")
             .and_then(Value::as_str)
@@ -493,7 +557,14 @@ impl<M: IdMap> Engine<'_, M> {
         let locked = current
             .get("locked")
             .is_some_and(|v| v.as_bool() == Some(true));
-        if !matches!(state, "draft" | "sent") || locked {
+        let editable = matches!(state, "draft" | "sent") && !locked;
+        let mut out = Written {
+            editable,
+            known: Some((total, currency.clone())),
+            rounding,
+            ..Written::default()
+        };
+        if !editable {
             let mut what = Vec::new();
             if lines_differ {
                 what.push(describe_line_change(&lines, &desired));
@@ -504,24 +575,61 @@ impl<M: IdMap> Engine<'_, M> {
                     changes.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
             }
+            if let Some(c) = currency.as_deref().filter(|c| *c != plan.currency) {
+                what.push(format!("currency {c} in Odoo, {} in Salla", plan.currency));
+            }
+            if let Some(t) = plan.salla_total
+                && (t - total).abs() >= Decimal::new(5, 3)
+            {
+                what.push(format!(
+                    "total {total} in Odoo, {t} {} in Salla",
+                    plan.currency
+                ));
+            }
+            if what.is_empty() {
+                return Ok(out);
+            }
             let status = match state {
                 "cancel" => "cancelled",
                 "draft" | "sent" => "locked",
                 _ => "confirmed",
             };
-            return Ok(Some(format!(
+            out.note = Some(format!(
                 "order is {status} in Odoo; change recorded, not applied: {}",
                 what.join("; ")
-            )));
+            ));
+            return Ok(out);
         }
+        if changes.is_empty() && !lines_differ {
+            return Ok(out);
+        }
+        out.header = !changes.is_empty();
         if lines_differ {
             let mut cmds: Vec<Value> = line_ids.iter().map(|l| json!([2, l, 0])).collect();
             cmds.extend(desired.into_iter().map(|d| json!([0, 0, d])));
             changes.insert("order_line".into(), Value::Array(cmds));
+            out.lines = true;
         }
         self.odoo.write("sale.order", &[id], changes).await?;
-        Ok(None)
+        Ok(out)
     }
+}
+
+/// What [`Engine::update_order`] did to an existing order, and what it read of it.
+#[derive(Debug, Default)]
+struct Written {
+    /// The lines were (re)written: the plan's notes apply.
+    lines: bool,
+    /// Header fields were written (the pricelist, hence the currency, may have changed).
+    header: bool,
+    /// Odoo allows edits (a new order, a draft not locked).
+    editable: bool,
+    /// `amount_total` and currency as read before any write.
+    known: Option<(Decimal, Option<String>)>,
+    /// The order's rounding lines as read (a taxed order's), id and amount.
+    rounding: Vec<(Id, Decimal)>,
+    /// What was not applied, for the sync log.
+    note: Option<String>,
 }
 
 /// The source version of an order event.

@@ -43,6 +43,8 @@ pub fn store_options(s: &StoreSettings) -> StoreOptions {
         payment_journals: s.payment_journals.clone(),
         refund_credit_notes: s.refund_credit_notes,
         return_pickings: s.return_pickings,
+        pricelists: s.pricelists.clone(),
+        rounding_max_cents: s.rounding_max_cents,
     }
 }
 

@@ -184,6 +184,8 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         payment_journals: Default::default(),
         refund_credit_notes: true,
         return_pickings: true,
+        pricelists: Default::default(),
+        rounding_max_cents: 100,
     }
 }
 
