@@ -913,7 +913,8 @@ impl Drop for Fleet {
 }
 
 /// An order event written for the project, in the shape of Salla's order model: `event` at
-/// `created_at` ("YYYY-MM-DD HH:MM:SS"), one line of `qty` × `sku` at 100 SAR.
+/// `created_at` ("YYYY-MM-DD HH:MM:SS"), one line of `qty` × `sku` at 100 SAR plus 15% VAT (the
+/// tax Odoo's products carry by default), so Salla's total is 115 SAR a unit.
 pub fn order_event(
     event: &str,
     merchant: u64,
@@ -935,7 +936,8 @@ pub fn order_event(
             "amounts": {
                 "sub_total": {"amount": 100 * qty, "currency": "SAR"},
                 "shipping_cost": {"amount": 0, "currency": "SAR"},
-                "total": {"amount": 100 * qty, "currency": "SAR"}
+                "tax": {"percent": "15.00", "amount": {"amount": 15 * qty, "currency": "SAR"}},
+                "total": {"amount": 115 * qty, "currency": "SAR"}
             },
             "customer": {"id": 70_000 + order % 7, "first_name": "Noura", "last_name": "Test",
                          "mobile": 555_000_000 + order % 7, "mobile_code": "+966",
@@ -943,7 +945,9 @@ pub fn order_event(
             "items": [{"id": order * 10 + 1, "name": "Sample dates box", "sku": sku, "quantity": qty,
                        "amounts": {"price_without_tax": {"amount": 100, "currency": "SAR"},
                                    "total_discount": {"amount": 0, "currency": "SAR"},
-                                   "total": {"amount": 100 * qty, "currency": "SAR"}}}]
+                                   "tax": {"percent": "15.00",
+                                           "amount": {"amount": 15 * qty, "currency": "SAR"}},
+                                   "total": {"amount": 115 * qty, "currency": "SAR"}}}]
         }
     }))
     .unwrap()

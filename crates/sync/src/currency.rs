@@ -177,10 +177,11 @@ pub fn rounding_line(
     }
     if gap.abs() > plan.rounding_max {
         return Err(format!(
-            "order {order_id}: Salla's total is {total} {cur} but the order comes to {odoo_total} \
-             {cur} in Odoo, a difference of {gap} {cur}: more than a rounding line may absorb \
-             (the store's rounding limit is {max} {cur}, --rounding-max); check the store's taxes \
-             (--tax-id, --prices-exclude-tax) and the order's discounts, then replay",
+            "order {order_id}: Salla's total is {total:.2} {cur} but the order comes to \
+             {odoo_total:.2} {cur} in Odoo, a difference of {gap:+.2} {cur}: more than a rounding \
+             line may absorb (the store's rounding limit is {max:.2} {cur}, --rounding-max); check \
+             the store's taxes (--tax-id, --prices-exclude-tax) and the order's discounts, then \
+             replay",
             cur = plan.currency,
             max = plan.rounding_max,
         ));
@@ -195,7 +196,8 @@ pub fn rounding_line(
 /// The note of a rounding line.
 pub fn rounding_note(line: &LineInput, plan: &AmountPlan, odoo_total: Decimal) -> String {
     format!(
-        "rounding line {:+} {cur} added: Odoo's lines come to {odoo_total} {cur}, Salla's total is {} {cur}",
+        "rounding line {:+.2} {cur} added: Odoo's lines come to {odoo_total:.2} {cur}, Salla's total \
+         is {:.2} {cur}",
         line.price_unit,
         plan.salla_total.unwrap_or_default(),
         cur = plan.currency
@@ -265,7 +267,8 @@ pub fn plan_amounts(
             format!("Discount: {}", titles.join(", "))
         };
         plan.notes.push(format!(
-            "order-level discount {undistributed} {currency} (not on the items) added as a discount line"
+            "order-level discount {undistributed:.2} {currency} (not on the items) added as a \
+             discount line"
         ));
         plan.extra
             .push(adjustment(DISCOUNT_CODE, name, -undistributed));
@@ -517,7 +520,7 @@ impl<M: IdMap> Engine<'_, M> {
             rounding_note(&fix, plan, without)
         } else {
             format!(
-                "rounding line removed: Odoo's lines come to Salla's total {} {}",
+                "rounding line removed: Odoo's lines come to Salla's total {:.2} {}",
                 total - had,
                 plan.currency
             )
@@ -642,8 +645,9 @@ mod tests {
         let lines = [line("200", 1, "0", Some(vec![]))];
         let err = plan_amounts(&o, &lines, "USD", 100).unwrap_err();
         assert!(
-            err.contains("Salla's total is 250 USD")
-                && err.contains("200 USD in Odoo")
+            err.contains("Salla's total is 250.00 USD")
+                && err.contains("200.00 USD in Odoo")
+                && err.contains("difference of +50.00 USD")
                 && err.contains("--rounding-max"),
             "{err}"
         );

@@ -500,6 +500,7 @@ async fn order_model_events_sync() {
         "2026-02-11 18:41:00",
         |d| {
             d["amounts"]["shipping_cost"] = json!(30);
+            d["amounts"]["total"] = json!({"amount": 265, "currency": "SAR"});
         },
     ))
     .await;
@@ -515,6 +516,7 @@ async fn order_model_events_sync() {
             d["amounts"]["shipping_cost"] = json!(30);
             d["items"][0]["quantity"] = json!("3");
             d["items"][0]["amounts"]["total_discount"] = json!("18");
+            d["amounts"]["total"] = json!({"amount": 379, "currency": "SAR"});
         },
     ))
     .await;
@@ -530,6 +532,7 @@ async fn order_model_events_sync() {
             d["amounts"]["shipping_cost"] = json!(30);
             d["items"][0]["quantity"] = json!("3");
             d["items"][0]["amounts"]["total_discount"] = json!("18");
+            d["amounts"]["total"] = json!({"amount": 379, "currency": "SAR"});
             d["shipping"]["address"]["city"] = json!("الدمام");
         },
     ))
@@ -546,6 +549,7 @@ async fn order_model_events_sync() {
         d["amounts"]["shipping_cost"] = json!(30);
         d["items"][0]["quantity"] = json!("3");
         d["items"][0]["amounts"]["total_discount"] = json!({"amount": 36, "currency": "SAR"});
+        d["amounts"]["total"] = json!({"amount": 361, "currency": "SAR"});
         d["shipping"]["address"]["city"] = json!("الدمام");
     }))
     .await;
@@ -558,6 +562,7 @@ async fn order_model_events_sync() {
         d["amounts"]["shipping_cost"] = json!(30);
         d["items"][0]["quantity"] = json!("3");
         d["items"][0]["amounts"]["total_discount"] = json!({"amount": 36, "currency": "SAR"});
+        d["amounts"]["total"] = json!({"amount": 361, "currency": "SAR"});
         d["shipping"]["address"]["city"] = json!("الدمام");
     };
     h.applied(&step("order.payment.updated", "2026-02-11 18:45:00", paid))
