@@ -212,6 +212,7 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
                     // The user it acts as: its email address, the groups the store's steps need.
                     if let (true, Ok(client)) = (reachable, &client) {
                         checks.extend(crate::odoo_user::checks(client, s).await);
+                        checks.push(pricelist_check(client, s).await);
                     }
                 }
             }
@@ -251,6 +252,92 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// One store's pricelists (issue 17): `Warn` when Odoo's default pricelist (the store's
+/// `pricelist_id`, else Odoo's first) is not in the Salla store's currency (`currency`, default
+/// SAR), and when orders in the store's currency, or in a currency `pricelists` names, would fail
+/// for want of a pricelist in it; otherwise which pricelist the store's orders use.
+async fn pricelist_check(
+    client: &odoo::Client,
+    s: &salla_odoo_store::stores::StoreSettings,
+) -> Check {
+    use salla_odoo_sync::{PricelistError, pricelist_currency, resolve_pricelist};
+
+    let name = format!("store {} pricelist", s.merchant);
+    let opts = salla_odoo_sync::store_options(s);
+    let currency = opts
+        .currency
+        .clone()
+        .unwrap_or_else(|| salla_odoo_sync::mapping::DEFAULT_CURRENCY.to_owned());
+    let mut warnings = Vec::new();
+    let default = match opts.pricelist_id {
+        Some(p) => pricelist_currency(client, p)
+            .await
+            .map(|c| Some((p, c)))
+            .map_err(|e| e.to_string()),
+        None => client
+            .search_read::<odoo::Record>(
+                "product.pricelist",
+                &odoo::Domain::new(),
+                &["id", "currency_id"],
+                &odoo::SearchOptions::limit(1),
+            )
+            .await
+            .map(|r| {
+                r.first().and_then(|p| {
+                    let id = p.get("id").and_then(serde_json::Value::as_i64)?;
+                    let c = p
+                        .get("currency_id")
+                        .and_then(|c| c.get(1))
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned);
+                    Some((id, c))
+                })
+            })
+            .map_err(|e| e.to_string()),
+    };
+    let which = if opts.pricelist_id.is_some() {
+        "the store's pricelist (--pricelist-id)"
+    } else {
+        "Odoo's default pricelist"
+    };
+    match default {
+        Ok(Some((id, Some(c)))) if c != currency => warnings.push(format!(
+            "{which} {id} is in {c} but the Salla store's currency is {currency} (--currency)"
+        )),
+        Ok(Some((id, None))) => warnings.push(format!(
+            "{which} {id} does not exist in Odoo or is archived"
+        )),
+        Ok(_) => {}
+        Err(e) => return leveled(name, Level::Warn, format!("could not read pricelists: {e}")),
+    }
+    let mut currencies = vec![currency.clone()];
+    currencies.extend(
+        opts.pricelists
+            .0
+            .keys()
+            .filter(|c| **c != currency)
+            .cloned(),
+    );
+    let mut used = Vec::new();
+    for cur in currencies {
+        match resolve_pricelist(client, &opts, &cur).await {
+            Ok(id) => used.push(format!("{cur} orders use pricelist {id}")),
+            Err(PricelistError::None(reason)) => {
+                warnings.push(format!("{cur} orders fail permanently: {reason}"))
+            }
+            Err(PricelistError::Odoo(e)) => {
+                return leveled(name, Level::Warn, format!("could not read pricelists: {e}"));
+            }
+        }
+    }
+    if warnings.is_empty() {
+        leveled(name, Level::Ok, used.join("; "))
+    } else {
+        warnings.extend(used);
+        leveled(name, Level::Warn, warnings.join("; "))
+    }
 }
 
 /// One installed store's Salla API tokens: `Fail` when API calls cannot work for it (needs

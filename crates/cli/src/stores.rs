@@ -139,7 +139,8 @@ pub struct OptionArgs {
     /// Odoo `product.pricelist` id for the store's orders.
     #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
     pub pricelist_id: Option<i64>,
-    /// ISO 4217 currency of the store's prices, e.g. SAR.
+    /// The Salla store's currency (ISO 4217, default SAR): the currency of an order that names
+    /// none, and what `doctor` compares Odoo's default pricelist with.
     #[arg(long, value_parser = parse_currency)]
     pub currency: Option<String>,
     /// Odoo `account.tax` id applied to Salla prices.
@@ -205,6 +206,28 @@ pub struct OptionArgs {
     /// skipped with that reason.
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub return_pickings: Option<bool>,
+    /// The Odoo pricelist for each Salla order currency, e.g. `SAR=1,USD=3`.
+    ///
+    /// A sale order's currency is its Salla order's currency, and in Odoo the pricelist decides it
+    /// (a currency_id given at create is silently replaced by the pricelist's). So each order uses
+    /// the pricelist named here for its currency; a currency not named uses --pricelist-id when
+    /// that pricelist is in the currency, else the one pricelist Odoo holds in it (the first by
+    /// sequence). When none is in the order's currency the order fails permanently, naming the
+    /// currency and this setting: nothing is ever written in another currency. On `store update`
+    /// the entries change currency by currency: `USD=none` removes one, `none` all. Default: none
+    /// named.
+    #[arg(long, value_name = "CUR=ID,…")]
+    pub pricelists: Option<String>,
+    /// The largest difference (in the order's currency) a rounding line may absorb, e.g. 1.00.
+    ///
+    /// Every sale order's amount_total equals its Salla order's amounts.total to the cent. An
+    /// order-level discount Salla did not spread over the items becomes a discount line
+    /// (SALLA-DISCOUNT); where Odoo's rounding (per line, discounts as 2-decimal percentages, tax
+    /// per line) cannot reach Salla's figure, a tax-free rounding line (SALLA-ROUNDING) makes up the
+    /// difference and the sync log says so. A larger difference fails the order permanently with
+    /// both figures. 0: never add a rounding line. Default: 1.00.
+    #[arg(long, value_name = "AMOUNT", value_parser = salla_odoo_core::currency::parse_cents)]
+    pub rounding_max: Option<i64>,
 }
 
 /// `on` / `off` (also `true`/`false`, `yes`/`no`).
@@ -268,6 +291,18 @@ fn payment_journals(
         }
     }
     Ok(Some(map))
+}
+
+/// `--pricelists` applied to `base` (the store's current map; empty for `store add`).
+fn pricelists(
+    base: salla_odoo_core::PricelistMap,
+    spec: Option<&str>,
+) -> Result<Option<salla_odoo_core::PricelistMap>, CliError> {
+    spec.map(|s| {
+        base.with_overrides(s)
+            .map_err(|e| CliError::Usage(format!("--pricelists: {e}")))
+    })
+    .transpose()
 }
 
 /// `--fulfilment-status`: a Salla status slug, or `off`.
@@ -533,6 +568,8 @@ pub async fn run_store(
                 )?,
                 refund_credit_notes: args.options.refund_credit_notes,
                 return_pickings: args.options.return_pickings,
+                pricelists: pricelists(Default::default(), args.options.pricelists.as_deref())?,
+                rounding_max_cents: args.options.rounding_max,
                 ..Default::default()
             };
             if stores::has_odoo_connection(&pool, args.merchant).await? {
@@ -595,6 +632,8 @@ pub async fn run_store(
                 )?,
                 refund_credit_notes: args.options.refund_credit_notes,
                 return_pickings: args.options.return_pickings,
+                pricelists: pricelists(current.pricelists, args.options.pricelists.as_deref())?,
+                rounding_max_cents: args.options.rounding_max,
                 ..Default::default()
             };
             if is_empty(&update) {
@@ -786,6 +825,8 @@ fn is_empty(u: &StoreUpdate) -> bool {
         payment_journals,
         refund_credit_notes,
         return_pickings,
+        pricelists,
+        rounding_max_cents,
     } = u;
     status.is_none()
         && odoo_url.is_none()
@@ -808,6 +849,8 @@ fn is_empty(u: &StoreUpdate) -> bool {
         && payment_journals.is_none()
         && refund_credit_notes.is_none()
         && return_pickings.is_none()
+        && pricelists.is_none()
+        && rounding_max_cents.is_none()
 }
 
 fn flag_pair(yes: bool, no: bool) -> Option<bool> {
@@ -929,6 +972,11 @@ fn print_settings(
             s.fulfilment_status.clone().unwrap_or_else(|| "off".into()),
         ),
         ("variants", s.variants.as_str().into()),
+        ("pricelists", s.pricelists.to_string()),
+        (
+            "rounding max",
+            salla_odoo_core::currency::format_cents(s.rounding_max_cents),
+        ),
         ("updated at", rfc3339(s.updated_at)),
         ("payment journal", opt(s.payment_journal_id)),
         (

@@ -673,3 +673,133 @@ async fn the_variants_option_defaults_to_templates_and_explains_itself() {
         assert!(help.contains(words), "{words:?} missing: {help}");
     }
 }
+
+/// `--pricelists` and `--rounding-max` (issue 17): set on `store add`, changed currency by
+/// currency on `store update`, shown by `store show`; the defaults (none named, 1.00); bad values
+/// exit 2; `store add --help` explains each rule.
+#[tokio::test]
+async fn pricelists_and_rounding_max_are_set_updated_and_shown() {
+    let db = TestDb::new().await;
+    let key = b64_key(1);
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SALLA_ODOO__SECRETS__KEY", key.as_str()),
+        ("ODOO_KEY_ONE", KEY_ONE),
+    ];
+    let add = |merchant: &str, extra: &[&str]| {
+        let mut args = vec![
+            "store",
+            "add",
+            "--merchant",
+            merchant,
+            "--odoo-url",
+            "https://acme.odoo.com",
+            "--odoo-db",
+            "acme",
+            "--odoo-login",
+            "sync@acme.sa",
+            "--odoo-api-key-env",
+            "ODOO_KEY_ONE",
+        ];
+        args.extend_from_slice(extra);
+        cli(&env, &args)
+    };
+    let s = json(&add(
+        "41",
+        &[
+            "--pricelists",
+            "sar=1,USD=3",
+            "--rounding-max",
+            "0.5",
+            "--json",
+        ],
+    ));
+    assert_eq!(s["pricelists"], serde_json::json!({"SAR": 1, "USD": 3}));
+    assert_eq!(s["rounding_max_cents"], 50);
+
+    let s = json(&cli(
+        &env,
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "41",
+            "--pricelists",
+            "USD=none,AED=4",
+            "--json",
+        ],
+    ));
+    assert_eq!(s["pricelists"], serde_json::json!({"AED": 4, "SAR": 1}));
+    assert_eq!(s["rounding_max_cents"], 50, "unchanged");
+    let s = json(&cli(
+        &env,
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "41",
+            "--rounding-max",
+            "0",
+            "--json",
+        ],
+    ));
+    assert_eq!(s["rounding_max_cents"], 0);
+    assert_eq!(
+        s["pricelists"],
+        serde_json::json!({"AED": 4, "SAR": 1}),
+        "unchanged"
+    );
+    let out = cli(&env, &["store", "show", "--merchant", "41"]);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        shown.contains("pricelists           AED=4,SAR=1"),
+        "{shown}"
+    );
+    assert!(shown.contains("rounding max         0.00"), "{shown}");
+    let s = json(&cli(
+        &env,
+        &[
+            "store",
+            "update",
+            "--merchant",
+            "41",
+            "--pricelists",
+            "none",
+            "--json",
+        ],
+    ));
+    assert_eq!(s["pricelists"], serde_json::json!({}));
+
+    // The defaults.
+    let out = add("42", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(shown.contains("pricelists           -"), "{shown}");
+    assert!(shown.contains("rounding max         1.00"), "{shown}");
+
+    for bad in [
+        ["--pricelists", "USD"],
+        ["--pricelists", "USD=0"],
+        ["--pricelists", "DOLLAR=3"],
+        ["--rounding-max", "-1"],
+        ["--rounding-max", "0.001"],
+    ] {
+        let mut args = vec!["store", "update", "--merchant", "42"];
+        args.extend_from_slice(&bad);
+        let out = cli(&env, &args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out));
+    }
+
+    let out = cli(&[], &["store", "add", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    for words in [
+        "--pricelists <CUR=ID,…>",
+        "the pricelist decides",
+        "fails permanently",
+        "--rounding-max <AMOUNT>",
+        "rounding line",
+        "Default: 1.00",
+    ] {
+        assert!(help.contains(words), "{words:?} not in:\n{help}");
+    }
+}

@@ -1422,3 +1422,104 @@ async fn purge_leaves_no_row_that_mentions_the_merchant() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// currencies and amounts (issue 17)
+
+/// `pricelists` and `rounding_max_cents`: defaults (none named, 1.00), set, kept when other
+/// settings change, replaced as a whole map, refused when negative, on both backends; the columns
+/// refuse a negative limit and (SQLite) a map that is not JSON.
+#[tokio::test]
+async fn pricelists_and_the_rounding_limit_round_trip_on_both_backends() {
+    use salla_odoo_core::PricelistMap;
+    each_backend(async |db| {
+        let ring = keyring(1, &[]);
+        let fresh = stores::upsert_settings(&db.pool, &ring, M1, &StoreUpdate::default())
+            .await
+            .unwrap();
+        assert!(fresh.pricelists.is_empty());
+        assert_eq!(fresh.rounding_max_cents, 100);
+
+        let map = PricelistMap::default()
+            .with_overrides("SAR=1,USD=3")
+            .unwrap();
+        let set = stores::upsert_settings(
+            &db.pool,
+            &ring,
+            M1,
+            &StoreUpdate {
+                pricelists: Some(map.clone()),
+                rounding_max_cents: Some(25),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(set.pricelists, map);
+        assert_eq!(set.rounding_max_cents, 25);
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["pricelists"], json!({"SAR": 1, "USD": 3}));
+        assert_eq!(json["rounding_max_cents"], 25);
+
+        // Other settings change: these stay.
+        let other = stores::upsert_settings(
+            &db.pool,
+            &ring,
+            M1,
+            &StoreUpdate {
+                tax_id: Some(4),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(other.pricelists, map);
+        assert_eq!(other.rounding_max_cents, 25);
+
+        // The whole map is replaced; 0 is a valid limit.
+        let emptied = stores::upsert_settings(
+            &db.pool,
+            &ring,
+            M1,
+            &StoreUpdate {
+                pricelists: Some(PricelistMap::default()),
+                rounding_max_cents: Some(0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(emptied.pricelists.is_empty());
+        assert_eq!(emptied.rounding_max_cents, 0);
+
+        let negative = stores::upsert_settings(
+            &db.pool,
+            &ring,
+            M1,
+            &StoreUpdate {
+                rounding_max_cents: Some(-1),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(
+            matches!(negative, Err(StoreError::Invalid(_))),
+            "{negative:?}"
+        );
+
+        let refused = on_pool!(&db.pool, pool => {
+            sqlx::query("INSERT INTO stores (merchant_id, rounding_max_cents) VALUES (5, -1)")
+                .execute(pool)
+                .await
+                .map(|_| ())
+        });
+        assert!(refused.is_err());
+        if let Some(pool) = db.pool.as_sqlite() {
+            let bad = sqlx::query("INSERT INTO stores (merchant_id, pricelists) VALUES (6, '{x')")
+                .execute(pool)
+                .await;
+            assert!(bad.is_err());
+        }
+    })
+    .await;
+}

@@ -310,114 +310,29 @@ pub fn currency_name(v: Option<&Value>) -> Option<String> {
 }
 
 impl<M: IdMap> Engine<'_, M> {
-    /// The `product.pricelist` for an order in `currency` (see the module doc). `order_id` names the
-    /// order in the error.
+    /// The `product.pricelist` for an order in `currency` (see the module doc), kept on the client
+    /// for [`PRICELIST_TTL`]. `order_id` names the order in the error.
     pub async fn order_pricelist(&self, currency: &str, order_id: u64) -> Res<Id> {
-        let named = self.opts.pricelists.get(currency);
         let key = format!(
-            "pricelist|{}|{currency}|{named:?}|{:?}",
+            "pricelist|{}|{currency}|{:?}|{:?}",
             self.merchant(),
+            self.opts.pricelists.get(currency),
             self.opts.pricelist_id
         );
         if let Some(id) = self.odoo.memo(&key).and_then(|v| v.as_i64()) {
             return Ok(id);
         }
-        let merchant = self.merchant();
-        let id = if let Some(id) = named {
-            match self.pricelist_currency(id).await? {
-                None => {
-                    return Err(permanent(format!(
-                        "order {order_id} is in {currency}: the store's pricelist for {currency} \
-                         (--pricelists {currency}={id}) does not exist in Odoo or is archived; fix \
-                         it with `salla-odoo store update --merchant {merchant} --pricelists \
-                         {currency}=ID`, then replay"
-                    )));
-                }
-                Some(c) if c != currency => {
-                    return Err(permanent(format!(
-                        "order {order_id} is in {currency}: the store's pricelist for {currency} \
-                         (--pricelists {currency}={id}) is in {c}; name a pricelist in {currency} \
-                         with `salla-odoo store update --merchant {merchant} --pricelists \
-                         {currency}=ID`, then replay"
-                    )));
-                }
-                Some(_) => id,
+        match resolve_pricelist(self.odoo, self.opts, currency).await {
+            Ok(id) => {
+                self.odoo.remember(&key, json!(id), PRICELIST_TTL);
+                Ok(id)
             }
-        } else {
-            let configured = match self.opts.pricelist_id {
-                Some(p) => self
-                    .pricelist_currency(p)
-                    .await?
-                    .filter(|c| c == currency)
-                    .map(|_| p),
-                None => None,
-            };
-            match configured {
-                Some(p) => p,
-                None => self.pricelist_in(currency, order_id).await?,
-            }
-        };
-        self.odoo.remember(&key, json!(id), PRICELIST_TTL);
-        Ok(id)
-    }
-
-    /// The currency code of an active pricelist; `None` when it does not exist or is archived.
-    async fn pricelist_currency(&self, id: Id) -> Res<Option<String>> {
-        let Some(rec) = self
-            .read("product.pricelist", id, &["currency_id", "active"])
-            .await?
-        else {
-            return Ok(None);
-        };
-        if rec.get("active") == Some(&Value::Bool(false)) {
-            return Ok(None);
+            Err(PricelistError::Odoo(e)) => Err(e.into()),
+            Err(PricelistError::None(reason)) => Err(permanent(format!(
+                "order {order_id} is in {currency} but {reason}, then replay; nothing was written \
+                 in another currency"
+            ))),
         }
-        Ok(currency_name(rec.get("currency_id")))
-    }
-
-    /// The first active pricelist in `currency`, by Odoo's order (sequence, id).
-    async fn pricelist_in(&self, currency: &str, order_id: u64) -> Res<Id> {
-        let found: Vec<Record> = self
-            .odoo
-            .search_read(
-                "product.pricelist",
-                &Domain::new().eq("currency_id.name", currency),
-                &["id"],
-                &SearchOptions::limit(1),
-            )
-            .await?;
-        if let Some(id) = found
-            .first()
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_i64)
-        {
-            return Ok(id);
-        }
-        // Say why, in the terms the operator acts on.
-        let currencies: Vec<Record> = self
-            .odoo
-            .search_read(
-                "res.currency",
-                &Domain::new().eq("name", currency),
-                &["id", "active"],
-                &SearchOptions::limit(1),
-            )
-            .await
-            .unwrap_or_default();
-        let state = match currencies.first() {
-            None => format!("Odoo has no currency {currency}"),
-            Some(c) if c.get("active") == Some(&Value::Bool(false)) => {
-                format!("{currency} is not active in Odoo and no pricelist is in it")
-            }
-            Some(_) => format!("Odoo has no pricelist in {currency}"),
-        };
-        let merchant = self.merchant();
-        Err(permanent(format!(
-            "order {order_id} is in {currency} but {state}: create a pricelist in {currency} in Odoo \
-             (Sales ▸ Products ▸ Pricelists; an administrator may have to activate the currency) \
-             and name it with `salla-odoo store update --merchant {merchant} --pricelists \
-             {currency}=ID`, then replay; nothing was written in another currency"
-        )))
     }
 
     /// The product of an adjustment line (rounding, discount): a service found by `default_code`,
@@ -526,6 +441,101 @@ impl<M: IdMap> Engine<'_, M> {
             )
         }))
     }
+}
+
+/// Why no pricelist serves a currency.
+#[derive(Debug)]
+pub enum PricelistError {
+    /// Odoo could not be asked.
+    Odoo(odoo::Error),
+    /// None does: the reason, as a clause naming the setting and what to do (permanent).
+    None(String),
+}
+
+impl From<odoo::Error> for PricelistError {
+    fn from(e: odoo::Error) -> Self {
+        PricelistError::Odoo(e)
+    }
+}
+
+/// The pricelist a store's orders in `currency` use (see the module doc), asked of Odoo now: the
+/// store's `pricelists` entry (checked), else its `pricelist_id` when in the currency, else the
+/// first active pricelist Odoo holds in the currency. `doctor` asks the same question.
+pub async fn resolve_pricelist(
+    odoo: &odoo::Client,
+    opts: &crate::StoreOptions,
+    currency: &str,
+) -> Result<Id, PricelistError> {
+    let merchant = opts.merchant;
+    let fix = format!("`salla-odoo store update --merchant {merchant} --pricelists {currency}=ID`");
+    if let Some(id) = opts.pricelists.get(currency) {
+        return match pricelist_currency(odoo, id).await? {
+            None => Err(PricelistError::None(format!(
+                "the store's pricelist for {currency} (--pricelists {currency}={id}) does not exist \
+                 in Odoo or is archived; fix it with {fix}"
+            ))),
+            Some(c) if c != currency => Err(PricelistError::None(format!(
+                "the store's pricelist for {currency} (--pricelists {currency}={id}) is in {c}; \
+                 name a pricelist in {currency} with {fix}"
+            ))),
+            Some(_) => Ok(id),
+        };
+    }
+    if let Some(p) = opts.pricelist_id
+        && pricelist_currency(odoo, p).await?.as_deref() == Some(currency)
+    {
+        return Ok(p);
+    }
+    let found: Vec<Record> = odoo
+        .search_read(
+            "product.pricelist",
+            &Domain::new().eq("currency_id.name", currency),
+            &["id"],
+            &SearchOptions::limit(1),
+        )
+        .await?;
+    if let Some(id) = found
+        .first()
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_i64)
+    {
+        return Ok(id);
+    }
+    // Say why, in the terms the operator acts on.
+    let currencies: Vec<Record> = odoo
+        .search_read(
+            "res.currency",
+            &Domain::new().eq("name", currency),
+            &["id", "active"],
+            &SearchOptions::limit(1),
+        )
+        .await
+        .unwrap_or_default();
+    let state = match currencies.first() {
+        None => format!("Odoo has no pricelist in {currency} (and no active currency {currency})"),
+        Some(_) => format!("Odoo has no pricelist in {currency}"),
+    };
+    Err(PricelistError::None(format!(
+        "{state}; create one in Odoo (Sales ▸ Products ▸ Pricelists; an administrator may have to \
+         activate the currency first) and name it with {fix}"
+    )))
+}
+
+/// The currency code of an active pricelist; `None` when it does not exist or is archived.
+pub async fn pricelist_currency(
+    odoo: &odoo::Client,
+    id: Id,
+) -> Result<Option<String>, odoo::Error> {
+    let Some(rec) = odoo
+        .read_one("product.pricelist", id, &["currency_id", "active"])
+        .await?
+    else {
+        return Ok(None);
+    };
+    if rec.get("active") == Some(&Value::Bool(false)) {
+        return Ok(None);
+    }
+    Ok(currency_name(rec.get("currency_id")))
 }
 
 /// The rounding lines among an order's lines read from Odoo, as (line id, amount).

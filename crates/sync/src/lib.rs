@@ -63,6 +63,7 @@ pub mod mapping {
     };
 }
 
+pub use currency::{PricelistError, pricelist_currency, resolve_pricelist};
 pub use error::{
     SENDER_EMAIL_ERROR, SENDER_EMAIL_FIX, classify_odoo, classify_store, is_sender_email_error,
 };
