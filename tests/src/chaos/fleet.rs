@@ -465,11 +465,12 @@ impl ChaosFleet {
         cmd.output().expect("salla-odoo runs")
     }
 
-    /// Configure a store through `salla-odoo store add`, syncing to sandbox `odoo`.
-    pub fn add_store(&self, merchant: u64, odoo: usize) {
+    /// Configure a store through `salla-odoo store add`, syncing to sandbox `odoo`, with `extra`
+    /// options (e.g. `--pricelists USD=ID`).
+    pub fn add_store(&self, merchant: u64, odoo: usize, extra: &[String]) {
         let merchant = merchant.to_string();
         let url = self.sandboxes[odoo].url.clone();
-        let out = self.cli(&[
+        let mut args = vec![
             "store",
             "add",
             "--merchant",
@@ -483,7 +484,9 @@ impl ChaosFleet {
             "--odoo-api-key-env",
             "CHAOS_ODOO_KEY",
             "--create-unknown-skus",
-        ]);
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        let out = self.cli(&args);
         assert!(
             out.status.success(),
             "store add {merchant}: {}",

@@ -157,6 +157,8 @@ pub struct Order {
     pub cod: i64,
     pub status: &'static str,
     pub placed: i64,
+    /// The store's currency: SAR, or USD for every fourth store ([`store_currency`]).
+    pub currency: &'static str,
 }
 
 /// What one event tells about one Salla object, at a version: the input of the model.
@@ -207,6 +209,14 @@ pub struct Store {
     pub merchant: u64,
     /// Which Odoo (sandbox) it syncs to.
     pub odoo: usize,
+    /// Its orders' currency ([`store_currency`]); a USD store is added with `--pricelists USD=ID`.
+    pub currency: &'static str,
+}
+
+/// The currency of store `index`: every fourth store sells in USD (one per Odoo of five stores),
+/// the others in SAR.
+pub fn store_currency(index: usize) -> &'static str {
+    if index % 4 == 3 { "USD" } else { "SAR" }
 }
 
 /// A SKU every store of one Odoo sells (only in order lines, never in product events).
@@ -346,7 +356,27 @@ fn money(sar_cents: i64) -> Value {
 }
 
 fn amount(sar_cents: i64) -> Value {
-    json!({"amount": money(sar_cents), "currency": "SAR"})
+    amount_in(sar_cents, "SAR")
+}
+
+fn amount_in(cents: i64, currency: &str) -> Value {
+    json!({"amount": money(cents), "currency": currency})
+}
+
+/// Salla's `amounts.total` of an order, in cents of its currency: the items less their
+/// discounts, plus shipping and cash on delivery (no tax).
+pub fn salla_total(o: &Order) -> i64 {
+    let sub: i64 = o
+        .lines
+        .iter()
+        .map(|l| l.price * 100 * i64::from(l.qty))
+        .sum();
+    let disc: i64 = o
+        .lines
+        .iter()
+        .map(|l| l.price * 100 * i64::from(l.qty) * i64::from(l.discount_pct) / 100)
+        .sum();
+    sub - disc + (o.shipping + o.cod) * 100
 }
 
 /// The first second of the simulated day (2026-11-02 08:00:00 Riyadh).
@@ -417,6 +447,8 @@ pub fn product_json(p: &Product) -> Value {
 }
 
 pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
+    let cur = o.currency;
+    let amount = |cents: i64| amount_in(cents, cur);
     let items: Vec<Value> = o
         .lines
         .iter()
@@ -428,7 +460,7 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
                 "name": l.name,
                 "sku": l.sku,
                 "quantity": l.qty,
-                "currency": "SAR",
+                "currency": cur,
                 "weight": 0.5,
                 "amounts": {
                     "price_without_tax": amount(l.price * 100),
@@ -449,11 +481,6 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
         .iter()
         .map(|l| l.price * 100 * i64::from(l.qty))
         .sum();
-    let disc: i64 = o
-        .lines
-        .iter()
-        .map(|l| l.price * 100 * i64::from(l.qty) * i64::from(l.discount_pct) / 100)
-        .sum();
     let a = &o.address;
     json!({
         "id": o.id,
@@ -464,14 +491,14 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
         "source_device": "mobile",
         "status": {"id": 566_146_469, "name": status_name(o.status), "slug": o.status},
         "payment_method": if o.cod > 0 { "cod" } else { "bank" },
-        "currency": "SAR",
+        "currency": cur,
         "amounts": {
             "sub_total": amount(sub),
             "shipping_cost": amount(o.shipping * 100),
             "cash_on_delivery": amount(o.cod * 100),
             "tax": {"percent": "0.00", "amount": amount(0)},
             "discounts": [],
-            "total": amount(sub - disc + (o.shipping + o.cod) * 100)
+            "total": amount(salla_total(o))
         },
         "shipping": {
             "id": o.id + 7,
@@ -702,6 +729,7 @@ impl StoreSim {
             cod,
             status: path[0],
             placed: at,
+            currency: self.store.currency,
         };
         self.order_event("order.created", at, &o, &customer);
         self.orders.push((o, path[1..].to_vec(), false));
@@ -817,6 +845,7 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
             index,
             merchant: merchant_of(index),
             odoo: index / size.stores_per_odoo,
+            currency: store_currency(index),
         };
         stores.push(store);
         let shared = &shared_by_group[store.odoo];

@@ -36,7 +36,7 @@ pub mod warehouse;
 
 pub use warehouse::Warehouse;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -557,6 +557,31 @@ async fn cli(fleet: &Arc<Mutex<ChaosFleet>>, args: &[&str]) -> std::process::Out
 }
 
 /// Post one body to the ingest, signed, once; Ok when it was queued (or a duplicate).
+/// Creates a pricelist in USD in the Odoo at `url` (as its administrator): the one the USD stores
+/// of that Odoo name with `--pricelists USD=ID`.
+async fn usd_pricelist(url: &str) -> Result<i64, String> {
+    let odoo = odoo::Client::new(
+        odoo::Config::new(url, "odoo", "admin", "admin".to_owned().into())
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let usd = odoo
+        .search(
+            "res.currency",
+            &odoo::Domain::new().eq("name", "USD"),
+            &odoo::SearchOptions::limit(1),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let usd = *usd.first().ok_or("Odoo has no USD")?;
+    let mut vals = serde_json::Map::new();
+    vals.insert("name".into(), serde_json::json!("Chaos USD"));
+    vals.insert("currency_id".into(), serde_json::json!(usd));
+    odoo.create("product.pricelist", vals)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn post_once(url: &str, body: &[u8]) -> Result<(), String> {
     let r = reqwest::Client::new()
         .post(format!("{url}/webhooks/salla"))
@@ -782,8 +807,27 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
         },
     )
     .await;
+    // A USD store's orders go to a pricelist in USD, one per Odoo, named with --pricelists
+    // (the SAR stores use Odoo's default SAR pricelist without naming it).
+    let mut usd_pricelists: BTreeMap<usize, i64> = BTreeMap::new();
+    for s in stream.stores.iter().filter(|s| s.currency != "SAR") {
+        if !usd_pricelists.contains_key(&s.odoo) {
+            match usd_pricelist(&fleet.sandboxes[s.odoo].url).await {
+                Ok(id) => {
+                    usd_pricelists.insert(s.odoo, id);
+                }
+                Err(e) => report
+                    .failures
+                    .push(format!("no USD pricelist in Odoo {}: {e}", s.odoo)),
+            }
+        }
+    }
     for s in &stream.stores {
-        fleet.add_store(s.merchant, s.odoo);
+        let extra: Vec<String> = match usd_pricelists.get(&s.odoo) {
+            Some(id) if s.currency == "USD" => vec!["--pricelists".into(), format!("USD={id}")],
+            _ => Vec::new(),
+        };
+        fleet.add_store(s.merchant, s.odoo, &extra);
     }
     fleet.start_workers();
     // The app is installed in every store: Salla posts its tokens.

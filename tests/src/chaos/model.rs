@@ -237,6 +237,7 @@ mod tests {
             cod: 5,
             status: "under_review",
             placed: 0,
+            currency: "SAR",
         };
         assert_eq!(expected_amount(&o), 12_825 + 1_500 + 500);
         assert_eq!(expected_lines(&o).len(), 3);

@@ -365,6 +365,7 @@ pub async fn load_odoo(
                     "partner_shipping_id",
                     "amount_untaxed",
                     "amount_total",
+                    "currency_id",
                     "order_line",
                     "picking_ids",
                     "invoice_ids",
@@ -846,6 +847,27 @@ fn check_order(
                 amount as f64 / 100.0
             ));
         }
+    }
+    // Invariant 11: Odoo's total is Salla's `amounts.total`, to the cent, in the order's currency.
+    let salla_total = super::generator::salla_total(o);
+    if cents(&rec["amount_total"]) != salla_total {
+        bad.push(format!(
+            "amount_total {} {}, Salla's total {:.2} {}",
+            rec["amount_total"],
+            rec["currency_id"]
+                .get(1)
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+            salla_total as f64 / 100.0,
+            o.currency
+        ));
+    }
+    let currency = rec["currency_id"].get(1).and_then(Value::as_str);
+    if currency != Some(o.currency) {
+        bad.push(format!(
+            "currency {:?}, expected {} (Salla's)",
+            currency, o.currency
+        ));
     }
     let step = model::step(o.status).unwrap_or(Step::Quotation);
     let state = text(&rec["state"]);
