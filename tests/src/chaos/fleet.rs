@@ -465,9 +465,13 @@ impl ChaosFleet {
         cmd.output().expect("salla-odoo runs")
     }
 
-    /// Configure a store through `salla-odoo store add`, syncing to sandbox `odoo`, with `extra`
-    /// options (e.g. `--pricelists USD=ID`).
-    pub fn add_store(&self, merchant: u64, odoo: usize, extra: &[String]) {
+    /// Configure a store through `salla-odoo store add`, syncing to sandbox `odoo`.
+    pub fn add_store(&self, merchant: u64, odoo: usize) {
+        self.add_store_with(merchant, odoo, &[]);
+    }
+
+    /// [`ChaosFleet::add_store`] with `extra` options (e.g. `--pricelists USD=ID`).
+    pub fn add_store_with(&self, merchant: u64, odoo: usize, extra: &[String]) {
         let merchant = merchant.to_string();
         let url = self.sandboxes[odoo].url.clone();
         let mut args = vec![

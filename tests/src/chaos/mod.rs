@@ -810,16 +810,20 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
     // A USD store's orders go to a pricelist in USD, one per Odoo, named with --pricelists
     // (the SAR stores use Odoo's default SAR pricelist without naming it).
     let mut usd_pricelists: BTreeMap<usize, i64> = BTreeMap::new();
-    for s in stream.stores.iter().filter(|s| s.currency != "SAR") {
-        if !usd_pricelists.contains_key(&s.odoo) {
-            match usd_pricelist(&fleet.sandboxes[s.odoo].url).await {
-                Ok(id) => {
-                    usd_pricelists.insert(s.odoo, id);
-                }
-                Err(e) => report
-                    .failures
-                    .push(format!("no USD pricelist in Odoo {}: {e}", s.odoo)),
+    let usd_odoos: std::collections::BTreeSet<usize> = stream
+        .stores
+        .iter()
+        .filter(|s| s.currency != "SAR")
+        .map(|s| s.odoo)
+        .collect();
+    for odoo in usd_odoos {
+        match usd_pricelist(&fleet.sandboxes[odoo].url).await {
+            Ok(id) => {
+                usd_pricelists.insert(odoo, id);
             }
+            Err(e) => report
+                .failures
+                .push(format!("no USD pricelist in Odoo {odoo}: {e}")),
         }
     }
     for s in &stream.stores {
@@ -827,7 +831,7 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
             Some(id) if s.currency == "USD" => vec!["--pricelists".into(), format!("USD={id}")],
             _ => Vec::new(),
         };
-        fleet.add_store(s.merchant, s.odoo, &extra);
+        fleet.add_store_with(s.merchant, s.odoo, &extra);
     }
     fleet.start_workers();
     // The app is installed in every store: Salla posts its tokens.
