@@ -860,3 +860,34 @@ pub fn x2many_ids(v: &Value) -> Vec<Id> {
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client::new(
+            Config::new("http://127.0.0.1:9", "odoo", "admin", "k".to_owned().into()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_memo_keeps_values_for_their_time_and_forgets_them_on_refresh() {
+        let c = client();
+        assert_eq!(c.memo("a"), None);
+        c.remember("a", json!(3), Duration::from_secs(60));
+        c.remember("gone", json!(1), Duration::ZERO);
+        assert_eq!(c.memo("a"), Some(json!(3)));
+        assert_eq!(c.clone().memo("a"), Some(json!(3)), "clones share it");
+        assert_eq!(c.memo("gone"), None, "expired");
+        c.forget("a");
+        assert_eq!(c.memo("a"), None);
+        c.remember("b", json!("x"), Duration::from_secs(60));
+        c.refresh();
+        assert_eq!(c.memo("b"), None, "refresh empties it");
+        let other = client();
+        c.remember("c", json!(1), Duration::from_secs(60));
+        assert_eq!(other.memo("c"), None, "another client has its own");
+    }
+}
