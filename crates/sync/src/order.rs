@@ -582,7 +582,7 @@ impl<M: IdMap> Engine<'_, M> {
                 && (t - total).abs() >= Decimal::new(5, 3)
             {
                 what.push(format!(
-                    "total {total} in Odoo, {t} {} in Salla",
+                    "total {total:.2} in Odoo, {t:.2} {} in Salla",
                     plan.currency
                 ));
             }
