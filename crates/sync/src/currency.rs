@@ -158,6 +158,8 @@ fn adjustment(code: &str, name: String, amount: Decimal) -> LineInput {
         discount: Decimal::ZERO,
         taxes: Some(Vec::new()),
         charge: true,
+        product_id: None,
+        options: Vec::new(),
     }
 }
 
@@ -568,6 +570,8 @@ mod tests {
             discount: discount.parse().unwrap(),
             taxes,
             charge: false,
+            product_id: None,
+            options: Vec::new(),
         }
     }
 
