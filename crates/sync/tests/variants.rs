@@ -311,10 +311,11 @@ async fn order_lines_point_at_the_variant_with_salla_prices() {
     "status": {"slug": "under_review"}, "date": {"date": "2026-03-02 09:00:00.000000", "timezone_type": 3, "timezone": "Asia/Riyadh"},
     "customer": {"id": 55, "first_name": "Huda", "last_name": "Salem", "mobile": 512_340_001,
                  "mobile_code": "+966", "email": "huda@example.test", "country_code": "SA"},
-    "amounts": {"sub_total": {"amount": 163, "currency": "SAR"},
+    // 57 + 53 + 55: Salla's total is its lines' (the amounts invariant holds it to them).
+    "amounts": {"sub_total": {"amount": 165, "currency": "SAR"},
                 "shipping_cost": {"amount": 0, "currency": "SAR"},
                 "tax": {"percent": "0.00", "amount": {"amount": 0, "currency": "SAR"}},
-                "total": {"amount": 163, "currency": "SAR"}},
+                "total": {"amount": 165, "currency": "SAR"}},
     "items": [
         // The variant's own SKU; Salla's price (a discount) wins over Odoo's list price.
         item(1, "TS-M-B", 57, json!([{"id": 5, "product_option_id": 1, "name": "Size", "value": {"id": 12, "name": "M"}}])),
