@@ -250,6 +250,8 @@ mod tests {
             refund_credit_notes: true,
             return_pickings: true,
             variants: Default::default(),
+            pricelists: Default::default(),
+            rounding_max_cents: 100,
         }
     }
 

@@ -306,6 +306,8 @@ impl SettingsRow {
             None => BTreeMap::new(),
             Some(json) => serde_json::from_value(json.0).map_err(|e| {
                 StoreError::Decode(format!("payment_journals of merchant {merchant}: {e}"))
+            })?,
+        };
         let pricelists = match self.pricelists {
             None => PricelistMap::default(),
             Some(json) => serde_json::from_value(json.0).map_err(|e| {
