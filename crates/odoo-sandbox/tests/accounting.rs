@@ -29,43 +29,6 @@ const TRANSCRIPT: &str = concat!(
     "/../../../shared/reference/odoo18-accounting-transcript.md"
 );
 
-struct Case {
-    label: String,
-    request: Value,
-    response: Value,
-    raw_response: String,
-}
-
-fn parse(text: &str) -> Vec<Case> {
-    let mut out = Vec::new();
-    for section in text.split("\n### ").skip(1) {
-        let label = section
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('.')
-            .to_owned();
-        let blocks: Vec<&str> = section
-            .split("```json\n")
-            .skip(1)
-            .filter_map(|b| b.split("\n```").next())
-            .collect();
-        assert_eq!(
-            blocks.len(),
-            2,
-            "case {label}: expected a request and a response block"
-        );
-        let parse = |b: &str| serde_json::from_str(b).unwrap_or_else(|e| panic!("{label}: {e}"));
-        out.push(Case {
-            request: parse(blocks[0]),
-            response: parse(blocks[1]),
-            raw_response: blocks[1].to_owned(),
-            label,
-        });
-    }
-    out
-}
-
 /// Methods whose first positional argument is not a list of record ids.
 const MODEL_METHODS: &[&str] = &[
     "create",
@@ -612,7 +575,7 @@ async fn accounting_transcript_replay() {
         );
         return;
     };
-    let cases = parse(&text);
+    let cases = common::transcript_cases(&text);
     assert_eq!(cases.len(), 89, "cases parsed");
     // The recorded database: connector (uid 6) is no administrator and has no email address;
     // the default pricelist is in USD while the company is in SAR.
@@ -642,7 +605,7 @@ async fn accounting_transcript_replay() {
     let mut failures = Vec::new();
     let mut bytes_same = 0;
     for case in &cases {
-        let (req, model, method) = replay.request(&case.request);
+        let (req, model, method) = replay.request(&case.request_json());
         let resp = common::post_json(sandbox.addr(), "/jsonrpc", &req)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.label));

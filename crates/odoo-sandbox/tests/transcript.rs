@@ -14,44 +14,6 @@ const TRANSCRIPT: &str = concat!(
     "/../../../shared/reference/odoo18-jsonrpc-transcript.md"
 );
 
-struct Case {
-    label: String,
-    request: String,
-    raw_response: String,
-    response: Value,
-}
-
-fn parse(text: &str) -> Vec<Case> {
-    let mut out = Vec::new();
-    for section in text.split("\n### ").skip(1) {
-        let label = section
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('.')
-            .to_owned();
-        let blocks: Vec<&str> = section
-            .split("```json\n")
-            .skip(1)
-            .filter_map(|b| b.split("\n```").next())
-            .collect();
-        assert_eq!(
-            blocks.len(),
-            2,
-            "case {label}: expected a request and a response block"
-        );
-        let response =
-            serde_json::from_str(blocks[1]).unwrap_or_else(|e| panic!("case {label}: {e}"));
-        out.push(Case {
-            label,
-            request: blocks[0].to_owned(),
-            raw_response: blocks[1].to_owned(),
-            response,
-        });
-    }
-    out
-}
-
 /// The secret each redacted `<API_KEY>` stood for, from the transcript's own explanation.
 fn secret(label: &str) -> &'static str {
     match label {
@@ -137,7 +99,7 @@ async fn transcript_replay() {
         );
         return;
     };
-    let cases = parse(&text);
+    let cases = common::transcript_cases(&text);
     assert!(cases.len() >= 90, "only {} cases parsed", cases.len());
     let sandbox = odoo_sandbox::spawn(Options {
         version: Version::V18,

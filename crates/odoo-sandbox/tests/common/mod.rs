@@ -139,3 +139,51 @@ pub fn err(env: &Value) -> (String, String) {
         d["message"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// One recorded call of a transcript in `../shared/reference` (a `### LABEL …` section with a
+/// request and a response `json` block).
+pub struct Case {
+    pub label: String,
+    /// The request as recorded (secrets redacted as `<API_KEY>`).
+    pub request: String,
+    pub raw_response: String,
+    pub response: Value,
+}
+
+impl Case {
+    pub fn request_json(&self) -> Value {
+        serde_json::from_str(&self.request).unwrap_or_else(|e| panic!("{}: {e}", self.label))
+    }
+}
+
+/// Every recorded call of a transcript, in order.
+pub fn transcript_cases(text: &str) -> Vec<Case> {
+    let mut out = Vec::new();
+    for section in text.split("\n### ").skip(1) {
+        let label = section
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('.')
+            .to_owned();
+        let blocks: Vec<&str> = section
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|b| b.split("\n```").next())
+            .collect();
+        assert_eq!(
+            blocks.len(),
+            2,
+            "case {label}: expected a request and a response block"
+        );
+        let response =
+            serde_json::from_str(blocks[1]).unwrap_or_else(|e| panic!("case {label}: {e}"));
+        out.push(Case {
+            label,
+            request: blocks[0].to_owned(),
+            raw_response: blocks[1].to_owned(),
+            response,
+        });
+    }
+    out
+}
