@@ -28,6 +28,26 @@ fn env(sandbox: &salla_sandbox::Sandbox) -> Vec<(String, String)> {
     salla::env(sandbox)
 }
 
+/// Both sandboxes and a fleet (no worker yet) with store `merchant` added with `options` and the
+/// app installed: its `app.store.authorize` webhook, carrying fresh tokens, is queued.
+async fn installed_store(
+    test: &str,
+    merchant: u64,
+    options: &[&str],
+) -> (odoo_sandbox::Sandbox, salla_sandbox::Sandbox, Fleet) {
+    let (odoo, salla) = sandboxes().await;
+    let env = env(&salla);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let fleet = Fleet::start_with(test, &env).await;
+    fleet.add_store(merchant, &odoo.url(), options);
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&authorize_event(merchant, &salla.authorize(merchant)))
+        .await;
+    assert_eq!(status, 200);
+    (odoo, salla, fleet)
+}
+
 fn reconcile(fleet: &Fleet, merchant: u64, extra: &[&str]) -> Value {
     let m = merchant.to_string();
     let mut args = vec!["--json", "reconcile", "--merchant", &m];
@@ -54,17 +74,9 @@ fn sale_orders(odoo: &odoo_sandbox::Sandbox, merchant: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_whose_webhooks_never_came_are_found_queued_and_synced_once() {
-    let (odoo, salla) = sandboxes().await;
     const M: u64 = 802_001;
-    let env = env(&salla);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut fleet = Fleet::start_with("reconcile-missing", &env).await;
-    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
-    let (status, _) = fleet
-        .ingest
-        .post_signed(&authorize_event(M, &salla.authorize(M)))
-        .await;
-    assert_eq!(status, 200);
+    let (odoo, salla, mut fleet) =
+        installed_store("reconcile-missing", M, &["--create-unknown-skus"]).await;
     // Six orders in Salla; the webhooks of two reached the connector.
     let when = salla::hours_ago(24);
     for i in 0..6u64 {
@@ -224,20 +236,9 @@ async fn a_new_store_is_backfilled_once_its_first_tokens_arrive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconcile_racing_a_webhook_for_the_same_order_makes_one_sale_order() {
-    let (odoo, salla) = sandboxes().await;
     const M: u64 = 802_003;
-    let env = env(&salla);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut fleet = Fleet::start_with("reconcile-race", &env).await;
-    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
-    assert_eq!(
-        fleet
-            .ingest
-            .post_signed(&authorize_event(M, &salla.authorize(M)))
-            .await
-            .0,
-        200
-    );
+    let (odoo, salla, mut fleet) =
+        installed_store("reconcile-race", M, &["--create-unknown-skus"]).await;
     // The tokens are stored by a worker, which then stops: what follows waits in the queue.
     fleet.spawn_worker();
     fleet.wait_outcomes(1, Duration::from_secs(30)).await;
@@ -324,17 +325,8 @@ async fn applied(fleet: &Fleet, event: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_and_customers_odoo_lacks_or_holds_older_are_queued_and_the_rest_left_alone() {
-    let (odoo, salla) = sandboxes().await;
     const M: u64 = 802_004;
-    let env = env(&salla);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut fleet = Fleet::start_with("reconcile-products", &env).await;
-    fleet.add_store(M, &odoo.url(), &[]);
-    let (status, _) = fleet
-        .ingest
-        .post_signed(&authorize_event(M, &salla.authorize(M)))
-        .await;
-    assert_eq!(status, 200);
+    let (odoo, salla, mut fleet) = installed_store("reconcile-products", M, &[]).await;
     // In Salla: three products and two customers. Odoo has heard of the second product and the
     // second customer as they are now, and of the third product in an older version; the first
     // product and the first customer never reached it.
@@ -549,21 +541,12 @@ async fn a_backfill_imports_the_products_its_orders_use_without_create_unknown_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_overlaps_the_watermark_for_orders_stamped_late() {
-    let (odoo, salla) = sandboxes().await;
     const M: u64 = 802_006;
-    let env = env(&salla);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let mut fleet = Fleet::start_with("reconcile-overlap", &env).await;
-    fleet.add_store(M, &odoo.url(), &["--create-unknown-skus"]);
-    assert_eq!(
-        fleet
-            .ingest
-            .post_signed(&authorize_event(M, &salla.authorize(M)))
-            .await
-            .0,
-        200
-    );
+    let (odoo, salla, mut fleet) =
+        installed_store("reconcile-overlap", M, &["--create-unknown-skus"]).await;
     fleet.spawn_worker();
+    // The tokens are stored before the first run (else it finds the store without them).
+    fleet.wait_outcomes(1, Duration::from_secs(30)).await;
     let seed = |order: u64, minutes_ago: i64| {
         let at = salla::riyadh(time::Duration::minutes(-minutes_ago));
         salla
