@@ -721,12 +721,7 @@ async fn replay_dead_letters(
         }
         // The CLI may find Postgres or Redis too busy on a loaded machine (exit 3): try again.
         let out = loop {
-            let f = fleet.clone();
-            let out = tokio::task::spawn_blocking(move || {
-                locked(&f).cli(&["dlq", "replay", "--all", "--json"])
-            })
-            .await
-            .expect("the CLI runs");
+            let out = cli(fleet, &["dlq", "replay", "--all", "--json"]).await;
             if out.status.code() != Some(3) || Instant::now() > deadline {
                 break out;
             }
