@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::generator::{self, Event, Fact, Stream};
 use super::model::Model;
@@ -176,8 +176,8 @@ pub fn odoo_available(view: &OdooView) -> BTreeMap<String, (i64, String)> {
         .collect();
     let mut by_product: HashMap<i64, f64> = HashMap::new();
     for q in &view.quants {
-        let location = many2one(&q["location_id"]);
-        let product = many2one(&q["product_id"]);
+        let location = super::verify::id_of(&q["location_id"]);
+        let product = super::verify::id_of(&q["product_id"]);
         if let (Some(l), Some(p)) = (location, product)
             && internal.contains(&l)
         {
@@ -199,13 +199,6 @@ pub fn odoo_available(view: &OdooView) -> BTreeMap<String, (i64, String)> {
             Some((code, ((qty.floor() as i64).max(0), about)))
         })
         .collect()
-}
-
-fn many2one(v: &Value) -> Option<i64> {
-    match v {
-        Value::Array(a) => a.first().and_then(Value::as_i64),
-        other => other.as_i64(),
-    }
 }
 
 /// Products whose Salla quantity is not what Odoo says it should be.

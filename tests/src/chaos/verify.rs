@@ -411,7 +411,7 @@ pub async fn load_odoo(
     })
 }
 
-fn id_of(v: &Value) -> Option<i64> {
+pub(crate) fn id_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::Array(a) => a.first().and_then(Value::as_i64),
