@@ -34,7 +34,7 @@ pub use client::{
 pub use domain::{Domain, command};
 pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};
 pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
-pub use recipes::{Invoicing, Payment, PaymentRequest, Step};
+pub use recipes::{Invoicing, Payment, PaymentRequest, Step, ctx};
 pub use refunds::OdooUser;
 pub use transport::Transport;
 

@@ -64,7 +64,8 @@ fn str_field<'a>(rec: &'a Record, name: &str) -> &'a str {
     rec.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
+/// A call context from key/value pairs, e.g. `ctx(&[("active_model", json!("sale.order"))])`.
+pub fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))

@@ -15,6 +15,7 @@ use crate::client::{Call, Client, Id, Record, SearchOptions, many2one_id, x2many
 use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::probe::MoveQuantity;
+use crate::recipes::ctx;
 
 /// The fields [`Client::credit_notes_of`] reads.
 pub const CREDIT_NOTE_FIELDS: &[&str] = &[
@@ -25,13 +26,6 @@ pub const CREDIT_NOTE_FIELDS: &[&str] = &[
     "amount_residual",
     "payment_state",
 ];
-
-fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
 
 fn f64_field(rec: &Record, name: &str) -> f64 {
     rec.get(name).and_then(Value::as_f64).unwrap_or_default()

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use odoo::{Call, Client, Config, Domain, Id, SearchOptions};
+use odoo::{Call, Client, Config, Domain, Id, SearchOptions, ctx};
 use odoo_sandbox::cost::CostModel;
 use odoo_sandbox::{Options, Version};
 use salla_odoo_tests::chaos::generator::{self, Order, Rng, Size, Stream};
@@ -78,13 +78,6 @@ fn figures(label: String, orders: usize, elapsed: Duration, stats: &Value) -> Fi
         calls: stats["calls"].as_u64().unwrap_or(0),
         by_call,
     }
-}
-
-fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
 }
 
 fn vals(v: Value) -> Map<String, Value> {
