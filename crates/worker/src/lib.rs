@@ -321,6 +321,19 @@ impl<H: Handler> Worker<H> {
             config.store_calls_per_sec,
             config.job_timeout + config.drain,
         );
+        Self::with_limits(id, queue, pool, handler, config, limits)
+    }
+
+    /// [`Worker::new`] with the limits its handler's Odoo clients report their calls to, so that
+    /// the stores' adaptive concurrency (see [`limits`]) follows those calls.
+    pub fn with_limits(
+        id: String,
+        queue: Queue,
+        pool: Db,
+        handler: H,
+        config: WorkerConfig,
+        limits: StoreLimits,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 id,
@@ -1330,7 +1343,13 @@ pub async fn run_with(
     let salla =
         salla::SallaAccess::from_settings(&settings, pool.clone(), keyring.clone(), limits.clone())
             .map_err(|e| WorkerError::Config(salla_odoo_core::CoreError::Config(e.to_string())))?;
-    let mut handler = SyncHandler::new(pool.clone(), keyring.clone(), limits, queue.clone(), grace);
+    let mut handler = SyncHandler::new(
+        pool.clone(),
+        keyring.clone(),
+        limits.clone(),
+        queue.clone(),
+        grace,
+    );
     if let Some(access) = &salla {
         handler = handler.with_salla(access.clone());
         if settings.reconcile.interval_secs > 0 {
@@ -1403,7 +1422,7 @@ pub async fn run_with(
     // Every metric of this process carries its identity (when this process installs the recorder:
     // `salla-odoo run` shares one with its ingest).
     let metrics = salla_odoo_core::telemetry::metrics_handle_labelled(&[("worker", &id)]);
-    let worker = Worker::new(id, queue, pool.clone(), handler, config);
+    let worker = Worker::with_limits(id, queue, pool.clone(), handler, config, limits);
     let _retention = (settings.retention.interval_secs > 0).then(|| {
         let policy = salla_odoo_store::retention::Policy::from_settings(&settings.retention);
         AbortOnDrop(tokio::spawn(retention_loop(
