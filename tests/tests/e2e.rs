@@ -1053,6 +1053,158 @@ async fn embedded_a_second_run_on_the_same_data_directory_refuses_to_start() {
     fleet.spawn_worker();
 }
 
+/// `order.status.updated` for `order` carrying the whole order (qty `qty`) with status `slug`.
+fn status_event(
+    merchant: u64,
+    order: u64,
+    created_at: &str,
+    qty: u32,
+    sku: &str,
+    slug: &str,
+) -> Vec<u8> {
+    let mut body: serde_json::Value = serde_json::from_slice(&order_event(
+        "order.updated",
+        merchant,
+        order,
+        created_at,
+        qty,
+        sku,
+    ))
+    .unwrap();
+    let mut order_body = body["data"].take();
+    order_body["status"] = json!({"id": 1, "name": slug, "slug": slug});
+    body["event"] = json!("order.status.updated");
+    body["data"] = json!({"id": 880_000 + order, "status": slug, "note": "", "order": order_body});
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Odoo calls so far, by method.
+fn calls_by_method(odoo: &odoo_sandbox::Sandbox) -> std::collections::BTreeMap<String, u64> {
+    odoo.inspect()
+        .all_calls()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+        .collect()
+}
+
+/// Calls made between `before` and `after`, but the one-time set-up (login, version and field
+/// probes, the store's pricelist: cached per process), which only the first job pays.
+fn calls_between(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> (u64, Vec<String>) {
+    let mut n = 0;
+    let mut list = Vec::new();
+    for (k, v) in after {
+        let d = v - before.get(k).copied().unwrap_or(0);
+        if d == 0
+            || k.starts_with("common.")
+            || k.ends_with(".fields_get")
+            || k == "product.pricelist.search_read"
+        {
+            continue;
+        }
+        n += d;
+        list.push(format!("{k} {d}"));
+    }
+    (n, list)
+}
+
+async fn jobs_of_one_order_queued_together_are_one_convergence(mode: Mode) {
+    let odoo = sandbox(Version::V18).await;
+    let mut fleet = Fleet::start_in(mode, "e2e-coalesce", &[]).await;
+    fleet.add_store(520, &odoo.url(), &["--create-unknown-skus"]);
+    // created (1 box), updated (2 boxes) and completed, all waiting before any worker runs.
+    for body in [
+        order_event(
+            "order.created",
+            520,
+            9201,
+            "2026-11-02 10:00:00",
+            1,
+            "COAL-1",
+        ),
+        order_event(
+            "order.updated",
+            520,
+            9201,
+            "2026-11-02 10:05:00",
+            2,
+            "COAL-1",
+        ),
+        status_event(520, 9201, "2026-11-02 10:09:00", 2, "COAL-1", "completed"),
+    ] {
+        let (status, answer) = fleet.post_signed_while_stopped(&body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let start = calls_by_method(&odoo);
+    fleet.spawn_worker();
+    fleet.wait_outcomes(3, Duration::from_secs(60)).await;
+    let after = calls_by_method(&odoo);
+    let (coalesced, coalesced_list) = calls_between(&start, &after);
+
+    // One run: the status entry's (the newest whole body, with the newest status).
+    let log = fleet.log().await;
+    assert_eq!(log.len(), 3, "{log:?}");
+    let status = log
+        .iter()
+        .find(|(e, _, _)| e == "order.status.updated")
+        .unwrap();
+    assert_eq!(status.1, "applied", "{log:?}");
+    for event in ["order.created", "order.updated"] {
+        let (_, outcome, reason) = log.iter().find(|(e, _, _)| e == event).unwrap();
+        assert_eq!(outcome, "skipped", "{log:?}");
+        assert!(
+            reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("stale: coalesced into job "),
+            "{log:?}"
+        );
+    }
+    let orders = sale_orders(&odoo, 520, 9201);
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert!(
+        matches!(orders[0]["state"].as_str(), Some("sale" | "done")),
+        "confirmed: {orders:?}"
+    );
+    let lines = odoo
+        .inspect()
+        .dump(
+            "sale.order.line",
+            json!([["order_id", "=", orders[0]["id"]]]),
+        )
+        .unwrap();
+    let qty: f64 = lines
+        .iter()
+        .filter_map(|l| l["product_uom_qty"].as_f64())
+        .sum();
+    assert_eq!(qty, 2.0, "the newest body's lines: {lines:?}");
+    assert_eq!(odoo.inspect().calls("sale.order", "create"), 1);
+
+    // What the same status entry costs alone (another order, a new SKU and customer too): the three
+    // jobs together cost no more than that one.
+    let (status, _) = fleet
+        .ingest
+        .post_signed(&status_event(
+            520,
+            9202,
+            "2026-11-02 10:09:00",
+            2,
+            "COAL-2",
+            "completed",
+        ))
+        .await;
+    assert_eq!(status, 200);
+    fleet.wait_outcomes(4, Duration::from_secs(60)).await;
+    let (alone, alone_list) = calls_between(&after, &calls_by_method(&odoo));
+    assert!(
+        coalesced <= alone,
+        "three coalesced jobs made {coalesced} Odoo calls ({coalesced_list:?}), one status job \
+         alone {alone} ({alone_list:?})"
+    );
+}
+
 /// Each listed `async fn name(mode: Mode)` becomes the tests `fleet::name` and `embedded::name`.
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
@@ -1077,6 +1229,7 @@ macro_rules! in_both_modes {
 
 in_both_modes!(
     every_fixture_ends_in_the_expected_odoo_records,
+    jobs_of_one_order_queued_together_are_one_convergence,
     duplicates_and_out_of_order_deliveries_end_in_one_sale_order_with_the_newest_state,
     odoo_failures_are_retried_and_applied_exactly_once,
     a_permanent_error_goes_to_the_outbox_with_its_message,

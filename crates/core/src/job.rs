@@ -273,6 +273,27 @@ pub struct AttemptRecord {
     pub error: String,
 }
 
+impl<D> SyncJobV1<D> {
+    /// The entity under which this job may be coalesced with other jobs of the same entity that
+    /// wait at the same time (one run converges them all: see the worker's `coalesce` module);
+    /// `None` when it always runs on its own. Orders: every `order.upsert` and every `order.status`
+    /// but `order.refunded` (a refund is an event of its own, not a state). Customers: every
+    /// `customer.upsert` (the newest body wins). Products, deletions, shipments and invoices never
+    /// coalesce.
+    pub fn coalesce_entity(&self) -> Option<EntityRef> {
+        let entity = self.entity?;
+        let foldable = match self.kind {
+            JobKind::OrderUpsert => entity.kind == EntityKind::Order,
+            JobKind::OrderStatus => {
+                entity.kind == EntityKind::Order && self.event != "order.refunded"
+            }
+            JobKind::CustomerUpsert => entity.kind == EntityKind::Customer,
+            _ => false,
+        };
+        foldable.then_some(entity)
+    }
+}
+
 impl<D> SyncJob<D> {
     pub fn v1(&self) -> &SyncJobV1<D> {
         match self {

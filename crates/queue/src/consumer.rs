@@ -13,6 +13,7 @@
 //! | `q:workers` | ZSET | worker id → last heartbeat (Unix ms) |
 //! | `q:inflight:{worker}` | SET | job ids leased by that worker |
 //! | `q:finished`, `q:deadlettered` | STRING | counters of jobs acknowledged / dead-lettered |
+//! | `q:entity:{merchant}:{kind}:{id}` | SET | the entity index: ids of unfinished jobs of that entity that may be coalesced (written at push, see `pusher`; expires [`INDEX_TTL_SECS`] after the entity's last push) |
 //!
 //! # Life of a job
 //! `scheduled` → (due) `active` → `inflight:{w}` → one of: **ack** (data and meta deleted: finished
@@ -23,12 +24,22 @@
 //! from the caller's in-flight set and does nothing if it was not there (the job was taken over after
 //! an orphan timeout and the other copy decides). **give_back** moves named leases of a live
 //! worker back to `active`: the worker calls it for leases it holds in Redis but never received.
+//!
+//! # Coalescing ([`RedisQueue::claim_coalesced`])
+//! A worker that holds a job's entity lock may take the other *waiting* jobs of the same entity
+//! (listed in the entity index, found in `scheduled` — due or not — or in `active`) into its own
+//! in-flight set in one script: their `starts` count up as at a fetch, so from then on they are
+//! ordinary leases of that worker (acked, rescheduled, dead-lettered, given back or re-queued as
+//! orphans one by one). A job in another worker's in-flight set is in neither list and is never
+//! taken. The index is advisory: ids whose job is gone are pruned by the claim and removed at the
+//! job's ack or dead mark; an entity whose index expired or was never written simply does not
+//! coalesce.
 
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
-use salla_odoo_core::SyncJob;
+use salla_odoo_core::{SyncJob, SyncJobV1};
 
 use crate::{QueueError, RedisQueue};
 
@@ -72,6 +83,39 @@ static RESCHEDULE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RESCHE
 static REQUEUE_ORPHANS_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REQUEUE_ORPHANS));
 static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE));
 static GIVE_BACK_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GIVE_BACK));
+static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM));
+
+/// Lifetime of an entity index after its last push: long enough for any backlog or retry.
+pub(crate) const INDEX_TTL_SECS: i64 = 7 * 86_400;
+
+const CLAIM: &str = r#"
+-- KEYS[1] entity index SET, KEYS[2] scheduled ZSET, KEYS[3] active LIST, KEYS[4] inflight SET of
+-- this worker, KEYS[5] data HASH
+-- ARGV[1] meta key prefix, ARGV[2] worker id, ARGV[3] now (Unix s), ARGV[4] max jobs
+local ids = redis.call('SMEMBERS', KEYS[1])
+local out = {}
+local taken = 0
+for _, id in ipairs(ids) do
+  if taken >= tonumber(ARGV[4]) then break end
+  if redis.call('HEXISTS', KEYS[5], id) == 0 then
+    redis.call('SREM', KEYS[1], id)
+  else
+    local moved = redis.call('ZREM', KEYS[2], id)
+    if moved == 0 then moved = redis.call('LREM', KEYS[3], 0, id) end
+    if moved > 0 then
+      redis.call('SADD', KEYS[4], id)
+      local meta = ARGV[1] .. id
+      local starts = redis.call('HINCRBY', meta, 'starts', 1)
+      redis.call('HSET', meta, 'status', 'Running', 'lock_by', ARGV[2], 'lock_at', ARGV[3])
+      table.insert(out, id)
+      table.insert(out, redis.call('HGET', KEYS[5], id) or '')
+      table.insert(out, starts)
+      taken = taken + 1
+    end
+  end
+end
+return out
+"#;
 
 const FETCH: &str = r#"
 -- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] data HASH,
@@ -101,8 +145,9 @@ return out
 
 const ACK: &str = r#"
 -- KEYS[1] inflight SET of this worker, KEYS[2] data HASH, KEYS[3] counter to increment
--- ARGV[1] job id, ARGV[2] meta key prefix
+-- ARGV[1] job id, ARGV[2] meta key prefix, ARGV[3] the job's entity index ('' for none)
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('SREM', ARGV[3], ARGV[1]) end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', ARGV[2] .. ARGV[1])
 redis.call('INCR', KEYS[3])
@@ -179,6 +224,19 @@ fn protocol(e: impl std::fmt::Display) -> QueueError {
     QueueError::Protocol(e.to_string())
 }
 
+/// Leases from a script's flat answer `[id, data, starts, id, data, starts, …]`.
+fn leases_of(raw: &[redis::Value]) -> Result<Vec<Lease>, QueueError> {
+    let mut leases = Vec::with_capacity(raw.len() / 3);
+    for triple in raw.chunks(3) {
+        let [id, data, starts] = triple else { break };
+        let id: String = redis::from_redis_value_ref(id).map_err(protocol)?;
+        let data: Vec<u8> = redis::from_redis_value_ref(data).map_err(protocol)?;
+        let starts: u32 = redis::from_redis_value_ref(starts).map_err(protocol)?;
+        leases.push(Lease::decode(id, &data, starts));
+    }
+    Ok(leases)
+}
+
 fn now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -236,29 +294,89 @@ impl RedisQueue {
                     .await?)
             })
             .await?;
-        let mut leases = Vec::with_capacity(raw.len() / 3);
-        for triple in raw.chunks(3) {
-            let [id, data, starts] = triple else { break };
-            let id: String = redis::from_redis_value_ref(id).map_err(protocol)?;
-            let data: Vec<u8> = redis::from_redis_value_ref(data).map_err(protocol)?;
-            let starts: u32 = redis::from_redis_value_ref(starts).map_err(protocol)?;
-            leases.push(Lease::decode(id, &data, starts));
-        }
-        Ok(leases)
+        leases_of(&raw)
     }
 
     /// The job reached its outcome (applied or skipped, recorded in Postgres): forget it.
     /// `false` when the lease was no longer this worker's.
     pub async fn ack(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
-        self.finish(worker, id, "finished").await
+        self.finish(worker, id, "finished", None).await
     }
 
     /// The job was dead-lettered in Postgres: forget it here.
     pub async fn dead(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
-        self.finish(worker, id, "deadlettered").await
+        self.finish(worker, id, "deadlettered", None).await
     }
 
-    async fn finish(&self, worker: &str, id: &str, counter: &str) -> Result<bool, QueueError> {
+    /// [`RedisQueue::ack`] (or, `dead`, [`RedisQueue::dead`]) that also takes the job out of its
+    /// entity index.
+    pub async fn end(
+        &self,
+        worker: &str,
+        id: &str,
+        job: &SyncJobV1,
+        dead: bool,
+    ) -> Result<bool, QueueError> {
+        let counter = if dead { "deadlettered" } else { "finished" };
+        self.finish(worker, id, counter, self.entity_index(job))
+            .await
+    }
+
+    /// The entity index of `job` (see the module docs), `None` when it never coalesces.
+    pub(crate) fn entity_index<D>(&self, job: &SyncJobV1<D>) -> Option<String> {
+        let e = job.coalesce_entity()?;
+        Some(format!(
+            "{}:sync:entity:{}:{}:{}",
+            self.config.namespace,
+            job.merchant,
+            e.kind.as_str(),
+            e.id
+        ))
+    }
+
+    /// Take the other waiting jobs (queued or scheduled, never another worker's) that may be
+    /// coalesced with `job`, which `worker` holds, into `worker`'s in-flight set: at most `max`.
+    /// Each is an ordinary lease from then on (see the module docs).
+    pub async fn claim_coalesced(
+        &self,
+        worker: &str,
+        job: &SyncJobV1,
+        max: usize,
+    ) -> Result<Vec<Lease>, QueueError> {
+        let Some(index) = self.entity_index(job) else {
+            return Ok(Vec::new());
+        };
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let a = &self.apalis;
+        let raw: Vec<redis::Value> = self
+            .bounded(async {
+                Ok((*CLAIM_SCRIPT)
+                    .key(index)
+                    .key(a.scheduled_jobs_set())
+                    .key(a.active_jobs_list())
+                    .key(self.inflight_key(worker))
+                    .key(a.job_data_hash())
+                    .arg(self.meta_prefix())
+                    .arg(worker)
+                    .arg(now().as_secs())
+                    .arg(max)
+                    .invoke_async(&mut conn)
+                    .await?)
+            })
+            .await?;
+        leases_of(&raw)
+    }
+
+    async fn finish(
+        &self,
+        worker: &str,
+        id: &str,
+        counter: &str,
+        index: Option<String>,
+    ) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let done: i64 = self
             .bounded(async {
@@ -268,6 +386,7 @@ impl RedisQueue {
                     .key(self.counter_key(counter))
                     .arg(id)
                     .arg(self.meta_prefix())
+                    .arg(index.as_deref().unwrap_or(""))
                     .invoke_async(&mut conn)
                     .await?)
             })
@@ -394,6 +513,7 @@ impl RedisQueue {
             format!("{}:{merchant}:*", self.apalis.idempotency_key_set()),
             format!("{ns}:limits:running:{merchant}"),
             format!("{ns}:limits:calls:{merchant}:*"),
+            format!("{ns}:sync:entity:{merchant}:*"),
         ];
         let mut conn = self.conn.clone();
         self.bounded(async {

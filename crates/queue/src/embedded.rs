@@ -11,6 +11,7 @@
 //! | `Jobs` | one job | `id` job id, `job` the [`SyncJob`] JSON, `status` `Pending` / `Running` / `Done` / `Killed` (dead-lettered), `run_at` due time (Unix s), `attempts` starts since the last outcome, `lock_by`/`lock_at` the worker holding it, `done_at`, `idempotency_key` the dedupe key (unique per queue) |
 //! | `Workers` | one worker | `id`, `last_seen` the heartbeat in Unix **milliseconds** (apalis writes seconds; only our consumer reads it, and orphan timeouts below a second are tested) |
 //! | `salla_queue_counters` | one counter | jobs finished / dead-lettered since the file was created |
+//! | `salla_queue_entity` | one unfinished job that may be coalesced | `id` the job's id, `entity` `{merchant}:{kind}:{id}` (indexed): the entity index of [`crate::consumer`]'s coalescing, written in the enqueue's transaction, deleted at the job's outcome |
 //!
 //! # Failure handling
 //! Every state change is one SQL statement or one transaction that starts by writing (so SQLite's
@@ -28,7 +29,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
-use salla_odoo_core::{MerchantId, SyncJob};
+use salla_odoo_core::{MerchantId, SyncJob, SyncJobV1};
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
@@ -66,6 +67,12 @@ fn now_millis() -> i64 {
         .as_millis() as i64
 }
 
+/// The `entity` column of `salla_queue_entity` for a job that may be coalesced.
+fn entity_of<D>(job: &SyncJobV1<D>) -> Option<String> {
+    let e = job.coalesce_entity()?;
+    Some(format!("{}:{}:{}", job.merchant, e.kind.as_str(), e.id))
+}
+
 impl SqliteQueue {
     /// Open (creating if needed) the queue file at `path` and apply apalis-sqlite's migrations.
     pub async fn open(
@@ -96,6 +103,17 @@ impl SqliteQueue {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS salla_queue_counters (
                 name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL DEFAULT 0)",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS salla_queue_entity (
+                id TEXT PRIMARY KEY NOT NULL, entity TEXT NOT NULL)",
+        )
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "CREATE INDEX IF NOT EXISTS salla_queue_entity_by_entity ON salla_queue_entity (entity)",
         )
         .execute(&pool)
         .await?;
@@ -150,6 +168,15 @@ impl SqliteQueue {
                 .bind(dedupe.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
+        if holder.as_deref() == Some(id.as_str())
+            && let Some(entity) = entity_of(job.v1())
+        {
+            sqlx::query("INSERT OR IGNORE INTO salla_queue_entity (id, entity) VALUES ($1, $2)")
+                .bind(&id)
+                .bind(entity)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(if holder.as_deref() == Some(id.as_str()) {
             Enqueued::Queued
@@ -239,6 +266,10 @@ impl SqliteQueue {
             tx.rollback().await?;
             return Ok(false);
         }
+        sqlx::query("DELETE FROM salla_queue_entity WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO salla_queue_counters (name, value) VALUES ($1, 1)
              ON CONFLICT (name) DO UPDATE SET value = value + 1",
@@ -248,6 +279,41 @@ impl SqliteQueue {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Take the other waiting jobs of `job`'s entity that may be coalesced with it (see
+    /// [`crate::consumer`]) as leases of `worker`: at most `max`, oldest first.
+    pub async fn claim_coalesced(
+        &self,
+        worker: &str,
+        job: &SyncJobV1,
+        max: usize,
+    ) -> Result<Vec<Lease>, QueueError> {
+        let Some(entity) = entity_of(job) else {
+            return Ok(Vec::new());
+        };
+        let now = now_secs();
+        let mut rows: Vec<(String, Vec<u8>, i64, i64)> = sqlx::query_as(
+            "UPDATE Jobs SET status = 'Running', lock_by = $1, lock_at = $2, attempts = attempts + 1
+             WHERE id IN (SELECT j.id FROM salla_queue_entity e JOIN Jobs j ON j.id = e.id
+                          WHERE e.entity = $3 AND j.job_type = $4 AND j.status = 'Pending'
+                          ORDER BY j.run_at, j.rowid LIMIT $5)
+             RETURNING id, job, attempts, run_at",
+        )
+        .bind(worker)
+        .bind(now)
+        .bind(entity)
+        .bind(&self.queue)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.sort_by_key(|r| r.3);
+        Ok(rows
+            .into_iter()
+            .map(|(id, data, starts, _)| {
+                Lease::decode(id, &data, u32::try_from(starts).unwrap_or(u32::MAX))
+            })
+            .collect())
     }
 
     /// Put the job back with new contents, to run no sooner than `delay` from now (whole seconds,
@@ -345,6 +411,13 @@ impl SqliteQueue {
 
     /// Delete finished rows whose dedupe window has passed; returns how many.
     pub async fn vacuum(&self) -> Result<u64, QueueError> {
+        // Entity rows of jobs that are gone (dropped with their store).
+        sqlx::query(
+            "DELETE FROM salla_queue_entity
+             WHERE id NOT IN (SELECT id FROM Jobs WHERE status IN ('Pending', 'Running'))",
+        )
+        .execute(&self.pool)
+        .await?;
         let cutoff = now_secs() - self.dedupe_window.as_secs() as i64;
         Ok(sqlx::query(
             "DELETE FROM Jobs WHERE job_type = $1 AND status IN ('Done', 'Killed') AND done_at < $2",
@@ -518,16 +591,23 @@ impl SqliteQueue {
         Ok(removed)
     }
 
-    /// Delete the finished rows (dedupe claims) that name `merchant`.
+    /// Delete the finished rows (dedupe claims) and the entity rows that name `merchant`.
     pub async fn forget_merchant(&self, merchant: MerchantId) -> Result<u64, QueueError> {
-        Ok(sqlx::query(
-            "DELETE FROM Jobs WHERE job_type = $1 AND status IN ('Done', 'Killed')
+        let entities =
+            sqlx::query("DELETE FROM salla_queue_entity WHERE substr(entity, 1, length($1)) = $1")
+                .bind(format!("{merchant}:"))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(entities
+            + sqlx::query(
+                "DELETE FROM Jobs WHERE job_type = $1 AND status IN ('Done', 'Killed')
                AND substr(idempotency_key, 1, length($2)) = $2",
-        )
-        .bind(&self.queue)
-        .bind(format!("{merchant}:"))
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+            )
+            .bind(&self.queue)
+            .bind(format!("{merchant}:"))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 }

@@ -20,6 +20,7 @@
 //! | `ns:sync:done`, `ns:sync:dead` | SET | apalis' finished ids (unused by our consumer, see [`consumer`]) |
 //! | `ns:sync:signal` | LIST | apalis' "work available" flag |
 //! | `ns:sync:idempotency:{merchant}:{event}:{sha256}` | STRING | dedupe claim → job id, expires after the dedupe window |
+//! | `ns:sync:entity:{merchant}:{kind}:{id}` | SET | ids of the unfinished jobs of one entity that may be coalesced ([`SyncJobV1::coalesce_entity`](salla_odoo_core::SyncJobV1::coalesce_entity)); see [`consumer`] |
 //!
 //! # Failure handling
 //! Enqueueing is one Lua call that claims the dedupe key (`SETNX` + `EXPIRE` with the configured
@@ -304,7 +305,10 @@ impl RedisQueue {
             .task_id(TaskId::from_string(id.clone()))
             .idempotency_key(dedupe.as_str())
             .build();
-        self.pusher.push(task, id, self.dedupe_key(dedupe)).await
+        let index = self.entity_index(job.v1());
+        self.pusher
+            .push(task, id, self.dedupe_key(dedupe), index)
+            .await
     }
 
     /// Redis answers.
@@ -616,6 +620,34 @@ impl Queue {
 
     pub async fn dead(&self, worker: &str, id: &str) -> Result<bool, QueueError> {
         delegate!(self, q => q.dead(worker, id).await)
+    }
+
+    /// The job reached its outcome (`dead`: dead-lettered): forget it, and take it out of its
+    /// entity index (see [`consumer`]). `false` when the lease was no longer this worker's.
+    pub async fn end(
+        &self,
+        worker: &str,
+        id: &str,
+        job: &salla_odoo_core::SyncJobV1,
+        dead: bool,
+    ) -> Result<bool, QueueError> {
+        match self {
+            Queue::Redis(q) => q.end(worker, id, job, dead).await,
+            // The embedded queue's finish deletes the entity row whatever the job.
+            Queue::Embedded(q) if dead => q.dead(worker, id).await,
+            Queue::Embedded(q) => q.ack(worker, id).await,
+        }
+    }
+
+    /// Take up to `max` other waiting jobs that may be coalesced with `job` (held by `worker`)
+    /// into `worker`'s leases: see [`consumer`] ("Coalescing").
+    pub async fn claim_coalesced(
+        &self,
+        worker: &str,
+        job: &salla_odoo_core::SyncJobV1,
+        max: usize,
+    ) -> Result<Vec<consumer::Lease>, QueueError> {
+        delegate!(self, q => q.claim_coalesced(worker, job, max).await)
     }
 
     pub async fn reschedule(

@@ -20,6 +20,10 @@
 //!   dedupe keys are read back (one `MGET`): a caller's job was stored iff its key holds its job id
 //!   (ids are fresh per request, so no earlier delivery can hold the same one). If that read fails,
 //!   every caller of the batch gets the error, as above.
+//! - Each stored job that can be coalesced is then added to its entity's index
+//!   (`ns:sync:entity:{merchant}:{kind}:{id}`, see [`crate::consumer`]) in one pipelined call. The
+//!   index is advisory: should that call fail, the enqueue still succeeded (the job is stored) and
+//!   the job simply runs on its own; it is never a reason to answer an error.
 //! - A caller that stops waiting (its client went away) does not stop its batch.
 //! - The first enqueue starts the batcher, on its runtime (where the queue's connection lives too);
 //!   it ends when the queue is dropped. Should it ever have stopped, the next enqueue starts another.
@@ -48,6 +52,8 @@ struct Push {
     id: String,
     /// The full dedupe key (`ns:sync:idempotency:{key}`).
     dedupe_key: String,
+    /// The job's entity index (`ns:sync:entity:…`), when it can be coalesced.
+    index: Option<String>,
     reply: oneshot::Sender<Result<Enqueued, QueueError>>,
 }
 
@@ -90,12 +96,14 @@ impl Pusher {
         task: RedisTask,
         id: String,
         dedupe_key: String,
+        index: Option<String>,
     ) -> Result<Enqueued, QueueError> {
         let (reply, answer) = oneshot::channel();
         let push = Push {
             task,
             id,
             dedupe_key,
+            index,
             reply,
         };
         {
@@ -163,8 +171,10 @@ async fn run(target: Target, mut rx: mpsc::UnboundedReceiver<Push>) {
 async fn push_batch(target: Target, batch: Vec<Push>) {
     let mut tasks = Vec::with_capacity(batch.len());
     let mut waiters = Vec::with_capacity(batch.len());
+    let mut indexes = Vec::with_capacity(batch.len());
     for push in batch {
         tasks.push(push.task);
+        indexes.push(push.index);
         waiters.push((push.id, push.dedupe_key, push.reply));
     }
     let Target {
@@ -195,6 +205,23 @@ async fn push_batch(target: Target, batch: Vec<Push>) {
     })
     .await
     .unwrap_or(Err(QueueError::Timeout(limit)));
+    if let Ok(outcomes) = &outcome {
+        let mut pipe = redis::pipe();
+        let mut any = false;
+        for ((index, (id, _, _)), outcome) in indexes.iter().zip(&waiters).zip(outcomes) {
+            if let (Some(index), Enqueued::Queued) = (index, outcome) {
+                pipe.sadd(index, id).ignore();
+                pipe.expire(index, crate::consumer::INDEX_TTL_SECS).ignore();
+                any = true;
+            }
+        }
+        if any {
+            let indexed = tokio::time::timeout(limit, pipe.query_async::<()>(&mut conn)).await;
+            if !matches!(indexed, Ok(Ok(()))) {
+                tracing::warn!("coalescing index not written; those jobs run on their own");
+            }
+        }
+    }
     match outcome {
         Ok(outcomes) => {
             for ((_, _, reply), outcome) in waiters.into_iter().zip(outcomes) {

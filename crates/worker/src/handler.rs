@@ -181,6 +181,8 @@ impl odoo::CallObserver for StoreCalls {
     }
 
     fn after(&self, _model: &str, method: &str, elapsed: Duration, ok: bool) {
+        self.limits
+            .observe_odoo_call(self.merchant, method, elapsed);
         // Method names are Odoo's public API names: a bounded set. Merchants are bounded by the
         // stores configured (the per-store Odoo panels and the store's-Odoo-failing alert use it).
         let method = method.to_owned();

@@ -27,6 +27,7 @@
 //! the worker itself once it has been unaccounted for longer than the orphan timeout: the worker
 //! heartbeats, so no orphan check would ever take it.
 
+pub mod coalesce;
 pub mod fulfilment;
 pub mod handler;
 pub mod lifecycle;
@@ -252,6 +253,8 @@ pub enum Processed {
     DeadLettered(&'static str),
     /// The lease was no longer ours (taken over after an orphan timeout): the other copy decides.
     LostLease,
+    /// Coalesced into the run of this job (see [`coalesce`]): its outcome, recorded, is that run's.
+    Coalesced(uuid::Uuid),
 }
 
 impl Processed {
@@ -264,6 +267,7 @@ impl Processed {
             Processed::Deferred(_) => "deferred",
             Processed::DeadLettered(_) => "dead_lettered",
             Processed::LostLease => "lost_lease",
+            Processed::Coalesced(_) => "coalesced",
         }
     }
 }
@@ -317,6 +321,19 @@ impl<H: Handler> Worker<H> {
             config.store_calls_per_sec,
             config.job_timeout + config.drain,
         );
+        Self::with_limits(id, queue, pool, handler, config, limits)
+    }
+
+    /// [`Worker::new`] with the limits its handler's Odoo clients report their calls to, so that
+    /// the stores' adaptive concurrency (see [`limits`]) follows those calls.
+    pub fn with_limits(
+        id: String,
+        queue: Queue,
+        pool: Db,
+        handler: H,
+        config: WorkerConfig,
+        limits: StoreLimits,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 id,
@@ -350,24 +367,54 @@ impl<H: Handler> Worker<H> {
     pub async fn process_next(&self, max: usize) -> Result<Vec<Processed>, QueueError> {
         let leases = self.inner.queue.fetch(&self.inner.id, max).await?;
         let mut set = JoinSet::new();
-        for lease in leases {
+        for group in self.group(leases) {
             let me = self.clone();
-            set.spawn(async move { me.process_held(lease).await });
+            set.spawn(async move { me.process_held(group).await });
         }
         let mut out = Vec::new();
         while let Some(r) = set.join_next().await {
-            out.push(r.expect("job tasks do not panic"));
+            out.extend(r.expect("job tasks do not panic"));
         }
         Ok(out)
     }
 
-    /// [`Worker::process`], with the lease counted as held by this process meanwhile (the stray-lease
-    /// check of the heartbeat task must not take it back).
-    async fn process_held(&self, lease: Lease) -> Processed {
-        let id = lease.id.clone();
-        lock(&self.inner.held).insert(id.clone());
-        let processed = self.process(lease).await;
-        lock(&self.inner.held).remove(&id);
+    /// Leases fetched together, grouped by the entity they may be coalesced under (see
+    /// [`coalesce`]): each group runs as one task. Poison and undecodable leases stay alone.
+    fn group(&self, leases: Vec<Lease>) -> Vec<Vec<Lease>> {
+        let mut groups: Vec<Vec<Lease>> = Vec::new();
+        let mut at: HashMap<(salla_odoo_core::MerchantId, salla_odoo_core::EntityRef), usize> =
+            HashMap::new();
+        for lease in leases {
+            let key = match &lease.job {
+                Ok(SyncJob::V1(job)) if lease.starts <= self.inner.config.max_starts => {
+                    job.coalesce_entity().map(|e| (job.merchant, e))
+                }
+                _ => None,
+            };
+            match key.and_then(|k| at.get(&k).copied().map(|i| (k, i))) {
+                Some((_, i)) if groups[i].len() < coalesce::MAX_GROUP => groups[i].push(lease),
+                _ => {
+                    if let Some(k) = key {
+                        at.insert(k, groups.len());
+                    }
+                    groups.push(vec![lease]);
+                }
+            }
+        }
+        groups
+    }
+
+    /// [`Worker::process_group`], with the leases counted as held by this process meanwhile (the
+    /// stray-lease check of the heartbeat task must not take them back).
+    async fn process_held(&self, mut group: Vec<Lease>) -> Vec<Processed> {
+        let ids: Vec<String> = group.iter().map(|l| l.id.clone()).collect();
+        lock(&self.inner.held).extend(ids.iter().cloned());
+        let lead = group.remove(0);
+        let processed = self.process_group(lead, group).await;
+        let mut held = lock(&self.inner.held);
+        for id in &ids {
+            held.remove(id);
+        }
         processed
     }
 
@@ -426,6 +473,17 @@ impl<H: Handler> Worker<H> {
     /// context travels in the job, through retries and dead-letter replays); the Odoo and Salla
     /// calls of the handler are spans under it.
     pub async fn process(&self, lease: Lease) -> Processed {
+        self.process_group(lease, Vec::new())
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or(Processed::LostLease)
+    }
+
+    /// [`Worker::process`] for `lease` and the leases of the same entity fetched with it, coalesced
+    /// with the entity's other waiting jobs (see [`coalesce`]). One [`Processed`] per job, `lease`'s
+    /// first.
+    pub async fn process_group(&self, lease: Lease, others: Vec<Lease>) -> Vec<Processed> {
         let span = match &lease.job {
             Ok(SyncJob::V1(job)) => {
                 let span = tracing::info_span!(
@@ -445,61 +503,90 @@ impl<H: Handler> Worker<H> {
             }
             Err(_) => tracing::Span::none(),
         };
-        let processed = self.process_in_span(lease).instrument(span.clone()).await;
-        span.record("outcome", processed.as_str());
-        if matches!(
-            processed,
-            Processed::Retried(_) | Processed::DeadLettered(_)
-        ) {
-            span.record("otel.status_code", "error");
+        let processed = self
+            .process_in_span(lease, others)
+            .instrument(span.clone())
+            .await;
+        if let Some(first) = processed.first() {
+            span.record("outcome", first.as_str());
+            if matches!(first, Processed::Retried(_) | Processed::DeadLettered(_)) {
+                span.record("otel.status_code", "error");
+            }
         }
         processed
     }
 
-    async fn process_in_span(&self, lease: Lease) -> Processed {
-        let started = Instant::now();
+    async fn process_in_span(&self, lease: Lease, others: Vec<Lease>) -> Vec<Processed> {
         let job = match &lease.job {
             Ok(SyncJob::V1(job)) => job.clone(),
-            Err(undecodable) => return self.dead_letter_undecodable(&lease.id, undecodable).await,
+            Err(undecodable) => {
+                return vec![self.dead_letter_undecodable(&lease.id, undecodable).await];
+            }
         };
+        // Grouped leases are decodable and not poison (see `group`).
+        let mut members: Vec<(String, SyncJobV1)> = vec![(lease.id.clone(), job.clone())];
+        members.extend(others.into_iter().filter_map(|l| match l.job {
+            Ok(SyncJob::V1(j)) => Some((l.id, j)),
+            Err(_) => None,
+        }));
+        self.process_members(lease.starts, members).await
+    }
 
-        if lease.starts > self.inner.config.max_starts {
+    /// Defer every member for `why` (the lock or the slot could not be taken).
+    async fn defer_all(
+        &self,
+        members: &[(String, SyncJobV1)],
+        why: &'static str,
+    ) -> Vec<Processed> {
+        let mut out = Vec::with_capacity(members.len());
+        for (id, job) in members {
+            out.push(self.defer(id, job, why).await);
+        }
+        out
+    }
+
+    /// A job that may be coalesced, with the leases of its entity fetched alongside: the entity lock
+    /// and the store slot as for one job, then the entity's other waiting jobs are claimed and the
+    /// group runs as [`coalesce::plan`] says.
+    async fn process_members(
+        &self,
+        lead_starts: u32,
+        mut members: Vec<(String, SyncJobV1)>,
+    ) -> Vec<Processed> {
+        let started = Instant::now();
+        let job = members[0].1.clone();
+        if lead_starts > self.inner.config.max_starts {
             let error = format!(
                 "started {} times without finishing (the worker died each time): poison job",
-                lease.starts - 1
+                lead_starts - 1
             );
-            return self
-                .dead_letter(
-                    &self.inner.pool,
-                    &lease.id,
-                    job,
-                    "poison",
-                    error,
-                    started,
-                    false,
-                )
-                .await;
+            let (id, job) = members.remove(0);
+            let mut out = vec![
+                self.dead_letter(&self.inner.pool, &id, job, "poison", error, started, false)
+                    .await,
+            ];
+            out.extend(self.defer_all(&members, "entity_locked").await);
+            return out;
         }
-
         // The job's queries and its locks share one connection (see `Db::Session`): a job makes
         // about ten.
         let db = match self.inner.pool.session().await {
             Ok(db) => db,
             Err(e) => {
                 tracing::warn!(error = %e, "no database connection for the job");
-                return self.defer(&lease.id, &job, "db_unavailable").await;
+                return self.defer_all(&members, "db_unavailable").await;
             }
         };
         // Fleet-wide per-entity lock: jobs on one order/customer/product never run concurrently.
-        let lock = match &job.entity {
+        let entity_lock = match &job.entity {
             Some(entity) => {
                 let key = format!("{}:{}", entity.kind.as_str(), entity.id);
                 match locks::try_lock(&db, job.merchant, &key).await {
                     Ok(Some(lock)) => Some(lock),
-                    Ok(None) => return self.defer(&lease.id, &job, "entity_locked").await,
+                    Ok(None) => return self.defer_all(&members, "entity_locked").await,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot take the entity lock");
-                        return self.defer(&lease.id, &job, "lock_unavailable").await;
+                        return self.defer_all(&members, "lock_unavailable").await;
                     }
                 }
             }
@@ -514,24 +601,96 @@ impl<H: Handler> Worker<H> {
         {
             Ok(true) => {}
             Ok(false) => {
-                release_lock(lock).await;
-                return self.defer(&lease.id, &job, "store_busy").await;
+                release_lock(entity_lock).await;
+                return self.defer_all(&members, "store_busy").await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot take a store slot");
-                release_lock(lock).await;
-                return self.defer(&lease.id, &job, "limits_unavailable").await;
+                release_lock(entity_lock).await;
+                return self.defer_all(&members, "limits_unavailable").await;
             }
         }
+        let mut out = Vec::new();
+        // The entity's other waiting jobs, into this worker's leases (none for a job that never
+        // coalesces: no round trip then).
+        let room = coalesce::MAX_GROUP.saturating_sub(members.len());
+        let claimed = if room > 0 && job.coalesce_entity().is_some() {
+            match self
+                .inner
+                .queue
+                .claim_coalesced(&self.inner.id, &job, room)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim the entity's waiting jobs; running alone");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let claimed_ids: Vec<String> = claimed.iter().map(|l| l.id.clone()).collect();
+        lock(&self.inner.held).extend(claimed_ids.iter().cloned());
+        for l in claimed {
+            match l.job {
+                Ok(SyncJob::V1(j)) if l.starts <= self.inner.config.max_starts => {
+                    members.push((l.id, j));
+                }
+                Ok(SyncJob::V1(j)) => {
+                    let error = format!(
+                        "started {} times without finishing (the worker died each time): poison job",
+                        l.starts - 1
+                    );
+                    out.push(
+                        self.dead_letter(&db, &l.id, j, "poison", error, started, false)
+                            .await,
+                    );
+                }
+                Err(u) => out.push(self.dead_letter_undecodable(&l.id, &u).await),
+            }
+        }
+        if members.len() == 1 {
+            let (id, only) = members.remove(0);
+            let (result, log_db) = self.handle_timed(&only, &db).await;
+            let processed = self.settle(log_db, &id, only, result, started, true).await;
+            if !matches!(
+                processed,
+                Processed::Applied | Processed::Skipped(_) | Processed::DeadLettered(_)
+            ) {
+                self.release_slot(job.merchant, &slot_id).await;
+            }
+            out.insert(0, processed);
+        } else {
+            metrics::counter!("salla_odoo_jobs_coalesced_total", "kind" => job.kind.as_str())
+                .increment(members.len() as u64 - 1);
+            let mut group = self.run_group(&db, members, started).await;
+            group.append(&mut out);
+            out = group;
+            self.release_slot(job.merchant, &slot_id).await;
+        }
+        release_lock(entity_lock).await;
+        let mut held = lock(&self.inner.held);
+        for id in &claimed_ids {
+            held.remove(id);
+        }
+        out
+    }
 
-        let (result, log_db) = match tokio::time::timeout(
+    /// The handler on `job` under `worker.job_timeout_secs`, and where to record its outcome (the
+    /// job's session, or the pool after a timeout: the session may be mid-statement).
+    async fn handle_timed<'a>(
+        &'a self,
+        job: &SyncJobV1,
+        db: &'a Db,
+    ) -> (Result<Handled, SyncError>, &'a Db) {
+        match tokio::time::timeout(
             self.inner.config.job_timeout,
-            self.inner.handler.handle(&job, &db),
+            self.inner.handler.handle(job, db),
         )
         .await
         {
-            Ok(r) => (r, &db),
-            // The session may have been left mid-statement: record the outcome through the pool.
+            Ok(r) => (r, db),
             Err(_) => (
                 Err(SyncError::Transient {
                     message: format!("timed out after {:?}", self.inner.config.job_timeout),
@@ -539,17 +698,114 @@ impl<H: Handler> Worker<H> {
                 }),
                 &self.inner.pool,
             ),
-        };
-        let processed = self.settle(log_db, &lease.id, job, result, started).await;
-        // An ended job's slot went with its ack (see `finish`); a rescheduled one's goes now.
-        if !matches!(
-            processed,
-            Processed::Applied | Processed::Skipped(_) | Processed::DeadLettered(_)
-        ) {
-            self.release_slot(lease_merchant(&lease), &slot_id).await;
         }
-        release_lock(lock).await;
-        processed
+    }
+
+    /// Run a group of jobs of one entity as [`coalesce::plan`] says, holding its lock: each run's
+    /// outcome is recorded as for any job, each covered job's as its run's; on a failure the jobs
+    /// without an outcome go back to the queue (see [`coalesce`], "Failures"). The lead's store
+    /// slot is the caller's to release.
+    async fn run_group(
+        &self,
+        db: &Db,
+        members: Vec<(String, SyncJobV1)>,
+        started: Instant,
+    ) -> Vec<Processed> {
+        let plan = {
+            let jobs: Vec<&SyncJobV1> = members.iter().map(|(_, j)| j).collect();
+            coalesce::plan(&jobs)
+        };
+        let mut out: Vec<Option<Processed>> = vec![None; members.len()];
+        let mut handled: Vec<Option<Handled>> = vec![None; plan.runs.len()];
+        // After a failed run: how long the rest waits, and why.
+        let mut stop: Option<(&'static str, Duration)> = None;
+        let mut log_db = db;
+        for (r, &i) in plan.runs.iter().enumerate() {
+            let (id, job) = &members[i];
+            let (result, on) = self.handle_timed(job, log_db).await;
+            log_db = on;
+            let ok = result.as_ref().ok().cloned();
+            let wait = match &result {
+                Err(SyncError::Throttled { retry_after, .. }) => Some(("throttled", *retry_after)),
+                _ => None,
+            };
+            let processed = self
+                .settle(log_db, id, job.clone(), result, started, false)
+                .await;
+            match (&processed, ok) {
+                (Processed::Applied | Processed::Skipped(_), Some(h)) => handled[r] = Some(h),
+                (Processed::Retried(delay), _) => stop = Some(("coalesced_retry", *delay)),
+                _ => {
+                    stop =
+                        Some(wait.unwrap_or(("coalesced_retry", self.inner.config.lock_busy_retry)))
+                }
+            }
+            out[i] = Some(processed);
+            if stop.is_some() {
+                break;
+            }
+        }
+        for (i, (id, job)) in members.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let run = plan.covered[i].and_then(|r| handled[r].as_ref().map(|h| (r, h)));
+            out[i] = Some(match run {
+                Some((r, h)) => {
+                    let into = &members[plan.runs[r]].1;
+                    self.settle_coalesced(log_db, id, job, into, h, started)
+                        .await
+                }
+                None => {
+                    let (why, delay) =
+                        stop.unwrap_or(("coalesced_retry", self.inner.config.lock_busy_retry));
+                    self.defer_for(id, job, why, delay).await
+                }
+            });
+        }
+        out.into_iter().flatten().collect()
+    }
+
+    /// Record the outcome of `job`, covered by the run of `into` that ended `handled`, and end it.
+    async fn settle_coalesced(
+        &self,
+        db: &Db,
+        id: &str,
+        job: &SyncJobV1,
+        into: &SyncJobV1,
+        handled: &Handled,
+        started: Instant,
+    ) -> Processed {
+        // Covered jobs are older than their run (see `coalesce::plan`): superseded, so skipped.
+        let (reason, odoo_ids) = match handled {
+            Handled::Applied { odoo_ids, .. } => (
+                format!(
+                    "stale: coalesced into job {} ({}), which applied a newer state",
+                    into.id, into.event
+                ),
+                odoo_ids.clone(),
+            ),
+            Handled::Skipped { reason } => (
+                format!(
+                    "stale: coalesced into job {} ({}), which was skipped: {reason}",
+                    into.id, into.event
+                ),
+                serde_json::Value::Null,
+            ),
+        };
+        let outcome = sync_log::Outcome::Skipped;
+        if let Err(e) = self
+            .log(db, job, outcome, Some(reason), odoo_ids, started)
+            .await
+        {
+            tracing::error!(job_id = %job.id, error = %e, "outcome not recorded; the job will run again");
+            return self.defer(id, job, "log_unavailable").await;
+        }
+        self.finish(id, job, false, false).await;
+        metrics::counter!("salla_odoo_jobs_total", "kind" => job.kind.as_str(), "outcome" => "coalesced")
+            .increment(1);
+        tracing::info!(job_id = %job.id, merchant = job.merchant.get(), event = %job.event, kind = job.kind.as_str(), into = %into.id, outcome = "coalesced", "job finished");
+        Processed::Coalesced(into.id)
     }
 
     async fn settle(
@@ -559,6 +815,7 @@ impl<H: Handler> Worker<H> {
         mut job: SyncJobV1,
         result: Result<Handled, SyncError>,
         started: Instant,
+        holds_slot: bool,
     ) -> Processed {
         let kind = job.kind.as_str();
         match result {
@@ -585,7 +842,7 @@ impl<H: Handler> Worker<H> {
                     tracing::error!(job_id = %job.id, error = %e, "outcome not recorded; the job will run again");
                     return self.defer(id, &job, "log_unavailable").await;
                 }
-                self.finish(id, &job, false, true).await;
+                self.finish(id, &job, false, holds_slot).await;
                 metrics::counter!("salla_odoo_jobs_total", "kind" => kind, "outcome" => label)
                     .increment(1);
                 metrics::histogram!("salla_odoo_job_duration_seconds", "kind" => kind)
@@ -597,7 +854,7 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Err(SyncError::Permanent { message }) => {
-                self.dead_letter(db, id, job, "permanent", message, started, true)
+                self.dead_letter(db, id, job, "permanent", message, started, holds_slot)
                     .await
             }
             Err(SyncError::Throttled {
@@ -652,7 +909,7 @@ impl<H: Handler> Worker<H> {
                     }
                     RetryDecision::GiveUp => {
                         let error = format!("gave up after {attempt} attempts: {message}");
-                        self.dead_letter(db, id, job, "exhausted", error, started, true)
+                        self.dead_letter(db, id, job, "exhausted", error, started, holds_slot)
                             .await
                     }
                 }
@@ -691,13 +948,7 @@ impl<H: Handler> Worker<H> {
     /// both requests leave together on the Redis connection, so their answers come back together
     /// (one wake-up instead of two).
     async fn finish(&self, id: &str, job: &SyncJobV1, dead: bool, release_slot: bool) {
-        let ack = async {
-            if dead {
-                self.inner.queue.dead(&self.inner.id, id).await
-            } else {
-                self.inner.queue.ack(&self.inner.id, id).await
-            }
-        };
+        let ack = self.inner.queue.end(&self.inner.id, id, job, dead);
         let slot = async {
             if release_slot {
                 self.release_slot(job.merchant, &job.id.to_string()).await;
@@ -912,7 +1163,7 @@ impl<H: Handler> Worker<H> {
             })
         });
 
-        let mut running: JoinSet<Processed> = JoinSet::new();
+        let mut running: JoinSet<Vec<Processed>> = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             while let Some(done) = running.try_join_next() {
@@ -926,9 +1177,9 @@ impl<H: Handler> Worker<H> {
                 match self.inner.queue.fetch(&self.inner.id, free).await {
                     Ok(leases) => {
                         fetched = leases.len();
-                        for lease in leases {
+                        for group in self.group(leases) {
                             let me = self.clone();
-                            running.spawn(async move { me.process_held(lease).await });
+                            running.spawn(async move { me.process_held(group).await });
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "fetch failed"),
@@ -1035,13 +1286,6 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-fn lease_merchant(lease: &Lease) -> salla_odoo_core::MerchantId {
-    match &lease.job {
-        Ok(job) => job.v1().merchant,
-        Err(_) => salla_odoo_core::MerchantId::new(0),
-    }
-}
-
 async fn release_lock(lock: Option<locks::EntityLock>) {
     if let Some(lock) = lock
         && let Err(e) = lock.release().await
@@ -1099,7 +1343,13 @@ pub async fn run_with(
     let salla =
         salla::SallaAccess::from_settings(&settings, pool.clone(), keyring.clone(), limits.clone())
             .map_err(|e| WorkerError::Config(salla_odoo_core::CoreError::Config(e.to_string())))?;
-    let mut handler = SyncHandler::new(pool.clone(), keyring.clone(), limits, queue.clone(), grace);
+    let mut handler = SyncHandler::new(
+        pool.clone(),
+        keyring.clone(),
+        limits.clone(),
+        queue.clone(),
+        grace,
+    );
     if let Some(access) = &salla {
         handler = handler.with_salla(access.clone());
         if settings.reconcile.interval_secs > 0 {
@@ -1172,7 +1422,7 @@ pub async fn run_with(
     // Every metric of this process carries its identity (when this process installs the recorder:
     // `salla-odoo run` shares one with its ingest).
     let metrics = salla_odoo_core::telemetry::metrics_handle_labelled(&[("worker", &id)]);
-    let worker = Worker::new(id, queue, pool.clone(), handler, config);
+    let worker = Worker::with_limits(id, queue, pool.clone(), handler, config, limits);
     let _retention = (settings.retention.interval_secs > 0).then(|| {
         let policy = salla_odoo_store::retention::Policy::from_settings(&settings.retention);
         AbortOnDrop(tokio::spawn(retention_loop(

@@ -10,6 +10,20 @@
 //! | `ns:limits:salla:{merchant}:{class}:{window}` | STRING | Salla Admin API requests started in that window (a minute, or 10 minutes for customer endpoints; expires with it) |
 //! | `ns:limits:salla-block:{merchant}` | STRING | set (with its TTL) when Salla answered 429: no request of the store before it expires |
 //!
+//! # Adaptive concurrency (AIMD, [`Aimd`])
+//! `limits.store_concurrency` is a ceiling, not a target: how many of a store's jobs may run at once
+//! follows its Odoo. Each worker process keeps, per store, an estimate from the latency of the Odoo
+//! calls it makes itself (no shared state: every worker that talks to a store's Odoo sees the same
+//! queueing, so their estimates agree, and nothing is lost when a worker dies). Each call's latency
+//! is compared with the lowest seen for that method (a slowly forgetting floor). After every
+//! window of calls (as many as the limit, at least 4), the limit grows by one when the window's
+//! median ratio to the floor stays below 2 (Odoo is not queueing), and halves when it exceeds 4
+//! (calls wait in Odoo's line: a threaded Odoo serves one at a time per worker thread) or when a
+//! call took longer than 10 s; never above the ceiling nor below 1. It starts at the ceiling, so
+//! a fast Odoo keeps today's behaviour. The limit is what [`StoreLimits::try_acquire`] compares the
+//! fleet-wide count of running jobs (`ns:limits:running:{merchant}`) with. Exported as
+//! `salla_odoo_store_concurrency_limit{merchant}`.
+//!
 //! # Failure handling
 //! A slot is a lease that expires after the job timeout plus a margin, so a worker that dies while
 //! holding one cannot block its store for longer than that. When Redis is unreachable the limiter
@@ -87,7 +101,10 @@ fn now_ms() -> u64 {
 #[derive(Clone, Debug)]
 pub struct StoreLimits {
     backend: Backend,
+    /// The ceiling of every store's adaptive limit.
     concurrency: u32,
+    /// Each store's adaptive limit (this process's estimate; see the module docs).
+    adaptive: Arc<Mutex<HashMap<MerchantId, Aimd>>>,
     calls_per_sec: u32,
     lease: Duration,
 }
@@ -124,8 +141,33 @@ impl StoreLimits {
         Self {
             backend,
             concurrency,
+            adaptive: Arc::default(),
             calls_per_sec,
             lease,
+        }
+    }
+
+    /// The store's concurrency limit now: its adaptive limit, within the ceiling.
+    pub fn concurrency_of(&self, merchant: MerchantId) -> u32 {
+        let adaptive = self.adaptive.lock().unwrap_or_else(|p| p.into_inner());
+        adaptive
+            .get(&merchant)
+            .map_or(self.concurrency, Aimd::limit)
+    }
+
+    /// One Odoo call of the store took `elapsed`: feed the store's adaptive limit.
+    pub fn observe_odoo_call(&self, merchant: MerchantId, method: &str, elapsed: Duration) {
+        let changed = {
+            let mut adaptive = self.adaptive.lock().unwrap_or_else(|p| p.into_inner());
+            adaptive
+                .entry(merchant)
+                .or_insert_with(|| Aimd::new(self.concurrency))
+                .observe(method, elapsed)
+        };
+        if let Some(limit) = changed {
+            metrics::gauge!("salla_odoo_store_concurrency_limit", "merchant" => merchant.to_string())
+                .set(f64::from(limit));
+            tracing::debug!(%merchant, limit, "store concurrency limit changed");
         }
     }
 
@@ -149,7 +191,9 @@ impl StoreLimits {
                 let mut local = local.lock().unwrap_or_else(|p| p.into_inner());
                 let running = local.running.entry(merchant).or_default();
                 running.retain(|_, expiry| *expiry > now);
-                if !running.contains_key(job_id) && running.len() >= self.concurrency as usize {
+                if !running.contains_key(job_id)
+                    && running.len() >= self.concurrency_of(merchant) as usize
+                {
                     return Ok(false);
                 }
                 running.insert(job_id.to_owned(), now + self.lease.as_millis() as u64);
@@ -163,7 +207,7 @@ impl StoreLimits {
             .key(Self::running_key(queue, merchant))
             .key(Self::calls_key(queue, merchant, second))
             .arg(now)
-            .arg(self.concurrency)
+            .arg(self.concurrency_of(merchant))
             .arg(job_id)
             .arg(now + self.lease.as_millis() as u64)
             .arg(self.calls_per_sec)
@@ -362,4 +406,138 @@ fn keep(reserved: &Reserved, merchant: MerchantId, second: u64, granted: u32) {
         *entry = (second, 0);
     }
     entry.1 += granted;
+}
+
+/// Additive increase, multiplicative decrease of one store's concurrency limit, from the latency
+/// of its Odoo calls (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Aimd {
+    ceiling: u32,
+    limit: u32,
+    /// The lowest latency seen per method, in µs (forgets slowly: see [`Aimd::observe`]).
+    floor: HashMap<String, f64>,
+    /// This window's latency ratios to the floor.
+    window: Vec<f64>,
+}
+
+/// Below this median ratio to the floor, Odoo is not queueing: one more job may run.
+const GROW_BELOW: f64 = 2.0;
+/// Above this median ratio, calls wait in Odoo's line: halve.
+const SHRINK_ABOVE: f64 = 4.0;
+/// A call this slow halves the limit at once (a timeout is near).
+const TOO_SLOW: Duration = Duration::from_secs(10);
+/// How fast a floor forgets (per call of its method): a new Odoo host, or a store's data growing,
+/// raises the floor within a few hundred calls instead of never.
+const FLOOR_DRIFT: f64 = 1.002;
+
+impl Aimd {
+    pub fn new(ceiling: u32) -> Self {
+        let ceiling = ceiling.max(1);
+        Self {
+            ceiling,
+            limit: ceiling,
+            floor: HashMap::new(),
+            window: Vec::new(),
+        }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Count one call; `Some(new limit)` when the limit changed.
+    pub fn observe(&mut self, method: &str, elapsed: Duration) -> Option<u32> {
+        let us = (elapsed.as_secs_f64() * 1e6).max(1.0);
+        let floor = match self.floor.get_mut(method) {
+            Some(f) => {
+                *f = (*f * FLOOR_DRIFT).min(us);
+                *f
+            }
+            None => {
+                self.floor.insert(method.to_owned(), us);
+                us
+            }
+        };
+        let before = self.limit;
+        if elapsed >= TOO_SLOW {
+            self.limit = (self.limit / 2).max(1);
+            self.window.clear();
+        } else {
+            self.window.push(us / floor);
+            if self.window.len() >= self.limit.max(4) as usize {
+                self.window.sort_by(f64::total_cmp);
+                let median = self.window[self.window.len() / 2];
+                self.window.clear();
+                if median > SHRINK_ABOVE {
+                    self.limit = (self.limit / 2).max(1);
+                } else if median < GROW_BELOW {
+                    self.limit = (self.limit + 1).min(self.ceiling);
+                }
+            }
+        }
+        (self.limit != before).then_some(self.limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn starts_at_the_ceiling_and_stays_there_while_odoo_is_fast() {
+        let mut a = Aimd::new(4);
+        for _ in 0..100 {
+            a.observe("read", ms(20));
+        }
+        assert_eq!(a.limit(), 4);
+    }
+
+    #[test]
+    fn halves_when_calls_queue_then_grows_back_one_at_a_time() {
+        let mut a = Aimd::new(8);
+        for _ in 0..8 {
+            a.observe("read", ms(20));
+        }
+        // Calls now wait in Odoo's line: five times the floor.
+        let mut seen = vec![];
+        for _ in 0..40 {
+            if let Some(l) = a.observe("read", ms(100)) {
+                seen.push(l);
+            }
+        }
+        assert_eq!(seen, vec![4, 2, 1], "halved down to the floor of 1");
+        assert_eq!(a.limit(), 1);
+        // The line is gone: one more every window.
+        let mut grown = vec![];
+        for _ in 0..40 {
+            if let Some(l) = a.observe("read", ms(21)) {
+                grown.push(l);
+            }
+        }
+        assert_eq!(grown, vec![2, 3, 4, 5, 6, 7, 8], "never above the ceiling");
+    }
+
+    #[test]
+    fn each_method_has_its_own_floor() {
+        let mut a = Aimd::new(4);
+        // A create is slower than a read by nature, not because Odoo queues.
+        for _ in 0..50 {
+            a.observe("read", ms(10));
+            assert_eq!(a.observe("create", ms(200)), None);
+        }
+        assert_eq!(a.limit(), 4);
+    }
+
+    #[test]
+    fn a_call_near_a_timeout_halves_at_once() {
+        let mut a = Aimd::new(4);
+        a.observe("read", ms(10));
+        assert_eq!(a.observe("read", Duration::from_secs(12)), Some(2));
+        assert_eq!(a.observe("read", Duration::from_secs(12)), Some(1));
+        assert_eq!(a.observe("read", Duration::from_secs(12)), None);
+    }
 }
