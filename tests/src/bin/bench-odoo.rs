@@ -467,7 +467,7 @@ async fn main() {
         }
         if capacity == 1 {
             // BENCH_ODOO_TOP=N lists more of the methods (all: a large N).
-            let top: usize = std::env::var("BENCH_ODOO_TOP")
+            let most: usize = std::env::var("BENCH_ODOO_TOP")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10);
@@ -476,7 +476,7 @@ async fn main() {
                 top.sort_by(|a, b| b.1.cmp(a.1));
                 let list: Vec<String> = top
                     .iter()
-                    .take(top)
+                    .take(most)
                     .map(|(k, v)| format!("{k} {:.2}", **v as f64 / f.orders as f64))
                     .collect();
                 println!("  calls per order, {}: {}", f.label, list.join(", "));
