@@ -612,3 +612,133 @@ async fn a_worker_that_crashes_mid_coalesce_loses_nothing() {
     }
     assert_eq!(r.outcomes().await, 3, "one outcome per job, none twice");
 }
+
+/// Wait until the recorder has started `n` runs of `event`.
+async fn running_now(r: &Rig, event: &str, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.handler.runs_of(event) < n {
+        assert!(Instant::now() < deadline, "{event} never ran");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_arrives_while_its_entity_runs_is_coalesced_by_the_late_claim() {
+    let r = rig("coalesce-late").await;
+    r.handler.set(
+        "order.status.updated",
+        Script::Sleep(Duration::from_millis(600)),
+    );
+    let status = push(&r.queue, 7, "order.status.updated", 9).await;
+    let w = r.worker("w-late", config());
+    let lead = tokio::spawn({
+        let w = w.clone();
+        async move { w.process_next(1).await.unwrap() }
+    });
+    running_now(&r, "order.status.updated", 1).await;
+    // While it runs: an older body arrives, and another worker fetches it at once and finds the
+    // order locked (deferred by a second); a second older body arrives and just waits.
+    let updated = push(&r.queue, 7, "order.updated", 5).await;
+    let other = r.worker("w-other", config());
+    assert_eq!(
+        other.process_next(1).await.unwrap(),
+        vec![Processed::Deferred("entity_locked")]
+    );
+    let created = push(&r.queue, 7, "order.created", 0).await;
+    let processed = lead.await.unwrap();
+    assert_eq!(processed.len(), 3, "{processed:?}");
+    assert_eq!(processed[0], Processed::Applied);
+    assert_eq!(
+        processed
+            .iter()
+            .filter(|p| **p == Processed::Coalesced(status.id))
+            .count(),
+        2,
+        "{processed:?}"
+    );
+    // Odoo saw the status entry's run only.
+    assert_eq!(r.handler.runs(), vec![(status.id, status.event.clone())]);
+    for j in [&created, &updated] {
+        let e = r.entry(j).await.unwrap();
+        assert_eq!(e.outcome, sync_log::Outcome::Skipped);
+        assert!(
+            e.reason
+                .unwrap()
+                .starts_with(&format!("stale: coalesced into job {}", status.id))
+        );
+    }
+    assert_eq!(r.outcomes().await, 3);
+    let stats = r.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.scheduled, stats.in_flight, stats.done),
+        (0, 0, 0, 3)
+    );
+}
+
+#[tokio::test]
+async fn a_newer_state_that_arrives_while_its_entity_runs_still_runs() {
+    let r = rig("coalesce-late-newer").await;
+    r.handler.set(
+        "order.status.updated",
+        Script::Sleep(Duration::from_millis(600)),
+    );
+    // A group (created + status): the newer body that arrives during its run runs in it, under
+    // the lock.
+    let created = push(&r.queue, 7, "order.created", 0).await;
+    let status = push(&r.queue, 7, "order.status.updated", 9).await;
+    let w = r.worker("w-late-newer", config());
+    let lead = tokio::spawn({
+        let w = w.clone();
+        async move { w.process_next(1).await.unwrap() }
+    });
+    running_now(&r, "order.status.updated", 1).await;
+    let newer = push(&r.queue, 7, "order.updated", 12).await;
+    let older = push(&r.queue, 7, "order.updated", 3).await;
+    let processed = lead.await.unwrap();
+    assert_eq!(processed.len(), 4, "{processed:?}");
+    assert_eq!(
+        r.handler.runs(),
+        vec![
+            (status.id, status.event.clone()),
+            (newer.id, newer.event.clone())
+        ]
+    );
+    assert_eq!(
+        r.entry(&newer).await.unwrap().outcome,
+        sync_log::Outcome::Applied
+    );
+    // The older one is covered by the newest body, the one that ran last.
+    let o = r.entry(&older).await.unwrap();
+    assert_eq!(o.outcome, sync_log::Outcome::Skipped);
+    assert!(o.reason.unwrap().contains(&newer.id.to_string()));
+    assert_eq!(
+        r.entry(&created).await.unwrap().outcome,
+        sync_log::Outcome::Skipped
+    );
+
+    // A job that ran alone (its store slot went with its ack): the newer body goes back to the
+    // queue, due at once, and runs next.
+    let alone = push(&r.queue, 8, "order.status.updated", 9).await;
+    let lead = tokio::spawn({
+        let w = w.clone();
+        async move { w.process_next(1).await.unwrap() }
+    });
+    running_now(&r, "order.status.updated", 2).await;
+    let newer8 = push(&r.queue, 8, "order.updated", 12).await;
+    let processed = lead.await.unwrap();
+    assert_eq!(
+        processed,
+        vec![Processed::Applied, Processed::Deferred("late_claim")]
+    );
+    let next = w.process_next(1).await.unwrap();
+    assert_eq!(next, vec![Processed::Applied], "due at once");
+    assert_eq!(
+        r.entry(&alone).await.unwrap().outcome,
+        sync_log::Outcome::Applied
+    );
+    assert_eq!(
+        r.entry(&newer8).await.unwrap().outcome,
+        sync_log::Outcome::Applied
+    );
+    assert_eq!(r.outcomes().await, 6);
+}

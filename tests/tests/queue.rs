@@ -126,7 +126,7 @@ async fn reschedule_delays_and_replaces_the_job() {
         assert_eq!((stats.queued, stats.scheduled, stats.in_flight), (0, 1, 0));
         assert!(q.fetch("w1", 1).await.unwrap().is_empty(), "not due yet");
 
-        // Due after one second at the earliest (scores are whole seconds).
+        // Without a delay, due at once (Redis scores to the millisecond; embedded: this second).
         push(q, 3).await;
         let lease3 = q.fetch("w1", 1).await.unwrap().remove(0);
         assert!(

@@ -13,12 +13,13 @@
 //! | `q:workers` | ZSET | worker id → last heartbeat (Unix ms) |
 //! | `q:inflight:{worker}` | SET | job ids leased by that worker |
 //! | `q:finished`, `q:deadlettered` | STRING | counters of jobs acknowledged / dead-lettered |
+//! | `q:wake` | LIST | wake-up tokens for idle workers (see [`crate::wake`]): pushed by every reschedule, give-back, release and orphan re-queue that put a job back, and by the push |
 //! | `q:entity:{merchant}:{kind}:{id}` | SET | the entity index: ids of unfinished jobs of that entity that may be coalesced (written at push, see `pusher`; expires [`INDEX_TTL_SECS`] after the entity's last push) |
 //!
 //! # Life of a job
 //! `scheduled` → (due) `active` → `inflight:{w}` → one of: **ack** (data and meta deleted: finished
 //! jobs leave nothing behind to vacuum), **reschedule** (new job JSON, back into `scheduled` at
-//! `now + delay`, `starts` reset), **dead** (after the outbox row is written in Postgres). A worker
+//! `now + delay` to the millisecond, `starts` reset, idle workers woken), **dead** (after the outbox row is written in Postgres). A worker
 //! heartbeats every few seconds, also while draining; any worker re-queues the in-flight jobs of a
 //! worker silent for longer than the orphan timeout. Every ack/reschedule/dead first removes the id
 //! from the caller's in-flight set and does nothing if it was not there (the job was taken over after
@@ -67,6 +68,16 @@ impl Lease {
         });
         Lease { id, job, starts }
     }
+}
+
+/// What a fetch answered.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// The jobs now leased to the worker.
+    pub leases: Vec<Lease>,
+    /// How long until the first job still scheduled comes due (zero when it already is; `None`
+    /// when nothing is scheduled): an idle worker looks again no later than that.
+    pub next_due: Option<Duration>,
 }
 
 /// A queue entry that is not a job this version understands.
@@ -120,14 +131,17 @@ return out
 const FETCH: &str = r#"
 -- KEYS[1] scheduled ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] data HASH,
 -- KEYS[5] workers ZSET
--- ARGV[1] now (Unix s), ARGV[2] max jobs, ARGV[3] worker id, ARGV[4] meta key prefix, ARGV[5] now (ms)
+-- ARGV[1] now (Unix s), ARGV[2] max jobs, ARGV[3] worker id, ARGV[4] meta key prefix, ARGV[5] now (ms),
+-- ARGV[6] now (Unix s with milliseconds: what scores compare with)
+-- Answers {next, id, data, starts, id, data, starts, …}: next is the score of the first job still
+-- scheduled ('' when none), so that an idle worker knows when to look again.
 redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[6], 'LIMIT', 0, 1000)
 if #due > 0 then
   redis.call('RPUSH', KEYS[2], unpack(due))
   redis.call('ZREM', KEYS[1], unpack(due))
 end
-local out = {}
+local out = {''}
 for i = 1, tonumber(ARGV[2]) do
   local id = redis.call('LPOP', KEYS[2])
   if not id then break end
@@ -140,6 +154,8 @@ for i = 1, tonumber(ARGV[2]) do
   table.insert(out, data or '')
   table.insert(out, starts)
 end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then out[1] = first[2] end
 return out
 "#;
 
@@ -155,18 +171,22 @@ return 1
 "#;
 
 const RESCHEDULE: &str = r#"
--- KEYS[1] inflight SET of this worker, KEYS[2] data HASH, KEYS[3] scheduled ZSET
--- ARGV[1] job id, ARGV[2] meta key prefix, ARGV[3] new job JSON, ARGV[4] run at (Unix s)
+-- KEYS[1] inflight SET of this worker, KEYS[2] data HASH, KEYS[3] scheduled ZSET, KEYS[4] wake LIST
+-- ARGV[1] job id, ARGV[2] meta key prefix, ARGV[3] new job JSON, ARGV[4] run at (Unix s with
+-- milliseconds), ARGV[5] most wake tokens
 if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', ARGV[2] .. ARGV[1], 'status', 'Scheduled', 'starts', 0)
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('LPUSH', KEYS[4], 1)
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
 return 1
 "#;
 
 const REQUEUE_ORPHANS: &str = r#"
--- KEYS[1] workers ZSET, KEYS[2] active LIST
--- ARGV[1] cutoff (Unix ms): workers last seen before it are dead, ARGV[2] inflight key prefix
+-- KEYS[1] workers ZSET, KEYS[2] active LIST, KEYS[3] wake LIST
+-- ARGV[1] cutoff (Unix ms): workers last seen before it are dead, ARGV[2] inflight key prefix,
+-- ARGV[3] most wake tokens
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 local moved = 0
 for _, w in ipairs(dead) do
@@ -179,6 +199,10 @@ for _, w in ipairs(dead) do
   end
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], w)
+end
+if moved > 0 then
+  redis.call('LPUSH', KEYS[3], 1)
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
 end
 return moved
 "#;
@@ -200,7 +224,7 @@ return removed
 "#;
 
 const GIVE_BACK: &str = r#"
--- KEYS[1] inflight SET of this worker, KEYS[2] active LIST; ARGV[1..] job ids
+-- KEYS[1] inflight SET of this worker, KEYS[2] active LIST, KEYS[3] wake LIST; ARGV[1..] job ids
 local moved = 0
 for i = 1, #ARGV do
   if redis.call('SREM', KEYS[1], ARGV[i]) == 1 then
@@ -208,13 +232,18 @@ for i = 1, #ARGV do
     moved = moved + 1
   end
 end
+if moved > 0 then redis.call('LPUSH', KEYS[3], 1) end
 return moved
 "#;
 
 const RELEASE: &str = r#"
--- KEYS[1] workers ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker; ARGV[1] worker id
+-- KEYS[1] workers ZSET, KEYS[2] active LIST, KEYS[3] inflight SET of this worker, KEYS[4] wake LIST
+-- ARGV[1] worker id
 local ids = redis.call('SMEMBERS', KEYS[3])
-if #ids > 0 then redis.call('LPUSH', KEYS[2], unpack(ids)) end
+if #ids > 0 then
+  redis.call('LPUSH', KEYS[2], unpack(ids))
+  redis.call('LPUSH', KEYS[4], 1)
+end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return #ids
@@ -241,6 +270,18 @@ fn now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+/// A score of `scheduled`: Unix seconds with milliseconds as a fraction (see the crate docs, "Scores").
+pub(crate) fn score(t: Duration) -> String {
+    format!("{}.{:03}", t.as_secs(), t.subsec_millis())
+}
+
+/// How long from `now` until `score` (a score as Redis prints it).
+fn until_score(score: &str, now: Duration) -> Option<Duration> {
+    let at: f64 = score.parse().ok()?;
+    let at = Duration::try_from_secs_f64(at.max(0.0)).ok()?;
+    Some(at.saturating_sub(now))
 }
 
 impl RedisQueue {
@@ -274,6 +315,11 @@ impl RedisQueue {
 
     /// Lease up to `max` due jobs to `worker`.
     pub async fn fetch(&self, worker: &str, max: usize) -> Result<Vec<Lease>, QueueError> {
+        Ok(self.poll(worker, max).await?.leases)
+    }
+
+    /// [`RedisQueue::fetch`], also saying when the next scheduled job comes due.
+    pub async fn poll(&self, worker: &str, max: usize) -> Result<Fetched, QueueError> {
         let mut conn = self.conn.clone();
         let a = &self.apalis;
         let t = now();
@@ -290,11 +336,19 @@ impl RedisQueue {
                     .arg(worker)
                     .arg(self.meta_prefix())
                     .arg(t.as_millis() as u64)
+                    .arg(score(t))
                     .invoke_async(&mut conn)
                     .await?)
             })
             .await?;
-        leases_of(&raw)
+        let Some((next, raw)) = raw.split_first() else {
+            return Err(protocol("empty fetch answer"));
+        };
+        let next: String = redis::from_redis_value_ref(next).map_err(protocol)?;
+        Ok(Fetched {
+            leases: leases_of(raw)?,
+            next_due: until_score(&next, t),
+        })
     }
 
     /// The job reached its outcome (applied or skipped, recorded in Postgres): forget it.
@@ -395,7 +449,8 @@ impl RedisQueue {
     }
 
     /// Put the job back with new contents (next attempt, or same attempt after a busy lock), to run
-    /// no sooner than `delay` from now (whole seconds, at least one).
+    /// no sooner than `delay` from now (to the millisecond), and wake idle workers so that they
+    /// learn when.
     pub async fn reschedule(
         &self,
         worker: &str,
@@ -404,17 +459,24 @@ impl RedisQueue {
         delay: Duration,
     ) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
-        let run_at = (now() + delay).as_secs().max(now().as_secs() + 1);
+        // Rounded up, never sooner than asked; without a delay, due at once.
+        let run_at = if delay.is_zero() {
+            score(now())
+        } else {
+            score(now() + delay + Duration::from_nanos(999_999))
+        };
         let done: i64 = self
             .bounded(async {
                 Ok((*RESCHEDULE_SCRIPT)
                     .key(self.inflight_key(worker))
                     .key(self.apalis.job_data_hash())
                     .key(self.apalis.scheduled_jobs_set())
+                    .key(self.wake_key())
                     .arg(id)
                     .arg(self.meta_prefix())
                     .arg(job.to_json())
                     .arg(run_at)
+                    .arg(crate::wake::WAKE_CAP)
                     .invoke_async(&mut conn)
                     .await?)
             })
@@ -430,8 +492,10 @@ impl RedisQueue {
             Ok((*REQUEUE_ORPHANS_SCRIPT)
                 .key(self.apalis.workers_set())
                 .key(self.apalis.active_jobs_list())
+                .key(self.wake_key())
                 .arg(cutoff)
                 .arg(format!("{}:", self.apalis.inflight_jobs_set()))
+                .arg(crate::wake::WAKE_CAP)
                 .invoke_async(&mut conn)
                 .await?)
         })
@@ -447,7 +511,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         self.bounded(async {
             let mut inv = (*GIVE_BACK_SCRIPT).key(self.inflight_key(worker));
-            inv.key(self.apalis.active_jobs_list());
+            inv.key(self.apalis.active_jobs_list()).key(self.wake_key());
             for id in ids {
                 inv.arg(id);
             }
@@ -464,6 +528,7 @@ impl RedisQueue {
                 .key(self.apalis.workers_set())
                 .key(self.apalis.active_jobs_list())
                 .key(self.inflight_key(worker))
+                .key(self.wake_key())
                 .arg(worker)
                 .invoke_async(&mut conn)
                 .await?)

@@ -13,6 +13,13 @@
 //! | `salla_queue_counters` | one counter | jobs finished / dead-lettered since the file was created |
 //! | `salla_queue_entity` | one unfinished job that may be coalesced | `id` the job's id, `entity` `{merchant}:{kind}:{id}` (indexed): the entity index of [`crate::consumer`]'s coalescing, written in the enqueue's transaction, deleted at the job's outcome |
 //!
+//! # Idle pickup
+//! An enqueue, a reschedule, a give-back, a release and an orphan re-queue wake the process's
+//! waiting workers at once through a `tokio::sync::watch` channel (see [`crate::wake`]); a fetch
+//! that leaves room also answers when the next pending job comes due. `run_at` stays in whole
+//! seconds (apalis-sqlite's column and its push), so a reschedule is rounded **up** to the next
+//! second: a deferred job never runs sooner than asked, and at most a second later.
+//!
 //! # Failure handling
 //! Every state change is one SQL statement or one transaction that starts by writing (so SQLite's
 //! busy handler applies and no reader-to-writer upgrade can deadlock), in WAL mode with
@@ -43,6 +50,8 @@ pub struct SqliteQueue {
     namespace: String,
     queue: String,
     dedupe_window: Duration,
+    /// Bumped whenever work becomes available (see [`crate::wake`]).
+    wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -122,6 +131,7 @@ impl SqliteQueue {
             namespace: namespace.to_owned(),
             queue: format!("{namespace}:sync"),
             dedupe_window,
+            wake: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -136,6 +146,16 @@ impl SqliteQueue {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Wake-ups for one worker of this process (see [`crate::wake`]).
+    pub fn wakeups(&self) -> crate::Wakeups {
+        crate::Wakeups::local(self.wake.subscribe())
+    }
+
+    /// Tell the waiting workers that work may be available.
+    fn wake(&self) {
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Queue `job` unless the same delivery was queued within the dedupe window.
@@ -179,6 +199,7 @@ impl SqliteQueue {
         }
         tx.commit().await?;
         Ok(if holder.as_deref() == Some(id.as_str()) {
+            self.wake();
             Enqueued::Queued
         } else {
             Enqueued::Duplicate
@@ -208,6 +229,15 @@ impl SqliteQueue {
 
     /// Lease up to `max` due jobs to `worker`, oldest first.
     pub async fn fetch(&self, worker: &str, max: usize) -> Result<Vec<Lease>, QueueError> {
+        Ok(self.poll(worker, max).await?.leases)
+    }
+
+    /// [`SqliteQueue::fetch`], also saying when the next scheduled job comes due.
+    pub async fn poll(
+        &self,
+        worker: &str,
+        max: usize,
+    ) -> Result<crate::consumer::Fetched, QueueError> {
         self.heartbeat(worker).await?;
         let now = now_secs();
         let rows: Vec<(String, Vec<u8>, i64, i64)> = sqlx::query_as(
@@ -225,12 +255,32 @@ impl SqliteQueue {
         .await?;
         let mut rows = rows;
         rows.sort_by_key(|r| r.3);
-        Ok(rows
+        let leases: Vec<Lease> = rows
             .into_iter()
             .map(|(id, data, starts, _)| {
                 Lease::decode(id, &data, u32::try_from(starts).unwrap_or(u32::MAX))
             })
-            .collect())
+            .collect();
+        // Only an idle worker needs to know (a full batch fetches again at once).
+        let next_due = if leases.len() < max {
+            let next: Option<i64> = sqlx::query_scalar(
+                "SELECT min(run_at) FROM Jobs WHERE job_type = $1 AND status = 'Pending'",
+            )
+            .bind(&self.queue)
+            .fetch_one(&self.pool)
+            .await?;
+            next.map(|at| {
+                let at = Duration::from_secs(u64::try_from(at).unwrap_or_default());
+                at.saturating_sub(
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default(),
+                )
+            })
+        } else {
+            None
+        };
+        Ok(crate::consumer::Fetched { leases, next_due })
     }
 
     /// The job reached its outcome: keep only its dedupe claim. `false` when the lease was no longer
@@ -316,8 +366,10 @@ impl SqliteQueue {
             .collect())
     }
 
-    /// Put the job back with new contents, to run no sooner than `delay` from now (whole seconds,
-    /// at least one).
+    /// Put the job back with new contents, to run no sooner than `delay` from now: `run_at` is in
+    /// whole seconds (apalis-sqlite's column), so it is rounded **up** to the next second, and the
+    /// waiting workers are woken to learn when (see [`crate::wake`]): a delay costs at most a
+    /// second more than asked, never a poll interval.
     pub async fn reschedule(
         &self,
         worker: &str,
@@ -325,8 +377,12 @@ impl SqliteQueue {
         job: &SyncJob,
         delay: Duration,
     ) -> Result<bool, QueueError> {
-        let now = now_secs();
-        let run_at = (now + delay.as_secs() as i64).max(now + 1);
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + delay;
+        // Rounded up, never sooner than asked; without a delay, due at once.
+        let run_at = at.as_secs() as i64 + i64::from(!delay.is_zero() && at.subsec_nanos() > 0);
         let done = sqlx::query(
             "UPDATE Jobs SET status = 'Pending', job = $1, run_at = $2, lock_by = NULL,
                              lock_at = NULL, attempts = 0
@@ -338,6 +394,9 @@ impl SqliteQueue {
         .bind(worker)
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 1 {
+            self.wake();
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -370,6 +429,9 @@ impl SqliteQueue {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if moved > 0 {
+            self.wake();
+        }
         Ok(moved)
     }
 
@@ -386,6 +448,9 @@ impl SqliteQueue {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        }
+        if moved > 0 {
+            self.wake();
         }
         Ok(moved)
     }
@@ -406,6 +471,9 @@ impl SqliteQueue {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if moved > 0 {
+            self.wake();
+        }
         Ok(moved)
     }
 

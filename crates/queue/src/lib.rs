@@ -13,14 +13,30 @@
 //! |---|---|---|
 //! | `ns:sync:data` | HASH | job id → job JSON ([`SyncJob`]) |
 //! | `ns:sync:meta:{id}` | HASH | apalis' per-job metadata: attempts, status, result, done_at |
-//! | `ns:sync:scheduled` | ZSET | job id → run-at (Unix seconds); every push lands here, delayed retries too |
+//! | `ns:sync:scheduled` | ZSET | job id → run-at (Unix seconds, with milliseconds as a fraction: see "Scores" below); every push lands here, delayed retries too |
 //! | `ns:sync:active` | LIST | ids promoted from `scheduled`, waiting for a worker |
 //! | `ns:sync:inflight:{worker}` | SET | ids a worker has taken |
 //! | `ns:sync:workers` | ZSET | worker name → last heartbeat |
 //! | `ns:sync:done`, `ns:sync:dead` | SET | apalis' finished ids (unused by our consumer, see [`consumer`]) |
-//! | `ns:sync:signal` | LIST | apalis' "work available" flag |
+//! | `ns:sync:signal` | LIST | apalis' "work available" flag (never written: apalis' push only sets it for jobs that skip `scheduled`, which ours never do) |
+//! | `ns:sync:wake` | LIST | wake-up tokens for idle workers, at most 64 (see [`wake`]) |
 //! | `ns:sync:idempotency:{merchant}:{event}:{sha256}` | STRING | dedupe claim → job id, expires after the dedupe window |
 //! | `ns:sync:entity:{merchant}:{kind}:{id}` | SET | ids of the unfinished jobs of one entity that may be coalesced ([`SyncJobV1::coalesce_entity`](salla_odoo_core::SyncJobV1::coalesce_entity)); see [`consumer`] |
+//!
+//! # Scores
+//! apalis' push script scores a new job with the current **whole** second, so it is due at once.
+//! Our own scripts (reschedule: retries, deferrals) score with a fractional part, `secs.mmm`, and
+//! the fetch compares with the current time to the millisecond: a job deferred by 1000 ms runs
+//! 1000 ms later, not up to a second later. Both read the same ZSET: whole-second scores (apalis',
+//! or jobs queued before this version) are simply fractions of zero, so jobs already queued still
+//! run, and a worker of the previous version (which compares with whole seconds) runs a fractional
+//! score at most a second late, never loses it. Stats and depth still count in whole seconds.
+//!
+//! # Idle pickup
+//! A fetch that leaves nothing due also answers when the next scheduled job comes due; an idle
+//! worker sleeps until then or its poll interval, whichever is first, and is woken earlier by a
+//! token in `ns:sync:wake` (see [`wake`]): a new job, a reschedule, a release. So neither a new job
+//! nor a deferred one waits for a poll tick; the poll is only the fallback for a lost token.
 //!
 //! # Failure handling
 //! Enqueueing is one Lua call that claims the dedupe key (`SETNX` + `EXPIRE` with the configured
@@ -35,6 +51,9 @@
 pub mod consumer;
 pub mod embedded;
 mod pusher;
+pub mod wake;
+
+pub use wake::Wakeups;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -177,6 +196,8 @@ impl QueueStats {
 #[derive(Clone)]
 pub struct RedisQueue {
     pub(crate) conn: ConnectionManager,
+    /// For the wake-up waiters' own connections (see [`wake`]).
+    client: std::sync::Arc<redis::Client>,
     pub(crate) apalis: ApalisConfig,
     pub(crate) config: QueueConfig,
     pusher: std::sync::Arc<pusher::Pusher>,
@@ -246,9 +267,11 @@ impl RedisQueue {
             conn: conn.clone(),
             apalis: apalis.clone(),
             limit: config.call_limit(),
+            wake: format!("{}:sync:wake", config.namespace),
         });
         Ok(Self {
             conn,
+            client: std::sync::Arc::new(client),
             apalis,
             config,
             pusher: std::sync::Arc::new(pusher),
@@ -280,6 +303,20 @@ impl RedisQueue {
 
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// The list whose tokens wake idle workers (see [`wake`]).
+    pub(crate) fn wake_key(&self) -> String {
+        format!("{}:sync:wake", self.config.namespace)
+    }
+
+    /// Wake-ups for one worker (see [`wake`]): a waiter task on a connection of its own.
+    pub fn wakeups(&self) -> Wakeups {
+        Wakeups::redis(
+            (*self.client).clone(),
+            self.wake_key(),
+            self.config.connect_timeout,
+        )
     }
 
     pub(crate) async fn bounded<T, F>(&self, fut: F) -> Result<T, QueueError>
@@ -611,7 +648,17 @@ impl Queue {
         worker: &str,
         max: usize,
     ) -> Result<Vec<consumer::Lease>, QueueError> {
-        delegate!(self, q => q.fetch(worker, max).await)
+        Ok(self.poll(worker, max).await?.leases)
+    }
+
+    /// [`Queue::fetch`], also saying when the next scheduled job comes due.
+    pub async fn poll(&self, worker: &str, max: usize) -> Result<consumer::Fetched, QueueError> {
+        delegate!(self, q => q.poll(worker, max).await)
+    }
+
+    /// Wake-ups for an idle worker of this queue (see [`wake`]).
+    pub fn wakeups(&self) -> Wakeups {
+        delegate!(self, q => q.wakeups())
     }
 
     pub async fn ack(&self, worker: &str, id: &str) -> Result<bool, QueueError> {

@@ -24,6 +24,8 @@
 //!   (`ns:sync:entity:{merchant}:{kind}:{id}`, see [`crate::consumer`]) in one pipelined call. The
 //!   index is advisory: should that call fail, the enqueue still succeeded (the job is stored) and
 //!   the job simply runs on its own; it is never a reason to answer an error.
+//! - In the same pipelined call, one wake-up token per stored job goes to `ns:sync:wake` (see
+//!   [`crate::wake`]); should it be lost, idle workers find the jobs at their next poll.
 //! - A caller that stops waiting (its client went away) does not stop its batch.
 //! - The first enqueue starts the batcher, on its runtime (where the queue's connection lives too);
 //!   it ends when the queue is dropped. Should it ever have stopped, the next enqueue starts another.
@@ -72,6 +74,8 @@ pub(crate) struct Target {
     pub apalis: ApalisConfig,
     /// Bound on one script call, including waiting on a reconnect in progress.
     pub limit: Duration,
+    /// The wake-up list (`ns:sync:wake`, see [`crate::wake`]).
+    pub wake: String,
 }
 
 /// The sending side, shared by every clone of a [`RedisQueue`](crate::RedisQueue).
@@ -181,6 +185,7 @@ async fn push_batch(target: Target, batch: Vec<Push>) {
         mut conn,
         apalis,
         limit,
+        wake,
     } = target;
     let outcome = tokio::time::timeout(limit, async {
         let (now, later) = apalis_redis::queries::push_tasks(&mut conn, &apalis, &tasks).await?;
@@ -207,18 +212,27 @@ async fn push_batch(target: Target, batch: Vec<Push>) {
     .unwrap_or(Err(QueueError::Timeout(limit)));
     if let Ok(outcomes) = &outcome {
         let mut pipe = redis::pipe();
-        let mut any = false;
+        let mut queued = 0;
         for ((index, (id, _, _)), outcome) in indexes.iter().zip(&waiters).zip(outcomes) {
+            if *outcome == Enqueued::Queued {
+                queued += 1;
+            }
             if let (Some(index), Enqueued::Queued) = (index, outcome) {
                 pipe.sadd(index, id).ignore();
                 pipe.expire(index, crate::consumer::INDEX_TTL_SECS).ignore();
-                any = true;
             }
         }
-        if any {
-            let indexed = tokio::time::timeout(limit, pipe.query_async::<()>(&mut conn)).await;
-            if !matches!(indexed, Ok(Ok(()))) {
-                tracing::warn!("coalescing index not written; those jobs run on their own");
+        if queued > 0 {
+            // One token per new job (up to the cap): as many idle workers wake as there is work.
+            let tokens = vec![1u8; queued.min(crate::wake::WAKE_CAP as usize)];
+            pipe.lpush(&wake, tokens).ignore();
+            pipe.ltrim(&wake, 0, (crate::wake::WAKE_CAP - 1) as isize)
+                .ignore();
+            let written = tokio::time::timeout(limit, pipe.query_async::<()>(&mut conn)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::warn!(
+                    "coalescing index or wake-up not written; those jobs run on their own, at the next poll"
+                );
             }
         }
     }

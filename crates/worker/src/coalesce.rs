@@ -22,6 +22,21 @@
 //! - Anything in the group that cannot be read for folding runs on its own after the others,
 //!   still under the lock.
 //!
+//! # The late claim
+//! The claim above happens once, after the lock is taken. A job of the same entity that arrives
+//! while the group runs, or that another worker fetched meanwhile and deferred (`entity_locked`),
+//! would otherwise run on its own afterwards (usually a stale skip, still Odoo calls). So when
+//! every run of the group reached its outcome, the worker claims the entity's waiting jobs a
+//! second time, just before it releases the lock, and [`plan`]s them together with the runs that
+//! just ended: a late job that a run covers (older than the state that run applied, by the same
+//! ranking) is logged coalesced into it without running; one that carries a newer state (or
+//! cannot be folded) runs there, still under the lock, when the worker still holds the store slot
+//! (a group), and otherwise (a job that ran alone: its slot went with its ack) goes back to the
+//! queue due at once, after the lock is released. A newer state is never dropped. A deferred job
+//! of a busy entity thus no longer waits out `worker.lock_busy_retry_ms`: the holder takes it.
+//! (A job deferred after the holder's late claim still waits; that window is one Redis round
+//! trip wide.)
+//!
 //! # Outcomes (sync log)
 //! A job that ran gets its own outcome, as always. A job covered by a run is older than that run
 //! (by the ranking above) and superseded by it, as it would have been found stale after it: it is

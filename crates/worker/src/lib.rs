@@ -614,6 +614,7 @@ impl<H: Handler> Worker<H> {
         // The entity's other waiting jobs, into this worker's leases (none for a job that never
         // coalesces: no round trip then).
         let room = coalesce::MAX_GROUP.saturating_sub(members.len());
+        let mut claimed_ids: Vec<String> = Vec::new();
         let claimed = if room > 0 && job.coalesce_entity().is_some() {
             match self
                 .inner
@@ -630,8 +631,87 @@ impl<H: Handler> Worker<H> {
         } else {
             Vec::new()
         };
-        let claimed_ids: Vec<String> = claimed.iter().map(|l| l.id.clone()).collect();
-        lock(&self.inner.held).extend(claimed_ids.iter().cloned());
+        members.extend(
+            self.admit(&db, claimed, started, &mut claimed_ids, &mut out)
+                .await,
+        );
+        // Late-claimed jobs that go back to the queue once the lock is released.
+        let mut after_unlock: Vec<(String, SyncJobV1, &'static str, Duration)> = Vec::new();
+        if members.len() == 1 {
+            let (id, only) = members.remove(0);
+            let (result, log_db) = self.handle_timed(&only, &db).await;
+            let ran = result.as_ref().ok().cloned().map(|h| (only.clone(), h));
+            // The late claim travels alongside the outcome's record (Redis and Postgres at once).
+            let (processed, late) = tokio::join!(
+                self.settle(log_db, &id, only, result, started, true),
+                self.late_claim(&job, ran.is_some(), 1)
+            );
+            if !matches!(
+                processed,
+                Processed::Applied | Processed::Skipped(_) | Processed::DeadLettered(_)
+            ) {
+                self.release_slot(job.merchant, &slot_id).await;
+            }
+            let ran =
+                ran.filter(|_| matches!(processed, Processed::Applied | Processed::Skipped(_)));
+            out.insert(0, processed);
+            let late = self
+                .admit(log_db, late, started, &mut claimed_ids, &mut out)
+                .await;
+            // The store slot went with the ack: a late job that must run goes back to the queue.
+            out.extend(
+                self.settle_late(
+                    log_db,
+                    ran.into_iter().collect(),
+                    late,
+                    started,
+                    false,
+                    &mut after_unlock,
+                )
+                .await,
+            );
+        } else {
+            metrics::counter!("salla_odoo_jobs_coalesced_total", "kind" => job.kind.as_str())
+                .increment(members.len() as u64 - 1);
+            let (mut group, ran) = self.run_group(&db, members, started).await;
+            if let Some(ran) = ran {
+                let late = self.late_claim(&job, true, ran.len()).await;
+                let late = self
+                    .admit(&db, late, started, &mut claimed_ids, &mut out)
+                    .await;
+                group.extend(
+                    self.settle_late(&db, ran, late, started, true, &mut after_unlock)
+                        .await,
+                );
+            }
+            group.append(&mut out);
+            out = group;
+            self.release_slot(job.merchant, &slot_id).await;
+        }
+        release_lock(entity_lock).await;
+        for (id, j, why, delay) in after_unlock {
+            out.push(self.defer_for(&id, &j, why, delay).await);
+        }
+        let mut held = lock(&self.inner.held);
+        for id in &claimed_ids {
+            held.remove(id);
+        }
+        out
+    }
+
+    /// Claimed leases into group members: each counted as held; poison and undecodable ones are
+    /// dead-lettered (their outcomes go to `out`).
+    async fn admit(
+        &self,
+        db: &Db,
+        claimed: Vec<Lease>,
+        started: Instant,
+        claimed_ids: &mut Vec<String>,
+        out: &mut Vec<Processed>,
+    ) -> Vec<(String, SyncJobV1)> {
+        lock(&self.inner.held).extend(claimed.iter().map(|l| l.id.clone()));
+        claimed_ids.extend(claimed.iter().map(|l| l.id.clone()));
+        let mut members = Vec::with_capacity(claimed.len());
         for l in claimed {
             match l.job {
                 Ok(SyncJob::V1(j)) if l.starts <= self.inner.config.max_starts => {
@@ -643,38 +723,138 @@ impl<H: Handler> Worker<H> {
                         l.starts - 1
                     );
                     out.push(
-                        self.dead_letter(&db, &l.id, j, "poison", error, started, false)
+                        self.dead_letter(db, &l.id, j, "poison", error, started, false)
                             .await,
                     );
                 }
                 Err(u) => out.push(self.dead_letter_undecodable(&l.id, &u).await),
             }
         }
-        if members.len() == 1 {
-            let (id, only) = members.remove(0);
-            let (result, log_db) = self.handle_timed(&only, &db).await;
-            let processed = self.settle(log_db, &id, only, result, started, true).await;
-            if !matches!(
-                processed,
-                Processed::Applied | Processed::Skipped(_) | Processed::DeadLettered(_)
-            ) {
-                self.release_slot(job.merchant, &slot_id).await;
+        members
+    }
+
+    /// The late claim (see [`coalesce`], "The late claim"): just before the entity lock is
+    /// released, the entity's jobs that arrived or were deferred while the group ran. Only when
+    /// the group's runs all reached an outcome (`ok`); at most enough to fill a group of `ran`.
+    async fn late_claim(&self, job: &SyncJobV1, ok: bool, ran: usize) -> Vec<Lease> {
+        if !ok || job.coalesce_entity().is_none() {
+            return Vec::new();
+        }
+        let room = coalesce::MAX_GROUP.saturating_sub(ran);
+        match self
+            .inner
+            .queue
+            .claim_coalesced(&self.inner.id, job, room)
+            .await
+        {
+            Ok(late) => late,
+            Err(e) => {
+                tracing::warn!(error = %e, "late claim failed; those jobs run on their own");
+                Vec::new()
             }
-            out.insert(0, processed);
-        } else {
-            metrics::counter!("salla_odoo_jobs_coalesced_total", "kind" => job.kind.as_str())
-                .increment(members.len() as u64 - 1);
-            let mut group = self.run_group(&db, members, started).await;
-            group.append(&mut out);
-            out = group;
-            self.release_slot(job.merchant, &slot_id).await;
         }
-        release_lock(entity_lock).await;
-        let mut held = lock(&self.inner.held);
-        for id in &claimed_ids {
-            held.remove(id);
+    }
+
+    /// Settle the late-claimed `late` against the runs that just ended, `ran` (each with what it
+    /// did): a late job that [`coalesce::plan`] covers by one of them is coalesced into it
+    /// (skipped); one that carries a newer state, or cannot be folded, runs here when `can_run`
+    /// (the lock and the store slot are still held), else goes back to the queue, due at once,
+    /// after the lock is released (`after_unlock`). A late run that fails sends the rest back with
+    /// its delay. Never is a newer state dropped: only what a run already applied is skipped.
+    async fn settle_late(
+        &self,
+        db: &Db,
+        ran: Vec<(SyncJobV1, Handled)>,
+        late: Vec<(String, SyncJobV1)>,
+        started: Instant,
+        can_run: bool,
+        after_unlock: &mut Vec<(String, SyncJobV1, &'static str, Duration)>,
+    ) -> Vec<Processed> {
+        if late.is_empty() {
+            return Vec::new();
         }
-        out
+        metrics::counter!("salla_odoo_jobs_late_claimed_total").increment(late.len() as u64);
+        if ran.is_empty() {
+            for (id, j) in late {
+                after_unlock.push((id, j, "coalesced_retry", self.inner.config.lock_busy_retry));
+            }
+            return Vec::new();
+        }
+        let n = ran.len();
+        let plan = {
+            let jobs: Vec<&SyncJobV1> = ran
+                .iter()
+                .map(|(j, _)| j)
+                .chain(late.iter().map(|(_, j)| j))
+                .collect();
+            coalesce::plan(&jobs)
+        };
+        let job_at = |i: usize| -> &SyncJobV1 { if i < n { &ran[i].0 } else { &late[i - n].1 } };
+        let mut handled: Vec<Option<Handled>> = plan
+            .runs
+            .iter()
+            .map(|&i| (i < n).then(|| ran[i].1.clone()))
+            .collect();
+        let mut out: Vec<Option<Processed>> = vec![None; late.len()];
+        let mut stop: Option<(&'static str, Duration)> = None;
+        let mut log_db = db;
+        if can_run {
+            for (r, &i) in plan.runs.iter().enumerate() {
+                if i < n {
+                    continue;
+                }
+                let (id, job) = &late[i - n];
+                let (result, on) = self.handle_timed(job, log_db).await;
+                log_db = on;
+                let ok = result.as_ref().ok().cloned();
+                let wait = match &result {
+                    Err(SyncError::Throttled { retry_after, .. }) => {
+                        Some(("throttled", *retry_after))
+                    }
+                    _ => None,
+                };
+                let processed = self
+                    .settle(log_db, id, job.clone(), result, started, false)
+                    .await;
+                match (&processed, ok) {
+                    (Processed::Applied | Processed::Skipped(_), Some(h)) => handled[r] = Some(h),
+                    (Processed::Retried(delay), _) => stop = Some(("coalesced_retry", *delay)),
+                    _ => {
+                        stop = Some(
+                            wait.unwrap_or(("coalesced_retry", self.inner.config.lock_busy_retry)),
+                        )
+                    }
+                }
+                out[i - n] = Some(processed);
+                if stop.is_some() {
+                    break;
+                }
+            }
+        }
+        for (k, (id, job)) in late.iter().enumerate() {
+            if out[k].is_some() {
+                continue;
+            }
+            let i = n + k;
+            let run = plan.covered[i].and_then(|r| handled[r].as_ref().map(|h| (r, h)));
+            match run {
+                Some((r, h)) => {
+                    let into = job_at(plan.runs[r]);
+                    out[k] = Some(
+                        self.settle_coalesced(log_db, id, job, into, h, started)
+                            .await,
+                    );
+                }
+                None => {
+                    let (why, delay) = match stop {
+                        Some(s) => s,
+                        None => ("late_claim", Duration::ZERO),
+                    };
+                    after_unlock.push((id.clone(), job.clone(), why, delay));
+                }
+            }
+        }
+        out.into_iter().flatten().collect()
     }
 
     /// The handler on `job` under `worker.job_timeout_secs`, and where to record its outcome (the
@@ -705,12 +885,14 @@ impl<H: Handler> Worker<H> {
     /// outcome is recorded as for any job, each covered job's as its run's; on a failure the jobs
     /// without an outcome go back to the queue (see [`coalesce`], "Failures"). The lead's store
     /// slot is the caller's to release.
+    /// Also returns each run with what it did, when every run reached its outcome (for the late
+    /// claim).
     async fn run_group(
         &self,
         db: &Db,
         members: Vec<(String, SyncJobV1)>,
         started: Instant,
-    ) -> Vec<Processed> {
+    ) -> (Vec<Processed>, Option<Vec<(SyncJobV1, Handled)>>) {
         let plan = {
             let jobs: Vec<&SyncJobV1> = members.iter().map(|(_, j)| j).collect();
             coalesce::plan(&jobs)
@@ -763,7 +945,17 @@ impl<H: Handler> Worker<H> {
                 }
             });
         }
-        out.into_iter().flatten().collect()
+        let ran = match stop {
+            Some(_) => None,
+            None => Some(
+                plan.runs
+                    .iter()
+                    .zip(handled)
+                    .filter_map(|(&i, h)| Some((members[i].1.clone(), h?)))
+                    .collect(),
+            ),
+        };
+        (out.into_iter().flatten().collect(), ran)
     }
 
     /// Record the outcome of `job`, covered by the run of `into` that ended `handled`, and end it.
@@ -1165,6 +1357,8 @@ impl<H: Handler> Worker<H> {
 
         let mut running: JoinSet<Vec<Processed>> = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        // Wake-ups when work arrives (see `salla_odoo_queue::wake`); the poll is the fallback.
+        let mut wakeups = self.inner.queue.wakeups();
         loop {
             while let Some(done) = running.try_join_next() {
                 if let Err(e) = done {
@@ -1173,9 +1367,12 @@ impl<H: Handler> Worker<H> {
             }
             let free = cfg.concurrency.saturating_sub(running.len());
             let mut fetched = 0;
+            let mut next_due = None;
             if free > 0 {
-                match self.inner.queue.fetch(&self.inner.id, free).await {
-                    Ok(leases) => {
+                match self.inner.queue.poll(&self.inner.id, free).await {
+                    Ok(polled) => {
+                        let leases = polled.leases;
+                        next_due = polled.next_due;
                         fetched = leases.len();
                         for group in self.group(leases) {
                             let me = self.clone();
@@ -1191,19 +1388,29 @@ impl<H: Handler> Worker<H> {
             }
             if free == 0 {
                 // Full: nothing to fetch until a job ends, so no polling timer (each would wake
-                // the process for nothing while every job waits on Odoo).
+                // the process for nothing while every job waits on Odoo), and no wake-up token
+                // taken from a worker that has room.
+                wakeups.want(false);
                 tokio::select! {
                     _ = &mut shutdown => break,
                     _ = running.join_next() => {}
                 }
                 continue;
             }
+            // Room left: look again when woken (a job queued or put back), when the next
+            // scheduled job comes due, when a job ends, or at the poll interval, the fallback.
+            wakeups.want(true);
+            let wait = next_due
+                .map_or(cfg.poll, |d| d.min(cfg.poll))
+                .max(Duration::from_millis(1));
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = running.join_next(), if !running.is_empty() => {}
-                () = tokio::time::sleep(cfg.poll) => {}
+                () = tokio::time::sleep(wait) => {}
+                () = wakeups.notified() => {}
             }
         }
+        drop(wakeups);
 
         tracing::info!(
             in_flight = running.len(),
