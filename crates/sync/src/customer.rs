@@ -255,15 +255,11 @@ impl<M: IdMap> Engine<'_, M> {
         let mut found: Option<(Id, Record)> = None;
         if let Some(m) = mapped {
             if stale_reason(entity::CUSTOMER, c.id, m.source_version, version).is_some() {
-                // Newer data is already in Odoo: use the partner, change nothing.
-                if self
-                    .read("res.partner", m.odoo_id, &["id"])
-                    .await?
-                    .is_some()
-                {
-                    self.touch("res.partner", m.odoo_id);
-                    return Ok(m.odoo_id);
-                }
+                // Newer data is already in Odoo: use the partner, change nothing, read nothing (the
+                // id map names it; partners are archived, not deleted, and an order naming one that
+                // was deleted fails in Odoo rather than writing anything).
+                self.touch("res.partner", m.odoo_id);
+                return Ok(m.odoo_id);
             } else if let Some(rec) = self.read("res.partner", m.odoo_id, &fields).await? {
                 found = Some((m.odoo_id, rec));
             }
@@ -273,15 +269,23 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let country_id = self.country_id(input.country_code.as_deref()).await?;
         let vals = partner_vals(&input, country_id, self.caps.partner_mobile, &mark);
-        let id = match found {
-            Some((id, rec)) => {
-                self.write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
-                    .await?;
-                id
-            }
+        let written = match found {
+            Some((id, rec)) => self
+                .write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
+                .await
+                .map(|_| id),
             // Under the customer's lock, nobody else is creating it.
-            None => self.odoo.create("res.partner", vals).await?,
+            None => self
+                .odoo
+                .create("res.partner", vals)
+                .await
+                .map_err(Into::into),
         };
+        if written.is_err() && country_id.is_some() {
+            // The kept country id may be what Odoo refused: the retry asks again.
+            self.forget_countries(&[input.country_code.as_deref()]);
+        }
+        let id = written?;
         idmap::put(
             self.ids,
             merchant,
@@ -437,11 +441,20 @@ impl<M: IdMap> Engine<'_, M> {
             return Ok(Some(id));
         }
         let guard = self.lock(&format!("delivery:{parent_id}")).await?;
-        let id = match self.identical_child(parent_id, &vals).await? {
-            Some(id) => id,
-            None => self.odoo.create("res.partner", vals).await?,
+        let id = match self.identical_child(parent_id, &vals).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => self
+                .odoo
+                .create("res.partner", vals)
+                .await
+                .map_err(Into::into),
+            Err(e) => Err(e),
         };
         guard.release().await;
+        if id.is_err() && country_id.is_some() {
+            self.forget_countries(&[shipping_country(shipping).as_deref()]);
+        }
+        let id = id?;
         self.touch("res.partner", id);
         Ok(Some(id))
     }
