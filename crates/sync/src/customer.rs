@@ -196,6 +196,28 @@ pub fn keep_foreign_ref(current: &Record, mut vals: Map<String, Value>) -> Map<S
     vals
 }
 
+/// Every field [`delivery_vals`] may set.
+const DELIVERY_FIELDS: &[&str] = &[
+    "parent_id",
+    "type",
+    "name",
+    "street",
+    "street2",
+    "city",
+    "zip",
+    "country_id",
+    "phone",
+    "email",
+];
+
+/// The first of `children` with exactly these values.
+fn identical(children: &[Record], vals: &Map<String, Value>) -> Option<Id> {
+    children
+        .iter()
+        .find(|c| crate::engine::diff(c, vals).is_empty())
+        .and_then(|c| c.get("id").and_then(Value::as_i64))
+}
+
 const PARTNER_FIELDS: &[&str] = &["name", "email", "phone", "city", "country_id", "ref"];
 
 /// Rows asked for when matching a partner by marker and email at once.
@@ -260,7 +282,7 @@ impl<M: IdMap> Engine<'_, M> {
                 // was deleted fails in Odoo rather than writing anything).
                 self.touch("res.partner", m.odoo_id);
                 return Ok(m.odoo_id);
-            } else if let Some(rec) = self.read("res.partner", m.odoo_id, &fields).await? {
+            } else if let Some(rec) = self.partner_with_addresses(m.odoo_id, &fields).await? {
                 found = Some((m.odoo_id, rec));
             }
         }
@@ -298,6 +320,44 @@ impl<M: IdMap> Engine<'_, M> {
         .await?;
         self.touch("res.partner", id);
         Ok(id)
+    }
+
+    /// The partner `id` (archived included) read with `fields`, and in the same `search_read` its
+    /// active delivery addresses, kept for [`Engine::ensure_delivery_address`] (an order's customer
+    /// and its address cost one call, not two).
+    async fn partner_with_addresses(&self, id: Id, fields: &[&str]) -> Res<Option<Record>> {
+        let mut all: Vec<&str> = fields.to_vec();
+        for f in DELIVERY_FIELDS {
+            if !all.contains(f) {
+                all.push(f);
+            }
+        }
+        // Naming `active` lifts Odoo's implicit active filter for the whole domain: each side
+        // says what it wants.
+        let domain = Domain::or(
+            Domain::new().eq("id", id).is_in("active", [true, false]),
+            Domain::new()
+                .eq("parent_id", id)
+                .eq("type", "delivery")
+                .eq("active", true),
+        );
+        let recs: Vec<Record> = self
+            .odoo
+            .search_read(
+                "res.partner",
+                &domain,
+                &all,
+                &SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let (mut me, children): (Vec<Record>, Vec<Record>) = recs
+            .into_iter()
+            .partition(|r| r.get("id").and_then(Value::as_i64) == Some(id));
+        *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, children));
+        Ok(me.pop())
     }
 
     /// Marker, then email, then phone, among top-level partners (archived included for the marker).
@@ -436,7 +496,19 @@ impl<M: IdMap> Engine<'_, M> {
         let Some(vals) = delivery_vals(shipping, fallback_name, parent_id, country_id) else {
             return Ok(None);
         };
-        if let Some(id) = self.identical_child(parent_id, &vals).await? {
+        // The addresses read with the customer in this job, else a look-up.
+        let kept = self
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(p, _)| *p == parent_id)
+            .map(|(_, children)| identical(&children, &vals));
+        let hit = match kept {
+            Some(hit) => hit,
+            None => self.identical_child(parent_id, &vals).await?,
+        };
+        if let Some(id) = hit {
             self.touch("res.partner", id);
             return Ok(Some(id));
         }
@@ -476,10 +548,7 @@ impl<M: IdMap> Engine<'_, M> {
                 },
             )
             .await?;
-        Ok(children
-            .iter()
-            .find(|c| crate::engine::diff(c, vals).is_empty())
-            .and_then(|c| c.get("id").and_then(Value::as_i64)))
+        Ok(identical(&children, vals))
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct Engine<'a, M: IdMap> {
     /// fields the status steps need ([`Engine::snapshot_fields`]), so one read serves the look-up,
     /// the update and every step after it.
     order_snap: Mutex<Option<(Id, Record)>>,
+    /// A partner's active delivery addresses, read with the partner in this job (taken by the
+    /// order's delivery address look-up).
+    pub addresses: Mutex<Option<(Id, Vec<Record>)>>,
     /// The store's Salla API for fetch on demand ([`crate::fetch`]); `None`: the behaviour without
     /// the API, exactly.
     pub fetch: Option<&'a dyn SallaFetch>,
@@ -53,6 +56,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
             created_at,
             touched: Mutex::new(BTreeMap::new()),
             order_snap: Mutex::new(None),
+            addresses: Mutex::new(None),
             fetch: None,
             refund_event: false,
         })
