@@ -291,6 +291,7 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let country_id = self.country_id(input.country_code.as_deref()).await?;
         let vals = partner_vals(&input, country_id, self.caps.partner_mobile, &mark);
+        let created = found.is_none();
         let written = match found {
             Some((id, rec)) => self
                 .write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
@@ -308,6 +309,11 @@ impl<M: IdMap> Engine<'_, M> {
             self.forget_countries(&[input.country_code.as_deref()]);
         }
         let id = written?;
+        if created {
+            // A partner made now has no delivery addresses: the order's address look-up need not
+            // ask (it still asks again under its lock before creating one).
+            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, Vec::new()));
+        }
         idmap::put(
             self.ids,
             merchant,
