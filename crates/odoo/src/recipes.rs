@@ -6,6 +6,12 @@
 //! [`Step::AlreadyDone`] instead of raising Odoo's "must be in draft" or creating a second invoice.
 //! A step that ends in an unexpected state (a wizard came back, nothing was validated) is an
 //! [`Error::Workflow`], which is permanent.
+//!
+//! Each recipe has an `_in` form for a caller that has just read that state (with the other fields
+//! it needs, in one read): it acts on what was read instead of reading again. An action whose answer
+//! already says how it ended is not followed by a read (`action_post` posts or raises;
+//! `button_validate` answers `true` once the delivery is done; the invoicing wizard's action names
+//! the invoice it made); where the answer does not say, the state is read after it as before.
 
 use serde_json::{Map, Value, json};
 

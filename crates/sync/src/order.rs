@@ -547,49 +547,14 @@ impl<M: IdMap> Engine<'_, M> {
         // Never `currency_id`: Odoo recomputes it from the pricelist.
         header.insert("pricelist_id".into(), json!(pricelist));
 
-        let updated = match existing {
-            Some(id) => match self
-                .update_order(id, &header, &desired, &tax_field, &plan)
-                .await?
-            {
-                Some(w) => Some((id, w)),
-                // The id map's order is gone from Odoo: its marker, else a new order.
-                None => match self.find_order_by_marker(order.id).await? {
-                    Some(other) if other != id => self
-                        .update_order(other, &header, &desired, &tax_field, &plan)
-                        .await?
-                        .map(|w| (other, w)),
-                    _ => None,
-                },
-            },
-            None => None,
-        };
-        let (order_id, written) = match updated {
-            Some(u) => u,
-            None => {
-                let mut vals = header;
-                vals.insert(
-                    "order_line".into(),
-                    Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
-                );
-                let id = self.odoo.create("sale.order", vals).await?;
-                // A new quotation: nothing to read to know its state.
-                let mut snap = Map::new();
-                snap.insert("state".into(), json!("draft"));
-                snap.insert("locked".into(), json!(false));
-                snap.insert("picking_ids".into(), json!([]));
-                snap.insert("invoice_ids".into(), json!([]));
-                self.keep_order(id, snap);
-                (
-                    id,
-                    Written {
-                        lines: true,
-                        editable: true,
-                        ..Written::default()
-                    },
-                )
-            }
-        };
+        let written = self
+            .write_order(order.id, existing, header, desired, &tax_field, &plan)
+            .await;
+        if written.is_err() {
+            // The kept pricelist may be what Odoo refused: the retry resolves it again.
+            self.forget_pricelist(&currency);
+        }
+        let (order_id, written) = written?;
         // The id map first: a total that fails below leaves the order findable for the replay.
         idmap::put(
             self.ids,
@@ -627,6 +592,62 @@ impl<M: IdMap> Engine<'_, M> {
         Ok(Applied::Applied {
             odoo_ids: self.touched(),
             note: (!notes.is_empty()).then(|| notes.join("; ")),
+        })
+    }
+
+    /// The order written: the existing one (`existing`, or the one its marker finds if that is
+    /// gone) brought up to date, else a new one. Its id and what was written.
+    async fn write_order(
+        &self,
+        salla_id: u64,
+        existing: Option<Id>,
+        header: Map<String, Value>,
+        desired: Vec<Map<String, Value>>,
+        tax_field: &str,
+        plan: &crate::currency::AmountPlan,
+    ) -> Res<(Id, Written)> {
+        let updated = match existing {
+            Some(id) => match self
+                .update_order(id, &header, &desired, tax_field, plan)
+                .await?
+            {
+                Some(w) => Some((id, w)),
+                // The id map's order is gone from Odoo: its marker, else a new order.
+                None => match self.find_order_by_marker(salla_id).await? {
+                    Some(other) if other != id => self
+                        .update_order(other, &header, &desired, tax_field, plan)
+                        .await?
+                        .map(|w| (other, w)),
+                    _ => None,
+                },
+            },
+            None => None,
+        };
+        Ok(match updated {
+            Some(u) => u,
+            None => {
+                let mut vals = header;
+                vals.insert(
+                    "order_line".into(),
+                    Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
+                );
+                let id = self.odoo.create("sale.order", vals).await?;
+                // A new quotation: nothing to read to know its state.
+                let mut snap = Map::new();
+                snap.insert("state".into(), json!("draft"));
+                snap.insert("locked".into(), json!(false));
+                snap.insert("picking_ids".into(), json!([]));
+                snap.insert("invoice_ids".into(), json!([]));
+                self.keep_order(id, snap);
+                (
+                    id,
+                    Written {
+                        lines: true,
+                        editable: true,
+                        ..Written::default()
+                    },
+                )
+            }
         })
     }
 

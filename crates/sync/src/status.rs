@@ -1,7 +1,9 @@
 //! Order status → Odoo steps, through the store's status map (slug → [`OrderStep`]).
 //!
-//! Each step reads Odoo's current state first (the recipes of the `odoo` crate do), so applying a status
-//! twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
+//! Each step acts on Odoo's current state, read first: the order is read once per job (by the sync of
+//! the nested order, with its state, deliveries and invoices: [`Engine::order_snapshot`]) and handed
+//! to the recipes' `_in` forms, and what a step changes is read back with what the next step needs.
+//! So applying a status twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
 //! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. The order inside the status
 //! entry is applied first: it creates the order Odoo does not have yet, and brings a quotation up to date
 //! (an `order.updated` older than the status entry is skipped as stale when it arrives later).
