@@ -6,6 +6,12 @@
 //! [`Step::AlreadyDone`] instead of raising Odoo's "must be in draft" or creating a second invoice.
 //! A step that ends in an unexpected state (a wizard came back, nothing was validated) is an
 //! [`Error::Workflow`], which is permanent.
+//!
+//! Each recipe has an `_in` form for a caller that has just read that state (with the other fields
+//! it needs, in one read): it acts on what was read instead of reading again. An action whose answer
+//! already says how it ended is not followed by a read (`action_post` posts or raises;
+//! `button_validate` answers `true` once the delivery is done; the invoicing wizard's action names
+//! the invoice it made); where the answer does not say, the state is read after it as before.
 
 use serde_json::{Map, Value, json};
 
@@ -64,6 +70,9 @@ fn str_field<'a>(rec: &'a Record, name: &str) -> &'a str {
     rec.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// What [`Client::register_payment`] reads of the invoice.
+pub const PAYMENT_FIELDS: &[&str] = &["state", "payment_state", "amount_residual"];
+
 /// A call context from key/value pairs, e.g. `ctx(&[("active_model", json!("sale.order"))])`.
 pub fn ctx(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
@@ -96,21 +105,36 @@ impl Client {
         let order = self
             .read_required("sale.order", order_id, &["state"])
             .await?;
-        match str_field(&order, "state") {
+        self.confirm_sale_order_in(order_id, str_field(&order, "state"), &[])
+            .await
+            .map(|(step, _)| step)
+    }
+
+    /// [`Client::confirm_sale_order`] for an order whose `state` was just read: confirmed when a
+    /// quotation, then read once more with `state` and `fields` (what the caller needs next, e.g.
+    /// the deliveries confirmation made), which checks the confirmation. The record read is
+    /// returned when the order was confirmed now.
+    pub async fn confirm_sale_order_in(
+        &self,
+        order_id: Id,
+        state: &str,
+        fields: &[&str],
+    ) -> Result<(Step, Option<Record>)> {
+        match state {
             "draft" | "sent" => {
                 self.call(&Call::new("sale.order", "action_confirm").ids(&[order_id]))
                     .await?;
-                let after = self
-                    .read_required("sale.order", order_id, &["state"])
-                    .await?;
+                let mut read = vec!["state"];
+                read.extend(fields.iter().filter(|f| **f != "state"));
+                let after = self.read_required("sale.order", order_id, &read).await?;
                 match str_field(&after, "state") {
-                    "sale" | "done" => Ok(Step::Done),
+                    "sale" | "done" => Ok((Step::Done, Some(after))),
                     other => Err(Error::workflow(format!(
                         "sale.order {order_id} is {other:?} after action_confirm"
                     ))),
                 }
             }
-            "sale" | "done" => Ok(Step::AlreadyDone),
+            "sale" | "done" => Ok((Step::AlreadyDone, None)),
             other => Err(Error::workflow(format!(
                 "sale.order {order_id} is {other:?} and cannot be confirmed"
             ))),
@@ -133,17 +157,26 @@ impl Client {
         let order = self
             .read_required("sale.order", order_id, &["state", "invoice_ids"])
             .await?;
-        let state = str_field(&order, "state");
+        let invoice_ids = x2many_ids(order.get("invoice_ids").unwrap_or(&Value::Null));
+        self.invoice_sale_order_in(order_id, str_field(&order, "state"), &invoice_ids)
+            .await
+    }
+
+    /// [`Client::invoice_sale_order`] for an order whose `state` and `invoice_ids` were just read.
+    /// When the wizard's answer names the invoice it made (`res_id`, transcript A16), that is the
+    /// invoice (a draft); otherwise the order's invoices are read again.
+    pub async fn invoice_sale_order_in(
+        &self,
+        order_id: Id,
+        state: &str,
+        invoice_ids: &[Id],
+    ) -> Result<Invoicing> {
         if !matches!(state, "sale" | "done") {
             return Err(Error::workflow(format!(
                 "sale.order {order_id} is {state:?}; only confirmed orders are invoiced"
             )));
         }
-        let existing = self
-            .live_invoices(&x2many_ids(
-                order.get("invoice_ids").unwrap_or(&Value::Null),
-            ))
-            .await?;
+        let existing = self.live_invoices(invoice_ids).await?;
         if !existing.is_empty() {
             return Ok(Invoicing {
                 invoice_ids: existing,
@@ -161,21 +194,31 @@ impl Client {
             .with_context(context.clone())
             .create("sale.advance.payment.inv", vals)
             .await?;
-        self.call(
-            &Call::new("sale.advance.payment.inv", "create_invoices")
-                .ids(&[wizard])
-                .context(context),
-        )
-        .await?;
-        // Re-read rather than trusting the action's res_id (it may carry a domain for several invoices).
-        let order = self
-            .read_required("sale.order", order_id, &["invoice_ids"])
+        let action = self
+            .call(
+                &Call::new("sale.advance.payment.inv", "create_invoices")
+                    .ids(&[wizard])
+                    .context(context),
+            )
             .await?;
-        let invoice_ids = self
-            .live_invoices(&x2many_ids(
-                order.get("invoice_ids").unwrap_or(&Value::Null),
-            ))
-            .await?;
+        // A form action names its one invoice; a list action (several invoices) carries a domain
+        // instead: then the order's invoices are read again.
+        let named = action
+            .get("res_id")
+            .and_then(Value::as_i64)
+            .filter(|id| *id > 0);
+        let invoice_ids = match named {
+            Some(id) => vec![id],
+            None => {
+                let order = self
+                    .read_required("sale.order", order_id, &["invoice_ids"])
+                    .await?;
+                self.live_invoices(&x2many_ids(
+                    order.get("invoice_ids").unwrap_or(&Value::Null),
+                ))
+                .await?
+            }
+        };
         if invoice_ids.is_empty() {
             return Err(Error::workflow(format!(
                 "create_invoices made no invoice for sale.order {order_id}"
@@ -192,19 +235,19 @@ impl Client {
         let inv = self
             .read_required("account.move", invoice_id, &["state"])
             .await?;
-        match str_field(&inv, "state") {
+        self.post_invoice_in(invoice_id, str_field(&inv, "state"))
+            .await
+    }
+
+    /// [`Client::post_invoice`] for an invoice whose `state` is known (just read, or a draft the
+    /// invoicing wizard just made). `action_post` posts or raises (transcript A19, B39), so its
+    /// answer is enough: nothing is read after it.
+    pub async fn post_invoice_in(&self, invoice_id: Id, state: &str) -> Result<Step> {
+        match state {
             "draft" => {
                 self.call(&Call::new("account.move", "action_post").ids(&[invoice_id]))
                     .await?;
-                let after = self
-                    .read_required("account.move", invoice_id, &["state"])
-                    .await?;
-                match str_field(&after, "state") {
-                    "posted" => Ok(Step::Done),
-                    other => Err(Error::workflow(format!(
-                        "account.move {invoice_id} is {other:?} after action_post"
-                    ))),
-                }
+                Ok(Step::Done)
             }
             "posted" => Ok(Step::AlreadyDone),
             other => Err(Error::workflow(format!(
@@ -229,17 +272,28 @@ impl Client {
     /// `active_ids`); `action_create_payments` answers a window action whose `res_id` is the
     /// payment.
     pub async fn register_payment(&self, invoice_id: Id, req: &PaymentRequest) -> Result<Payment> {
-        const FIELDS: &[&str] = &["state", "payment_state", "amount_residual"];
         let inv = self
-            .read_required("account.move", invoice_id, FIELDS)
+            .read_required("account.move", invoice_id, PAYMENT_FIELDS)
             .await?;
-        let state = str_field(&inv, "state");
+        self.register_payment_in(invoice_id, &inv, req).await
+    }
+
+    /// [`Client::register_payment`] for an invoice just read with (at least)
+    /// [`PAYMENT_FIELDS`].
+    pub async fn register_payment_in(
+        &self,
+        invoice_id: Id,
+        inv: &Record,
+        req: &PaymentRequest,
+    ) -> Result<Payment> {
+        const FIELDS: &[&str] = PAYMENT_FIELDS;
+        let state = str_field(inv, "state");
         if state != "posted" {
             return Err(Error::workflow(format!(
                 "account.move {invoice_id} is {state:?}; only posted invoices are paid"
             )));
         }
-        let payment_state = str_field(&inv, "payment_state").to_owned();
+        let payment_state = str_field(inv, "payment_state").to_owned();
         if let Some(memo) = &req.memo
             && let Some(found) = self.payments_by_memo(memo).await?.first()
         {
@@ -349,11 +403,18 @@ impl Client {
     /// `quantity_done`; 17+: `quantity` + `picked` — then `button_validate` without backorder (16 also skips
     /// the immediate-transfer wizard). Already `done` → [`Step::AlreadyDone`].
     pub async fn validate_delivery(&self, picking_id: Id) -> Result<Step> {
-        let caps = self.capabilities().await?;
         let picking = self
             .read_required("stock.picking", picking_id, &["state", "move_ids"])
             .await?;
-        match str_field(&picking, "state") {
+        self.validate_delivery_in(picking_id, &picking).await
+    }
+
+    /// [`Client::validate_delivery`] for a picking just read with `state` and `move_ids`.
+    /// `button_validate` answers `true` once the delivery is done (transcript A21) and a window
+    /// action when a wizard stops it; only another answer makes it read the state again.
+    pub async fn validate_delivery_in(&self, picking_id: Id, picking: &Record) -> Result<Step> {
+        let caps = self.capabilities().await?;
+        match str_field(picking, "state") {
             "done" => return Ok(Step::AlreadyDone),
             "cancel" => {
                 return Err(Error::workflow(format!(
@@ -410,6 +471,9 @@ impl Client {
                 "button_validate on stock.picking {picking_id} returned the wizard {model}; nothing was validated"
             )));
         }
+        if result == Value::Bool(true) {
+            return Ok(Step::Done);
+        }
         let after = self
             .read_required("stock.picking", picking_id, &["state"])
             .await?;
@@ -427,11 +491,17 @@ impl Client {
             .read_required("sale.order", order_id, &["picking_ids"])
             .await?;
         let picking_ids = x2many_ids(order.get("picking_ids").unwrap_or(&Value::Null));
+        self.validate_deliveries_in(&picking_ids).await
+    }
+
+    /// [`Client::validate_order_deliveries`] for an order whose `picking_ids` were just read: one
+    /// read of the pickings, then each open outgoing one validated.
+    pub async fn validate_deliveries_in(&self, picking_ids: &[Id]) -> Result<Vec<(Id, Step)>> {
         let pickings: Vec<Record> = self
             .read(
                 "stock.picking",
-                &picking_ids,
-                &["state", "picking_type_code"],
+                picking_ids,
+                &["state", "picking_type_code", "move_ids"],
             )
             .await?;
         let mut out = Vec::new();
@@ -443,7 +513,7 @@ impl Client {
             if (!code.is_empty() && code != "outgoing") || str_field(p, "state") == "cancel" {
                 continue;
             }
-            out.push((id, self.validate_delivery(id).await?));
+            out.push((id, self.validate_delivery_in(id, p).await?));
         }
         Ok(out)
     }
@@ -523,7 +593,12 @@ impl Client {
             &["state"]
         };
         let order = self.read_required("sale.order", order_id, fields).await?;
-        let state = str_field(&order, "state");
+        self.cancel_sale_order_in(order_id, &order).await
+    }
+
+    /// [`Client::cancel_sale_order`] for an order just read with `state` (and `locked` on 17+).
+    pub async fn cancel_sale_order_in(&self, order_id: Id, order: &Record) -> Result<Step> {
+        let state = str_field(order, "state");
         if state == "cancel" {
             return Ok(Step::AlreadyDone);
         }

@@ -315,12 +315,7 @@ impl<M: IdMap> Engine<'_, M> {
     /// The `product.pricelist` for an order in `currency` (see the module doc), kept on the client
     /// for [`PRICELIST_TTL`]. `order_id` names the order in the error.
     pub async fn order_pricelist(&self, currency: &str, order_id: u64) -> Res<Id> {
-        let key = format!(
-            "pricelist|{}|{currency}|{:?}|{:?}",
-            self.merchant(),
-            self.opts.pricelists.get(currency),
-            self.opts.pricelist_id
-        );
+        let key = self.pricelist_key(currency);
         if let Some(id) = self.odoo.memo(&key).and_then(|v| v.as_i64()) {
             return Ok(id);
         }
@@ -335,6 +330,23 @@ impl<M: IdMap> Engine<'_, M> {
                  in another currency"
             ))),
         }
+    }
+
+    /// Where [`Engine::order_pricelist`] keeps its answer. What decides the answer only (the
+    /// merchant names the store in an error, and errors are not kept): stores sharing an Odoo
+    /// with the same settings share the look-up.
+    fn pricelist_key(&self, currency: &str) -> String {
+        format!(
+            "pricelist|{currency}|{:?}|{:?}",
+            self.opts.pricelists.get(currency),
+            self.opts.pricelist_id
+        )
+    }
+
+    /// Forgets the kept pricelist of `currency` (an order naming it failed in Odoo: the pricelist
+    /// may be gone, and the retry resolves it again).
+    pub fn forget_pricelist(&self, currency: &str) {
+        self.odoo.forget(&self.pricelist_key(currency));
     }
 
     /// The product of an adjustment line (rounding, discount): a service found by `default_code`,

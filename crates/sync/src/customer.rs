@@ -196,6 +196,28 @@ pub fn keep_foreign_ref(current: &Record, mut vals: Map<String, Value>) -> Map<S
     vals
 }
 
+/// Every field [`delivery_vals`] may set.
+const DELIVERY_FIELDS: &[&str] = &[
+    "parent_id",
+    "type",
+    "name",
+    "street",
+    "street2",
+    "city",
+    "zip",
+    "country_id",
+    "phone",
+    "email",
+];
+
+/// The first of `children` with exactly these values.
+fn identical(children: &[Record], vals: &Map<String, Value>) -> Option<Id> {
+    children
+        .iter()
+        .find(|c| crate::engine::diff(c, vals).is_empty())
+        .and_then(|c| c.get("id").and_then(Value::as_i64))
+}
+
 const PARTNER_FIELDS: &[&str] = &["name", "email", "phone", "city", "country_id", "ref"];
 
 /// Rows asked for when matching a partner by marker and email at once.
@@ -255,16 +277,12 @@ impl<M: IdMap> Engine<'_, M> {
         let mut found: Option<(Id, Record)> = None;
         if let Some(m) = mapped {
             if stale_reason(entity::CUSTOMER, c.id, m.source_version, version).is_some() {
-                // Newer data is already in Odoo: use the partner, change nothing.
-                if self
-                    .read("res.partner", m.odoo_id, &["id"])
-                    .await?
-                    .is_some()
-                {
-                    self.touch("res.partner", m.odoo_id);
-                    return Ok(m.odoo_id);
-                }
-            } else if let Some(rec) = self.read("res.partner", m.odoo_id, &fields).await? {
+                // Newer data is already in Odoo: use the partner, change nothing, read nothing (the
+                // id map names it; partners are archived, not deleted, and an order naming one that
+                // was deleted fails in Odoo rather than writing anything).
+                self.touch("res.partner", m.odoo_id);
+                return Ok(m.odoo_id);
+            } else if let Some(rec) = self.partner_with_addresses(m.odoo_id, &fields).await? {
                 found = Some((m.odoo_id, rec));
             }
         }
@@ -273,15 +291,29 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let country_id = self.country_id(input.country_code.as_deref()).await?;
         let vals = partner_vals(&input, country_id, self.caps.partner_mobile, &mark);
-        let id = match found {
-            Some((id, rec)) => {
-                self.write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
-                    .await?;
-                id
-            }
+        let created = found.is_none();
+        let written = match found {
+            Some((id, rec)) => self
+                .write_diff("res.partner", id, &rec, &keep_foreign_ref(&rec, vals))
+                .await
+                .map(|_| id),
             // Under the customer's lock, nobody else is creating it.
-            None => self.odoo.create("res.partner", vals).await?,
+            None => self
+                .odoo
+                .create("res.partner", vals)
+                .await
+                .map_err(Into::into),
         };
+        if written.is_err() && country_id.is_some() {
+            // The kept country id may be what Odoo refused: the retry asks again.
+            self.forget_countries(&[input.country_code.as_deref()]);
+        }
+        let id = written?;
+        if created {
+            // A partner made now has no delivery addresses: the order's address look-up need not
+            // ask (it still asks again under its lock before creating one).
+            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, Vec::new()));
+        }
         idmap::put(
             self.ids,
             merchant,
@@ -294,6 +326,44 @@ impl<M: IdMap> Engine<'_, M> {
         .await?;
         self.touch("res.partner", id);
         Ok(id)
+    }
+
+    /// The partner `id` (archived included) read with `fields`, and in the same `search_read` its
+    /// active delivery addresses, kept for [`Engine::ensure_delivery_address`] (an order's customer
+    /// and its address cost one call, not two).
+    async fn partner_with_addresses(&self, id: Id, fields: &[&str]) -> Res<Option<Record>> {
+        let mut all: Vec<&str> = fields.to_vec();
+        for f in DELIVERY_FIELDS {
+            if !all.contains(f) {
+                all.push(f);
+            }
+        }
+        // Naming `active` lifts Odoo's implicit active filter for the whole domain: each side
+        // says what it wants.
+        let domain = Domain::or(
+            Domain::new().eq("id", id).is_in("active", [true, false]),
+            Domain::new()
+                .eq("parent_id", id)
+                .eq("type", "delivery")
+                .eq("active", true),
+        );
+        let recs: Vec<Record> = self
+            .odoo
+            .search_read(
+                "res.partner",
+                &domain,
+                &all,
+                &SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let (mut me, children): (Vec<Record>, Vec<Record>) = recs
+            .into_iter()
+            .partition(|r| r.get("id").and_then(Value::as_i64) == Some(id));
+        *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, children));
+        Ok(me.pop())
     }
 
     /// Marker, then email, then phone, among top-level partners (archived included for the marker).
@@ -432,16 +502,37 @@ impl<M: IdMap> Engine<'_, M> {
         let Some(vals) = delivery_vals(shipping, fallback_name, parent_id, country_id) else {
             return Ok(None);
         };
-        if let Some(id) = self.identical_child(parent_id, &vals).await? {
+        // The addresses read with the customer in this job, else a look-up.
+        let kept = self
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|(p, _)| *p == parent_id)
+            .map(|(_, children)| identical(&children, &vals));
+        let hit = match kept {
+            Some(hit) => hit,
+            None => self.identical_child(parent_id, &vals).await?,
+        };
+        if let Some(id) = hit {
             self.touch("res.partner", id);
             return Ok(Some(id));
         }
         let guard = self.lock(&format!("delivery:{parent_id}")).await?;
-        let id = match self.identical_child(parent_id, &vals).await? {
-            Some(id) => id,
-            None => self.odoo.create("res.partner", vals).await?,
+        let id = match self.identical_child(parent_id, &vals).await {
+            Ok(Some(id)) => Ok(id),
+            Ok(None) => self
+                .odoo
+                .create("res.partner", vals)
+                .await
+                .map_err(Into::into),
+            Err(e) => Err(e),
         };
         guard.release().await;
+        if id.is_err() && country_id.is_some() {
+            self.forget_countries(&[shipping_country(shipping).as_deref()]);
+        }
+        let id = id?;
         self.touch("res.partner", id);
         Ok(Some(id))
     }
@@ -463,10 +554,7 @@ impl<M: IdMap> Engine<'_, M> {
                 },
             )
             .await?;
-        Ok(children
-            .iter()
-            .find(|c| crate::engine::diff(c, vals).is_empty())
-            .and_then(|c| c.get("id").and_then(Value::as_i64)))
+        Ok(identical(&children, vals))
     }
 }
 

@@ -13,6 +13,11 @@ use crate::fetch::SallaFetch;
 use crate::idmap::IdMap;
 use crate::options::StoreOptions;
 
+/// How long configuration ids (countries, service products) are kept on the client.
+pub const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+const COUNTRY_KEY: &str = "country|";
+
 pub(crate) struct Engine<'a, M: IdMap> {
     pub odoo: &'a Client,
     pub caps: Arc<Capabilities>,
@@ -21,8 +26,13 @@ pub(crate) struct Engine<'a, M: IdMap> {
     /// Envelope `created_at` of the job (fallback source version).
     pub created_at: &'a str,
     touched: Mutex<BTreeMap<String, BTreeSet<Id>>>,
-    /// `res.country` ids by code, for this job (a customer and its address usually share one).
-    countries: Mutex<BTreeMap<String, Option<Id>>>,
+    /// The job's `sale.order` as last read or written ([`Engine::order_snapshot`]): its id and the
+    /// fields the status steps need ([`Engine::snapshot_fields`]), so one read serves the look-up,
+    /// the update and every step after it.
+    order_snap: Mutex<Option<(Id, Record)>>,
+    /// A partner's active delivery addresses, read with the partner in this job (taken by the
+    /// order's delivery address look-up).
+    pub addresses: Mutex<Option<(Id, Vec<Record>)>>,
     /// The store's Salla API for fetch on demand ([`crate::fetch`]); `None`: the behaviour without
     /// the API, exactly.
     pub fetch: Option<&'a dyn SallaFetch>,
@@ -45,7 +55,8 @@ impl<'a, M: IdMap> Engine<'a, M> {
             opts,
             created_at,
             touched: Mutex::new(BTreeMap::new()),
-            countries: Mutex::new(BTreeMap::new()),
+            order_snap: Mutex::new(None),
+            addresses: Mutex::new(None),
             fetch: None,
             refund_event: false,
         })
@@ -91,19 +102,17 @@ impl<'a, M: IdMap> Engine<'a, M> {
         Ok(self.ids.lock(self.merchant(), &scoped).await?)
     }
 
-    /// `res.country` by ISO code (e.g. `SA`).
+    /// `res.country` by ISO code (e.g. `SA`), kept on the client (countries are configuration: a
+    /// customer and its address, and every order after them, share a few). A kept id that turns
+    /// out missing is forgotten ([`Engine::forget_countries`]) so the retry asks again.
     pub async fn country_id(&self, code: Option<&str>) -> Res<Option<Id>> {
         let Some(code) = code.map(str::trim).filter(|c| c.len() == 2) else {
             return Ok(None);
         };
         let code = code.to_ascii_uppercase();
-        if let Some(hit) = self
-            .countries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&code)
-        {
-            return Ok(*hit);
+        let key = format!("{COUNTRY_KEY}{code}");
+        if let Some(hit) = self.odoo.memo(&key) {
+            return Ok(hit.as_i64());
         }
         let ids = self
             .odoo
@@ -114,11 +123,75 @@ impl<'a, M: IdMap> Engine<'a, M> {
             )
             .await?;
         let id = ids.first().copied();
-        self.countries
+        // An unknown code is not kept: an administrator may add (or activate) the country.
+        if let Some(id) = id {
+            self.odoo.remember(&key, json!(id), CONFIG_TTL);
+        }
+        Ok(id)
+    }
+
+    /// Forgets the kept country ids (a write naming one failed: it may no longer exist).
+    pub fn forget_countries(&self, codes: &[Option<&str>]) {
+        for code in codes.iter().flatten() {
+            self.odoo.forget(&format!(
+                "{COUNTRY_KEY}{}",
+                code.trim().to_ascii_uppercase()
+            ));
+        }
+    }
+
+    /// The fields of the job's `sale.order` the status steps need: state (and `locked`), its
+    /// deliveries and its invoices.
+    pub fn snapshot_fields(&self) -> Vec<&'static str> {
+        let mut f = vec!["state", "picking_ids", "invoice_ids"];
+        if self.caps.sale_order_locked {
+            f.push("locked");
+        }
+        f
+    }
+
+    /// The job's `sale.order` `id` as last read or written in this job, or read now (`None`: it
+    /// does not exist), with at least [`Engine::snapshot_fields`].
+    pub async fn order_snapshot(&self, id: Id) -> Res<Option<Record>> {
+        if let Some(rec) = self.cached_order(id) {
+            return Ok(Some(rec));
+        }
+        let rec = self.read("sale.order", id, &self.snapshot_fields()).await?;
+        if let Some(r) = &rec {
+            self.keep_order(id, r.clone());
+        }
+        Ok(rec)
+    }
+
+    /// The job's `sale.order` as kept, if it is `id`.
+    pub fn cached_order(&self, id: Id) -> Option<Record> {
+        match &*self.order_snap.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((i, r)) if *i == id => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// The job's `sale.order` id as kept, if any.
+    pub fn kept_order_id(&self) -> Option<Id> {
+        self.order_snap
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(code, id);
-        Ok(id)
+            .as_ref()
+            .map(|(i, _)| *i)
+    }
+
+    /// Keeps what is known of the job's `sale.order` (fields merged over what was kept of it).
+    pub fn keep_order(&self, id: Id, rec: Record) {
+        let mut snap = self.order_snap.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *snap {
+            Some((i, kept)) if *i == id => kept.extend(rec),
+            other => *other = Some((id, rec)),
+        }
+    }
+
+    /// Forgets what was kept of the job's `sale.order` (after a step whose effect is not known).
+    pub fn forget_order(&self) {
+        *self.order_snap.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Reads one record; `None` if it no longer exists.

@@ -269,8 +269,9 @@ async fn run<M: IdMap>(
                     reason: format!("order {id} is not in Odoo"),
                 });
             };
+            // find_order read the order's state (kept for the job).
             let state = e
-                .read("sale.order", so, &["state"])
+                .order_snapshot(so)
                 .await?
                 .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_default();

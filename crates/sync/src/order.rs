@@ -5,7 +5,7 @@
 //! A changed order is rewritten in place (lines replaced with x2many commands in one `write`) while Odoo still
 //! allows it (draft/sent, not locked); afterwards the difference is reported in the outcome's note instead.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use odoo::{Domain, Id, Record, many2one_id, x2many_ids};
 use rust_decimal::Decimal;
@@ -262,10 +262,30 @@ pub fn describe_line_change(current: &[Record], desired: &[Map<String, Value>]) 
     )
 }
 
+/// Codes created under their locks at once (each lock holds a database connection).
+const CREATE_BATCH: usize = 4;
+
+/// The product of a line among the ids its code has in Odoo (oldest first): a charge takes the
+/// oldest (a duplicate of the connector's own service product must not stop every order); an
+/// item's code must be unique, or it is a permanent error naming the code.
+fn pick_product(line: &LineInput, ids: Option<&Vec<Id>>) -> Res<Option<Id>> {
+    match ids.map(Vec::as_slice).unwrap_or_default() {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        [first, ..] if line.charge => Ok(Some(*first)),
+        _ => Err(crate::engine::several(
+            "product.product",
+            &format!("default_code {:?}", line.code),
+        )),
+    }
+}
+
 const LINE_FIELDS: &[&str] = &["product_id", "product_uom_qty", "price_unit", "discount"];
 
 impl<M: IdMap> Engine<'_, M> {
-    /// The `sale.order` of a Salla order: id map, then the marker. `None` when Odoo has none.
+    /// The `sale.order` of a Salla order: id map, then the marker. `None` when Odoo has none. The
+    /// id map's order is read (the fields the status steps need, kept for the job: see
+    /// [`Engine::order_snapshot`]) to be sure it still exists.
     pub async fn find_order(&self, order_id: u64) -> Res<Option<Id>> {
         let mapped = idmap::get(self.ids, self.merchant(), entity::ORDER, order_id).await?;
         self.find_order_mapped(order_id, mapped).await
@@ -274,10 +294,14 @@ impl<M: IdMap> Engine<'_, M> {
     /// [`Engine::find_order`] when the id map's row was already read.
     async fn find_order_mapped(&self, order_id: u64, mapped: Option<Mapped>) -> Res<Option<Id>> {
         if let Some(m) = mapped
-            && self.read("sale.order", m.odoo_id, &["id"]).await?.is_some()
+            && self.order_snapshot(m.odoo_id).await?.is_some()
         {
             return Ok(Some(m.odoo_id));
         }
+        self.find_order_by_marker(order_id).await
+    }
+
+    async fn find_order_by_marker(&self, order_id: u64) -> Res<Option<Id>> {
         let mark = marker(self.merchant(), order_id);
         self.find_one(
             "sale.order",
@@ -287,25 +311,127 @@ impl<M: IdMap> Engine<'_, M> {
         .await
     }
 
-    /// The product of a line code; unknown codes are created when the store allows it.
-    async fn line_product(&self, line: &LineInput) -> Res<Id> {
-        if let Some(id) = self.line_product_lookup(line).await? {
-            return Ok(id);
+    /// The products of an order's lines, in order: one look-up for all their codes (items,
+    /// charges and the plan's adjustment lines), then the variants of products kept as templates,
+    /// then one create for the codes Odoo does not know (when the store allows it). `extra`: the
+    /// plan's adjustment lines (rounding, discount), whose products are found the same way and
+    /// created by [`Engine::adjustment_product`].
+    async fn line_products(&self, lines: &[LineInput], extra: &[LineInput]) -> Res<Vec<Id>> {
+        let all: Vec<&LineInput> = lines.iter().chain(extra).collect();
+        let found = self
+            .products_by_codes(all.iter().map(|l| l.code.as_str()))
+            .await?;
+        let mut out: Vec<Option<Id>> = Vec::with_capacity(all.len());
+        for line in &all {
+            out.push(pick_product(line, found.get(&line.code))?);
         }
-        // A code Odoo does not know (a variant without a SKU code, or the product's own SKU) of a product kept
-        // as a template (crate::template): its variant by the options the customer chose.
-        if let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
-            && let Some(id) = self.variant_by_options(pid, &line.options).await?
-        {
-            return Ok(id);
+        let mut to_create: Vec<usize> = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            // A code Odoo does not know (a variant without a SKU code, or the product's own SKU) of a
+            // product kept as a template (crate::template): its variant by the options the customer chose.
+            if let (false, Some(pid), false) =
+                (line.charge, line.product_id, line.options.is_empty())
+                && let Some(id) = self.variant_by_options(pid, &line.options).await?
+            {
+                out[i] = Some(id);
+                continue;
+            }
+            if !line.charge && !self.opts.create_unknown_skus {
+                return Err(permanent(format!(
+                    "unknown SKU {:?} ({}): no Odoo product has this internal reference; create it in Odoo, sync the \
+                     product from Salla, or enable create_unknown_skus for the store",
+                    line.code, line.name
+                )));
+            }
+            to_create.push(i);
         }
-        if !line.charge && !self.opts.create_unknown_skus {
-            return Err(permanent(format!(
-                "unknown SKU {:?} ({}): no Odoo product has this internal reference; create it in Odoo, sync the \
-                 product from Salla, or enable create_unknown_skus for the store",
-                line.code, line.name
-            )));
+        if !to_create.is_empty() {
+            let created = self.create_line_products(lines, &to_create).await?;
+            for i in to_create {
+                out[i] = created.get(&lines[i].code).copied();
+            }
         }
+        for (i, line) in extra.iter().enumerate() {
+            let k = lines.len() + i;
+            if out[k].is_none() {
+                out[k] = Some(self.adjustment_product(line).await?);
+            }
+        }
+        out.into_iter()
+            .zip(&all)
+            .map(|(id, line)| {
+                id.ok_or_else(|| {
+                    crate::error::transient(format!(
+                        "product {:?} was created but is not found in Odoo",
+                        line.code
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the products of the lines `which` that Odoo does not know, one `create` for a batch
+    /// of codes: under each code's creation lock (taken in code order, so two orders never wait on
+    /// each other), looked up again first, so a create whose answer was lost, or a product another
+    /// job created meanwhile, is adopted. Code → id.
+    async fn create_line_products(
+        &self,
+        lines: &[LineInput],
+        which: &[usize],
+    ) -> Res<BTreeMap<String, Id>> {
+        // One line per code (the first names the product).
+        let mut by_code: BTreeMap<&str, &LineInput> = BTreeMap::new();
+        for &i in which {
+            by_code.entry(lines[i].code.as_str()).or_insert(&lines[i]);
+        }
+        let codes: Vec<&str> = by_code.keys().copied().collect();
+        let mut out = BTreeMap::new();
+        // Each lock holds a database connection: a few codes at a time.
+        for chunk in codes.chunks(CREATE_BATCH) {
+            let mut guards = Vec::with_capacity(chunk.len());
+            for code in chunk {
+                guards.push(self.lock(&format!("sku:{code}")).await?);
+            }
+            let result = self.create_locked(chunk, &by_code).await;
+            for g in guards {
+                g.release().await;
+            }
+            out.extend(result?);
+        }
+        Ok(out)
+    }
+
+    async fn create_locked(
+        &self,
+        codes: &[&str],
+        by_code: &BTreeMap<&str, &LineInput>,
+    ) -> Res<BTreeMap<String, Id>> {
+        let found = self.products_by_codes(codes.iter().copied()).await?;
+        let mut out = BTreeMap::new();
+        let mut missing: Vec<&LineInput> = Vec::new();
+        for code in codes {
+            let line = by_code[code];
+            match pick_product(line, found.get(*code))? {
+                Some(id) => {
+                    out.insert((*code).to_owned(), id);
+                }
+                None => missing.push(line),
+            }
+        }
+        let vals: Vec<Map<String, Value>> =
+            missing.iter().map(|l| self.new_product_vals(l)).collect();
+        let ids = self.odoo.create_many("product.product", vals).await?;
+        for (line, id) in missing.into_iter().zip(ids) {
+            out.insert(line.code.clone(), id);
+        }
+        Ok(out)
+    }
+
+    /// The values of the product an order line creates (a storable item, or a service charge).
+    fn new_product_vals(&self, line: &LineInput) -> Map<String, Value> {
         let kind = if line.charge {
             ProductKind::Service
         } else {
@@ -323,22 +449,7 @@ impl<M: IdMap> Engine<'_, M> {
                 json!([[6, 0, [tax]]]),
             );
         }
-        // Search-before-create covers a create whose answer was lost; the lock, a concurrent order.
-        let guard = self.lock(&format!("sku:{}", line.code)).await?;
-        let id = match self.line_product_lookup(line).await? {
-            Some(id) => id,
-            None => self.odoo.create("product.product", vals).await?,
-        };
-        guard.release().await;
-        Ok(id)
-    }
-
-    async fn line_product_lookup(&self, line: &LineInput) -> Res<Option<Id>> {
-        if line.charge {
-            self.first_product_by_code(&line.code).await
-        } else {
-            self.product_by_code(&line.code).await
-        }
+        vals
     }
 
     /// Creates or updates the quotation of a Salla order. `raw` is the order's JSON. `version` is the
@@ -357,7 +468,12 @@ impl<M: IdMap> Engine<'_, M> {
         {
             return Ok(Applied::Skipped { reason });
         }
-        let existing = self.find_order_mapped(order.id, mapped).await?;
+        // An order to rewrite is read by the update anyway: the id map's id is trusted until then
+        // (a record gone from Odoo is found again by its marker, or created, below).
+        let existing = match (mapped, create_only) {
+            (Some(m), false) => Some(m.odoo_id),
+            _ => self.find_order_mapped(order.id, mapped).await?,
+        };
         if let (Some(id), true) = (existing, create_only) {
             self.touch("sale.order", id);
             return Ok(Applied::Applied {
@@ -401,21 +517,12 @@ impl<M: IdMap> Engine<'_, M> {
 
         // Lines.
         let tax_field = self.caps.sale_line_tax_field.clone();
-        let mut desired = Vec::with_capacity(lines.len());
-        for line in &lines {
-            let product = self.line_product(line).await?;
+        let products = self.line_products(&lines, &plan.extra).await?;
+        let mut desired = Vec::with_capacity(products.len());
+        for (i, (line, product)) in lines.iter().chain(&plan.extra).zip(products).enumerate() {
             self.touch("product.product", product);
-            desired.push(line_vals(
-                line,
-                product,
-                &tax_field,
-                self.caps.delivery_lines,
-            ));
-        }
-        for line in &plan.extra {
-            let product = self.adjustment_product(line).await?;
-            self.touch("product.product", product);
-            desired.push(line_vals(line, product, &tax_field, false));
+            let delivery = i < lines.len() && self.caps.delivery_lines;
+            desired.push(line_vals(line, product, &tax_field, delivery));
         }
 
         let mark = marker(merchant, order.id);
@@ -440,29 +547,14 @@ impl<M: IdMap> Engine<'_, M> {
         // Never `currency_id`: Odoo recomputes it from the pricelist.
         header.insert("pricelist_id".into(), json!(pricelist));
 
-        let (order_id, written) = match existing {
-            None => {
-                let mut vals = header;
-                vals.insert(
-                    "order_line".into(),
-                    Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
-                );
-                let id = self.odoo.create("sale.order", vals).await?;
-                (
-                    id,
-                    Written {
-                        lines: true,
-                        editable: true,
-                        ..Written::default()
-                    },
-                )
-            }
-            Some(id) => (
-                id,
-                self.update_order(id, header, desired, &tax_field, &plan)
-                    .await?,
-            ),
-        };
+        let written = self
+            .write_order(order.id, existing, header, desired, &tax_field, &plan)
+            .await;
+        if written.is_err() {
+            // The kept pricelist may be what Odoo refused: the retry resolves it again.
+            self.forget_pricelist(&currency);
+        }
+        let (order_id, written) = written?;
         // The id map first: a total that fails below leaves the order findable for the replay.
         idmap::put(
             self.ids,
@@ -503,26 +595,90 @@ impl<M: IdMap> Engine<'_, M> {
         })
     }
 
-    /// Brings an existing order to the desired header and lines while Odoo allows edits; otherwise
-    /// describes what was not applied (a total or currency that differs from Salla's included). For a
-    /// taxed order (`plan` not exact) the rounding lines are left out of the comparison: they follow
-    /// Odoo's own total ([`Engine::hold_total`]).
-    async fn update_order(
+    /// The order written: the existing one (`existing`, or the one its marker finds if that is
+    /// gone) brought up to date, else a new one. Its id and what was written.
+    async fn write_order(
         &self,
-        id: Id,
+        salla_id: u64,
+        existing: Option<Id>,
         header: Map<String, Value>,
         desired: Vec<Map<String, Value>>,
         tax_field: &str,
         plan: &crate::currency::AmountPlan,
-    ) -> Res<Written> {
+    ) -> Res<(Id, Written)> {
+        let updated = match existing {
+            Some(id) => match self
+                .update_order(id, &header, &desired, tax_field, plan)
+                .await?
+            {
+                Some(w) => Some((id, w)),
+                // The id map's order is gone from Odoo: its marker, else a new order.
+                None => match self.find_order_by_marker(salla_id).await? {
+                    Some(other) if other != id => self
+                        .update_order(other, &header, &desired, tax_field, plan)
+                        .await?
+                        .map(|w| (other, w)),
+                    _ => None,
+                },
+            },
+            None => None,
+        };
+        Ok(match updated {
+            Some(u) => u,
+            None => {
+                let mut vals = header;
+                vals.insert(
+                    "order_line".into(),
+                    Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
+                );
+                let id = self.odoo.create("sale.order", vals).await?;
+                // A new quotation: nothing to read to know its state.
+                let mut snap = Map::new();
+                snap.insert("state".into(), json!("draft"));
+                snap.insert("locked".into(), json!(false));
+                snap.insert("picking_ids".into(), json!([]));
+                snap.insert("invoice_ids".into(), json!([]));
+                self.keep_order(id, snap);
+                (
+                    id,
+                    Written {
+                        lines: true,
+                        editable: true,
+                        ..Written::default()
+                    },
+                )
+            }
+        })
+    }
+
+    /// Brings an existing order to the desired header and lines while Odoo allows edits; otherwise
+    /// describes what was not applied (a total or currency that differs from Salla's included). For a
+    /// taxed order (`plan` not exact) the rounding lines are left out of the comparison: they follow
+    /// Odoo's own total ([`Engine::hold_total`]).
+    /// `None`: the order does not exist (any more).
+    async fn update_order(
+        &self,
+        id: Id,
+        header: &Map<String, Value>,
+        desired: &[Map<String, Value>],
+        tax_field: &str,
+        plan: &crate::currency::AmountPlan,
+    ) -> Res<Option<Written>> {
+        let snapshot = self.snapshot_fields();
         let mut fields: Vec<&str> = header.keys().map(String::as_str).collect();
-        fields.extend(["state", "order_line", "amount_total", "currency_id"]);
-        if self.caps.sale_order_locked {
-            fields.push("locked");
-        }
-        let current = self.read("sale.order", id, &fields).await?.ok_or_else(|| {
-            crate::error::transient(format!("sale.order {id} vanished while syncing"))
-        })?;
+        fields.extend(["order_line", "amount_total", "currency_id"]);
+        fields.extend(snapshot.iter().copied());
+        let Some(current) = self.read("sale.order", id, &fields).await? else {
+            return Ok(None);
+        };
+        // What the status steps need, kept for the job (a rewrite of the lines changes none of it).
+        self.keep_order(
+            id,
+            snapshot
+                .iter()
+                .filter_map(|f| Some(((*f).to_owned(), current.get(*f)?.clone())))
+                .collect(),
+        );
         let line_ids = x2many_ids(current.get("order_line").unwrap_or(&Value::Null));
         let mut line_fields = LINE_FIELDS.to_vec();
         line_fields.push(tax_field);
@@ -546,10 +702,10 @@ impl<M: IdMap> Engine<'_, M> {
                 .cloned()
                 .collect()
         };
-        let mut changes = crate::engine::diff(&current, &header);
+        let mut changes = crate::engine::diff(&current, header);
         // The order date is kept once set (Odoo resets it on confirmation).
         changes.remove("date_order");
-        let lines_differ = !same_lines(&compared, &desired, tax_field);
+        let lines_differ = !same_lines(&compared, desired, tax_field);
         let state = current
             .get("state")
             .and_then(Value::as_str)
@@ -567,7 +723,7 @@ impl<M: IdMap> Engine<'_, M> {
         if !editable {
             let mut what = Vec::new();
             if lines_differ {
-                what.push(describe_line_change(&lines, &desired));
+                what.push(describe_line_change(&lines, desired));
             }
             if !changes.is_empty() {
                 what.push(format!(
@@ -587,7 +743,7 @@ impl<M: IdMap> Engine<'_, M> {
                 ));
             }
             if what.is_empty() {
-                return Ok(out);
+                return Ok(Some(out));
             }
             let status = match state {
                 "cancel" => "cancelled",
@@ -598,20 +754,20 @@ impl<M: IdMap> Engine<'_, M> {
                 "order is {status} in Odoo; change recorded, not applied: {}",
                 what.join("; ")
             ));
-            return Ok(out);
+            return Ok(Some(out));
         }
         if changes.is_empty() && !lines_differ {
-            return Ok(out);
+            return Ok(Some(out));
         }
         out.header = !changes.is_empty();
         if lines_differ {
             let mut cmds: Vec<Value> = line_ids.iter().map(|l| json!([2, l, 0])).collect();
-            cmds.extend(desired.into_iter().map(|d| json!([0, 0, d])));
+            cmds.extend(desired.iter().map(|d| json!([0, 0, d])));
             changes.insert("order_line".into(), Value::Array(cmds));
             out.lines = true;
         }
         self.odoo.write("sale.order", &[id], changes).await?;
-        Ok(out)
+        Ok(Some(out))
     }
 }
 

@@ -215,11 +215,18 @@ pub fn refund_reason(merchant: salla_odoo_core::MerchantId, order_id: u64) -> St
 
 impl<M: IdMap> Engine<'_, M> {
     /// The order's posted customer invoices, oldest first, with their totals and payment state.
+    /// The order's invoices as this job read or made them (status steps) are not read again.
     pub async fn posted_invoices(&self, so: Id) -> Res<Vec<Record>> {
-        let order = self
-            .read("sale.order", so, &["invoice_ids"])
-            .await?
-            .unwrap_or_default();
+        let order = match self
+            .cached_order(so)
+            .filter(|o| o.contains_key("invoice_ids"))
+        {
+            Some(o) => o,
+            None => self
+                .read("sale.order", so, &["invoice_ids"])
+                .await?
+                .unwrap_or_default(),
+        };
         let ids = x2many_ids(order.get("invoice_ids").unwrap_or(&Value::Null));
         let mut moves: Vec<Record> = self
             .odoo
@@ -268,20 +275,21 @@ impl<M: IdMap> Engine<'_, M> {
             return Ok(());
         };
         let invoices = self.posted_invoices(so).await?;
-        let Some(invoice) = invoices
+        let chosen = invoices
             .iter()
             .find(|i| !settled(text(i, "payment_state")) && f64_of(i, "amount_residual") > 0.0)
-            .or_else(|| invoices.first())
-            .and_then(id_of)
-        else {
+            .or_else(|| invoices.first());
+        let Some((invoice, read)) = chosen.and_then(|i| Some((id_of(i)?, i))) else {
             r.note("payment not registered: the order has no posted invoice".into());
             return Ok(());
         };
         self.touch("account.move", invoice);
+        // Just read with the fields the payment needs (odoo::recipes::PAYMENT_FIELDS).
         let payment = self
             .odoo
-            .register_payment(
+            .register_payment_in(
                 invoice,
+                read,
                 &PaymentRequest {
                     journal_id: Some(journal),
                     memo: Some(payment_memo(self.merchant(), order.id)),
@@ -331,6 +339,8 @@ impl<M: IdMap> Engine<'_, M> {
         r: &mut Report,
     ) -> Res<()> {
         let invoices = self.posted_invoices(so).await?;
+        // Credit notes are about to join the order's invoices: what this job kept of them is old.
+        self.forget_order();
         let Some(invoice) = invoices.first() else {
             return self.refund_uninvoiced(so, amount, r).await;
         };

@@ -8,6 +8,8 @@
 //! update writes only the fields the payload has. With Salla as stock master, the reported quantity becomes
 //! an inventory adjustment (`stock.quant`, inventory mode) in the store's warehouse.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use odoo::{Capabilities, Domain, Id, Record, StorableProduct};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -220,6 +222,45 @@ impl<M: IdMap> Engine<'_, M> {
             )
             .await?;
         Ok(ids.first().copied())
+    }
+
+    /// Products by `default_code`, archived ones included, for several codes in one `search_read`:
+    /// code → ids, oldest first (a code Odoo does not know is absent).
+    pub async fn products_by_codes<'c>(
+        &self,
+        codes: impl IntoIterator<Item = &'c str>,
+    ) -> Res<BTreeMap<String, Vec<Id>>> {
+        let codes: BTreeSet<&str> = codes.into_iter().collect();
+        if codes.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let recs: Vec<Record> = self
+            .odoo
+            .search_read(
+                "product.product",
+                &Domain::new()
+                    .is_in("default_code", codes.iter().copied())
+                    .is_in("active", [true, false]),
+                &["default_code"],
+                &odoo::SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let mut out: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        for r in recs {
+            // `in` is exact, but only the codes asked for are kept (a server that matched more
+            // must not hand a line someone else's product).
+            if let (Some(code), Some(id)) = (
+                r.get("default_code").and_then(Value::as_str),
+                r.get("id").and_then(Value::as_i64),
+            ) && codes.contains(code)
+            {
+                out.entry(code.to_owned()).or_default().push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// A product by `default_code`, archived ones included.

@@ -1,7 +1,9 @@
 //! Order status → Odoo steps, through the store's status map (slug → [`OrderStep`]).
 //!
-//! Each step reads Odoo's current state first (the recipes of the `odoo` crate do), so applying a status
-//! twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
+//! Each step acts on Odoo's current state, read first: the order is read once per job (by the sync of
+//! the nested order, with its state, deliveries and invoices: [`Engine::order_snapshot`]) and handed
+//! to the recipes' `_in` forms, and what a step changes is read back with what the next step needs.
+//! So applying a status twice changes nothing: confirm only a draft, validate only an open delivery, invoice only an order without
 //! invoice, post only a draft invoice, cancel with `disable_cancel_warning`. The order inside the status
 //! entry is applied first: it creates the order Odoo does not have yet, and brings a quotation up to date
 //! (an `order.updated` older than the status entry is skipped as stale when it arrives later).
@@ -146,17 +148,29 @@ impl<M: IdMap> Engine<'_, M> {
         {
             return Ok(Applied::Skipped { reason });
         }
-        let so = self.find_order(order.id).await?.ok_or_else(|| {
+        // The order as the sync above read or wrote it: one read of it serves every step below.
+        let so = match self.kept_order_id() {
+            Some(id) => id,
+            None => self.find_order(order.id).await?.ok_or_else(|| {
+                transient(format!(
+                    "order {} was just synced but is not found in Odoo",
+                    order.id
+                ))
+            })?,
+        };
+        let snap = self.order_snapshot(so).await?.ok_or_else(|| {
             transient(format!(
-                "order {} was just synced but is not found in Odoo",
+                "sale.order {so} of order {} was just synced but is not found in Odoo",
                 order.id
             ))
         })?;
-        let state = self
-            .read("sale.order", so, &["state"])
-            .await?
-            .and_then(|r| r.get("state").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_default();
+        let state = snap
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let ids_of =
+            |rec: &odoo::Record, f: &str| odoo::x2many_ids(rec.get(f).unwrap_or(&Value::Null));
         let mut did = Vec::new();
         let mut report = crate::payments::Report::default();
         if state == "cancel" && step != OrderStep::Cancel {
@@ -177,7 +191,10 @@ impl<M: IdMap> Engine<'_, M> {
         match step {
             OrderStep::Quotation => {}
             OrderStep::Cancel => {
-                if let Some(why) = self.cancel_blocker(so).await? {
+                if let Some(why) = self
+                    .cancel_blocker_of(&ids_of(&snap, "invoice_ids"), &ids_of(&snap, "picking_ids"))
+                    .await?
+                {
                     idmap::put(
                         self.ids,
                         merchant,
@@ -195,17 +212,31 @@ impl<M: IdMap> Engine<'_, M> {
                         ),
                     });
                 }
-                if self.odoo.cancel_sale_order(so).await? == odoo::Step::Done {
+                self.forget_order();
+                if self.odoo.cancel_sale_order_in(so, &snap).await? == odoo::Step::Done {
                     did.push("cancelled".to_owned());
                 }
             }
             OrderStep::Confirm | OrderStep::Deliver | OrderStep::Complete => {
-                if self.odoo.confirm_sale_order(so).await? == odoo::Step::Done {
+                let mut snap = snap;
+                let (confirmed, after) = self
+                    .odoo
+                    .confirm_sale_order_in(so, &state, &["picking_ids", "invoice_ids"])
+                    .await?;
+                if confirmed == odoo::Step::Done {
                     did.push("confirmed".to_owned());
+                }
+                if let Some(after) = after {
+                    self.keep_order(so, after.clone());
+                    snap.extend(after);
                 }
                 if step >= OrderStep::Deliver {
                     let mut validated = None;
-                    for (picking, s) in self.odoo.validate_order_deliveries(so).await? {
+                    for (picking, s) in self
+                        .odoo
+                        .validate_deliveries_in(&ids_of(&snap, "picking_ids"))
+                        .await?
+                    {
                         self.touch("stock.picking", picking);
                         if s == odoo::Step::Done {
                             did.push(format!("delivery {picking} validated"));
@@ -227,13 +258,36 @@ impl<M: IdMap> Engine<'_, M> {
                     }
                 }
                 if step == OrderStep::Complete {
-                    let invoicing = self.odoo.invoice_sale_order(so).await?;
+                    let state = snap
+                        .get("state")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let invoicing = self
+                        .odoo
+                        .invoice_sale_order_in(so, &state, &ids_of(&snap, "invoice_ids"))
+                        .await?;
                     if invoicing.created {
                         did.push("invoiced".to_owned());
+                        // Made now: drafts, the order's only live invoices.
+                        self.keep_order(
+                            so,
+                            [(
+                                "invoice_ids".to_owned(),
+                                serde_json::json!(invoicing.invoice_ids),
+                            )]
+                            .into_iter()
+                            .collect(),
+                        );
                     }
                     for inv in &invoicing.invoice_ids {
                         self.touch("account.move", *inv);
-                        if self.odoo.post_invoice(*inv).await? == odoo::Step::Done {
+                        let posted = if invoicing.created {
+                            self.odoo.post_invoice_in(*inv, "draft").await?
+                        } else {
+                            self.odoo.post_invoice(*inv).await?
+                        };
+                        if posted == odoo::Step::Done {
                             did.push(format!("invoice {inv} posted"));
                         }
                     }
@@ -286,20 +340,30 @@ impl<M: IdMap> Engine<'_, M> {
             .await?
             .unwrap_or_default();
         let ids = |f: &str| odoo::x2many_ids(order.get(f).unwrap_or(&Value::Null));
+        self.cancel_blocker_of(&ids("invoice_ids"), &ids("picking_ids"))
+            .await
+    }
+
+    /// [`Engine::cancel_blocker`] for an order whose invoices and deliveries are known.
+    pub(crate) async fn cancel_blocker_of(
+        &self,
+        invoice_ids: &[odoo::Id],
+        picking_ids: &[odoo::Id],
+    ) -> Res<Option<String>> {
         let state_is = |recs: &[odoo::Record], s: &str| {
             recs.iter()
                 .any(|r| r.get("state").and_then(Value::as_str) == Some(s))
         };
         let invoices: Vec<odoo::Record> = self
             .odoo
-            .read("account.move", &ids("invoice_ids"), &["state"])
+            .read("account.move", invoice_ids, &["state"])
             .await?;
         if state_is(&invoices, "posted") {
             return Ok(Some("a posted invoice".into()));
         }
         let pickings: Vec<odoo::Record> = self
             .odoo
-            .read("stock.picking", &ids("picking_ids"), &["state"])
+            .read("stock.picking", picking_ids, &["state"])
             .await?;
         if state_is(&pickings, "done") {
             return Ok(Some("a done delivery".into()));

@@ -435,11 +435,29 @@ async fn main() {
             .filter(|d| stream.events[d.event].name.starts_with("order."))
             .count()
     );
-    for capacity in [1, 4] {
+    // `BENCH_ODOO_CAPACITIES` (default `1,4`) and `BENCH_ODOO_WORKERS` (default `1,2,4` at capacity 1,
+    // `2,4` above) narrow the run for a quicker look; `BENCH_ODOO_TOP` (default 10) how many
+    // methods the per-order breakdown lists.
+    let list = |name: &str| -> Option<Vec<usize>> {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+    };
+    let top_n: usize = std::env::var("BENCH_ODOO_TOP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    for capacity in list("BENCH_ODOO_CAPACITIES").unwrap_or_else(|| vec![1, 4]) {
         let base = direct(&model, capacity).await;
         let mut rows = vec![];
-        let fleets: &[usize] = if capacity == 1 { &[1, 2, 4] } else { &[2, 4] };
-        for &w in fleets {
+        let fleets = list("BENCH_ODOO_WORKERS").unwrap_or_else(|| {
+            if capacity == 1 {
+                vec![1, 2, 4]
+            } else {
+                vec![2, 4]
+            }
+        });
+        for &w in &fleets {
             rows.push(fleet(&stream, w, capacity).await);
         }
         println!();
@@ -471,7 +489,7 @@ async fn main() {
                 top.sort_by(|a, b| b.1.cmp(a.1));
                 let list: Vec<String> = top
                     .iter()
-                    .take(10)
+                    .take(top_n)
                     .map(|(k, v)| format!("{k} {:.2}", **v as f64 / f.orders as f64))
                     .collect();
                 println!("  calls per order, {}: {}", f.label, list.join(", "));
