@@ -591,11 +591,11 @@ async fn cli(fleet: &Arc<Mutex<ChaosFleet>>, args: &[&str]) -> std::process::Out
 /// Creates a pricelist in USD in the Odoo at `url` (as its administrator): the one the USD stores
 /// of that Odoo name with `--pricelists USD=ID`.
 async fn usd_pricelist(url: &str) -> Result<i64, String> {
-    let odoo = odoo::Client::new(
-        odoo::Config::new(url, "odoo", "admin", "admin".to_owned().into())
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let mut config = odoo::Config::new(url, "odoo", "admin", "admin".to_owned().into())
+        .map_err(|e| e.to_string())?;
+    // With the password (the connector's API key is its own): JSON-RPC, on 19 too.
+    config.transport = odoo::TransportChoice::JsonRpc;
+    let odoo = odoo::Client::new(config).map_err(|e| e.to_string())?;
     let usd = odoo
         .search(
             "res.currency",
@@ -1122,6 +1122,12 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
     if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "queue").await {
         report.failures.push(e);
     }
+    if let Some(calls) = connector_calls(&admin, &sandboxes).await {
+        eprintln!(
+            "chaos: {:>6.1}s  the connector's Odoo calls so far (the stream drained): {calls}",
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let mut replays: HashMap<Uuid, Uuid> = HashMap::new();
     replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
 
@@ -1210,6 +1216,7 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
                     &side,
                     &salla_side::odoo_available(&view),
                     &merchants,
+                    &model,
                 )),
                 Err(e) => found.push(format!("odoo #{i} not readable: {e}")),
             }
