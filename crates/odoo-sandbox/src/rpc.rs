@@ -908,10 +908,9 @@ pub(crate) fn admin(
                 }
                 ok()
             }
-            (&Method::GET, "/_sandbox/calls/api_key") => json_response(
-                StatusCode::OK,
-                &json!({"calls": shared.api_key_calls()}),
-            ),
+            (&Method::GET, "/_sandbox/calls/api_key") => {
+                json_response(StatusCode::OK, &json!({"calls": shared.api_key_calls()}))
+            }
             (&Method::GET, "/_sandbox/calls") => {
                 json_response(StatusCode::OK, &Value::Object(shared.all_calls()))
             }

@@ -212,20 +212,12 @@ impl Client {
             if diff.abs() < 0.005 {
                 break;
             }
-            // One line takes the difference, at its own rate of tax and discount: the one where a
-            // cent of unit price moves the total closest to a cent (quantity 1, no discount, no
-            // tax: exactly; a discounted line of 3 moves it by 2.25 cents and may never land on
-            // the amount), the largest among equals.
+            // The largest line takes the difference, at its own rate of tax and discount.
             let lines = read_lines(line_ids.clone()).await?;
-            let step = |l: &Record| {
-                ((f64_field(l, "price_total") / f64_field(l, "price_unit")).abs() - 1.0).abs()
-            };
-            let Some(big) = lines.iter().min_by(|a, b| {
-                step(a).total_cmp(&step(b)).then(
-                    f64_field(b, "price_total")
-                        .abs()
-                        .total_cmp(&f64_field(a, "price_total").abs()),
-                )
+            let Some(big) = lines.iter().max_by(|a, b| {
+                f64_field(a, "price_total")
+                    .abs()
+                    .total_cmp(&f64_field(b, "price_total").abs())
             }) else {
                 break;
             };

@@ -194,7 +194,8 @@ pub fn check_order(
     }
     let step = model::step(o.status).unwrap_or(Step::Quotation);
     let invoiced = invoices.first().copied();
-    let payments_expected = pays && invoiced.is_some() && matches!(step, Step::Complete | Step::Refund);
+    let payments_expected =
+        pays && invoiced.is_some() && matches!(step, Step::Complete | Step::Refund);
     let journal = if o.payment_method == "cod" {
         books.cash
     } else {
@@ -244,7 +245,11 @@ pub fn check_order(
             "{} payment(s) with memo {marker:?}, expected none ({}{})",
             payments.len(),
             o.status,
-            if pays { "" } else { ", store without payment journals" }
+            if pays {
+                ""
+            } else {
+                ", store without payment journals"
+            }
         ));
     }
 
@@ -370,7 +375,11 @@ pub fn check_returns(
         .filter_map(|p| Some((id_of(&p["id"])?, text(&p["default_code"]))))
         .collect();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for r in books.returns.iter().filter(|r| merchants.contains(&r.merchant)) {
+    for r in books
+        .returns
+        .iter()
+        .filter(|r| merchants.contains(&r.merchant))
+    {
         let mark = format!("(salla:{}:shipment:{})", r.merchant, r.shipment);
         wanted.insert(mark.clone());
         let object = format!("order:{}:{}", r.merchant, r.order);
@@ -394,7 +403,11 @@ pub fn check_returns(
         };
         let pid = id_of(&p["id"]);
         let mut got: BTreeMap<String, i64> = BTreeMap::new();
-        for m in view.stock_moves.iter().filter(|m| id_of(&m["picking_id"]) == pid) {
+        for m in view
+            .stock_moves
+            .iter()
+            .filter(|m| id_of(&m["picking_id"]) == pid)
+        {
             let code = id_of(&m["product_id"])
                 .and_then(|id| code_of.get(&id))
                 .copied()
@@ -488,7 +501,10 @@ pub fn check_variants(
         match view.templates.iter().find(|x| id_of(&x["id"]) == t) {
             Some(t) => {
                 if text(&t["name"]) != p.name {
-                    bad.push(format!("template name {:?}, expected {:?}", t["name"], p.name));
+                    bad.push(format!(
+                        "template name {:?}, expected {:?}",
+                        t["name"], p.name
+                    ));
                 }
                 if cents(&t["list_price"]) != p.price * 100 {
                     bad.push(format!(
@@ -497,7 +513,10 @@ pub fn check_variants(
                     ));
                 }
                 if t["active"].as_bool() != Some(!p.hidden) {
-                    bad.push(format!("template active {}, expected {}", t["active"], !p.hidden));
+                    bad.push(format!(
+                        "template active {}, expected {}",
+                        t["active"], !p.hidden
+                    ));
                 }
             }
             None => bad.push(format!("template {t:?} not found")),
@@ -520,7 +539,10 @@ pub fn check_variants(
             .iter()
             .any(|r| text(&r["default_code"]) == p.sku)
         {
-            bad.push(format!("a product {:?} of its own beside the template", p.sku));
+            bad.push(format!(
+                "a product {:?} of its own beside the template",
+                p.sku
+            ));
         }
     }
     if bad.is_empty() {

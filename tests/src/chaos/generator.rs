@@ -401,8 +401,20 @@ const BOOK_PATHS: &[&[&str]] = &[
     &["under_review", "in_progress", "canceled"],
     &["under_review", "in_progress", "shipped"],
     &["under_review", "in_progress", "completed", "restored"],
-    &["under_review", "in_progress", "shipped", "delivered", PARTIAL_REFUND],
-    &["under_review", "in_progress", "shipped", "delivered", "restored"],
+    &[
+        "under_review",
+        "in_progress",
+        "shipped",
+        "delivered",
+        PARTIAL_REFUND,
+    ],
+    &[
+        "under_review",
+        "in_progress",
+        "shipped",
+        "delivered",
+        "restored",
+    ],
     &["under_review", "in_progress", "completed", PARTIAL_REFUND],
 ];
 
@@ -1037,7 +1049,9 @@ impl StoreSim {
                 let o = &mut self.orders[i].0;
                 let total = salla_total(o);
                 let first = &o.lines[0];
-                let item = first.price * 100 * i64::from(first.qty)
+                let item = first.price
+                    * 100
+                    * i64::from(first.qty)
                     * (100 - i64::from(first.discount_pct))
                     / 100;
                 o.refunded = if item > 0 && item < total {
