@@ -138,7 +138,12 @@ impl Client {
             .read_one(
                 "account.move",
                 credit_note,
-                &["state", "amount_total", "invoice_line_ids"],
+                &[
+                    "state",
+                    "amount_total",
+                    "invoice_line_ids",
+                    "reversed_entry_id",
+                ],
             )
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -154,7 +159,20 @@ impl Client {
                 "account.move {credit_note} is not a draft; its lines cannot be written down"
             )));
         }
-        if amount <= 0.0 || amount > total || total <= 0.0 {
+        // Above its total: a draft an earlier attempt wrote down and left short of the amount (a
+        // lost answer between the scaling and the last cent) is written back up, as far as the
+        // invoice it reverses.
+        let most = match mv.get("reversed_entry_id").and_then(many2one_id) {
+            Some(inv) if amount > total => f64_field(
+                &self
+                    .read_one("account.move", inv, &["amount_total"])
+                    .await?
+                    .unwrap_or_default(),
+                "amount_total",
+            ),
+            _ => total,
+        };
+        if amount <= 0.0 || amount > most + 0.005 || total <= 0.0 {
             return Err(Error::workflow(format!(
                 "credit note {credit_note} totals {total:.2}; it cannot be written to {amount:.2}"
             )));
