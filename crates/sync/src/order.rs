@@ -326,7 +326,8 @@ impl<M: IdMap> Engine<'_, M> {
         // Search-before-create covers a create whose answer was lost; the lock, a concurrent order.
         // A line of a Salla product takes its template's creation lock first (then the SKU's: the
         // template's sync takes no SKU lock, so no deadlock): a template being made writes its
-        // variants' codes under it, and its variant is found here instead of made a second time.
+        // variants' codes under it, and its variant is found here by its code instead of made a
+        // second time.
         let template_guard = match (line.charge, line.product_id) {
             (false, Some(pid)) => Some(
                 self.lock(&crate::template::template_lock(self.merchant(), pid))
@@ -337,16 +338,7 @@ impl<M: IdMap> Engine<'_, M> {
         let guard = self.lock(&format!("sku:{}", line.code)).await?;
         let id = match self.line_product_lookup(line).await? {
             Some(id) => id,
-            None => match (line.product_id, line.options.is_empty()) {
-                // Its template, made meanwhile, has the variant by the options chosen.
-                (Some(pid), false) if template_guard.is_some() => {
-                    match self.variant_by_options(pid, &line.options).await? {
-                        Some(id) => id,
-                        None => self.odoo.create("product.product", vals).await?,
-                    }
-                }
-                _ => self.odoo.create("product.product", vals).await?,
-            },
+            None => self.odoo.create("product.product", vals).await?,
         };
         guard.release().await;
         if let Some(g) = template_guard {
