@@ -102,6 +102,7 @@
 //! | `POST /_sandbox/users/email` `{"login", "email"}` | give a user an email address, or take it away (`"email": null`): see [`Options::users_without_email`] |
 //! | `GET` or `POST /_sandbox/inspect` `model`, `domain` (JSON), `fields`, `limit` | `{"model", "count", "records"}` |
 //! | `GET /_sandbox/calls` | how many calls each `model.method` received |
+//! | `GET /_sandbox/calls/api_key` | `{"calls": N}`: how many of them authenticated with an API key (a connector), not a password (a person's script) |
 //! | `GET /_sandbox/stats`, `POST /_sandbox/stats/reset` | with a cost model: busy time, time in line, calls and busy time per `model.method` ([`cost`]) |
 //! | `POST /_sandbox/reset` | back to the fresh database, faults cleared, call counters zeroed |
 
@@ -351,6 +352,10 @@ impl Inspector {
     /// All call counters.
     pub fn all_calls(&self) -> Map<String, Value> {
         self.shared.all_calls()
+    }
+    /// How many calls authenticated with an API key (`GET /_sandbox/calls/api_key`).
+    pub fn api_key_calls(&self) -> u64 {
+        self.shared.api_key_calls()
     }
 }
 

@@ -85,6 +85,17 @@ impl Call {
         }
     }
 
+    /// The password or API key the call carries: [`Call::credential`], or a login's
+    /// (`common.authenticate`/`login`, the third argument).
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Call::JsonRpc { service, args, .. } if service == "common" => {
+                args.get(2).and_then(Value::as_str)
+            }
+            _ => self.credential(),
+        }
+    }
+
     pub fn key(&self) -> String {
         match (self.model(), self) {
             (Some(m), _) => format!("{m}.{}", self.method()),
@@ -896,6 +907,9 @@ pub(crate) fn admin(
                     c.reset();
                 }
                 ok()
+            }
+            (&Method::GET, "/_sandbox/calls/api_key") => {
+                json_response(StatusCode::OK, &json!({"calls": shared.api_key_calls()}))
             }
             (&Method::GET, "/_sandbox/calls") => {
                 json_response(StatusCode::OK, &Value::Object(shared.all_calls()))

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub faults: Faults,
     dirty: Notify,
     calls: Mutex<BTreeMap<String, u64>>,
+    /// Calls made with an API key (not a password or a session): `GET /_sandbox/calls/api_key`.
+    api_key_calls: std::sync::atomic::AtomicU64,
     /// What each call costs, when a cost model is set.
     pub cost: Option<crate::cost::Cost>,
     /// Web-client sessions (`session_id` cookie → uid).
@@ -93,6 +95,7 @@ impl Shared {
             faults,
             dirty: Notify::new(),
             calls: Mutex::new(BTreeMap::new()),
+            api_key_calls: std::sync::atomic::AtomicU64::new(0),
             sessions: Mutex::new(HashMap::new()),
         })
     }
@@ -124,6 +127,8 @@ impl Shared {
         self.faults
             .set_latency(self.opts.latency.fixed, self.opts.latency.jitter);
         lock(&self.calls).clear();
+        self.api_key_calls
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         lock(&self.sessions).clear();
         self.mark_dirty();
     }
@@ -168,6 +173,13 @@ impl Shared {
 
     pub fn count_call(&self, key: &str) {
         *lock(&self.calls).entry(key.to_owned()).or_insert(0) += 1;
+    }
+
+    /// How many calls authenticated with an API key (a client like the connector) rather than a
+    /// password (a person's script) or a session.
+    pub fn api_key_calls(&self) -> u64 {
+        self.api_key_calls
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn calls(&self, key: &str) -> u64 {
@@ -429,6 +441,11 @@ enum Outcome {
 
 async fn process(shared: Arc<Shared>, call: rpc::Call) -> Outcome {
     shared.count_call(&call.key());
+    if call.secret().is_some_and(|c| shared.is_api_key(c)) {
+        shared
+            .api_key_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let delay = shared.faults.latency();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

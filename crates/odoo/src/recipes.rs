@@ -141,12 +141,17 @@ impl Client {
         }
     }
 
-    /// The order's invoices that are not cancelled.
+    /// The order's invoices that are not cancelled. A sale order's `invoice_ids` also holds the
+    /// credit notes reversing them (`out_refund`): never one of these, or a draft credit note a
+    /// refund has not yet written down would be posted whole by [`Client::invoice_and_post`].
     async fn live_invoices(&self, invoice_ids: &[Id]) -> Result<Vec<Id>> {
-        let moves: Vec<Record> = self.read("account.move", invoice_ids, &["state"]).await?;
+        let moves: Vec<Record> = self
+            .read("account.move", invoice_ids, &["state", "move_type"])
+            .await?;
         Ok(moves
             .iter()
             .filter(|m| str_field(m, "state") != "cancel")
+            .filter(|m| matches!(str_field(m, "move_type"), "out_invoice" | ""))
             .filter_map(|m| m.get("id").and_then(Value::as_i64))
             .collect())
     }

@@ -138,7 +138,12 @@ impl Client {
             .read_one(
                 "account.move",
                 credit_note,
-                &["state", "amount_total", "invoice_line_ids"],
+                &[
+                    "state",
+                    "amount_total",
+                    "invoice_line_ids",
+                    "reversed_entry_id",
+                ],
             )
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -154,12 +159,31 @@ impl Client {
                 "account.move {credit_note} is not a draft; its lines cannot be written down"
             )));
         }
-        if amount <= 0.0 || amount > total || total <= 0.0 {
+        // Above its total: a draft an earlier attempt wrote down and left short of the amount (a
+        // lost answer between the scaling and the last cent) is written back up, as far as the
+        // invoice it reverses.
+        let most = match mv.get("reversed_entry_id").and_then(many2one_id) {
+            Some(inv) if amount > total => f64_field(
+                &self
+                    .read_one("account.move", inv, &["amount_total"])
+                    .await?
+                    .unwrap_or_default(),
+                "amount_total",
+            ),
+            _ => total,
+        };
+        if amount <= 0.0 || amount > most + 0.005 || total <= 0.0 {
             return Err(Error::workflow(format!(
                 "credit note {credit_note} totals {total:.2}; it cannot be written to {amount:.2}"
             )));
         }
-        const LINE_FIELDS: &[&str] = &["display_type", "price_unit", "quantity", "price_total"];
+        const LINE_FIELDS: &[&str] = &[
+            "display_type",
+            "price_unit",
+            "quantity",
+            "discount",
+            "price_total",
+        ];
         let line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
         let read_lines = |ids: Vec<Id>| async move {
             let lines: Vec<Record> = self.read("account.move.line", &ids, LINE_FIELDS).await?;
@@ -207,6 +231,34 @@ impl Client {
             ))
         };
         let mut reached = read_total().await?;
+        // The cents the scaling left: on a line (or two) whose own rounding lands them exactly. A
+        // cent of unit price moves a line of 3 at 25% off by 2.25 cents, so the largest line alone
+        // may never land on Salla's amount (issue #17: 765.01 for 765.00, 17.98 for 18.00).
+        if (amount - reached).abs() >= 0.005 {
+            let lines = read_lines(line_ids.clone()).await?;
+            let shapes: Vec<LineShape> = lines.iter().filter_map(LineShape::of).collect();
+            if let Some(prices) = exact_adjustment(&shapes, amount - reached) {
+                let before: Vec<Value> = shapes
+                    .iter()
+                    .filter(|l| prices.iter().any(|(id, _)| *id == l.id))
+                    .map(|l| json!([1, l.id, {"price_unit": l.price}]))
+                    .collect();
+                write_lines(
+                    prices
+                        .iter()
+                        .map(|(id, p)| json!([1, id, {"price_unit": p}]))
+                        .collect(),
+                )
+                .await?;
+                let after = read_total().await?;
+                if (amount - after).abs() <= (amount - reached).abs() {
+                    reached = after;
+                } else {
+                    // Odoo's taxes rounded otherwise: back, and the correction below.
+                    write_lines(before).await?;
+                }
+            }
+        }
         for _ in 0..4 {
             let diff = amount - reached;
             if diff.abs() < 0.005 {
@@ -394,6 +446,86 @@ impl Client {
     }
 }
 
+/// A credit note's product line as the write-down adjusts it: its total is
+/// `quantity × price_unit × (1 − discount) × rate` to the cent, `rate` being its taxes' (1 without
+/// any).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LineShape {
+    id: Id,
+    price: f64,
+    qty: f64,
+    discount: f64,
+    rate: f64,
+    total: f64,
+}
+
+impl LineShape {
+    fn of(rec: &Record) -> Option<LineShape> {
+        let (price, qty, discount) = (
+            f64_field(rec, "price_unit"),
+            f64_field(rec, "quantity"),
+            f64_field(rec, "discount"),
+        );
+        let base = price * qty * (1.0 - discount / 100.0);
+        let total = f64_field(rec, "price_total");
+        let rate = total / base;
+        (base != 0.0 && rate.is_finite() && rate > 0.0).then_some(LineShape {
+            id: rec.get("id").and_then(Value::as_i64)?,
+            price,
+            qty,
+            discount,
+            // Without taxes the total is the subtotal: exactly 1, not a quotient of roundings.
+            rate: if (rate - 1.0).abs() < 0.0005 {
+                1.0
+            } else {
+                rate
+            },
+            total,
+        })
+    }
+
+    fn total_at(&self, price: f64) -> f64 {
+        cents(self.qty * price * (1.0 - self.discount / 100.0) * self.rate)
+    }
+
+    /// A unit price (to the cent, near the one that would do) at which the line totals `want`.
+    fn price_for(&self, want: f64) -> Option<f64> {
+        let ideal = cents(want / (self.qty * (1.0 - self.discount / 100.0) * self.rate));
+        (0..=8)
+            .map(|k| cents(ideal + f64::from((k + 1) / 2 * if k % 2 == 1 { 1 } else { -1 }) * 0.01))
+            .find(|p| *p > 0.0 && (self.total_at(*p) - want).abs() < 0.0005)
+    }
+}
+
+/// New unit prices that move the lines' total by `diff` exactly, each line by its own rounding:
+/// one line's when one can, the largest first, else two lines' (the first moved by a few cents,
+/// the other landing the rest). `None` when no line nor pair can.
+fn exact_adjustment(lines: &[LineShape], diff: f64) -> Option<Vec<(Id, f64)>> {
+    let diff = cents(diff);
+    let mut order: Vec<&LineShape> = lines.iter().collect();
+    order.sort_by(|a, b| b.total.abs().total_cmp(&a.total.abs()));
+    for l in &order {
+        if let Some(p) = l.price_for(cents(l.total + diff)) {
+            return Some(vec![(l.id, p)]);
+        }
+    }
+    for a in &order {
+        for k in (-10i32..=10).filter(|k| *k != 0) {
+            let pa = cents(a.price + f64::from(k) * 0.01);
+            if pa <= 0.0 {
+                continue;
+            }
+            let rest = cents(diff - (a.total_at(pa) - a.total));
+            for b in order.iter().filter(|b| b.id != a.id) {
+                if let Some(pb) = b.price_for(cents(b.total + rest)) {
+                    return Some(vec![(a.id, pa), (b.id, pb)]);
+                }
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +535,72 @@ mod tests {
         assert_eq!(cents(8.695), 8.7);
         assert_eq!(cents(-1.005), -1.0);
         assert_eq!(cents(115.0 * 0.5), 57.5);
+    }
+
+    fn line(id: Id, price: f64, qty: f64, discount: f64) -> LineShape {
+        let l = LineShape {
+            id,
+            price,
+            qty,
+            discount,
+            rate: 1.0,
+            total: 0.0,
+        };
+        LineShape {
+            total: l.total_at(price),
+            ..l
+        }
+    }
+
+    /// The lines' total after `prices`.
+    fn total_after(lines: &[LineShape], prices: &[(Id, f64)]) -> f64 {
+        cents(
+            lines
+                .iter()
+                .map(|l| match prices.iter().find(|(id, _)| *id == l.id) {
+                    Some((_, p)) => l.total_at(*p),
+                    None => l.total,
+                })
+                .sum(),
+        )
+    }
+
+    #[test]
+    fn the_last_cent_goes_where_it_lands_exactly() {
+        // Issue #17: 765.01 for Salla's 765.00, no taxes. The largest line (2 at 15% off) moves
+        // by 1.7 cents a cent of price: 510.02 → 510.00, never 510.01. The shipping line takes it.
+        let lines = [line(1, 300.01, 2.0, 15.0), line(2, 254.99, 1.0, 0.0)];
+        assert_eq!(total_after(&lines, &[]), 765.01);
+        let prices = exact_adjustment(&lines, -0.01).unwrap();
+        assert_eq!(prices, vec![(2, 254.98)]);
+        assert_eq!(total_after(&lines, &prices), 765.0);
+    }
+
+    #[test]
+    fn without_a_line_that_lands_it_two_lines_share_it() {
+        // Two cents short (as 17.98 for 18.00): 3 at 20% off (2.4 cents a cent of price: 12.02,
+        // 12.05, 12.07, …) and 2 at 10% off (1.8: 9.04, 9.05, 9.07, …): neither line alone moves
+        // by exactly 2 cents from here, the two together do.
+        let lines = [line(1, 5.01, 3.0, 20.0), line(2, 5.02, 2.0, 10.0)];
+        let start = total_after(&lines, &[]);
+        assert_eq!(start, 21.06);
+        for l in &lines {
+            assert!(
+                (-4..=4).all(|k| (l.total_at(cents(l.price + f64::from(k) * 0.01))
+                    - l.total
+                    - 0.02)
+                    .abs()
+                    > 0.0005),
+                "{l:?}"
+            );
+        }
+        let prices = exact_adjustment(&lines, 0.02).unwrap();
+        assert_eq!(prices.len(), 2, "{prices:?}");
+        assert_eq!(total_after(&lines, &prices), 21.08);
+        // Every other figure near it lands exactly too.
+        for diff in [-0.05, -0.03, -0.01, 0.01, 0.03, 0.04, 0.07] {
+            let prices = exact_adjustment(&lines, diff).unwrap();
+            assert_eq!(total_after(&lines, &prices), cents(start + diff), "{diff}");
+        }
     }
 }

@@ -389,12 +389,27 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let codes: Vec<&str> = by_code.keys().copied().collect();
         let mut out = BTreeMap::new();
-        // Each lock holds a database connection: a few codes at a time.
-        for chunk in codes.chunks(CREATE_BATCH) {
-            let mut guards = Vec::with_capacity(chunk.len());
-            for code in chunk {
+        // Each lock holds a database connection: a few locks at a time. A line of a Salla product
+        // takes its template's creation lock before the SKU locks (the template's sync takes no SKU
+        // lock, so no deadlock; both kinds are taken in a fixed order): a template being made writes
+        // its variants' codes under it, and its variant is then found by the code instead of made a
+        // second time.
+        for chunk in lock_chunks(&codes, &by_code, CREATE_BATCH) {
+            let templates: BTreeSet<u64> = chunk
+                .iter()
+                .filter_map(|c| template_of(by_code[c]))
+                .collect();
+            let mut guards = Vec::with_capacity(chunk.len() + templates.len());
+            for pid in templates {
+                guards.push(
+                    self.lock(&crate::template::template_lock(self.merchant(), pid))
+                        .await?,
+                );
+            }
+            for code in &chunk {
                 guards.push(self.lock(&format!("sku:{code}")).await?);
             }
+            let chunk = chunk.as_slice();
             let result = self.create_locked(chunk, &by_code).await;
             for g in guards {
                 g.release().await;
@@ -786,6 +801,37 @@ struct Written {
     rounding: Vec<(Id, Decimal)>,
     /// What was not applied, for the sync log.
     note: Option<String>,
+}
+
+/// The Salla product whose template lock an order line's product creation takes (items only).
+fn template_of(line: &LineInput) -> Option<u64> {
+    (!line.charge).then_some(line.product_id).flatten()
+}
+
+/// `codes` in order, cut so that no chunk needs more than `max` locks (its SKU locks plus the
+/// distinct template locks of its lines; at least one code per chunk).
+fn lock_chunks<'a>(
+    codes: &[&'a str],
+    by_code: &BTreeMap<&str, &LineInput>,
+    max: usize,
+) -> Vec<Vec<&'a str>> {
+    let mut chunks: Vec<Vec<&'a str>> = Vec::new();
+    let mut current: Vec<&'a str> = Vec::new();
+    let mut templates: BTreeSet<u64> = BTreeSet::new();
+    for &code in codes {
+        let t = template_of(by_code[code]);
+        let added = 1 + usize::from(t.is_some_and(|t| !templates.contains(&t)));
+        if !current.is_empty() && current.len() + templates.len() + added > max {
+            chunks.push(std::mem::take(&mut current));
+            templates.clear();
+        }
+        current.push(code);
+        templates.extend(t);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 /// The source version of an order event.

@@ -48,6 +48,12 @@ use crate::error::{Res, permanent};
 use crate::idmap::{self, IdMap, entity};
 use crate::product::{ProductKind, product_code, product_kind, type_vals, variant_code};
 
+/// The creation lock of Salla product `product_id`'s template (see [`Engine::lock`]), which an
+/// order making one of its SKUs takes too.
+pub(crate) fn template_lock(merchant: salla_odoo_core::MerchantId, product_id: u64) -> String {
+    format!("template:{merchant}:{product_id}")
+}
+
 /// One attribute line: a Salla option and the values its SKUs use, in Salla's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Axis {
@@ -1001,10 +1007,14 @@ impl<M: IdMap> Engine<'_, M> {
             _ => {}
         }
         let mut categ = None;
+        // The template's creation lock, held until its variants carry their codes (below): an
+        // order making an unknown SKU (`create_unknown_skus`) takes it too (`crate::order`), so
+        // it either made its product before the template was looked for (then: separate
+        // products), or finds the code on the variant.
+        let lock_key = template_lock(merchant, plan.salla_id);
+        let mut guard = None;
         if template.is_none() {
-            let guard = self
-                .lock(&format!("template:{merchant}:{}", plan.salla_id))
-                .await?;
+            let g = self.lock(&lock_key).await?;
             let found = self
                 .adopt_or_create(plan, create, &read_fields, &mut categ)
                 .await;
@@ -1024,14 +1034,19 @@ impl<M: IdMap> Engine<'_, M> {
                 }
                 _ => Ok(()),
             };
-            guard.release().await;
-            recorded?;
-            match found? {
-                Ok((t, rec)) => {
+            match (recorded, found) {
+                (Ok(()), Ok(Ok((t, rec)))) => {
                     template = Some(t);
                     current = rec;
+                    guard = Some(g);
                 }
-                Err(outcome) => return Ok(outcome),
+                (recorded, found) => {
+                    g.release().await;
+                    recorded?;
+                    if let Err(outcome) = found? {
+                        return Ok(outcome);
+                    }
+                }
             }
         }
         let categ = match (categ, &plan.category) {
@@ -1155,8 +1170,57 @@ impl<M: IdMap> Engine<'_, M> {
             want.insert("active".into(), json!(active));
             push(crate::engine::diff(r, &want), id_of(r));
         }
+        // A code another product carries already (one an order made while this template's codes
+        // were not written yet, e.g. before a crash) stays there: written here too, Odoo would
+        // have two products with it and every order of the SKU would fail.
+        let mut code_note = None;
+        let writing: Vec<&str> = writes
+            .iter()
+            .filter_map(|(c, _)| c.get("default_code").and_then(Value::as_str))
+            .collect();
+        if !writing.is_empty() {
+            if guard.is_none() {
+                guard = Some(self.lock(&lock_key).await?);
+            }
+            let taken: BTreeSet<String> = self
+                .odoo
+                .search_read(
+                    "product.product",
+                    &Domain::new()
+                        .is_in("default_code", writing)
+                        .ne("product_tmpl_id", template)
+                        .is_in("active", [true, false]),
+                    &["default_code"],
+                    &SearchOptions::default(),
+                )
+                .await?
+                .iter()
+                .filter_map(|r| text(r, "default_code"))
+                .collect();
+            if !taken.is_empty() {
+                for (c, _) in &mut writes {
+                    if c.get("default_code")
+                        .and_then(Value::as_str)
+                        .is_some_and(|code| taken.contains(code))
+                    {
+                        c.remove("default_code");
+                    }
+                }
+                writes.retain(|(c, _)| !c.is_empty());
+                let taken: Vec<&str> = taken.iter().map(String::as_str).collect();
+                code_note = Some(format!(
+                    "product {}: SKU {} left off its variant: another Odoo product has that code \
+                     (made by an order before the variant had it)",
+                    plan.salla_id,
+                    taken.join(", ")
+                ));
+            }
+        }
         for (changes, ids) in writes {
             self.odoo.write("product.product", &ids, changes).await?;
+        }
+        if let Some(g) = guard {
+            g.release().await;
         }
 
         // Price extras, grouped by amount.
@@ -1251,6 +1315,10 @@ impl<M: IdMap> Engine<'_, M> {
                 }
             }
         }
+        let note = match (code_note, note) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         Ok(TemplateOutcome::Applied { template, note })
     }
 

@@ -772,3 +772,112 @@ async fn concurrent_products_share_the_attributes_they_create() {
         8
     );
 }
+
+/// An order of a T-shirt SKU without the options chosen (only its code names the variant).
+fn order_of_sku(order_id: u64, sku: &str) -> salla_odoo_core::SyncJobV1 {
+    order_of(order_id, sku, "T-shirt", 880_001)
+}
+
+fn order_of(order_id: u64, sku: &str, name: &str, product: u64) -> salla_odoo_core::SyncJobV1 {
+    let order = json!({"id": order_id, "reference_id": order_id, "currency": "SAR",
+    "status": {"slug": "under_review"}, "date": {"date": "2026-03-02 09:00:00.000000", "timezone_type": 3, "timezone": "Asia/Riyadh"},
+    "customer": {"id": 55, "first_name": "Huda", "last_name": "Salem", "mobile": 512_340_001,
+                 "mobile_code": "+966", "email": "huda@example.test", "country_code": "SA"},
+    "amounts": {"sub_total": {"amount": 58, "currency": "SAR"},
+                "shipping_cost": {"amount": 0, "currency": "SAR"},
+                "tax": {"percent": "0.00", "amount": {"amount": 0, "currency": "SAR"}},
+                "total": {"amount": 58, "currency": "SAR"}},
+    "items": [{"id": 1, "name": name, "sku": sku, "quantity": 1,
+               "amounts": {"price_without_tax": {"amount": 58, "currency": "SAR"},
+                           "total_discount": {"amount": 0, "currency": "SAR"},
+                           "tax": {"percent": "0.00", "amount": {"amount": 0, "currency": "SAR"}},
+                           "total": {"amount": 58, "currency": "SAR"}},
+               "product": {"id": product}, "options": []}]});
+    job_from(&envelope("order.created", M, "2026-03-02 09:00:00", order))
+}
+
+fn products_with_code(h: &Harness, code: &str) -> Vec<Value> {
+    h.read(
+        "product.product",
+        json!([["default_code", "=", code], [ALL, "in", [true, false]]]),
+        &["product_tmpl_id"],
+    )
+}
+
+/// Issue #17 (chaos seed 2, "2 products with code CH00-002-M-BLUE"): a template's sync failed
+/// after the template was made and before its variants had their codes; an order of one of its
+/// SKUs (`create_unknown_skus`) made a product of that code meanwhile. The template's retry leaves
+/// that code where it is rather than make two products with it.
+#[tokio::test]
+async fn a_code_an_order_made_while_the_variants_had_none_is_not_written_twice() {
+    let h = Harness::new(Version::V18, M).await;
+    h.sb.faults().inject(
+        Match::any()
+            .model("product.product")
+            .method("write")
+            .times(1),
+        odoo_sandbox::FaultKind::Http5xx(503),
+    );
+    let job = product_job("product.created", "2026-03-01 10:00:00", shirt());
+    assert!(matches!(
+        h.apply(&job).await,
+        Err(SyncError::Transient { .. })
+    ));
+    assert_eq!(h.count("product.template", json!([])), 1);
+    assert!(products_with_code(&h, "TS-M-B").is_empty());
+    h.applied(&order_of_sku(771_101, "TS-M-B")).await;
+    assert_eq!(products_with_code(&h, "TS-M-B").len(), 1);
+    let (_, note) = h.applied(&job).await;
+    assert_eq!(
+        products_with_code(&h, "TS-M-B").len(),
+        1,
+        "one product per code ({note:?})"
+    );
+    assert!(note.unwrap_or_default().contains("TS-M-B"));
+    // Later orders of the SKU find their product.
+    h.applied(&order_of_sku(771_102, "TS-M-B")).await;
+}
+
+/// The same race as it happens: the order's unknown SKU while the template is being made waits for
+/// the template's creation lock, then finds the variant by its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_racing_a_new_template_finds_its_variant_instead_of_making_one() {
+    let h = Harness::new(Version::V18, M).await;
+    h.sb.faults().set_latency(
+        std::time::Duration::from_millis(15),
+        std::time::Duration::from_millis(0),
+    );
+    // The customer exists already: the order's first calls are its lines'.
+    h.applied(&order_of(771_200, "OTHER-1", "Socks", 880_009))
+        .await;
+    let job = product_job("product.created", "2026-03-01 10:00:00", shirt());
+    let order = order_of_sku(771_201, "TS-M-B");
+    let template = async {
+        for _ in 0..10 {
+            match h.apply(&job).await {
+                Ok(Applied::Applied { .. }) => return,
+                Err(SyncError::Transient { .. }) => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("the template never applied");
+    };
+    let order = async {
+        // Once the template exists (its variants without codes yet).
+        while h.count("product.template", json!([["name", "=", "T-shirt"]])) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        for _ in 0..10 {
+            match h.apply(&order).await {
+                Ok(Applied::Applied { .. }) => return,
+                Err(SyncError::Transient { .. }) => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("the order never applied");
+    };
+    tokio::join!(template, order);
+    let hits = products_with_code(&h, "TS-M-B");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(m2o(&hits[0]["product_tmpl_id"]), Some(template_of(&h)));
+}

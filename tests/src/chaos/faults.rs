@@ -127,6 +127,11 @@ impl Admin {
         Ok(v)
     }
 
+    pub async fn get(&self, base: &str, path: &str) -> Result<Value, String> {
+        self.call(reqwest::Method::GET, format!("{base}{path}"), None)
+            .await
+    }
+
     pub async fn post(&self, base: &str, path: &str, body: Value) -> Result<Value, String> {
         self.call(reqwest::Method::POST, format!("{base}{path}"), Some(body))
             .await

@@ -13,6 +13,9 @@ use crate::{Proc, TEST_SECRETS_KEY, free_port, workspace_bin};
 
 /// The webhook secret of the run (a test value).
 pub const SECRET: &str = "chaos-webhook-secret";
+/// The Odoo API key of the stores (`store add --odoo-api-key-env`), given to every sandbox as
+/// admin's key: the calls made with it are the connector's (`GET /_sandbox/calls/api_key`).
+pub const ODOO_API_KEY: &str = "chaos-connector-api-key";
 
 /// A Redis of the run's own, on a free port, with AOF in the run's directory.
 pub struct AofRedis {
@@ -345,6 +348,10 @@ impl ChaosFleet {
                         &format!("127.0.0.1:{port}"),
                         "--version",
                         &v.to_string(),
+                        // The connector's key, distinct from admin's password (the warehouse's
+                        // and the run's own scripts): the sandbox counts the connector's calls.
+                        "--api-key",
+                        ODOO_API_KEY,
                     ])
                     .env("RUST_LOG", "warn")
                     .stdout(Stdio::null())
@@ -460,7 +467,7 @@ impl ChaosFleet {
     /// `salla-odoo ARGS` with the run's environment.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = Command::new(workspace_bin("salla-odoo"));
-        cmd.args(args).env("CHAOS_ODOO_KEY", "admin");
+        cmd.args(args).env("CHAOS_ODOO_KEY", ODOO_API_KEY);
         self.apply_env(&mut cmd);
         cmd.output().expect("salla-odoo runs")
     }

@@ -87,6 +87,11 @@ pub struct Size {
     /// status only). Off by default: the connector loses data with them out of order (see
     /// `crates/sync/tests/partial_product_events.rs`).
     pub partial_product_events: bool,
+    /// Books that close (issue #17): orders paid online or cash on delivery, refunded in full
+    /// (`restored`) or in part (`amounts.refunded`), returned after completion (return
+    /// shipments, [`Stream::returns`]), and products with options sold by variant SKU. Off, the
+    /// stream is exactly what it was without them (`bench-odoo`'s mix).
+    pub books: bool,
 }
 
 /// A delivery address of a customer (a `res.partner` delivery child in Odoo).
@@ -128,6 +133,51 @@ pub struct Product {
     pub hidden: bool,
     pub category: String,
     pub updated: i64,
+    /// Salla's options (name, values with their price extra in whole units), empty for a plain
+    /// product.
+    pub options: Vec<ProductOption>,
+    /// One SKU per combination of the options' values (empty for a plain product).
+    pub variants: Vec<Variant>,
+}
+
+/// A Salla product option (`options[]`): its values and what each adds to the price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductOption {
+    pub id: u64,
+    pub name: String,
+    /// (value id, name, price extra in whole units).
+    pub values: Vec<(u64, String, i64)>,
+}
+
+/// A Salla SKU of a product with options (`skus[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub id: u64,
+    pub sku: String,
+    /// The index of its value in each option.
+    pub combination: Vec<usize>,
+}
+
+impl Product {
+    /// A SKU's price: the product's plus the extras of its values (whole units).
+    pub fn variant_price(&self, v: &Variant) -> i64 {
+        self.price
+            + self
+                .options
+                .iter()
+                .zip(&v.combination)
+                .map(|(o, i)| o.values[*i].2)
+                .sum::<i64>()
+    }
+
+    /// A SKU's (option name, value name) pairs.
+    pub fn variant_values(&self, v: &Variant) -> Vec<(String, String)> {
+        self.options
+            .iter()
+            .zip(&v.combination)
+            .map(|(o, i)| (o.name.clone(), o.values[*i].1.clone()))
+            .collect()
+    }
 }
 
 /// One order line.
@@ -142,6 +192,8 @@ pub struct Line {
     pub price: i64,
     /// Discount as a whole percentage of `price × qty`.
     pub discount_pct: u32,
+    /// The options the customer chose (a variant SKU's values; empty for a plain product).
+    pub options: Vec<(String, String)>,
 }
 
 /// An order as Salla has it at one moment.
@@ -159,6 +211,11 @@ pub struct Order {
     pub placed: i64,
     /// The store's currency: SAR, or USD for every fourth store ([`store_currency`]).
     pub currency: &'static str,
+    /// Salla's `payment_method`: `cod` for cash on delivery, else how it was paid online.
+    pub payment_method: &'static str,
+    /// What Salla refunded of a completed order in part (`amounts.refunded`), in cents; 0: none.
+    /// A full refund is the status `restored` instead.
+    pub refunded: i64,
 }
 
 /// What one event tells about one Salla object, at a version: the input of the model.
@@ -211,6 +268,28 @@ pub struct Store {
     pub odoo: usize,
     /// Its orders' currency ([`store_currency`]); a USD store is added with `--pricelists USD=ID`.
     pub currency: &'static str,
+    /// Whether the store registers payments in Odoo (`--payment-journals`): with the books on,
+    /// every store but one in five ([`store_pays`]); never without them.
+    pub payments: bool,
+}
+
+/// Whether store `index` registers payments (with the books on): all but every fifth, which
+/// leaves payments off (its invoices stay unpaid and a refund reverses an unpaid invoice).
+pub fn store_pays(index: usize) -> bool {
+    index % 5 != 4
+}
+
+/// A return shipment of a completed order (after the stream: see [`Stream::returns`]).
+#[derive(Debug, Clone)]
+pub struct Return {
+    pub merchant: u64,
+    pub order: u64,
+    pub shipment: u64,
+    /// (SKU, quantity) returned.
+    pub items: Vec<(String, u32)>,
+    /// The webhooks, in the order Salla sent them: `shipment.created` (status `created`) and
+    /// `shipment.updated` (status `delivered`), some swapped, some twice.
+    pub bodies: Vec<Vec<u8>>,
 }
 
 /// The currency of store `index`: every fourth store sells in USD (one per Odoo of five stores),
@@ -237,6 +316,11 @@ pub struct Stream {
     pub deliveries: Vec<Delivery>,
     /// One product each per Odoo, created by whichever order line comes first.
     pub shared_skus: Vec<SharedSku>,
+    /// Return shipments of completed orders (with the books on). They come after the history
+    /// (the customer sends the parcel back once the order is done) and are delivered after the
+    /// run's reconciliation: the connector makes a return only from a done delivery, and skips
+    /// for good a return shipment delivered before it has one.
+    pub returns: Vec<Return>,
 }
 
 impl Stream {
@@ -301,6 +385,51 @@ const PATHS: &[&[&str]] = &[
     &["under_review", "in_progress", "shipped"],
 ];
 
+/// The pseudo-status of a path step that refunds part of a completed order (its status stays).
+pub const PARTIAL_REFUND: &str = "partial-refund";
+
+/// With the books on: [`PATHS`], a full refund (Salla's `restored`) of a completed and of a
+/// delivered order, and a partial refund of each.
+const BOOK_PATHS: &[&[&str]] = &[
+    &["under_review", "in_progress", "completed"],
+    &["under_review", "in_progress", "completed"],
+    &["under_review", "in_progress", "shipped", "delivered"],
+    &["under_review", "canceled"],
+    &["under_review", "in_progress"],
+    &["payment_pending", "under_review"],
+    &["payment_pending"],
+    &["under_review", "in_progress", "canceled"],
+    &["under_review", "in_progress", "shipped"],
+    &["under_review", "in_progress", "completed", "restored"],
+    &[
+        "under_review",
+        "in_progress",
+        "shipped",
+        "delivered",
+        PARTIAL_REFUND,
+    ],
+    &[
+        "under_review",
+        "in_progress",
+        "shipped",
+        "delivered",
+        "restored",
+    ],
+    &["under_review", "in_progress", "completed", PARTIAL_REFUND],
+];
+
+/// How orders not paid cash on delivery are paid (Salla's `payment_method` slugs): mostly mada.
+pub const ONLINE_METHODS: &[&str] = &[
+    "mada",
+    "mada",
+    "mada",
+    "credit_card",
+    "credit_card",
+    "apple_pay",
+    "stc_pay",
+    "bank",
+];
+
 fn status_name(slug: &str) -> &'static str {
     match slug {
         "payment_pending" => "بانتظار الدفع",
@@ -310,6 +439,7 @@ fn status_name(slug: &str) -> &'static str {
         "delivered" => "تم التوصيل",
         "completed" => "تم التنفيذ",
         "canceled" => "ملغي",
+        "restored" => "مسترجع",
         _ => "?",
     }
 }
@@ -413,6 +543,30 @@ pub fn customer_json(c: &Customer, with_updated_at: bool) -> Value {
 pub fn product_json(p: &Product) -> Value {
     let price = p.price * 100;
     let taxed = p.price * 115;
+    let options: Vec<Value> = p
+        .options
+        .iter()
+        .map(|o| {
+            json!({"id": o.id, "name": o.name, "type": "radio", "required": true,
+                   "values": o.values.iter().map(|(id, name, extra)| json!({
+                       "id": id, "name": name, "price": amount(extra * 100),
+                       "display_value": name, "is_default": false,
+                   })).collect::<Vec<_>>()})
+        })
+        .collect();
+    let skus: Vec<Value> = p
+        .variants
+        .iter()
+        .map(|v| {
+            let price = p.variant_price(v) * 100;
+            json!({"id": v.id, "sku": v.sku, "price": amount(price), "regular_price": amount(price),
+                   "sale_price": amount(0), "cost_price": amount(0), "barcode": "", "mpn": null,
+                   "gtin": null, "stock_quantity": 10, "is_user_subscribed_to_sku": false,
+                   "related_options": p.options.iter().map(|o| o.id).collect::<Vec<_>>(),
+                   "related_option_values": p.options.iter().zip(&v.combination)
+                       .map(|(o, i)| o.values[*i].0).collect::<Vec<_>>()})
+        })
+        .collect();
     json!({
         "id": p.id,
         "promotion": {"title": null, "sub_title": null},
@@ -438,8 +592,8 @@ pub fn product_json(p: &Product) -> Value {
         "regular_price": amount(price),
         "unlimited_quantity": false,
         "updated_at": plain_date(p.updated),
-        "options": [],
-        "skus": [],
+        "options": options,
+        "skus": skus,
         "categories": [{"id": 900 + CATEGORIES.iter().position(|c| *c == p.category).unwrap_or(0), "name": p.category}],
         "brand": null,
         "tags": []
@@ -471,7 +625,10 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
                 "notes": "",
                 "product": {"id": l.product_id, "type": "product", "status": "sale", "sku": l.sku, "name": l.name,
                             "price": amount(l.price * 100)},
-                "options": [],
+                "options": l.options.iter().enumerate().map(|(k, (name, value))| json!({
+                    "id": l.item_id * 10 + k as u64, "product_option_id": 0, "name": name,
+                    "type": "radio", "value": {"id": 0, "name": value, "price": amount(0)},
+                })).collect::<Vec<_>>(),
                 "images": [],
             })
         })
@@ -482,6 +639,17 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
         .map(|l| l.price * 100 * i64::from(l.qty))
         .sum();
     let a = &o.address;
+    let mut amounts = json!({
+        "sub_total": amount(sub),
+        "shipping_cost": amount(o.shipping * 100),
+        "cash_on_delivery": amount(o.cod * 100),
+        "tax": {"percent": "0.00", "amount": amount(0)},
+        "discounts": [],
+        "total": amount(salla_total(o))
+    });
+    if o.refunded > 0 {
+        amounts["refunded"] = amount(o.refunded);
+    }
     json!({
         "id": o.id,
         "reference_id": o.reference,
@@ -490,16 +658,9 @@ pub fn order_json(o: &Order, c: &Customer, nested: bool) -> Value {
         "source": "store",
         "source_device": "mobile",
         "status": {"id": 566_146_469, "name": status_name(o.status), "slug": o.status},
-        "payment_method": if o.cod > 0 { "cod" } else { "bank" },
+        "payment_method": o.payment_method,
         "currency": cur,
-        "amounts": {
-            "sub_total": amount(sub),
-            "shipping_cost": amount(o.shipping * 100),
-            "cash_on_delivery": amount(o.cod * 100),
-            "tax": {"percent": "0.00", "amount": amount(0)},
-            "discounts": [],
-            "total": amount(salla_total(o))
-        },
+        "amounts": amounts,
         "shipping": {
             "id": o.id + 7,
             "app_id": null,
@@ -534,6 +695,7 @@ struct StoreSim {
     customer_updates: usize,
     product_updates: usize,
     partial_product_events: bool,
+    books: bool,
     events: Vec<Event>,
 }
 
@@ -634,7 +796,13 @@ impl StoreSim {
             hidden: false,
             category: rng.pick(CATEGORIES).to_string(),
             updated: at,
+            options: Vec::new(),
+            variants: Vec::new(),
         };
+        let mut p = p;
+        if self.books && rng.chance(0.35) {
+            self.add_options(&mut p, n, rng);
+        }
         self.emit(
             "product.created",
             at,
@@ -646,6 +814,63 @@ impl StoreSim {
             }],
         );
         self.products.push(p);
+    }
+
+    /// Options for product `n`: a size (two to four of S, M, L, XL, each a few units dearer), and
+    /// for some a colour too; one SKU per combination (`<product SKU>-<values>`).
+    fn add_options(&self, p: &mut Product, n: usize, rng: &mut Rng) {
+        let base = self.store.index as u64 * 100_000 + n as u64 * 100;
+        let sizes = [("S", 0), ("M", 5), ("L", 10), ("XL", 15)];
+        let count = rng.range(2, 4) as usize;
+        let mut options = vec![ProductOption {
+            id: 600_000_000 + base,
+            name: "Size".into(),
+            values: sizes[..count]
+                .iter()
+                .enumerate()
+                .map(|(k, (name, extra))| (700_000_000 + base + k as u64, name.to_string(), *extra))
+                .collect(),
+        }];
+        if rng.chance(0.4) {
+            options.push(ProductOption {
+                id: 600_000_001 + base,
+                name: "Colour".into(),
+                values: vec![
+                    (700_000_010 + base, "Red".into(), 0),
+                    (700_000_011 + base, "Blue".into(), 3),
+                ],
+            });
+        }
+        let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
+        for o in &options {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    (0..o.values.len()).map(move |i| {
+                        let mut c = c.clone();
+                        c.push(i);
+                        c
+                    })
+                })
+                .collect();
+        }
+        p.variants = combos
+            .into_iter()
+            .enumerate()
+            .map(|(j, combination)| {
+                let suffix: Vec<String> = options
+                    .iter()
+                    .zip(&combination)
+                    .map(|(o, i)| o.values[*i].1.to_uppercase())
+                    .collect();
+                Variant {
+                    id: 800_000_000 + base + j as u64,
+                    sku: format!("{}-{}", p.sku, suffix.join("-")),
+                    combination,
+                }
+            })
+            .collect();
+        p.options = options;
     }
 
     fn update_product(&mut self, rng: &mut Rng) {
@@ -684,12 +909,20 @@ impl StoreSim {
     }
 
     fn random_line(&self, rng: &mut Rng, order: u64, k: u64, shared: &[SharedSku]) -> Line {
+        let mut options = Vec::new();
         let (product_id, sku, name, price) = if !shared.is_empty() && rng.chance(0.15) {
             let s = rng.pick(shared).clone();
             (s.product_id, s.sku, s.name, s.price)
         } else {
             let p = rng.pick(&self.products);
-            (p.id, p.sku.clone(), p.name.clone(), p.price)
+            if p.variants.is_empty() {
+                (p.id, p.sku.clone(), p.name.clone(), p.price)
+            } else {
+                // A product with options is sold by one of its SKUs, at that SKU's price.
+                let v = rng.pick(&p.variants);
+                options = p.variant_values(v);
+                (p.id, v.sku.clone(), p.name.clone(), p.variant_price(v))
+            }
         };
         Line {
             item_id: order * 100 + k,
@@ -699,6 +932,7 @@ impl StoreSim {
             qty: rng.range(1, 4) as u32,
             price,
             discount_pct: *rng.pick(DISCOUNTS),
+            options,
         }
     }
 
@@ -716,9 +950,14 @@ impl StoreSim {
                 lines.push(l);
             }
         }
-        let path = *rng.pick(PATHS);
+        let path = *rng.pick(if self.books { BOOK_PATHS } else { PATHS });
         let shipping = *rng.pick(&[0, 15, 15, 25]);
         let cod = if rng.chance(0.3) { 5 } else { 0 };
+        let payment_method = match (cod > 0, self.books) {
+            (true, _) => "cod",
+            (false, false) => "bank",
+            (false, true) => *rng.pick(ONLINE_METHODS),
+        };
         let o = Order {
             id,
             reference: 40_000 + self.store.index as u64 * 1000 + n as u64,
@@ -730,6 +969,8 @@ impl StoreSim {
             status: path[0],
             placed: at,
             currency: self.store.currency,
+            payment_method,
+            refunded: 0,
         };
         self.order_event("order.created", at, &o, &customer);
         self.orders.push((o, path[1..].to_vec(), false));
@@ -803,16 +1044,100 @@ impl StoreSim {
             self.order_event("order.updated", at, &o, &customer);
         } else {
             let next = self.orders[i].1.remove(0);
+            if next == PARTIAL_REFUND {
+                // Salla refunds part of it (an item, or half); the status stays.
+                let o = &mut self.orders[i].0;
+                let total = salla_total(o);
+                let first = &o.lines[0];
+                let item = first.price
+                    * 100
+                    * i64::from(first.qty)
+                    * (100 - i64::from(first.discount_pct))
+                    / 100;
+                o.refunded = if item > 0 && item < total {
+                    item
+                } else {
+                    total / 200 * 100
+                };
+                let o = o.clone();
+                self.order_event("order.refunded", at, &o, &customer);
+                return true;
+            }
             self.orders[i].0.status = next;
             let o = self.orders[i].0.clone();
             let name = if next == "canceled" && rng.chance(0.5) {
                 "order.cancelled"
+            } else if next == "restored" && rng.chance(0.5) {
+                "order.refunded"
             } else {
                 "order.status.updated"
             };
             self.order_event(name, at, &o, &customer);
         }
         true
+    }
+
+    /// After the history: a third of the completed orders not refunded in full come back, some
+    /// items or all of them (a return shipment `created`, then `delivered` to the store).
+    fn returns(&mut self, rng: &mut Rng, out: &mut Vec<Return>) {
+        let done: Vec<Order> = self
+            .orders
+            .iter()
+            .map(|o| o.0.clone())
+            .filter(|o| matches!(o.status, "completed" | "delivered"))
+            .collect();
+        for o in done {
+            if !rng.chance(0.35) {
+                continue;
+            }
+            let items: Vec<(String, u32)> = if o.lines.len() > 1 && rng.chance(0.3) {
+                o.lines.iter().map(|l| (l.sku.clone(), l.qty)).collect()
+            } else {
+                let l = rng.pick(&o.lines);
+                vec![(l.sku.clone(), rng.range(1, u64::from(l.qty)) as u32)]
+            };
+            let shipment = 900_000_000 + (o.id - 500_000_000);
+            let created = self.tick(rng);
+            let delivered = self.tick(rng);
+            let body = |event: &str, status: &str, at: i64| -> Vec<u8> {
+                let packages: Vec<Value> = items
+                    .iter()
+                    .map(|(sku, qty)| {
+                        let l = o.lines.iter().find(|l| l.sku == *sku).expect("a line");
+                        json!({"item_id": l.item_id, "external_id": null, "name": l.name,
+                               "sku": sku, "price": amount_in(l.price * 100, o.currency),
+                               "quantity": qty, "weight": {"value": 0.5, "unit": "kg"}})
+                    })
+                    .collect();
+                let v = json!({"event": event, "merchant": self.store.merchant,
+                    "created_at": plain_date(at),
+                    "data": {"id": shipment, "order_id": o.id, "order_reference_id": o.reference,
+                        "created_at": date_object(created), "type": "return",
+                        "courier_id": 1_927_161_457, "courier_name": "Shipping App",
+                        "shipping_number": format!("RET-{shipment}"),
+                        "tracking_number": format!("T{shipment}"), "trackable": true,
+                        "payment_method": "pre_paid", "source": "api", "status": status,
+                        "total": amount_in(0, o.currency), "is_international": false,
+                        "packages": packages}});
+                serde_json::to_vec(&v).expect("serialises")
+            };
+            let first = body("shipment.created", "created", created);
+            let last = body("shipment.updated", "delivered", delivered);
+            let mut bodies = vec![first, last.clone()];
+            if rng.chance(0.2) {
+                bodies.swap(0, 1);
+            }
+            if rng.chance(0.1) {
+                bodies.push(last);
+            }
+            out.push(Return {
+                merchant: self.store.merchant,
+                order: o.id,
+                shipment,
+                items,
+                bodies,
+            });
+        }
     }
 
     /// Only quotations are edited, and each at most once.
@@ -840,12 +1165,14 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
         .collect();
     let mut all = Vec::new();
     let mut stores = Vec::new();
+    let mut returns = Vec::new();
     for index in 0..size.stores {
         let store = Store {
             index,
             merchant: merchant_of(index),
             odoo: index / size.stores_per_odoo,
             currency: store_currency(index),
+            payments: size.books && store_pays(index),
         };
         stores.push(store);
         let shared = &shared_by_group[store.odoo];
@@ -861,6 +1188,7 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
             customer_updates: 0,
             product_updates: 0,
             partial_product_events: size.partial_product_events,
+            books: size.books,
             events: Vec::new(),
         };
         let max_customer_updates = size.customers;
@@ -905,6 +1233,9 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
                     sim.advance_order(rng, shared);
                 }
             }
+        }
+        if size.books {
+            sim.returns(rng, &mut returns);
         }
         all.extend(sim.events);
     }
@@ -980,6 +1311,7 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
         events: all,
         deliveries: keyed.into_iter().map(|(_, d)| d).collect(),
         shared_skus: shared_by_group.into_iter().flatten().collect(),
+        returns,
     }
 }
 
@@ -996,6 +1328,7 @@ mod tests {
             orders: 4,
             reorder_window: 30,
             partial_product_events: false,
+            books: true,
         }
     }
 

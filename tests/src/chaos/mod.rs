@@ -26,6 +26,7 @@
 //! The run has a deadline of its own (every wait is bounded by it), so it ends even if the
 //! connector hangs; the summary line is printed either way.
 
+pub mod books;
 pub mod faults;
 pub mod fleet;
 pub mod generator;
@@ -85,6 +86,7 @@ impl Profile {
                 orders: 3,
                 reorder_window: 150,
                 partial_product_events: partial_product_events(),
+                books: books_from_env(),
             },
             stream: Duration::from_secs(50),
             kill_every: (Duration::from_secs(3), Duration::from_secs(6)),
@@ -110,6 +112,7 @@ impl Profile {
                 orders: 30,
                 reorder_window: 600,
                 partial_product_events: partial_product_events(),
+                books: books_from_env(),
             },
             stream: Duration::from_secs(180),
             kill_every: (Duration::from_secs(4), Duration::from_secs(9)),
@@ -137,6 +140,12 @@ impl Profile {
 /// events (off by default: they show a known connector bug, see the README).
 pub fn partial_product_events() -> bool {
     std::env::var("CHAOS_PARTIAL_EVENTS").is_ok_and(|v| v == "1")
+}
+
+/// `CHAOS_BOOKS=0`: the history without the books (payments, refunds, returns, variants; on by
+/// default), as it was before issue #17.
+pub fn books_from_env() -> bool {
+    std::env::var("CHAOS_BOOKS").map_or(true, |v| v != "0")
 }
 
 /// `CHAOS_SEED` when set (decimal), else a fresh one.
@@ -170,6 +179,13 @@ pub struct Report {
     pub stock_mismatches: Vec<String>,
     /// Salla order statuses that differ from the model's, after the run.
     pub status_mismatches: Vec<String>,
+    /// The books ([`books`]): what was found as expected, and what differs.
+    pub books: books::BookCounts,
+    pub book_mismatches: Vec<verify::Mismatch>,
+    /// Orders in the history, and the Odoo calls the connector made (with its API key, every
+    /// Odoo together) from the stores' set-up until the checks: `None` when a sandbox did not say.
+    pub orders: usize,
+    pub odoo_calls: Option<u64>,
     /// What the final `salla-odoo reconcile --all` found (its JSON), and the warehouse's work.
     pub reconcile: Option<serde_json::Value>,
     pub warehouse: Warehouse,
@@ -193,6 +209,7 @@ impl Report {
             && self.mismatches.is_empty()
             && self.stock_mismatches.is_empty()
             && self.status_mismatches.is_empty()
+            && self.book_mismatches.is_empty()
             && self.faults.unrecovered() == 0
     }
 
@@ -203,9 +220,16 @@ impl Report {
             .faults
             .worst_recovery()
             .map_or("-".to_owned(), |d| format!("{:.1}", d.as_secs_f64()));
+        let b = &self.books;
+        let per_order = match (self.odoo_calls, self.orders) {
+            (Some(c), n) if n > 0 => format!("{:.1}", c as f64 / n as f64),
+            _ => "-".to_owned(),
+        };
         format!(
             "chaos: events sent={} applied={} skipped={} dead-lettered={} replayed={} given-up={} \
              reconciled={} reinstalls={} duplicates={} lost={} stock-mismatches={} status-mismatches={} \
+             payments={} refund-payments={} credit-notes={} refund-cancels={} returns={} variants={} \
+             variants-separate={} accounting-mismatches={} odoo-calls-per-order={per_order} \
              worst-recovery-after-kill={worst}s seed={}",
             self.sent,
             a.applied,
@@ -219,6 +243,14 @@ impl Report {
             a.lost.len(),
             self.stock_mismatches.len(),
             self.status_mismatches.len(),
+            b.payments,
+            b.refund_payments,
+            b.credit_notes,
+            b.refund_cancels,
+            b.returns,
+            b.templates,
+            b.separate,
+            self.book_mismatches.len(),
             self.seed
         )
     }
@@ -241,6 +273,15 @@ impl Report {
         section("duplicates in Odoo", &self.duplicates);
         let mismatches: Vec<String> = self.mismatches.iter().map(|m| m.text.clone()).collect();
         section("Odoo state differs from the model", &mismatches);
+        let books: Vec<String> = self
+            .book_mismatches
+            .iter()
+            .map(|m| m.text.clone())
+            .collect();
+        section(
+            "Odoo's books differ from the model (payments, credit notes, returns, variants)",
+            &books,
+        );
         section("histories of some of those objects", &self.traces);
         section(
             "Salla quantities differ from Odoo's",
@@ -560,11 +601,11 @@ async fn cli(fleet: &Arc<Mutex<ChaosFleet>>, args: &[&str]) -> std::process::Out
 /// Creates a pricelist in USD in the Odoo at `url` (as its administrator): the one the USD stores
 /// of that Odoo name with `--pricelists USD=ID`.
 async fn usd_pricelist(url: &str) -> Result<i64, String> {
-    let odoo = odoo::Client::new(
-        odoo::Config::new(url, "odoo", "admin", "admin".to_owned().into())
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
+    let mut config = odoo::Config::new(url, "odoo", "admin", "admin".to_owned().into())
+        .map_err(|e| e.to_string())?;
+    // With the password (the connector's API key is its own): JSON-RPC, on 19 too.
+    config.transport = odoo::TransportChoice::JsonRpc;
+    let odoo = odoo::Client::new(config).map_err(|e| e.to_string())?;
     let usd = odoo
         .search(
             "res.currency",
@@ -580,6 +621,129 @@ async fn usd_pricelist(url: &str) -> Result<i64, String> {
     odoo.create("product.pricelist", vals)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Each Odoo's first bank and first cash journal (the seeded "Bank" and "Cash"), read as the
+/// accounting tests do.
+async fn odoo_journals(admin: &Admin, url: &str) -> Result<(i64, i64), String> {
+    let journals = admin
+        .inspect(url, "account.journal", &["id", "type"])
+        .await?;
+    let first = |kind: &str| {
+        journals
+            .iter()
+            .filter(|j| j["type"] == kind)
+            .filter_map(|j| j["id"].as_i64())
+            .min()
+            .ok_or(format!("no {kind} journal"))
+    };
+    Ok((first("bank")?, first("cash")?))
+}
+
+/// The store settings of the books, as a merchant gives them to `salla-odoo store add`: Salla's
+/// `restored` is a refund, credit notes, return pickings and templates on; and for a store that
+/// registers payments, a journal per payment method (the online ones in the bank journal, cash on
+/// delivery in the cash journal) and the bank journal for any other method.
+fn book_flags(s: &generator::Store, journals: Option<(i64, i64)>) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--status-map",
+        "restored=refund",
+        "--refund-credit-notes",
+        "on",
+        "--return-pickings",
+        "on",
+        "--variants",
+        "templates",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if let (true, Some((bank, cash))) = (s.payments, journals) {
+        flags.extend([
+            "--payment-journals".to_owned(),
+            format!("mada={bank},credit_card={bank},apple_pay={bank},cod={cash}"),
+            "--payment-journal".to_owned(),
+            bank.to_string(),
+        ]);
+    }
+    flags
+}
+
+/// The calls every sandbox received with the connector's API key (`None` if one does not say).
+async fn connector_calls(admin: &Admin, sandboxes: &[(String, u32)]) -> Option<u64> {
+    let mut total = 0;
+    for (url, _) in sandboxes {
+        let v = admin.get(url, "/_sandbox/calls/api_key").await.ok()?;
+        total += v["calls"].as_u64()?;
+    }
+    Some(total)
+}
+
+/// Post the return shipments' webhooks (in the order Salla sent them, after the history), each
+/// resent on a refused connection or a 503 as Salla does; adds them to `msgs` and returns their
+/// job ids.
+async fn post_returns(
+    url: &str,
+    stream: &Stream,
+    msgs: &mut Vec<Message>,
+    failures: &mut Vec<String>,
+) -> Vec<Uuid> {
+    let client = reqwest::Client::new();
+    let mut jobs = Vec::new();
+    for r in &stream.returns {
+        for body in &r.bodies {
+            let digest = BodyDigest::of(body).to_hex();
+            let name =
+                serde_json::from_slice::<serde_json::Value>(body).unwrap_or_default()["event"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_owned();
+            let mut answer = None;
+            for wait in [0, 1, 2, 4] {
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let sent = client
+                    .post(format!("{url}/webhooks/salla"))
+                    .header("content-type", "application/json")
+                    .header("x-salla-signature", crate::sign(fleet::SECRET, body))
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if let Ok(resp) = sent
+                    && resp.status().is_success()
+                {
+                    answer = Some(resp.json::<serde_json::Value>().await.unwrap_or_default());
+                    break;
+                }
+            }
+            let Some(a) = answer else {
+                failures.push(format!(
+                    "{name} of return shipment {} not accepted by ingest",
+                    r.shipment
+                ));
+                continue;
+            };
+            let job: Option<Uuid> = a["job_id"].as_str().and_then(|s| s.parse().ok());
+            jobs.extend(job);
+            match msgs.iter_mut().find(|m| m.digest == digest) {
+                Some(m) => m.queued.extend(job),
+                None => msgs.push(Message {
+                    event: usize::MAX,
+                    merchant: r.merchant,
+                    name,
+                    digest,
+                    queued: job.into_iter().collect(),
+                    accepted: true,
+                    claimed: None,
+                    given_up: false,
+                }),
+            }
+        }
+    }
+    eprintln!(
+        "chaos: returns: {} return shipment(s), {} webhook(s) queued",
+        stream.returns.len(),
+        jobs.len()
+    );
+    jobs
 }
 
 async fn post_once(url: &str, body: &[u8]) -> Result<(), String> {
@@ -821,11 +985,29 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
                 .push(format!("no USD pricelist in Odoo {odoo}: {e}")),
         }
     }
+    // The books: each Odoo's bank and cash journals (as seeded), for the payment journals.
+    let admin = Admin::new();
+    let mut journals: BTreeMap<usize, (i64, i64)> = BTreeMap::new();
+    if profile.size.books {
+        for (i, sb) in fleet.sandboxes.iter().enumerate() {
+            match odoo_journals(&admin, &sb.url).await {
+                Ok(j) => {
+                    journals.insert(i, j);
+                }
+                Err(e) => report
+                    .failures
+                    .push(format!("no payment journals in Odoo {i}: {e}")),
+            }
+        }
+    }
     for s in &stream.stores {
-        let extra: Vec<String> = match usd_pricelists.get(&s.odoo) {
+        let mut extra: Vec<String> = match usd_pricelists.get(&s.odoo) {
             Some(id) if s.currency == "USD" => vec!["--pricelists".into(), format!("USD={id}")],
             _ => Vec::new(),
         };
+        if profile.size.books {
+            extra.extend(book_flags(s, journals.get(&s.odoo).copied()));
+        }
         fleet.add_store_with(s.merchant, s.odoo, &extra);
     }
     fleet.start_workers();
@@ -838,7 +1020,6 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
                 .push(format!("app.store.authorize of {}: {e}", s.merchant));
         }
     }
-    let admin = Admin::new();
     let sandboxes: Vec<(String, u32)> = fleet
         .sandboxes
         .iter()
@@ -951,6 +1132,12 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
     if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "queue").await {
         report.failures.push(e);
     }
+    if let Some(calls) = connector_calls(&admin, &sandboxes).await {
+        eprintln!(
+            "chaos: {:>6.1}s  the connector's Odoo calls so far (the stream drained): {calls}",
+            t0.elapsed().as_secs_f64()
+        );
+    }
     let mut replays: HashMap<Uuid, Uuid> = HashMap::new();
     replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
 
@@ -996,6 +1183,14 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
         report.failures.push(e);
     }
     replay_dead_letters(&fleet, &pool, deadline, &mut replays, &mut report.failures).await;
+
+    // The customers send some completed orders back: the return shipments' webhooks.
+    if !stream.returns.is_empty() {
+        let jobs = post_returns(&ingest, &stream, &mut msgs, &mut report.failures).await;
+        if let Err(e) = wait_drained(&fleet, &pool, &jobs, deadline, "returns").await {
+            report.failures.push(e);
+        }
+    }
     let out = cli(&fleet, &["--json", "stock", "push", "--all"]).await;
     let _ = std::fs::write(dir.join("stock-push.json"), &out.stdout);
     let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -1031,6 +1226,7 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
                     &side,
                     &salla_side::odoo_available(&view),
                     &merchants,
+                    &model,
                 )),
                 Err(e) => found.push(format!("odoo #{i} not readable: {e}")),
             }
@@ -1046,11 +1242,21 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
     }
     report.status_mismatches = salla_side::status_mismatches(&side, &model);
 
+    // The connector's Odoo calls, before the checks (which read through the admin API).
+    report.orders = model.stores.values().map(|s| s.orders.len()).sum();
+    report.odoo_calls = connector_calls(&admin, &sandboxes).await;
+
     // Check.
     resolve_claims(&mut conn, &keys, &mut msgs).await;
     let log = verify::outcomes(&pool).await.unwrap_or_default();
     let dead = verify::dead_letters(&pool).await.unwrap_or_default();
     report.accounting = verify::account(&msgs, &log, &dead, &replays);
+    let paying: std::collections::BTreeSet<u64> = stream
+        .stores
+        .iter()
+        .filter(|s| s.payments)
+        .map(|s| s.merchant)
+        .collect();
     for (i, (url, version)) in sandboxes.iter().enumerate() {
         match verify::load_odoo(&admin, url, *version).await {
             Ok(view) => {
@@ -1060,14 +1266,28 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
                     .filter(|s| s.odoo == i)
                     .map(|s| s.merchant)
                     .collect();
-                let found = verify::check_odoo(i, &view, &model, &merchants);
+                let books = journals.get(&i).map(|(bank, cash)| books::Books {
+                    bank: *bank,
+                    cash: *cash,
+                    paying: &paying,
+                    returns: &stream.returns,
+                });
+                let found = verify::check_odoo(i, &view, &model, &merchants, books.as_ref());
                 report.mismatches.extend(found.mismatches);
                 report.duplicates.extend(found.duplicates);
+                report.book_mismatches.extend(found.accounting);
+                report.books.add(&found.books);
             }
             Err(e) => report.failures.push(format!("odoo #{i} not readable: {e}")),
         }
     }
-    report.traces = traces(&stream, &msgs, &log, &report.mismatches);
+    let all: Vec<verify::Mismatch> = report
+        .mismatches
+        .iter()
+        .chain(&report.book_mismatches)
+        .cloned()
+        .collect();
+    report.traces = traces(&stream, &msgs, &log, &all);
     let fleet = Arc::try_unwrap(fleet)
         .ok()
         .expect("the driver has stopped")

@@ -31,6 +31,8 @@ pub enum Step {
     Confirm,
     Complete,
     Cancel,
+    /// Salla's `restored` (refunded in full), mapped with `--status-map restored=refund`.
+    Refund,
 }
 
 /// The model's status of a confirmed order whose delivery the warehouse validated in Odoo after
@@ -44,6 +46,7 @@ pub fn step(slug: &str) -> Option<Step> {
         "in_progress" | "shipped" | "delivering" | SHIPPED_IN_ODOO => Step::Confirm,
         "delivered" | "completed" => Step::Complete,
         "canceled" => Step::Cancel,
+        "restored" => Step::Refund,
         _ => return None,
     })
 }
@@ -166,7 +169,15 @@ pub fn expected_codes(model: &Model, merchants: &[u64]) -> BTreeSet<String> {
         let Some(s) = model.stores.get(m) else {
             continue;
         };
-        codes.extend(s.products.values().map(|(_, p)| p.sku.clone()));
+        // A product with options is its SKUs (its own SKU names no product once it is a
+        // template: see the verifier for the layout kept from before).
+        for (_, p) in s.products.values() {
+            if p.variants.is_empty() {
+                codes.insert(p.sku.clone());
+            } else {
+                codes.extend(p.variants.iter().map(|v| v.sku.clone()));
+            }
+        }
         for (_, o) in s.orders.values() {
             codes.extend(expected_lines(o).into_iter().map(|l| l.0));
         }
@@ -190,6 +201,7 @@ mod tests {
                 orders: 5,
                 reorder_window: 20,
                 partial_product_events: false,
+                books: true,
             },
             &mut Rng::new(3),
         );
@@ -232,16 +244,20 @@ mod tests {
                 qty: 3,
                 price: 45,
                 discount_pct: 5,
+                options: Vec::new(),
             }],
             shipping: 15,
             cod: 5,
             status: "under_review",
             placed: 0,
             currency: "SAR",
+            payment_method: "cod",
+            refunded: 0,
         };
         assert_eq!(expected_amount(&o), 12_825 + 1_500 + 500);
         assert_eq!(expected_lines(&o).len(), 3);
         assert_eq!(step("completed"), Some(Step::Complete));
-        assert_eq!(step("restored"), None);
+        assert_eq!(step("restored"), Some(Step::Refund));
+        assert_eq!(step("refunded"), None);
     }
 }

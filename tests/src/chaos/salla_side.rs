@@ -201,15 +201,30 @@ pub fn odoo_available(view: &OdooView) -> BTreeMap<String, (i64, String)> {
         .collect()
 }
 
-/// Products whose Salla quantity is not what Odoo says it should be.
+/// Products whose Salla quantity is not what Odoo says it should be. The own SKU of a product
+/// with options is left out: Salla's quantity of such a product is its SKUs' (each compared on
+/// its own), while the product Odoo may have of that SKU (the layout of separate products) is
+/// not one Salla sells.
 pub fn stock_mismatches(
     side: &SallaSide,
     odoo: &BTreeMap<String, (i64, String)>,
     merchants: &[u64],
+    model: &Model,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for m in merchants {
+        let parents: std::collections::BTreeSet<&str> = model
+            .stores
+            .get(m)
+            .into_iter()
+            .flat_map(|s| s.products.values())
+            .filter(|(_, p)| !p.variants.is_empty())
+            .map(|(_, p)| p.sku.as_str())
+            .collect();
         for (sku, have) in side.sandbox.quantities(*m) {
+            if parents.contains(sku.as_str()) {
+                continue;
+            }
             if let Some((want, about)) = odoo.get(&sku)
                 && *want != have
             {

@@ -302,6 +302,10 @@ pub struct OdooView {
     pub moves: Vec<Value>,
     pub locations: Vec<Value>,
     pub quants: Vec<Value>,
+    /// `account.payment`, with the memo as `memo` whatever the version keeps it in.
+    pub payments: Vec<Value>,
+    pub stock_moves: Vec<Value>,
+    pub templates: Vec<Value>,
 }
 
 pub async fn load_odoo(
@@ -346,6 +350,9 @@ pub async fn load_odoo(
                     "categ_id",
                     "type",
                     "create_date",
+                    "product_tmpl_id",
+                    "product_template_attribute_value_ids",
+                    "lst_price",
                 ],
             )
             .await?,
@@ -387,10 +394,27 @@ pub async fn load_odoo(
             )
             .await?,
         pickings: admin
-            .inspect(url, "stock.picking", &["id", "state"])
+            .inspect(
+                url,
+                "stock.picking",
+                &["id", "state", "origin", "picking_type_code"],
+            )
             .await?,
         moves: admin
-            .inspect(url, "account.move", &["id", "state", "move_type"])
+            .inspect(
+                url,
+                "account.move",
+                &[
+                    "id",
+                    "state",
+                    "move_type",
+                    "payment_state",
+                    "amount_total",
+                    "amount_residual",
+                    "reversed_entry_id",
+                    "ref",
+                ],
+            )
             .await?,
         locations: admin
             .inspect(url, "stock.location", &["id", "usage"])
@@ -408,10 +432,38 @@ pub async fn load_odoo(
                 ],
             )
             .await?,
+        payments: {
+            let memo = if version >= 18 { "memo" } else { "ref" };
+            let mut list = admin
+                .inspect(
+                    url,
+                    "account.payment",
+                    &["id", "amount", "payment_type", "journal_id", "state", memo],
+                )
+                .await?;
+            for p in &mut list {
+                p["memo"] = p[memo].clone();
+            }
+            list
+        },
+        stock_moves: admin
+            .inspect(
+                url,
+                "stock.move",
+                &["id", "picking_id", "product_id", "product_uom_qty"],
+            )
+            .await?,
+        templates: admin
+            .inspect(
+                url,
+                "product.template",
+                &["id", "name", "list_price", "active", "categ_id"],
+            )
+            .await?,
     })
 }
 
-pub(crate) fn id_of(v: &Value) -> Option<i64> {
+pub fn id_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::Array(a) => a.first().and_then(Value::as_i64),
@@ -419,17 +471,17 @@ pub(crate) fn id_of(v: &Value) -> Option<i64> {
     }
 }
 
-fn text(v: &Value) -> &str {
+pub fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
-fn ids(v: &Value) -> Vec<i64> {
+pub fn ids(v: &Value) -> Vec<i64> {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_i64).collect())
         .unwrap_or_default()
 }
 
-fn cents(v: &Value) -> i64 {
+pub fn cents(v: &Value) -> i64 {
     (v.as_f64().unwrap_or(f64::NAN) * 100.0).round() as i64
 }
 
@@ -447,6 +499,9 @@ pub struct OdooFindings {
     pub mismatches: Vec<Mismatch>,
     /// One entry per record too many.
     pub duplicates: Vec<String>,
+    /// The books (payments, credit notes, returns, variants) that differ from the model.
+    pub accounting: Vec<Mismatch>,
+    pub books: super::books::BookCounts,
 }
 
 impl OdooFindings {
@@ -467,7 +522,14 @@ fn group_count<'a>(items: impl Iterator<Item = String> + 'a) -> BTreeMap<String,
 }
 
 /// Checks one Odoo against the model of the stores syncing to it.
-pub fn check_odoo(odoo: usize, view: &OdooView, model: &Model, merchants: &[u64]) -> OdooFindings {
+/// `books`: the Odoo's journals and stores for the checks of [`super::books`] (`None`: not checked).
+pub fn check_odoo(
+    odoo: usize,
+    view: &OdooView,
+    model: &Model,
+    merchants: &[u64],
+    books: Option<&super::books::Books<'_>>,
+) -> OdooFindings {
     let mut f = OdooFindings::default();
     let tag = format!("odoo #{odoo} (v{})", view.version);
     let phone_field = if view.version >= 19 {
@@ -577,8 +639,19 @@ pub fn check_odoo(odoo: usize, view: &OdooView, model: &Model, merchants: &[u64]
             f.miss("odoo", format!("{tag}: no product {code:?}"));
         }
     }
+    // A product with options kept as separate products has a product of its own SKU too.
+    let parents: std::collections::BTreeSet<&str> = merchants
+        .iter()
+        .filter_map(|m| model.stores.get(m))
+        .flat_map(|s| s.products.values())
+        .filter(|(_, p)| !p.variants.is_empty())
+        .map(|(_, p)| p.sku.as_str())
+        .collect();
     for p in &view.products {
         let code = text(&p["default_code"]);
+        if parents.contains(code) {
+            continue;
+        }
         let ours =
             code.starts_with("CH") || code.starts_with("SHARED-") || code.starts_with("SALLA-");
         let seen = merchants
@@ -592,6 +665,7 @@ pub fn check_odoo(odoo: usize, view: &OdooView, model: &Model, merchants: &[u64]
         }
     }
 
+    let ledger = super::books::Ledger::new(view);
     for m in merchants {
         let Some(store) = model.stores.get(m) else {
             continue;
@@ -642,6 +716,9 @@ pub fn check_odoo(odoo: usize, view: &OdooView, model: &Model, merchants: &[u64]
         }
         for (_, p) in store.products.values() {
             check_product(&mut f, &tag, *m, view, &categories, p);
+            if books.is_some() && !p.variants.is_empty() {
+                super::books::check_variants(&mut f.accounting, &mut f.books, view, &tag, *m, p);
+            }
         }
         for (_, o) in store.orders.values() {
             let address = addresses
@@ -657,9 +734,13 @@ pub fn check_odoo(odoo: usize, view: &OdooView, model: &Model, merchants: &[u64]
                 pickings: &pickings,
                 moves: &moves,
                 lines_of: &lines_of,
+                books: books.map(|b| (b, &ledger)),
             };
             check_order(&mut f, view, &ctx, store, o);
         }
+    }
+    if let Some(b) = books {
+        super::books::check_returns(&mut f.accounting, &mut f.books, view, b, &tag, merchants);
     }
     f
 }
@@ -781,6 +862,7 @@ struct OrderCtx<'a> {
     pickings: &'a HashMap<i64, Value>,
     moves: &'a HashMap<i64, Value>,
     lines_of: &'a HashMap<i64, Vec<&'a Value>>,
+    books: Option<(&'a super::books::Books<'a>, &'a super::books::Ledger<'a>)>,
 }
 
 fn check_order(
@@ -871,10 +953,27 @@ fn check_order(
     }
     let step = model::step(o.status).unwrap_or(Step::Quotation);
     let state = text(&rec["state"]);
+    // Customer invoices only (a credit note is linked to the order too).
+    let invoices: Vec<String> = ids(&rec["invoice_ids"])
+        .iter()
+        .filter_map(|m| ctx.moves.get(m))
+        .filter(|m| text(&m["move_type"]) != "out_refund")
+        .map(|m| text(&m["state"]).to_owned())
+        .collect();
+    let picking_states: Vec<String> = ids(&rec["picking_ids"])
+        .iter()
+        .filter_map(|p| ctx.pickings.get(p))
+        .filter(|p| text(&p["picking_type_code"]) != "incoming")
+        .map(|p| text(&p["state"]).to_owned())
+        .collect();
     let expected_state = match step {
         Step::Quotation => "draft",
         Step::Confirm | Step::Complete => "sale",
         Step::Cancel => "cancel",
+        // Refunded in full: credited if it had been invoiced, else cancelled (see books).
+        Step::Refund if invoices.iter().any(|s| s == "posted") => "sale",
+        Step::Refund if picking_states.iter().any(|s| s == "done") => state,
+        Step::Refund => "cancel",
     };
     if state != expected_state && !(step == Step::Quotation && state == "sent") {
         bad.push(format!(
@@ -882,16 +981,6 @@ fn check_order(
             o.status
         ));
     }
-    let picking_states: Vec<String> = ids(&rec["picking_ids"])
-        .iter()
-        .filter_map(|p| ctx.pickings.get(p))
-        .map(|p| text(&p["state"]).to_owned())
-        .collect();
-    let invoices: Vec<String> = ids(&rec["invoice_ids"])
-        .iter()
-        .filter_map(|m| ctx.moves.get(m))
-        .map(|m| text(&m["state"]).to_owned())
-        .collect();
     match step {
         Step::Complete => {
             if picking_states.is_empty() || picking_states.iter().any(|s| s != "done") {
@@ -926,6 +1015,7 @@ fn check_order(
                 bad.push(format!("invoices {invoices:?}, expected none posted"));
             }
         }
+        Step::Refund => {}
     }
     if !bad.is_empty() {
         f.miss(
@@ -937,5 +1027,37 @@ fn check_order(
                 bad.join("; ")
             ),
         );
+    }
+    if let Some((books, ledger)) = ctx.books {
+        let mut wrong = Vec::new();
+        super::books::check_order(
+            &mut wrong,
+            &mut f.duplicates,
+            &mut f.books,
+            ledger,
+            books,
+            ctx.merchant,
+            rec,
+            o,
+            picking_states.iter().any(|s| s == "done"),
+        );
+        if !wrong.is_empty() {
+            f.accounting.push(Mismatch {
+                object: format!("order:{}:{}", ctx.merchant, o.id),
+                text: format!(
+                    "{}: books of sale order {marker} ({}, {} {}, {}): {}",
+                    ctx.tag,
+                    text(&rec["name"]),
+                    o.status,
+                    o.payment_method,
+                    if o.refunded > 0 {
+                        format!("refunded {:.2}", o.refunded as f64 / 100.0)
+                    } else {
+                        "no partial refund".to_owned()
+                    },
+                    wrong.join("; ")
+                ),
+            });
+        }
     }
 }
