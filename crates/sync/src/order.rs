@@ -262,8 +262,11 @@ pub fn describe_line_change(current: &[Record], desired: &[Map<String, Value>]) 
     )
 }
 
-/// Codes created under their locks at once (each lock holds a database connection).
-const CREATE_BATCH: usize = 4;
+/// Creation locks (SKU and template locks) one batch of product creation holds at once. Each lock
+/// holds a database connection, beside the job's own session and the id-map reads made under them:
+/// a worker's pool is `worker.concurrency + 4`, so a few jobs creating products at once must not
+/// exhaust it.
+const CREATE_BATCH: usize = 3;
 
 /// The product of a line among the ids its code has in Odoo (oldest first): a charge takes the
 /// oldest (a duplicate of the connector's own service product must not stop every order); an
@@ -326,6 +329,8 @@ impl<M: IdMap> Engine<'_, M> {
             out.push(pick_product(line, found.get(&line.code))?);
         }
         let mut to_create: Vec<usize> = Vec::new();
+        // Codes of lines whose product is kept as a template (its id, read before any lock).
+        let mut templates: BTreeMap<String, Id> = BTreeMap::new();
         for (i, line) in lines.iter().enumerate() {
             if out[i].is_some() {
                 continue;
@@ -334,10 +339,13 @@ impl<M: IdMap> Engine<'_, M> {
             // product kept as a template (crate::template): its variant by the options the customer chose.
             if let (false, Some(pid), false) =
                 (line.charge, line.product_id, line.options.is_empty())
-                && let Some(id) = self.variant_by_options(pid, &line.options).await?
+                && let Some(template) = self.template_mapped(pid).await?
             {
-                out[i] = Some(id);
-                continue;
+                if let Some(id) = self.variant_of_line(line, template).await? {
+                    out[i] = Some(id);
+                    continue;
+                }
+                templates.insert(line.code.clone(), template);
             }
             if !line.charge && !self.opts.create_unknown_skus {
                 return Err(permanent(format!(
@@ -349,7 +357,9 @@ impl<M: IdMap> Engine<'_, M> {
             to_create.push(i);
         }
         if !to_create.is_empty() {
-            let created = self.create_line_products(lines, &to_create).await?;
+            let created = self
+                .create_line_products(lines, &to_create, &templates)
+                .await?;
             for i in to_create {
                 out[i] = created.get(&lines[i].code).copied();
             }
@@ -381,6 +391,7 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         lines: &[LineInput],
         which: &[usize],
+        templates: &BTreeMap<String, Id>,
     ) -> Res<BTreeMap<String, Id>> {
         // One line per code (the first names the product).
         let mut by_code: BTreeMap<&str, &LineInput> = BTreeMap::new();
@@ -395,12 +406,12 @@ impl<M: IdMap> Engine<'_, M> {
         // its variants' codes under it, and its variant is then found by the code instead of made a
         // second time.
         for chunk in lock_chunks(&codes, &by_code, CREATE_BATCH) {
-            let templates: BTreeSet<u64> = chunk
+            let template_locks: BTreeSet<u64> = chunk
                 .iter()
                 .filter_map(|c| template_of(by_code[c]))
                 .collect();
-            let mut guards = Vec::with_capacity(chunk.len() + templates.len());
-            for pid in templates {
+            let mut guards = Vec::with_capacity(chunk.len() + template_locks.len());
+            for pid in template_locks {
                 guards.push(
                     self.lock(&crate::template::template_lock(self.merchant(), pid))
                         .await?,
@@ -410,7 +421,7 @@ impl<M: IdMap> Engine<'_, M> {
                 guards.push(self.lock(&format!("sku:{code}")).await?);
             }
             let chunk = chunk.as_slice();
-            let result = self.create_locked(chunk, &by_code).await;
+            let result = self.create_locked(chunk, &by_code, templates).await;
             for g in guards {
                 g.release().await;
             }
@@ -423,6 +434,7 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         codes: &[&str],
         by_code: &BTreeMap<&str, &LineInput>,
+        templates: &BTreeMap<String, Id>,
     ) -> Res<BTreeMap<String, Id>> {
         let found = self.products_by_codes(codes.iter().copied()).await?;
         let mut out = BTreeMap::new();
@@ -433,7 +445,17 @@ impl<M: IdMap> Engine<'_, M> {
                 Some(id) => {
                     out.insert((*code).to_owned(), id);
                 }
-                None => missing.push(line),
+                // Under the template's lock: a template sync that failed half-way (its variants
+                // made, their codes not yet written) has left it, so look again by the options.
+                None => match templates.get(*code) {
+                    Some(&template) => match self.variant_of_line(line, template).await? {
+                        Some(id) => {
+                            out.insert((*code).to_owned(), id);
+                        }
+                        None => missing.push(line),
+                    },
+                    None => missing.push(line),
+                },
             }
         }
         let vals: Vec<Map<String, Value>> =
@@ -443,6 +465,32 @@ impl<M: IdMap> Engine<'_, M> {
             out.insert(line.code.clone(), id);
         }
         Ok(out)
+    }
+
+    /// The variant an item's options name, its Salla product being kept as `template`; `None` when
+    /// the line's code decides (options that are none of its attributes). Options that name no
+    /// variant of it are a transient error: its variants are being made (a product sync that
+    /// failed half-way, or one running now) or lack a value yet, and a product of its own would
+    /// sit outside the template for good; the product's sync makes it (if it never comes, the job
+    /// is dead-lettered and replayable). Odoo calls only (it also runs under creation locks).
+    async fn variant_of_line(&self, line: &LineInput, template: Id) -> Res<Option<Id>> {
+        use crate::template::ByOptions;
+        match self.variant_by_options_in(template, &line.options).await? {
+            ByOptions::Variant(id) => Ok(Some(id)),
+            ByOptions::CodeDecides => Ok(None),
+            ByOptions::NoVariant => Err(crate::error::transient(format!(
+                "SKU {:?} ({}): Salla product {} is a template in Odoo but none of its variants has \
+                 this code or the options {}; waiting for the product's sync to make it",
+                line.code,
+                line.name,
+                line.product_id.unwrap_or_default(),
+                line.options
+                    .iter()
+                    .map(|(o, v)| format!("{o}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// The values of the product an order line creates (a storable item, or a service charge).

@@ -49,6 +49,19 @@ use crate::idmap::{self, IdMap, entity};
 use crate::product::{ProductKind, product_code, product_kind, type_vals, variant_code};
 
 /// The creation lock of Salla product `product_id`'s template (see [`Engine::lock`]), which an
+
+/// What an order line's options find of its template ([`Engine::variant_by_options_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ByOptions {
+    /// The product is not kept as a template, or the options are none of its attributes: the
+    /// line's code decides, as for any product.
+    CodeDecides,
+    /// The template's one variant with exactly those values.
+    Variant(Id),
+    /// A template, but the options name no single variant of it (yet).
+    NoVariant,
+}
+
 /// order making one of its SKUs takes too.
 pub(crate) fn template_lock(merchant: salla_odoo_core::MerchantId, product_id: u64) -> String {
     format!("template:{merchant}:{product_id}")
@@ -1322,24 +1335,25 @@ impl<M: IdMap> Engine<'_, M> {
         Ok(TemplateOutcome::Applied { template, note })
     }
 
-    /// The active variant of Salla product `product_id`, kept as a template, whose values are the
-    /// options an order line chose (option name → attribute, value name → value); `None` when the
-    /// product is not a template or the options name no single variant (the line's code decides
-    /// then, as for any product).
-    pub(crate) async fn variant_by_options(
+    /// The `product.template` Salla product `product_id` is kept as (the id map's row), if any.
+    pub(crate) async fn template_mapped(&self, product_id: u64) -> Res<Option<Id>> {
+        Ok(
+            idmap::get_model(self.ids, self.merchant(), entity::PRODUCT, product_id)
+                .await?
+                .filter(|(model, _)| model == "product.template")
+                .map(|(_, m)| m.odoo_id),
+        )
+    }
+
+    /// The active variant of a product kept as `template` whose values are the options an order
+    /// line chose (option name → attribute, value name → value). Odoo calls only: safe under
+    /// creation locks, which hold database connections.
+    pub(crate) async fn variant_by_options_in(
         &self,
-        product_id: u64,
+        template: Id,
         options: &[(String, String)],
-    ) -> Res<Option<Id>> {
-        let Some((model, m)) =
-            idmap::get_model(self.ids, self.merchant(), entity::PRODUCT, product_id).await?
-        else {
-            return Ok(None);
-        };
-        if model != "product.template" {
-            return Ok(None);
-        }
-        let lines = self.template_lines(m.odoo_id).await?;
+    ) -> Res<ByOptions> {
+        let lines = self.template_lines(template).await?;
         let mut chosen: Vec<(String, String)> = options
             .iter()
             .map(|(o, v)| (o.trim().to_owned(), v.trim().to_owned()))
@@ -1348,13 +1362,19 @@ impl<M: IdMap> Engine<'_, M> {
         chosen.sort();
         chosen.dedup();
         if chosen.is_empty() {
-            return Ok(None);
+            // No attribute line yet: the template's variants are still being made. Otherwise the
+            // options are not the template's attributes (a text option, say): the code decides.
+            return Ok(if lines.by_attribute.is_empty() {
+                ByOptions::NoVariant
+            } else {
+                ByOptions::CodeDecides
+            });
         }
         let variants: Vec<Record> = self
             .odoo
             .search_read(
                 "product.product",
-                &Domain::new().eq("product_tmpl_id", m.odoo_id),
+                &Domain::new().eq("product_tmpl_id", template),
                 &["product_template_attribute_value_ids"],
                 &SearchOptions::default(),
             )
@@ -1375,8 +1395,8 @@ impl<M: IdMap> Engine<'_, M> {
             .map(id_of)
             .collect();
         Ok(match hits[..] {
-            [one] => Some(one),
-            _ => None,
+            [one] => ByOptions::Variant(one),
+            _ => ByOptions::NoVariant,
         })
     }
 

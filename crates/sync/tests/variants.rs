@@ -881,3 +881,54 @@ async fn an_order_racing_a_new_template_finds_its_variant_instead_of_making_one(
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(m2o(&hits[0]["product_tmpl_id"]), Some(template_of(&h)));
 }
+
+/// Chaos seed 3 (issue #17, "its 4 SKUs are on 2 template(s)"): an order of a product kept as a
+/// template whose options name none of its variants (here a size Salla added that the product's
+/// sync has not brought yet) used to make a product of its own for the SKU, outside the template
+/// for good. It waits (transient) for the product's sync, then points at the new variant.
+#[tokio::test]
+async fn options_that_name_no_variant_yet_wait_for_the_product_instead_of_making_one() {
+    let h = Harness::new(Version::V18, M).await;
+    h.applied(&product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        shirt(),
+    ))
+    .await;
+    let mut order = order_of(771_300, "TS-L-R", "T-shirt", 880_001);
+    order.data["items"][0]["options"] = json!([
+        {"id": 1, "product_option_id": 1, "name": "Size", "type": "radio", "value": {"id": 13, "name": "L"}},
+        {"id": 2, "product_option_id": 2, "name": "Colour", "type": "radio", "value": {"id": 21, "name": "Red"}}
+    ]);
+    match h.apply(&order).await {
+        Err(SyncError::Transient { message, .. }) => {
+            assert!(message.contains("TS-L-R"), "{message}");
+            assert!(message.contains("Size=L"), "{message}");
+        }
+        other => panic!("expected a transient error, got {other:?}"),
+    }
+    assert!(
+        products_with_code(&h, "TS-L-R").is_empty(),
+        "no product outside the template"
+    );
+    // Salla's product.updated brings the new size and its SKU.
+    let mut shirt = shirt();
+    shirt["options"][0]["values"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": 13, "name": "L"}));
+    shirt["skus"].as_array_mut().unwrap().push(json!(
+        {"id": 9105, "sku": "TS-L-R", "price": {"amount": 58}, "stock_quantity": 1,
+         "related_option_values": [13, 21]}
+    ));
+    h.applied(&product_job(
+        "product.updated",
+        "2026-03-01 11:00:00",
+        shirt,
+    ))
+    .await;
+    h.applied(&order).await;
+    let hits = products_with_code(&h, "TS-L-R");
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(m2o(&hits[0]["product_tmpl_id"]), Some(template_of(&h)));
+}
