@@ -365,6 +365,13 @@ impl<M: IdMap> Engine<'_, M> {
             .filter(|n| text(n, "state") == "posted")
             .map(|n| f64_of(n, "amount_total"))
             .sum();
+        // Paid before it was refunded (online, or cash collected at the delivery that invoiced
+        // it): the payment first, as the customer's money came in before it went back; a job
+        // that saw the order only once refunded (a payment step superseded, coalesced or
+        // reconciled away) would otherwise reverse an invoice nobody paid.
+        if credited < 0.005 && !settled(text(invoice, "payment_state")) {
+            self.register_order_payment(order, so, None, r).await?;
+        }
         let remaining = ((target - credited) * 100.0).round() / 100.0;
         if remaining < 0.005 {
             r.note(format!(

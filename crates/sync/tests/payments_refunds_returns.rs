@@ -604,6 +604,43 @@ async fn a_partial_refund_of_taxed_discounted_lines_lands_on_the_amount_within_a
     }
 }
 
+/// Chaos seed 3 (issue #17): the order's payment step never ran before its refund (here: Salla
+/// still waited for the money when the order was completed; in the chaos run, the completion's
+/// job was superseded by a reconciled, already refunded, state). The refund registers the payment
+/// first, then credits the invoice and pays the credit note back, rather than reverse an invoice
+/// nobody paid.
+#[tokio::test]
+async fn a_refund_of_a_paid_order_whose_payment_was_never_registered_registers_it_first() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = harness(Version::V18, Options::default(), with_journals).await;
+    h.applied(&order_event(
+        &env,
+        "order.status.updated",
+        "Sun Jun 26 2022 12:32:00 GMT+0300",
+        |o| {
+            o["payment_method"] = json!("mada");
+            o["is_pending_payment"] = json!(true);
+            o["status"] = status("completed");
+        },
+    ))
+    .await;
+    assert!(payments(&h).is_empty(), "Salla waited for the money");
+    h.applied(&refunded(&env, "Sun Jun 26 2022 13:00:00 GMT+0300", |_| {}))
+        .await;
+    let pays = payments(&h);
+    assert_eq!(pays.len(), 2, "{pays:?}");
+    let inbound = pays
+        .iter()
+        .find(|p| p["payment_type"] == "inbound")
+        .unwrap();
+    assert_eq!(m2o(&inbound["journal_id"]), Some(BANK));
+    assert_eq!(inbound["memo"], MARKER);
+    let cns = credit_notes(&h);
+    assert_eq!(cns.len(), 1, "{cns:?}");
+    assert_eq!(cns[0]["payment_state"], "paid", "paid back: {}", cns[0]);
+    assert_eq!(invoice(&h)["payment_state"], "paid");
+}
+
 #[tokio::test]
 async fn a_refund_of_an_unpaid_invoice_reverses_it_without_a_payment() {
     let env = fixture_or_skip!("order.created.json");
