@@ -398,8 +398,40 @@ impl<M: IdMap> Engine<'_, M> {
         for &i in which {
             by_code.entry(lines[i].code.as_str()).or_insert(&lines[i]);
         }
-        let codes: Vec<&str> = by_code.keys().copied().collect();
         let mut out = BTreeMap::new();
+        // A line with options whose product was no template when looked at: one may be under way
+        // (its sync holds the template's lock from before it looks for the SKUs until its variants
+        // carry their codes, and records the template in the id map as soon as it is made). Wait
+        // for that lock once, then look again: a template made meanwhile names the variant by the
+        // options even when its sync failed before writing the codes. (The id map is read with no
+        // lock held: each lock holds a database connection.)
+        let mut templates = templates.clone();
+        let mut waited: BTreeSet<u64> = BTreeSet::new();
+        for (code, line) in &by_code {
+            let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
+            else {
+                continue;
+            };
+            if templates.contains_key(*code) || !waited.insert(pid) {
+                continue;
+            }
+            self.lock(&crate::template::template_lock(self.merchant(), pid))
+                .await?
+                .release()
+                .await;
+            if let Some(template) = self.template_mapped(pid).await? {
+                templates.insert((*code).to_owned(), template);
+            }
+        }
+        for (code, line) in &by_code {
+            if let Some(&template) = templates.get(*code)
+                && let Some(id) = self.variant_of_line(line, template).await?
+            {
+                out.insert((*code).to_owned(), id);
+            }
+        }
+        by_code.retain(|code, _| !out.contains_key(*code));
+        let codes: Vec<&str> = by_code.keys().copied().collect();
         // Each lock holds a database connection: a few locks at a time. A line of a Salla product
         // takes its template's creation lock before the SKU locks (the template's sync takes no SKU
         // lock, so no deadlock; both kinds are taken in a fixed order): a template being made writes
@@ -421,7 +453,7 @@ impl<M: IdMap> Engine<'_, M> {
                 guards.push(self.lock(&format!("sku:{code}")).await?);
             }
             let chunk = chunk.as_slice();
-            let result = self.create_locked(chunk, &by_code, templates).await;
+            let result = self.create_locked(chunk, &by_code, &templates).await;
             for g in guards {
                 g.release().await;
             }

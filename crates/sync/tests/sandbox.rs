@@ -437,7 +437,7 @@ async fn a_validation_error_is_permanent_with_odoos_message() {
 const ORDER_REF: &str = "salla:1305146709:2116149737";
 
 /// A new order reads the id map once per entity it maps (the order, its customer; and the product
-/// of a line whose code Odoo does not know, see `variant_by_options`): the staleness check and the
+/// of a line whose code Odoo does not know, twice, see `create_line_products`): the staleness check and the
 /// look-up of the order's quotation share one read. A second delivery of the same event (applied
 /// again: nothing changes) reads the order's and the customer's rows once each.
 #[tokio::test]
@@ -454,15 +454,17 @@ async fn an_order_reads_each_id_map_row_once() {
         "{applied:?}"
     );
     // The fixture's line has options and a SKU Odoo does not know yet: its product's row is read
-    // once too (a product kept as a template would name the variant by those options).
+    // too (a product kept as a template would name the variant by those options), and once more
+    // before the product is made, after waiting for the template's creation lock (a template made
+    // meanwhile names the variant; see `create_line_products`).
     assert_eq!(
         ids.gets(),
-        3,
-        "order, customer and the line's product, one read each"
+        4,
+        "order, customer, and the line's product before and after its template's lock"
     );
     let again = salla_odoo_sync::apply_with(odoo, &ids, &opts, &job).await;
     assert!(matches!(again, Ok(Applied::Applied { .. })), "{again:?}");
-    assert_eq!(ids.gets(), 5, "the product is known by its SKU now");
+    assert_eq!(ids.gets(), 6, "the product is known by its SKU now");
 }
 
 #[tokio::test]
