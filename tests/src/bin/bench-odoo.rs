@@ -399,6 +399,7 @@ fn mix(orders: usize, seed: u64) -> Stream {
         partial_product_events: false,
         // The benchmark's mix is drafts, completed and cancelled orders only (issue #18).
         books: false,
+        variants: false,
     };
     generator::generate(size, &mut Rng::new(seed))
 }

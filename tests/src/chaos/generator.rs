@@ -92,6 +92,9 @@ pub struct Size {
     /// shipments, [`Stream::returns`]), and products with options sold by variant SKU. Off, the
     /// stream is exactly what it was without them (`bench-odoo`'s mix).
     pub books: bool,
+    /// With the books on, products with options (variants; `CHAOS_VARIANTS=0` leaves them out:
+    /// the same stream otherwise, every random draw kept).
+    pub variants: bool,
 }
 
 /// A delivery address of a customer (a `res.partner` delivery child in Odoo).
@@ -696,6 +699,7 @@ struct StoreSim {
     product_updates: usize,
     partial_product_events: bool,
     books: bool,
+    variants: bool,
     events: Vec<Event>,
 }
 
@@ -800,7 +804,7 @@ impl StoreSim {
             variants: Vec::new(),
         };
         let mut p = p;
-        if self.books && rng.chance(0.35) {
+        if self.books && rng.chance(0.35) && self.variants {
             self.add_options(&mut p, n, rng);
         }
         self.emit(
@@ -1189,6 +1193,7 @@ pub fn generate(size: Size, rng: &mut Rng) -> Stream {
             product_updates: 0,
             partial_product_events: size.partial_product_events,
             books: size.books,
+            variants: size.variants,
             events: Vec::new(),
         };
         let max_customer_updates = size.customers;
@@ -1329,6 +1334,7 @@ mod tests {
             reorder_window: 30,
             partial_product_events: false,
             books: true,
+            variants: true,
         }
     }
 

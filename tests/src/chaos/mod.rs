@@ -87,6 +87,7 @@ impl Profile {
                 reorder_window: 150,
                 partial_product_events: partial_product_events(),
                 books: books_from_env(),
+                variants: variants_from_env(),
             },
             stream: Duration::from_secs(50),
             kill_every: (Duration::from_secs(3), Duration::from_secs(6)),
@@ -113,6 +114,7 @@ impl Profile {
                 reorder_window: 600,
                 partial_product_events: partial_product_events(),
                 books: books_from_env(),
+                variants: variants_from_env(),
             },
             stream: Duration::from_secs(180),
             kill_every: (Duration::from_secs(4), Duration::from_secs(9)),
@@ -146,6 +148,13 @@ pub fn partial_product_events() -> bool {
 /// default), as it was before issue #17.
 pub fn books_from_env() -> bool {
     std::env::var("CHAOS_BOOKS").map_or(true, |v| v != "0")
+}
+
+/// `CHAOS_VARIANTS=0`: the books without products with options (on by default; the run in
+/// `make test` leaves them out unless `CHAOS_VARIANTS=1`: a known failure on Odoo 19 remains, see
+/// the README).
+pub fn variants_from_env() -> bool {
+    std::env::var("CHAOS_VARIANTS").map_or(true, |v| v != "0")
 }
 
 /// `CHAOS_SEED` when set (decimal), else a fresh one.

@@ -202,6 +202,7 @@ mod tests {
                 reorder_window: 20,
                 partial_product_events: false,
                 books: true,
+                variants: true,
             },
             &mut Rng::new(3),
         );
