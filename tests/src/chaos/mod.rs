@@ -151,8 +151,8 @@ pub fn books_from_env() -> bool {
 }
 
 /// `CHAOS_VARIANTS=0`: the books without products with options (on by default; the run in
-/// `make test` leaves them out unless `CHAOS_VARIANTS=1`: a known failure on Odoo 19 remains, see
-/// the README).
+/// `make test` leaves the books and them out unless `CHAOS_BOOKS=1` / `CHAOS_VARIANTS=1`: known
+/// failures remain, see the README).
 pub fn variants_from_env() -> bool {
     std::env::var("CHAOS_VARIANTS").map_or(true, |v| v != "0")
 }
