@@ -48,8 +48,6 @@ use crate::error::{Res, permanent};
 use crate::idmap::{self, IdMap, entity};
 use crate::product::{ProductKind, product_code, product_kind, type_vals, variant_code};
 
-/// The creation lock of Salla product `product_id`'s template (see [`Engine::lock`]), which an
-
 /// What an order line's options find of its template ([`Engine::variant_by_options_in`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ByOptions {
@@ -62,6 +60,7 @@ pub(crate) enum ByOptions {
     NoVariant,
 }
 
+/// The creation lock of Salla product `product_id`'s template (see [`Engine::lock`]), which an
 /// order making one of its SKUs takes too.
 pub(crate) fn template_lock(merchant: salla_odoo_core::MerchantId, product_id: u64) -> String {
     format!("template:{merchant}:{product_id}")
