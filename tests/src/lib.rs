@@ -1108,3 +1108,103 @@ pub mod salla {
         data
     }
 }
+
+/// A Redis queue for a test under namespace `ns`: a minute's dedupe window, one-second timeouts.
+pub fn test_redis_queue(url: &str, ns: &str) -> salla_odoo_queue::RedisQueue {
+    salla_odoo_queue::RedisQueue::new(
+        url,
+        salla_odoo_queue::QueueConfig {
+            namespace: ns.to_owned(),
+            dedupe_window: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+        },
+    )
+    .unwrap()
+}
+
+/// One test's queue on one backend; its Redis namespace or embedded file goes when it is dropped.
+pub struct BackendQueue {
+    pub queue: Queue,
+    /// The test's namespace (the Redis key prefix; the embedded queue's name).
+    pub ns: String,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for BackendQueue {
+    fn drop(&mut self) {
+        match &self.dir {
+            None => delete_namespace(&redis_url(), &self.ns),
+            Some(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+/// The same test's queue on each backend: Redis (the fleet) and the embedded SQLite file
+/// (`salla-odoo run`), one namespace / one file per test.
+pub async fn queue_backends(test: &str) -> Vec<BackendQueue> {
+    let ns = unique_namespace(test);
+    let dir = std::env::temp_dir().join(format!("salla-odoo-queue-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let embedded = salla_odoo_queue::embedded::SqliteQueue::open(
+        &dir.join("queue.db"),
+        &ns,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    vec![
+        BackendQueue {
+            queue: test_redis_queue(&redis_url(), &ns).into(),
+            ns: ns.clone(),
+            dir: None,
+        },
+        BackendQueue {
+            queue: embedded.into(),
+            ns,
+            dir: Some(dir),
+        },
+    ]
+}
+
+/// The worker settings of the worker tests: 8 jobs at once, 5 s per job, a 200 ms heartbeat and an
+/// 8 s orphan timeout, a 100 ms poll, 3 starts, three attempts 1–5 ms apart.
+pub fn test_worker_config() -> salla_odoo_worker::WorkerConfig {
+    salla_odoo_worker::WorkerConfig {
+        concurrency: 8,
+        job_timeout: Duration::from_secs(5),
+        drain: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(200),
+        orphan_timeout: Duration::from_secs(8),
+        poll: Duration::from_millis(100),
+        max_starts: 3,
+        lock_busy_retry: Duration::from_secs(1),
+        retry: salla_odoo_core::RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+            max_attempts: 3,
+        },
+        store_concurrency: 4,
+        store_calls_per_sec: 0,
+    }
+}
+
+/// A worker running in the background until the returned sender fires (or is dropped).
+pub fn run_worker<H: salla_odoo_worker::Handler>(
+    worker: &salla_odoo_worker::Worker<H>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), salla_odoo_worker::WorkerError>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let w = worker.clone();
+    let run = tokio::spawn(async move {
+        w.run(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    (tx, run)
+}

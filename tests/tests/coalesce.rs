@@ -9,71 +9,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use salla_odoo_core::{
-    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, RetryPolicy, SallaId, SyncError,
-    SyncJob, SyncJobV1,
+    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, SallaId, SyncError, SyncJob, SyncJobV1,
 };
-use salla_odoo_queue::{DedupeKey, Enqueued, Queue, QueueConfig, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Enqueued, Queue};
 use salla_odoo_store::{Db, outbox, sync_log};
-use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
+use salla_odoo_tests::{
+    TestDb, delete_namespace, queue_backends, redis_url, run_worker, test_redis_queue,
+    test_worker_config, unique_namespace,
+};
 use salla_odoo_worker::{Handled, Handler, Processed, Worker, WorkerConfig};
 use serde_json::{Value, json};
 
 const MERCHANT: u64 = 5;
-
-struct Ns {
-    queue: Queue,
-    ns: String,
-    dir: Option<std::path::PathBuf>,
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        match &self.dir {
-            None => delete_namespace(&redis_url(), &self.ns),
-            Some(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-}
-
-fn redis_queue(ns: &str) -> RedisQueue {
-    RedisQueue::new(
-        &redis_url(),
-        QueueConfig {
-            namespace: ns.to_owned(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap()
-}
-
-async fn queues(test: &str) -> Vec<Ns> {
-    let ns = unique_namespace(test);
-    let dir = std::env::temp_dir().join(format!("salla-odoo-coalesce-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let embedded = salla_odoo_queue::embedded::SqliteQueue::open(
-        &dir.join("queue.db"),
-        &ns,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    vec![
-        Ns {
-            queue: redis_queue(&ns).into(),
-            ns: ns.clone(),
-            dir: None,
-        },
-        Ns {
-            queue: embedded.into(),
-            ns,
-            dir: Some(dir),
-        },
-    ]
-}
 
 /// A whole order body at `updated` (Unix-like seconds past 10:00:00) with status `slug`.
 fn body(order: u64, updated: u32, slug: &str) -> Value {
@@ -141,7 +88,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[tokio::test]
 async fn a_claim_takes_the_entitys_waiting_jobs_and_never_another_workers() {
-    for ns in queues("claim").await {
+    for ns in queue_backends("claim").await {
         let q = &ns.queue;
         let held = push(q, 7, "order.created", 0).await;
         // Another worker holds the first job of the order.
@@ -223,7 +170,7 @@ async fn a_claim_takes_the_entitys_waiting_jobs_and_never_another_workers() {
 
 #[tokio::test]
 async fn claimed_jobs_go_back_by_give_back_and_by_orphan_recovery_with_their_starts() {
-    for ns in queues("claim-back").await {
+    for ns in queue_backends("claim-back").await {
         let q = &ns.queue;
         let lead = push(q, 7, "order.created", 0).await;
         let a = push(q, 7, "order.updated", 3).await;
@@ -352,30 +299,10 @@ impl Drop for Rig {
     }
 }
 
-fn config() -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 8,
-        job_timeout: Duration::from_secs(5),
-        drain: Duration::from_secs(2),
-        heartbeat: Duration::from_millis(200),
-        orphan_timeout: Duration::from_secs(8),
-        poll: Duration::from_millis(100),
-        max_starts: 3,
-        lock_busy_retry: Duration::from_secs(1),
-        retry: RetryPolicy {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(5),
-            max_attempts: 3,
-        },
-        store_concurrency: 4,
-        store_calls_per_sec: 0,
-    }
-}
-
 async fn rig(test: &str) -> Rig {
     let ns = unique_namespace(test);
     Rig {
-        queue: redis_queue(&ns).into(),
+        queue: test_redis_queue(&redis_url(), &ns).into(),
         db: TestDb::create().await,
         handler: Recorder::default(),
         ns,
@@ -436,7 +363,7 @@ impl Rig {
 async fn created_updated_and_status_queued_together_become_one_run() {
     let r = rig("coalesce-one").await;
     let [created, updated, status] = r.three().await;
-    let w = r.worker("w-one", config());
+    let w = r.worker("w-one", test_worker_config());
     // One lease fetched (the oldest); the rest is claimed into its run.
     let processed = w.process_next(1).await.unwrap();
     assert_eq!(processed.len(), 3, "{processed:?}");
@@ -474,7 +401,7 @@ async fn jobs_fetched_together_are_grouped_in_the_process_too() {
     let r = rig("coalesce-batch").await;
     let [_, _, status] = r.three().await;
     let other = push(&r.queue, 8, "order.created", 0).await;
-    let w = r.worker("w-batch", config());
+    let w = r.worker("w-batch", test_worker_config());
     let processed = w.process_next(8).await.unwrap();
     assert_eq!(processed.len(), 4, "{processed:?}");
     let mut runs = r.handler.runs();
@@ -498,7 +425,7 @@ async fn a_transient_failure_puts_every_coalesced_job_back_and_loses_nothing() {
     r.handler
         .set("order.status.updated", Script::FailTransient(1));
     let [created, updated, status] = r.three().await;
-    let w = r.worker("w-transient", config());
+    let w = r.worker("w-transient", test_worker_config());
     let first = w.process_next(1).await.unwrap();
     assert_eq!(
         first
@@ -538,7 +465,7 @@ async fn a_permanent_failure_dead_letters_the_run_and_the_covered_jobs_run_on_th
     let r = rig("coalesce-permanent").await;
     r.handler.set("order.status.updated", Script::Permanent);
     let [created, updated, status] = r.three().await;
-    let w = r.worker("w-permanent", config());
+    let w = r.worker("w-permanent", test_worker_config());
     r.drain_until(&w, 3).await;
     let s = r.entry(&status).await.unwrap();
     assert_eq!(s.outcome, sync_log::Outcome::DeadLettered);
@@ -561,7 +488,7 @@ async fn a_permanent_failure_dead_letters_the_run_and_the_covered_jobs_run_on_th
 #[tokio::test]
 async fn a_worker_that_crashes_mid_coalesce_loses_nothing() {
     let r = rig("coalesce-crash").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.orphan_timeout = Duration::from_millis(800);
     r.handler.set(
         "order.status.updated",
@@ -582,16 +509,7 @@ async fn a_worker_that_crashes_mid_coalesce_loses_nothing() {
     let _ = crashed.await;
     r.handler.set("order.status.updated", Script::Ok);
     let survivor = r.worker("w-survivor", cfg);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn({
-        let w = survivor.clone();
-        async move {
-            w.run(async {
-                let _ = rx.await;
-            })
-            .await
-        }
-    });
+    let (tx, run) = run_worker(&survivor);
     let started = Instant::now();
     while r.outcomes().await < 3 {
         assert!(started.elapsed() < Duration::from_secs(15), "not recovered");
@@ -630,7 +548,7 @@ async fn a_job_that_arrives_while_its_entity_runs_is_coalesced_by_the_late_claim
         Script::Sleep(Duration::from_millis(600)),
     );
     let status = push(&r.queue, 7, "order.status.updated", 9).await;
-    let w = r.worker("w-late", config());
+    let w = r.worker("w-late", test_worker_config());
     let lead = tokio::spawn({
         let w = w.clone();
         async move { w.process_next(1).await.unwrap() }
@@ -639,7 +557,7 @@ async fn a_job_that_arrives_while_its_entity_runs_is_coalesced_by_the_late_claim
     // While it runs: an older body arrives, and another worker fetches it at once and finds the
     // order locked (deferred by a second); a second older body arrives and just waits.
     let updated = push(&r.queue, 7, "order.updated", 5).await;
-    let other = r.worker("w-other", config());
+    let other = r.worker("w-other", test_worker_config());
     assert_eq!(
         other.process_next(1).await.unwrap(),
         vec![Processed::Deferred("entity_locked")]
@@ -686,7 +604,7 @@ async fn a_newer_state_that_arrives_while_its_entity_runs_still_runs() {
     // the lock.
     let created = push(&r.queue, 7, "order.created", 0).await;
     let status = push(&r.queue, 7, "order.status.updated", 9).await;
-    let w = r.worker("w-late-newer", config());
+    let w = r.worker("w-late-newer", test_worker_config());
     let lead = tokio::spawn({
         let w = w.clone();
         async move { w.process_next(1).await.unwrap() }

@@ -6,12 +6,14 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use salla_odoo_core::{
-    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, RetryPolicy, SallaId, SyncError,
-    SyncJob, SyncJobV1,
+    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, SallaId, SyncError, SyncJob, SyncJobV1,
 };
-use salla_odoo_queue::{DedupeKey, Queue, QueueConfig, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Queue};
 use salla_odoo_store::{Db, locks, sync_log};
-use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
+use salla_odoo_tests::{
+    TestDb, delete_namespace, queue_backends, redis_url, run_worker, test_redis_queue,
+    test_worker_config, unique_namespace,
+};
 use salla_odoo_worker::{Handled, Handler, Worker, WorkerConfig};
 
 const MERCHANT: u64 = 9;
@@ -30,76 +32,15 @@ impl Handler for Ok {
     }
 }
 
-struct Backend {
-    queue: Queue,
-    ns: String,
-    dir: Option<std::path::PathBuf>,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        match &self.dir {
-            None => delete_namespace(&redis_url(), &self.ns),
-            Some(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-}
-
-async fn backends(test: &str) -> Vec<Backend> {
-    let ns = unique_namespace(test);
-    let dir = std::env::temp_dir().join(format!("salla-odoo-pickup-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let redis = RedisQueue::new(
-        &redis_url(),
-        QueueConfig {
-            namespace: ns.clone(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap();
-    let embedded = salla_odoo_queue::embedded::SqliteQueue::open(
-        &dir.join("queue.db"),
-        &ns,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    vec![
-        Backend {
-            queue: redis.into(),
-            ns: ns.clone(),
-            dir: None,
-        },
-        Backend {
-            queue: embedded.into(),
-            ns,
-            dir: Some(dir),
-        },
-    ]
-}
-
 fn config() -> WorkerConfig {
     WorkerConfig {
         concurrency: 4,
-        job_timeout: Duration::from_secs(5),
-        drain: Duration::from_secs(2),
         // Only fetches move a worker's last-seen time meanwhile (see `wait_for_idle`).
         heartbeat: Duration::from_secs(60),
         orphan_timeout: Duration::from_secs(600),
         poll: POLL,
-        max_starts: 3,
         lock_busy_retry: Duration::from_millis(300),
-        retry: RetryPolicy {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(5),
-            max_attempts: 3,
-        },
-        store_concurrency: 4,
-        store_calls_per_sec: 0,
+        ..test_worker_config()
     }
 }
 
@@ -176,31 +117,14 @@ async fn wait_for_outcome(db: &TestDb, job: uuid::Uuid, within: Duration, what: 
     start.elapsed()
 }
 
-fn start(
-    worker: &Worker<Ok>,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), salla_odoo_worker::WorkerError>>,
-) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let w = worker.clone();
-    let run = tokio::spawn(async move {
-        w.run(async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    (tx, run)
-}
-
 #[tokio::test]
 async fn an_idle_worker_takes_a_new_job_at_once_not_at_its_next_poll() {
     let db = TestDb::create().await;
-    for b in backends("pickup-new").await {
+    for b in queue_backends("pickup-new").await {
         let q = &b.queue;
         let id = format!("w-pickup-{}", q.is_embedded());
         let worker = Worker::new(id.clone(), q.clone(), db.pool.clone(), Ok, config());
-        let (stop, run) = start(&worker);
+        let (stop, run) = run_worker(&worker);
         // Three rounds: each job is queued while the worker waits with nothing to do (it fetched
         // after the previous job's outcome was recorded, and found nothing).
         let mut since = now_ms();
@@ -225,7 +149,7 @@ async fn an_idle_worker_takes_a_new_job_at_once_not_at_its_next_poll() {
 #[tokio::test]
 async fn a_deferred_job_reaches_an_idle_worker_when_due_not_at_its_next_poll() {
     let db = TestDb::create().await;
-    for b in backends("pickup-deferred").await {
+    for b in queue_backends("pickup-deferred").await {
         let q = &b.queue;
         let id = format!("w-deferred-{}", q.is_embedded());
         let worker = Worker::new(id.clone(), q.clone(), db.pool.clone(), Ok, config());
@@ -235,7 +159,7 @@ async fn a_deferred_job_reaches_an_idle_worker_when_due_not_at_its_next_poll() {
             .unwrap()
             .expect("free");
         let job = push(q, 77).await;
-        let (stop, run) = start(&worker);
+        let (stop, run) = run_worker(&worker);
         let deadline = Instant::now() + Duration::from_secs(5);
         while q.stats().await.unwrap().scheduled == 0 {
             assert!(Instant::now() < deadline, "never deferred");
@@ -258,16 +182,7 @@ async fn jobs_scored_in_whole_seconds_still_run() {
     // A rolling upgrade: jobs queued by the previous version (whole-second scores, apalis' push
     // too) and ours (fractions) share `scheduled`.
     let ns = unique_namespace("pickup-scores");
-    let q = RedisQueue::new(
-        &redis_url(),
-        QueueConfig {
-            namespace: ns.clone(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap();
+    let q = test_redis_queue(&redis_url(), &ns);
     let queue: Queue = q.clone().into();
     let a = push(&queue, 1).await;
     let b = push(&queue, 2).await;

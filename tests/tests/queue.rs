@@ -5,52 +5,10 @@
 use std::time::Duration;
 
 use salla_odoo_core::{BodyDigest, JobKind, MerchantId, SyncJob, SyncJobV1};
-use salla_odoo_queue::{DedupeKey, Enqueued, Queue, QueueConfig, RedisQueue};
-use salla_odoo_tests::{delete_namespace, redis_url, unique_namespace};
-
-struct Ns {
-    queue: Queue,
-    ns: String,
-    dir: Option<std::path::PathBuf>,
-}
-
-impl Drop for Ns {
-    fn drop(&mut self) {
-        match &self.dir {
-            None => delete_namespace(&redis_url(), &self.ns),
-            Some(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-    }
-}
-
-/// The same queue contract on each backend.
-async fn queues(test: &str) -> Vec<Ns> {
-    let ns = unique_namespace(test);
-    let redis = redis_queue(&redis_url(), &ns);
-    let dir = std::env::temp_dir().join(format!("salla-odoo-queue-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let embedded = salla_odoo_queue::embedded::SqliteQueue::open(
-        &dir.join("queue.db"),
-        &ns,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    vec![
-        Ns {
-            queue: redis.into(),
-            ns: ns.clone(),
-            dir: None,
-        },
-        Ns {
-            queue: embedded.into(),
-            ns,
-            dir: Some(dir),
-        },
-    ]
-}
+use salla_odoo_queue::{DedupeKey, Enqueued, Queue};
+use salla_odoo_tests::{
+    BackendQueue, queue_backends, redis_url, test_redis_queue, unique_namespace,
+};
 
 fn job(n: u64) -> SyncJob {
     SyncJob::V1(SyncJobV1 {
@@ -78,7 +36,7 @@ async fn push(q: &Queue, n: u64) -> SyncJob {
 
 #[tokio::test]
 async fn fetch_leases_then_ack_leaves_nothing_behind() {
-    for Ns { queue: q, .. } in &queues("lease").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("lease").await {
         let j = push(q, 1).await;
         let leases = q.fetch("w1", 10).await.unwrap();
         assert_eq!(leases.len(), 1);
@@ -107,7 +65,7 @@ async fn fetch_leases_then_ack_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn reschedule_delays_and_replaces_the_job() {
-    for Ns { queue: q, .. } in &queues("reschedule").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("reschedule").await {
         push(q, 2).await;
         let lease = q.fetch("w1", 1).await.unwrap().remove(0);
         let SyncJob::V1(mut next) = lease.job.clone().unwrap();
@@ -161,7 +119,7 @@ async fn reschedule_delays_and_replaces_the_job() {
 
 #[tokio::test]
 async fn a_dead_workers_jobs_are_requeued_after_the_orphan_timeout_and_counted() {
-    for Ns { queue: q, .. } in &queues("orphans").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("orphans").await {
         push(q, 4).await;
         let lease = q.fetch("crashed", 1).await.unwrap().remove(0);
         // A live worker heartbeating keeps its jobs.
@@ -189,7 +147,7 @@ async fn a_dead_workers_jobs_are_requeued_after_the_orphan_timeout_and_counted()
 
 #[tokio::test]
 async fn release_hands_unfinished_jobs_back_at_once() {
-    for Ns { queue: q, .. } in &queues("release").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("release").await {
         push(q, 5).await;
         push(q, 6).await;
         let leases = q.fetch("stopping", 2).await.unwrap();
@@ -206,7 +164,7 @@ async fn release_hands_unfinished_jobs_back_at_once() {
 
 #[tokio::test]
 async fn undecodable_entries_are_reported_not_dropped() {
-    for Ns { queue: q, .. } in &queues("garbage").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("garbage").await {
         insert_garbage(q, "bad-1", "{\"version\":\"7\"}").await;
         let lease = q.fetch("w", 1).await.unwrap().remove(0);
         let err = lease.job.unwrap_err();
@@ -283,7 +241,7 @@ async fn insert_garbage(q: &Queue, id: &str, data: &str) {
 
 #[tokio::test]
 async fn the_same_delivery_is_queued_once_within_the_window() {
-    for Ns { queue: q, .. } in &queues("dedupe").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("dedupe").await {
         let first = job(7);
         let key = DedupeKey::new(MerchantId::new(5), "order.created", &first.v1().digest);
         assert_eq!(q.enqueue(&first, &key).await.unwrap(), Enqueued::Queued);
@@ -336,7 +294,7 @@ async fn the_embedded_queue_keeps_jobs_across_a_reopen_and_recovers_running_ones
 
 #[tokio::test]
 async fn give_back_returns_named_leases_of_a_live_worker_first_in_line() {
-    for Ns { queue: q, .. } in &queues("give-back").await {
+    for BackendQueue { queue: q, .. } in &queue_backends("give-back").await {
         let a = push(q, 21).await;
         push(q, 22).await;
         let held = q.fetch("w", 1).await.unwrap().remove(0);
@@ -362,19 +320,6 @@ async fn give_back_returns_named_leases_of_a_live_worker_first_in_line() {
     }
 }
 
-fn redis_queue(url: &str, ns: &str) -> RedisQueue {
-    RedisQueue::new(
-        url,
-        QueueConfig {
-            namespace: ns.to_owned(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap()
-}
-
 /// Enqueues that arrive together share script calls (group commit), and each caller still learns
 /// its own outcome: of two concurrent sends of one delivery exactly one is queued. Runs on a Redis
 /// of its own, whose command counts are this test's alone.
@@ -382,7 +327,7 @@ fn redis_queue(url: &str, ns: &str) -> RedisQueue {
 async fn concurrent_enqueues_share_script_calls_and_each_learns_its_own_outcome() {
     let own = salla_odoo_tests::OwnRedis::start();
     let url = own.url();
-    let q = redis_queue(&url, "group");
+    let q = test_redis_queue(&url, "group");
     let calls = async || -> u64 {
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut conn = client.get_multiplexed_async_connection().await.unwrap();

@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use salla_odoo_core::{
-    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, RetryPolicy, SallaId, SyncError,
-    SyncJob, SyncJobV1,
+    BodyDigest, EntityKind, EntityRef, JobKind, MerchantId, SallaId, SyncError, SyncJob, SyncJobV1,
 };
-use salla_odoo_queue::{DedupeKey, Queue, QueueConfig, RedisQueue};
+use salla_odoo_queue::{DedupeKey, Queue};
 use salla_odoo_store::{Db, locks, outbox, sync_log};
-use salla_odoo_tests::{TestDb, delete_namespace, redis_url, unique_namespace};
+use salla_odoo_tests::{
+    TestDb, delete_namespace, redis_url, run_worker, test_redis_queue, test_worker_config,
+    unique_namespace,
+};
 use salla_odoo_worker::{Handled, Handler, Processed, Worker, WorkerConfig};
 
 /// What the scripted handler does for a job, by the order id in its data.
@@ -88,24 +90,6 @@ impl Handler for Scripted {
     }
 }
 
-/// Run `worker` in the background until the returned sender fires.
-fn running(
-    worker: &Worker<Scripted>,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), salla_odoo_worker::WorkerError>>,
-) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let w = worker.clone();
-    let run = tokio::spawn(async move {
-        w.run(async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    (tx, run)
-}
-
 struct Rig {
     queue: Queue,
     db: TestDb,
@@ -119,38 +103,9 @@ impl Drop for Rig {
     }
 }
 
-fn config() -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 8,
-        job_timeout: Duration::from_secs(5),
-        drain: Duration::from_secs(2),
-        heartbeat: Duration::from_millis(200),
-        orphan_timeout: Duration::from_secs(8),
-        poll: Duration::from_millis(100),
-        max_starts: 3,
-        lock_busy_retry: Duration::from_secs(1),
-        retry: RetryPolicy {
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(5),
-            max_attempts: 3,
-        },
-        store_concurrency: 4,
-        store_calls_per_sec: 0,
-    }
-}
-
 async fn rig(test: &str) -> Rig {
     let ns = unique_namespace(test);
-    let queue = RedisQueue::new(
-        &redis_url(),
-        QueueConfig {
-            namespace: ns.clone(),
-            dedupe_window: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-        },
-    )
-    .unwrap();
+    let queue = test_redis_queue(&redis_url(), &ns);
     Rig {
         queue: queue.into(),
         db: TestDb::create().await,
@@ -225,7 +180,7 @@ impl Rig {
 #[tokio::test]
 async fn applied_jobs_are_logged_once_and_leave_the_queue() {
     let r = rig("applied").await;
-    let w = r.worker("w-applied", config());
+    let w = r.worker("w-applied", test_worker_config());
     let job = r.push(1, 100).await;
     assert_eq!(w.process_next(8).await.unwrap(), vec![Processed::Applied]);
     assert_eq!(r.outcome(job).await, Some(sync_log::Outcome::Applied));
@@ -241,7 +196,7 @@ async fn applied_jobs_are_logged_once_and_leave_the_queue() {
 async fn transient_failures_retry_with_the_next_attempt_then_apply() {
     let r = rig("transient").await;
     r.handler.set(101, Script::FailTransient(2));
-    let w = r.worker("w-transient", config());
+    let w = r.worker("w-transient", test_worker_config());
     let job = r.push(1, 101).await;
     let first = w.process_next(8).await.unwrap();
     assert!(matches!(first[..], [Processed::Retried(_)]), "{first:?}");
@@ -266,7 +221,7 @@ async fn transient_failures_retry_with_the_next_attempt_then_apply() {
 async fn permanent_failures_are_dead_lettered_at_once_with_the_message() {
     let r = rig("permanent").await;
     r.handler.set(102, Script::Permanent);
-    let w = r.worker("w-permanent", config());
+    let w = r.worker("w-permanent", test_worker_config());
     let job = r.push(1, 102).await;
     assert_eq!(
         w.process_next(8).await.unwrap(),
@@ -288,7 +243,7 @@ async fn permanent_failures_are_dead_lettered_at_once_with_the_message() {
 async fn exhausted_retries_are_dead_lettered_with_every_attempt() {
     let r = rig("exhausted").await;
     r.handler.set(103, Script::FailTransient(99));
-    let w = r.worker("w-exhausted", config());
+    let w = r.worker("w-exhausted", test_worker_config());
     let job = r.push(1, 103).await;
     let pool = r.db.pool.clone();
     let seen = r
@@ -315,7 +270,7 @@ async fn exhausted_retries_are_dead_lettered_with_every_attempt() {
 #[tokio::test]
 async fn a_locked_entity_reschedules_without_spending_an_attempt() {
     let r = rig("locked").await;
-    let w = r.worker("w-locked", config());
+    let w = r.worker("w-locked", test_worker_config());
     let job = r.push(7, 104).await;
     let held = locks::try_lock(&r.db.pool, MerchantId::new(7), "order:104")
         .await
@@ -354,7 +309,7 @@ async fn a_job_that_keeps_killing_its_worker_is_dead_lettered_as_poison() {
             1
         );
     }
-    let w = r.worker("w-poison", config());
+    let w = r.worker("w-poison", test_worker_config());
     assert_eq!(
         w.process_next(8).await.unwrap(),
         vec![Processed::DeadLettered("poison")]
@@ -367,7 +322,7 @@ async fn a_job_that_keeps_killing_its_worker_is_dead_lettered_as_poison() {
 #[tokio::test]
 async fn one_store_cannot_take_more_than_its_slots() {
     let r = rig("store-limit").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.store_concurrency = 1;
     for order in [201, 202, 203] {
         r.handler
@@ -397,7 +352,7 @@ async fn one_store_cannot_take_more_than_its_slots() {
 #[tokio::test]
 async fn every_outcome_gives_the_store_slot_back() {
     let r = rig("slot-back").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.store_concurrency = 1;
     cfg.concurrency = 1;
     r.handler.set(402, Script::Permanent);
@@ -445,8 +400,8 @@ async fn every_outcome_gives_the_store_slot_back() {
 #[tokio::test]
 async fn an_idle_worker_picks_up_a_new_job_within_a_second() {
     let r = rig("idle").await;
-    let w = r.worker("w-idle", config());
-    let (tx, run) = running(&w);
+    let w = r.worker("w-idle", test_worker_config());
+    let (tx, run) = run_worker(&w);
     tokio::time::sleep(Duration::from_millis(300)).await; // let it go idle
     let job = r.push(1, 106).await;
     let pushed = Instant::now();
@@ -465,14 +420,14 @@ async fn an_idle_worker_picks_up_a_new_job_within_a_second() {
 #[tokio::test]
 async fn shutdown_drains_in_flight_jobs_and_hands_back_the_rest() {
     let r = rig("drain").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.concurrency = 1;
     cfg.drain = Duration::from_millis(1500);
     r.handler
         .set(107, Script::Sleep(Duration::from_millis(400)));
     let first = r.push(1, 107).await;
     let w = r.worker("w-drain", cfg);
-    let (tx, run) = running(&w);
+    let (tx, run) = run_worker(&w);
     while r.handler.calls(107) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -496,12 +451,12 @@ async fn shutdown_drains_in_flight_jobs_and_hands_back_the_rest() {
 #[tokio::test]
 async fn a_job_that_outlives_the_drain_deadline_goes_back_to_the_queue() {
     let r = rig("drain-deadline").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.drain = Duration::from_millis(200);
     r.handler.set(109, Script::Sleep(Duration::from_secs(30)));
     let job = r.push(1, 109).await;
     let w = r.worker("w-deadline", cfg);
-    let (tx, run) = running(&w);
+    let (tx, run) = run_worker(&w);
     while r.handler.calls(109) == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -516,7 +471,7 @@ async fn a_job_that_outlives_the_drain_deadline_goes_back_to_the_queue() {
     );
     // Another worker finishes it.
     r.handler.set(109, Script::Ok);
-    let other = r.worker("w-after", config());
+    let other = r.worker("w-after", test_worker_config());
     assert_eq!(
         other.process_next(8).await.unwrap(),
         vec![Processed::Applied]
@@ -526,7 +481,7 @@ async fn a_job_that_outlives_the_drain_deadline_goes_back_to_the_queue() {
 #[tokio::test]
 async fn a_crashed_workers_job_completes_on_another_worker_once() {
     let r = rig("crash").await;
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.orphan_timeout = Duration::from_millis(800);
     r.handler.set(110, Script::Sleep(Duration::from_secs(30)));
     let job = r.push(1, 110).await;
@@ -543,7 +498,7 @@ async fn a_crashed_workers_job_completes_on_another_worker_once() {
     let _ = crashed.await;
     r.handler.set(110, Script::Ok);
     let survivor = r.worker("w-survivor", cfg);
-    let (tx, run) = running(&survivor);
+    let (tx, run) = run_worker(&survivor);
     let pool = r.db.pool.clone();
     let started = Instant::now();
     while sync_log::outcome_of(&pool, job).await.unwrap().is_none() {
@@ -581,7 +536,7 @@ async fn an_undecodable_queue_entry_becomes_a_dead_letter() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let w = r.worker("w-undecodable", config());
+    let w = r.worker("w-undecodable", test_worker_config());
     assert_eq!(
         w.process_next(8).await.unwrap(),
         vec![Processed::DeadLettered("undecodable")]
@@ -624,10 +579,10 @@ async fn a_lease_whose_fetch_answer_was_lost_is_handed_back_and_run() {
     // connection): the job is in the worker's in-flight set, and the worker does not know it.
     let lost = r.queue.fetch("w-stray", 1).await.unwrap();
     assert_eq!(lost.len(), 1);
-    let mut cfg = config();
+    let mut cfg = test_worker_config();
     cfg.orphan_timeout = Duration::from_millis(600);
     let w = r.worker("w-stray", cfg);
-    let (stop, run) = running(&w);
+    let (stop, run) = run_worker(&w);
     // The worker heartbeats all along, so no orphan check takes the job; only the worker itself
     // can notice the lease it never received.
     let start = std::time::Instant::now();
