@@ -329,8 +329,8 @@ impl<M: IdMap> Engine<'_, M> {
             out.push(pick_product(line, found.get(&line.code))?);
         }
         let mut to_create: Vec<usize> = Vec::new();
-        // Codes of lines whose product is kept as a template (its id, read before any lock).
-        let mut templates: BTreeMap<String, Id> = BTreeMap::new();
+        // Codes of lines whose product was found kept as a template (their options already tried).
+        let mut known: BTreeSet<String> = BTreeSet::new();
         for (i, line) in lines.iter().enumerate() {
             if out[i].is_some() {
                 continue;
@@ -345,7 +345,7 @@ impl<M: IdMap> Engine<'_, M> {
                     out[i] = Some(id);
                     continue;
                 }
-                templates.insert(line.code.clone(), template);
+                known.insert(line.code.clone());
             }
             if !line.charge && !self.opts.create_unknown_skus {
                 return Err(permanent(format!(
@@ -357,9 +357,7 @@ impl<M: IdMap> Engine<'_, M> {
             to_create.push(i);
         }
         if !to_create.is_empty() {
-            let created = self
-                .create_line_products(lines, &to_create, &templates)
-                .await?;
+            let created = self.create_line_products(lines, &to_create, &known).await?;
             for i in to_create {
                 out[i] = created.get(&lines[i].code).copied();
             }
@@ -391,7 +389,7 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         lines: &[LineInput],
         which: &[usize],
-        templates: &BTreeMap<String, Id>,
+        known: &BTreeSet<String>,
     ) -> Res<BTreeMap<String, Id>> {
         // One line per code (the first names the product).
         let mut by_code: BTreeMap<&str, &LineInput> = BTreeMap::new();
@@ -405,26 +403,28 @@ impl<M: IdMap> Engine<'_, M> {
         // for that lock once, then look again: a template made meanwhile names the variant by the
         // options even when its sync failed before writing the codes. (The id map is read with no
         // lock held: each lock holds a database connection.)
-        let mut templates = templates.clone();
-        let mut waited: BTreeSet<u64> = BTreeSet::new();
+        let mut looked: BTreeMap<u64, Option<Id>> = BTreeMap::new();
         for (code, line) in &by_code {
             let (false, Some(pid), false) = (line.charge, line.product_id, line.options.is_empty())
             else {
                 continue;
             };
-            if templates.contains_key(*code) || !waited.insert(pid) {
+            if known.contains(*code) {
                 continue;
             }
-            self.lock(&crate::template::template_lock(self.merchant(), pid))
-                .await?
-                .release()
-                .await;
-            if let Some(template) = self.template_mapped(pid).await? {
-                templates.insert((*code).to_owned(), template);
-            }
-        }
-        for (code, line) in &by_code {
-            if let Some(&template) = templates.get(*code)
+            let template = match looked.get(&pid) {
+                Some(t) => *t,
+                None => {
+                    self.lock(&crate::template::template_lock(self.merchant(), pid))
+                        .await?
+                        .release()
+                        .await;
+                    let t = self.template_mapped(pid).await?;
+                    looked.insert(pid, t);
+                    t
+                }
+            };
+            if let Some(template) = template
                 && let Some(id) = self.variant_of_line(line, template).await?
             {
                 out.insert((*code).to_owned(), id);
@@ -453,7 +453,7 @@ impl<M: IdMap> Engine<'_, M> {
                 guards.push(self.lock(&format!("sku:{code}")).await?);
             }
             let chunk = chunk.as_slice();
-            let result = self.create_locked(chunk, &by_code, &templates).await;
+            let result = self.create_locked(chunk, &by_code).await;
             for g in guards {
                 g.release().await;
             }
@@ -466,7 +466,6 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         codes: &[&str],
         by_code: &BTreeMap<&str, &LineInput>,
-        templates: &BTreeMap<String, Id>,
     ) -> Res<BTreeMap<String, Id>> {
         let found = self.products_by_codes(codes.iter().copied()).await?;
         let mut out = BTreeMap::new();
@@ -477,17 +476,7 @@ impl<M: IdMap> Engine<'_, M> {
                 Some(id) => {
                     out.insert((*code).to_owned(), id);
                 }
-                // Under the template's lock: a template sync that failed half-way (its variants
-                // made, their codes not yet written) has left it, so look again by the options.
-                None => match templates.get(*code) {
-                    Some(&template) => match self.variant_of_line(line, template).await? {
-                        Some(id) => {
-                            out.insert((*code).to_owned(), id);
-                        }
-                        None => missing.push(line),
-                    },
-                    None => missing.push(line),
-                },
+                None => missing.push(line),
             }
         }
         let vals: Vec<Map<String, Value>> =
@@ -504,7 +493,7 @@ impl<M: IdMap> Engine<'_, M> {
     /// variant of it are a transient error: its variants are being made (a product sync that
     /// failed half-way, or one running now) or lack a value yet, and a product of its own would
     /// sit outside the template for good; the product's sync makes it (if it never comes, the job
-    /// is dead-lettered and replayable). Odoo calls only (it also runs under creation locks).
+    /// is dead-lettered and replayable).
     async fn variant_of_line(&self, line: &LineInput, template: Id) -> Res<Option<Id>> {
         use crate::template::ByOptions;
         match self.variant_by_options_in(template, &line.options).await? {

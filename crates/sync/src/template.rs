@@ -1345,8 +1345,8 @@ impl<M: IdMap> Engine<'_, M> {
     }
 
     /// The active variant of a product kept as `template` whose values are the options an order
-    /// line chose (option name → attribute, value name → value). Odoo calls only: safe under
-    /// creation locks, which hold database connections.
+    /// line chose (option name → attribute, value name → value); the caller knows the template
+    /// ([`Engine::template_mapped`]).
     pub(crate) async fn variant_by_options_in(
         &self,
         template: Id,
