@@ -773,6 +773,27 @@ async fn a_credit_note_left_in_draft_by_a_lost_answer_is_finished_not_made_again
     );
 }
 
+/// A completed mada order whose refund of 50 lost the reversal wizard's answer: the attempt
+/// failed (transient) and left a draft credit note of the whole invoice. The refund's job.
+async fn refund_of_50_after_a_lost_reversal(h: &Harness, env: &Value) -> SyncJobV1 {
+    h.applied(&completed(env, "mada", "Sun Jun 26 2022 12:32:00 GMT+0300"))
+        .await;
+    h.sb.faults().commit_then_drop(
+        Match::any()
+            .model("account.move.reversal")
+            .method("refund_moves")
+            .times(1),
+    );
+    let job = refunded(env, "Sun Jun 26 2022 13:00:00 GMT+0300", |o| {
+        o["amounts"]["refunded"] = json!(50);
+    });
+    assert!(matches!(
+        h.apply(&job).await,
+        Err(SyncError::Transient { .. })
+    ));
+    job
+}
+
 #[tokio::test]
 async fn a_draft_credit_note_left_by_a_lost_answer_is_not_posted_whole_by_the_order_s_next_job() {
     // Issue #17 (chaos seeds 1 and 2): a partial refund's wizard made the draft credit note (the
@@ -781,25 +802,7 @@ async fn a_draft_credit_note_left_by_a_lost_answer_is_not_posted_whole_by_the_or
     // posted "the order's invoices", which took the draft credit note for one.
     let env = fixture_or_skip!("order.created.json");
     let h = harness(Version::V18, Options::default(), with_journals).await;
-    h.applied(&completed(
-        &env,
-        "mada",
-        "Sun Jun 26 2022 12:32:00 GMT+0300",
-    ))
-    .await;
-    h.sb.faults().commit_then_drop(
-        Match::any()
-            .model("account.move.reversal")
-            .method("refund_moves")
-            .times(1),
-    );
-    let job = refunded(&env, "Sun Jun 26 2022 13:00:00 GMT+0300", |o| {
-        o["amounts"]["refunded"] = json!(50);
-    });
-    assert!(matches!(
-        h.apply(&job).await,
-        Err(SyncError::Transient { .. })
-    ));
+    refund_of_50_after_a_lost_reversal(&h, &env).await;
     let cns = credit_notes(&h);
     assert_eq!(cns.len(), 1, "{cns:?}");
     assert_eq!(cns[0]["state"], "draft", "{cns:?}");
@@ -833,25 +836,7 @@ async fn a_draft_written_down_short_of_the_amount_by_a_lost_answer_is_written_ba
     // 8 totals 661.48; it cannot be written to 661.50").
     let env = fixture_or_skip!("order.created.json");
     let h = harness(Version::V18, Options::default(), with_journals).await;
-    h.applied(&completed(
-        &env,
-        "mada",
-        "Sun Jun 26 2022 12:32:00 GMT+0300",
-    ))
-    .await;
-    h.sb.faults().commit_then_drop(
-        Match::any()
-            .model("account.move.reversal")
-            .method("refund_moves")
-            .times(1),
-    );
-    let job = refunded(&env, "Sun Jun 26 2022 13:00:00 GMT+0300", |o| {
-        o["amounts"]["refunded"] = json!(50);
-    });
-    assert!(matches!(
-        h.apply(&job).await,
-        Err(SyncError::Transient { .. })
-    ));
+    let job = refund_of_50_after_a_lost_reversal(&h, &env).await;
     // The attempt that wrote the draft down and lost its answer before the last cents.
     let cn = credit_notes(&h)[0]["id"].as_i64().unwrap();
     let left = client(&h.sb)
