@@ -36,6 +36,21 @@ async fn post_ok(fleet: &Fleet, body: &[u8]) {
     assert_eq!(status, 200, "{answer}");
 }
 
+/// The "job failed; retrying later" lines of a worker's log, to say why an attempt was spent.
+fn retries_in(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("retrying later"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A log file for worker `i` of `fleet`, in the temporary directory.
+fn worker_log(fleet: &Fleet, i: usize) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("salla-odoo-{}-{i}.log", fleet.ns.replace(':', "-")))
+}
+
 async fn api_state(fleet: &Fleet, merchant: u64) -> (Option<String>, Option<String>) {
     let pool = fleet.db.pg().clone();
     sqlx::query_as("SELECT salla_api_state, salla_api_reason FROM stores WHERE merchant_id = $1")
@@ -70,8 +85,9 @@ async fn a_token_refresh_raced_by_20_jobs_on_3_workers_happens_once() {
     // The tokens reach the store, then Salla expires them: the connector still thinks they are
     // good until Salla refuses them.
     post_ok(&fleet, &authorize_event(M, &tokens)).await;
-    for _ in 0..3 {
-        fleet.spawn_worker();
+    let logs: Vec<_> = (0..3).map(|i| worker_log(&fleet, i)).collect();
+    for log in &logs {
+        fleet.spawn_worker_logging_to(log);
     }
     fleet.wait_outcomes(1, Duration::from_secs(30)).await;
     assert_eq!(salla.expire_tokens(M), 1);
@@ -100,7 +116,8 @@ async fn a_token_refresh_raced_by_20_jobs_on_3_workers_happens_once() {
         .db
         .scalar("SELECT coalesce(max(attempt), 0)::bigint FROM sync_log")
         .await;
-    assert_eq!(attempts, 0, "no job failed an attempt");
+    let retries: Vec<String> = logs.iter().flat_map(|l| retries_in(l)).collect();
+    assert_eq!(attempts, 0, "no job failed an attempt: {retries:#?}");
     assert_eq!(api_state(&fleet, M).await.0.as_deref(), Some("ok"));
     let orders = odoo
         .inspect()
@@ -257,7 +274,11 @@ async fn a_429_storm_throttles_one_store_without_spending_attempts_and_spares_th
         status: 429,
         retry_after_secs: Some(1),
     });
-    fleet.spawn_worker();
+    let worker = worker_log(&fleet, 0);
+    fleet.spawn_worker_logging_to(&worker);
+    // Both stores have their tokens before the shipments arrive: a shipment that ran first would
+    // fail an attempt for want of tokens, which is not what this test is about.
+    fleet.wait_outcomes(2, Duration::from_secs(30)).await;
     for i in 0..5u64 {
         post_ok(&fleet, &shipment_event(A, 95_300 + i, 90_300 + i)).await;
         post_ok(&fleet, &shipment_event(B, 95_400 + i, 90_400 + i)).await;
@@ -272,7 +293,16 @@ async fn a_429_storm_throttles_one_store_without_spending_attempts_and_spares_th
         .db
         .scalar("SELECT coalesce(max(attempt), 0)::bigint FROM sync_log")
         .await;
-    assert_eq!(attempts, 0, "throttling spent no attempt: {log:?}");
+    let retried: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT event, entity, reason FROM sync_log WHERE attempt > 0 ORDER BY id")
+            .fetch_all(fleet.db.pg())
+            .await
+            .unwrap();
+    let retries = retries_in(&worker);
+    assert_eq!(
+        attempts, 0,
+        "throttling spent no attempt: {retried:?} {retries:#?} in {log:?}"
+    );
     let stats = salla.stats();
     assert_eq!(
         stats["injected_errors"], 6,
