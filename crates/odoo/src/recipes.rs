@@ -111,9 +111,11 @@ impl Client {
     }
 
     /// [`Client::confirm_sale_order`] for an order whose `state` was just read: confirmed when a
-    /// quotation, then read once more with `state` and `fields` (what the caller needs next, e.g.
-    /// the deliveries confirmation made), which checks the confirmation. The record read is
-    /// returned when the order was confirmed now.
+    /// quotation. `action_confirm` answers `true` once the order is confirmed (transcript A12) and
+    /// raises when it cannot be: that answer suffices, and the order is then known to be `sale`
+    /// (returned as `{"state": "sale"}`). Any other answer (a module's window action) makes it read
+    /// the order again with `state` and `fields`, which checks the confirmation. `None` when the
+    /// order was confirmed before.
     pub async fn confirm_sale_order_in(
         &self,
         order_id: Id,
@@ -122,8 +124,14 @@ impl Client {
     ) -> Result<(Step, Option<Record>)> {
         match state {
             "draft" | "sent" => {
-                self.call(&Call::new("sale.order", "action_confirm").ids(&[order_id]))
+                let answer = self
+                    .call(&Call::new("sale.order", "action_confirm").ids(&[order_id]))
                     .await?;
+                if answer == Value::Bool(true) {
+                    let mut after = Record::new();
+                    after.insert("state".into(), json!("sale"));
+                    return Ok((Step::Done, Some(after)));
+                }
                 let mut read = vec!["state"];
                 read.extend(fields.iter().filter(|f| **f != "state"));
                 let after = self.read_required("sale.order", order_id, &read).await?;
@@ -415,10 +423,7 @@ impl Client {
     }
 
     /// [`Client::validate_delivery`] for a picking just read with `state` and `move_ids`.
-    /// `button_validate` answers `true` once the delivery is done (transcript A21) and a window
-    /// action when a wizard stops it; only another answer makes it read the state again.
     pub async fn validate_delivery_in(&self, picking_id: Id, picking: &Record) -> Result<Step> {
-        let caps = self.capabilities().await?;
         match str_field(picking, "state") {
             "done" => return Ok(Step::AlreadyDone),
             "cancel" => {
@@ -426,17 +431,33 @@ impl Client {
                     "stock.picking {picking_id} is cancelled"
                 )));
             }
-            "draft" => {
-                self.call(&Call::new("stock.picking", "action_confirm").ids(&[picking_id]))
-                    .await?;
-            }
             _ => {}
         }
         let move_ids = x2many_ids(picking.get("move_ids").unwrap_or(&Value::Null));
         let moves: Vec<Record> = self
             .read("stock.move", &move_ids, &["state", "product_uom_qty"])
             .await?;
-        for mv in &moves {
+        let draft = str_field(picking, "state") == "draft";
+        self.validate_picking_moves(picking_id, draft, &moves).await
+    }
+
+    /// Sets the full demand of a picking's open `moves` (read with `state` and `product_uom_qty`)
+    /// as done — 16: `quantity_done`; 17+: `quantity` + `picked` — then `button_validate` without
+    /// backorder (16 also skips the immediate-transfer wizard); a `draft` picking is confirmed
+    /// first. `button_validate` answers `true` once the delivery is done (transcript A21) and a
+    /// window action when a wizard stops it; only another answer makes it read the state again.
+    async fn validate_picking_moves(
+        &self,
+        picking_id: Id,
+        draft: bool,
+        moves: &[Record],
+    ) -> Result<Step> {
+        let caps = self.capabilities().await?;
+        if draft {
+            self.call(&Call::new("stock.picking", "action_confirm").ids(&[picking_id]))
+                .await?;
+        }
+        for mv in moves {
             if matches!(str_field(mv, "state"), "done" | "cancel") {
                 continue;
             }
@@ -490,35 +511,44 @@ impl Client {
         }
     }
 
-    /// Validates every open outgoing delivery of an order: `(picking id, step)` per delivery.
+    /// Validates every open outgoing delivery of an order: `(picking id, step)` per delivery, in
+    /// picking order. One `search_read` of the moves of the order's outgoing pickings
+    /// (`sale.order.picking_ids` are the pickings whose `sale_id` is the order) gives each
+    /// picking's state as its moves say it: all done or cancelled → already done; all cancelled →
+    /// a cancelled delivery, left alone; any draft → confirmed first.
     pub async fn validate_order_deliveries(&self, order_id: Id) -> Result<Vec<(Id, Step)>> {
-        let order = self
-            .read_required("sale.order", order_id, &["picking_ids"])
-            .await?;
-        let picking_ids = x2many_ids(order.get("picking_ids").unwrap_or(&Value::Null));
-        self.validate_deliveries_in(&picking_ids).await
-    }
-
-    /// [`Client::validate_order_deliveries`] for an order whose `picking_ids` were just read: one
-    /// read of the pickings, then each open outgoing one validated.
-    pub async fn validate_deliveries_in(&self, picking_ids: &[Id]) -> Result<Vec<(Id, Step)>> {
-        let pickings: Vec<Record> = self
-            .read(
-                "stock.picking",
-                picking_ids,
-                &["state", "picking_type_code", "move_ids"],
+        let moves: Vec<Record> = self
+            .search_read(
+                "stock.move",
+                &Domain::new()
+                    .eq("picking_id.sale_id", order_id)
+                    .eq("picking_id.picking_type_id.code", "outgoing"),
+                &["picking_id", "state", "product_uom_qty"],
+                &SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
             )
             .await?;
+        let mut pickings: std::collections::BTreeMap<Id, Vec<Record>> = Default::default();
+        for mv in moves {
+            if let Some(p) = mv.get("picking_id").and_then(many2one_id) {
+                pickings.entry(p).or_default().push(mv);
+            }
+        }
         let mut out = Vec::new();
-        for p in &pickings {
-            let Some(id) = p.get("id").and_then(Value::as_i64) else {
-                continue;
-            };
-            let code = str_field(p, "picking_type_code");
-            if (!code.is_empty() && code != "outgoing") || str_field(p, "state") == "cancel" {
+        for (picking, moves) in &pickings {
+            let states: Vec<&str> = moves.iter().map(|m| str_field(m, "state")).collect();
+            if states.iter().all(|s| *s == "cancel") {
                 continue;
             }
-            out.push((id, self.validate_delivery_in(id, p).await?));
+            let step = if states.iter().all(|s| matches!(*s, "done" | "cancel")) {
+                Step::AlreadyDone
+            } else {
+                let draft = states.contains(&"draft");
+                self.validate_picking_moves(*picking, draft, moves).await?
+            };
+            out.push((*picking, step));
         }
         Ok(out)
     }

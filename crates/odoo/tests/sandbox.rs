@@ -302,6 +302,11 @@ async fn order_flow(client: &Client, sandbox: &Sandbox, major: u32) -> Flow {
         client.validate_delivery(deliveries[0].0).await.unwrap(),
         Step::AlreadyDone
     );
+    // Found again by its moves: already done, nothing written.
+    assert_eq!(
+        client.validate_order_deliveries(order).await.unwrap(),
+        vec![(deliveries[0].0, Step::AlreadyDone)]
+    );
     let qty: Vec<Record> = client
         .read("product.product", &[product], &["qty_available"])
         .await

@@ -221,22 +221,22 @@ impl<M: IdMap> Engine<'_, M> {
                 let mut snap = snap;
                 let (confirmed, after) = self
                     .odoo
-                    .confirm_sale_order_in(so, &state, &["picking_ids", "invoice_ids"])
+                    .confirm_sale_order_in(so, &state, &["invoice_ids"])
                     .await?;
                 if confirmed == odoo::Step::Done {
                     did.push("confirmed".to_owned());
                 }
                 if let Some(after) = after {
-                    self.keep_order(so, after.clone());
+                    // Confirming made deliveries the kept order does not name: drop its
+                    // `picking_ids` (the deliveries are found by their moves below).
+                    snap.remove("picking_ids");
                     snap.extend(after);
+                    self.forget_order();
+                    self.keep_order(so, snap.clone());
                 }
                 if step >= OrderStep::Deliver {
                     let mut validated = None;
-                    for (picking, s) in self
-                        .odoo
-                        .validate_deliveries_in(&ids_of(&snap, "picking_ids"))
-                        .await?
-                    {
+                    for (picking, s) in self.odoo.validate_order_deliveries(so).await? {
                         self.touch("stock.picking", picking);
                         if s == odoo::Step::Done {
                             did.push(format!("delivery {picking} validated"));

@@ -341,8 +341,17 @@ async fn fleet(stream: &Stream, workers: usize, capacity: usize) -> Figures {
     for s in &stream.stores {
         fleet.add_store(s.merchant, &odoo.url(), &["--create-unknown-skus"]);
     }
-    for _ in 0..workers {
-        fleet.spawn_worker();
+    // `BENCH_ODOO_WORKER_LOG=FILE`: the first worker logs at debug there (every Odoo call, in
+    // its job's span), to see which step makes which call.
+    for i in 0..workers {
+        match std::env::var_os("BENCH_ODOO_WORKER_LOG") {
+            Some(log) if i == 0 => {
+                fleet.spawn_worker_logging_to(std::path::Path::new(&log));
+            }
+            _ => {
+                fleet.spawn_worker();
+            }
+        }
     }
     while fleet.ingest.queue.stats().await.unwrap().workers < workers as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
