@@ -479,6 +479,20 @@ impl Drop for TestDb {
     }
 }
 
+/// Store `merchant` (on Postgres `pool`) records its orders' creation intents from `unix` seconds
+/// on, as a store added then would: generated histories date their orders in the past.
+pub async fn record_intents_from(pool: &sqlx::PgPool, merchant: u64, unix: i64) {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
+    let updated = sqlx::query("UPDATE stores SET order_intents_since = $1 WHERE merchant_id = $2")
+        .bind(at)
+        .bind(merchant as i64)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(updated, 1, "store {merchant} exists");
+}
+
 /// A test encryption key (base64 of 32 bytes): test data only.
 pub const TEST_SECRETS_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 

@@ -252,6 +252,7 @@ mod tests {
             variants: Default::default(),
             pricelists: Default::default(),
             rounding_max_cents: 100,
+            order_intents_since: time::OffsetDateTime::UNIX_EPOCH,
         }
     }
 

@@ -155,6 +155,11 @@ pub struct StoreSettings {
     /// The largest difference between Odoo's total and Salla's that a rounding line may absorb,
     /// in cents of the order's currency (default 100).
     pub rounding_max_cents: i64,
+    /// Salla orders dated from then on are created without a search of their marker in Odoo
+    /// unless a creation intent says an earlier try may have made them (see the sync crate's
+    /// `order` module); older ones are always searched first.
+    #[serde(with = "time::serde::rfc3339")]
+    pub order_intents_since: OffsetDateTime,
 }
 
 /// What Salla is told of a product's Odoo stock.
@@ -247,13 +252,15 @@ struct SettingsRow {
     return_pickings: bool,
     pricelists: Option<sqlx::types::Json<serde_json::Value>>,
     rounding_max_cents: i64,
+    created_at: OffsetDateTime,
+    order_intents_since: Option<OffsetDateTime>,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at, \
      variants, payment_journal_id, payment_journals, refund_credit_notes, return_pickings, \
-     pricelists, rounding_max_cents";
+     pricelists, rounding_max_cents, created_at, order_intents_since";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -348,6 +355,7 @@ impl SettingsRow {
             return_pickings: self.return_pickings,
             pricelists,
             rounding_max_cents: self.rounding_max_cents,
+            order_intents_since: self.order_intents_since.unwrap_or(self.created_at),
         })
     }
 }

@@ -33,6 +33,10 @@ pub mod entity {
     /// arrives before its product is kept and applied when the product is created.
     pub const PRODUCT_STATUS: &str = "product_status";
     pub const ORDER: &str = "order";
+    /// A `sale.order` about to be created for a Salla order (written before the create, never
+    /// removed; `odoo_id` 0): a later try searches the order's marker, for that create's answer
+    /// may have been lost. See `crate::order`.
+    pub const ORDER_INTENT: &str = "order_intent";
     pub const SHIPMENT: &str = "shipment";
     pub const ORDER_SHIPMENT: &str = "order_shipment";
     /// An order's payment (`account.payment`), registered or found by its memo.

@@ -41,6 +41,10 @@ pub struct StoreOptions {
     /// The largest difference between Odoo's total and Salla's that a rounding line may absorb,
     /// in cents of the order's currency; beyond it the order fails permanently.
     pub rounding_max_cents: i64,
+    /// Orders dated from this instant on, with neither an id-map row nor a creation intent, are
+    /// new to Odoo: created without a search of their marker (see `crate::order`). `None`: every
+    /// order without an id-map row is searched first.
+    pub order_intents_since: Option<time::OffsetDateTime>,
 }
 
 impl StoreOptions {
@@ -65,6 +69,7 @@ impl StoreOptions {
             return_pickings: true,
             pricelists: PricelistMap::default(),
             rounding_max_cents: salla_odoo_core::currency::DEFAULT_ROUNDING_MAX_CENTS,
+            order_intents_since: None,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Orders → a quotation (`sale.order`) with its lines, discounts, taxes and shipping line.
 //!
-//! The order carries the marker `client_order_ref = salla:<merchant>:<order id>`; without an id-map row the
-//! handler always searches it before creating, so a create whose answer was lost is adopted, not repeated.
+//! The order carries the marker `client_order_ref = salla:<merchant>:<order id>`. Without an id-map row the
+//! handler searches it before creating, so a create whose answer was lost is adopted, not repeated —
+//! except for an order that is certainly new: every create is preceded by a creation intent in the id
+//! map (`order_intent`), so an order dated after the store began recording intents
+//! (`order_intents_since`) with no intent has never been created ([`Engine::new_to_odoo`]).
 //! A changed order is rewritten in place (lines replaced with x2many commands in one `write`) while Odoo still
 //! allows it (draft/sent, not locked); afterwards the difference is reported in the outcome's note instead.
 
@@ -304,6 +307,25 @@ impl<M: IdMap> Engine<'_, M> {
         self.find_order_by_marker(order_id).await
     }
 
+    /// Whether a Salla order the id map does not know is certainly not in Odoo, so it is created
+    /// without a search of its marker: it is dated from the store's `order_intents_since` on (from
+    /// then every create of an order is recorded as an intent before it is made) and no intent of
+    /// it is recorded (a try whose create's answer was lost leaves one: that order is searched).
+    /// Orders from before (an earlier version's creates, a store added again over the same Odoo)
+    /// and orders without a date are searched.
+    async fn new_to_odoo(&self, order: &Order) -> Res<bool> {
+        let since = self.opts.order_intents_since;
+        let dated = order.date.as_ref().and_then(salla_date_instant);
+        let (Some(since), Some(dated)) = (since, dated) else {
+            return Ok(false);
+        };
+        if dated < since {
+            return Ok(false);
+        }
+        let intent = idmap::get(self.ids, self.merchant(), entity::ORDER_INTENT, order.id).await?;
+        Ok(intent.is_none())
+    }
+
     async fn find_order_by_marker(&self, order_id: u64) -> Res<Option<Id>> {
         let mark = marker(self.merchant(), order_id);
         self.find_one(
@@ -556,6 +578,7 @@ impl<M: IdMap> Engine<'_, M> {
         // (a record gone from Odoo is found again by its marker, or created, below).
         let existing = match (mapped, create_only) {
             (Some(m), false) => Some(m.odoo_id),
+            (None, _) if self.new_to_odoo(order).await? => None,
             _ => self.find_order_mapped(order.id, mapped).await?,
         };
         if let (Some(id), true) = (existing, create_only) {
@@ -632,7 +655,9 @@ impl<M: IdMap> Engine<'_, M> {
         header.insert("pricelist_id".into(), json!(pricelist));
 
         let written = self
-            .write_order(order.id, existing, header, desired, &tax_field, &plan)
+            .write_order(
+                order.id, version, existing, header, desired, &tax_field, &plan,
+            )
             .await;
         if written.is_err() {
             // The kept pricelist may be what Odoo refused: the retry resolves it again.
@@ -681,9 +706,11 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// The order written: the existing one (`existing`, or the one its marker finds if that is
     /// gone) brought up to date, else a new one. Its id and what was written.
+    #[allow(clippy::too_many_arguments)]
     async fn write_order(
         &self,
         salla_id: u64,
+        version: i64,
         existing: Option<Id>,
         header: Map<String, Value>,
         desired: Vec<Map<String, Value>>,
@@ -715,6 +742,18 @@ impl<M: IdMap> Engine<'_, M> {
                     "order_line".into(),
                     Value::Array(desired.into_iter().map(|d| json!([0, 0, d])).collect()),
                 );
+                // The intent first: should the create's answer be lost, the next try searches the
+                // marker instead of trusting that the order is new (see `Engine::new_to_odoo`).
+                idmap::put(
+                    self.ids,
+                    self.merchant(),
+                    entity::ORDER_INTENT,
+                    salla_id,
+                    "sale.order",
+                    0,
+                    version,
+                )
+                .await?;
                 let id = self.odoo.create("sale.order", vals).await?;
                 // A new quotation: nothing to read to know its state.
                 let mut snap = Map::new();

@@ -45,6 +45,7 @@ pub fn store_options(s: &StoreSettings) -> StoreOptions {
         return_pickings: s.return_pickings,
         pricelists: s.pricelists.clone(),
         rounding_max_cents: s.rounding_max_cents,
+        order_intents_since: Some(s.order_intents_since),
     }
 }
 

@@ -669,6 +669,70 @@ async fn a_changed_quotation_is_updated_in_place_and_a_confirmed_one_is_not() {
     assert!(approx(&item["product_uom_qty"], 2.0));
 }
 
+/// A store that has recorded creation intents since before the fixture's order was placed.
+async fn recording_intents() -> Harness {
+    Harness::with(Version::V18, 1305146709, |s| {
+        s.order_intents_since = time::macros::datetime!(2020-01-01 0:00 UTC);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_new_order_is_created_without_a_marker_search_and_a_lost_create_is_searched_on_retry() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = recording_intents().await;
+    h.sb.faults()
+        .commit_then_drop(Match::any().model("sale.order").method("create").times(1));
+    let job = job_from(&env);
+    match h.apply(&job).await {
+        Err(e @ SyncError::Transient { .. }) => assert!(e.is_transient()),
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
+    assert_eq!(
+        h.sb.inspect().calls("sale.order", "search"),
+        0,
+        "an order dated after the store began recording intents, with none: not searched"
+    );
+    // The intent written before the create makes the retry search, and adopt what it made.
+    h.applied(&job).await;
+    assert_eq!(h.sb.inspect().calls("sale.order", "search"), 1);
+    assert_eq!(h.sb.inspect().calls("sale.order", "create"), 1);
+    assert_eq!(h.count("sale.order", json!([])), 1);
+    let intent = salla_odoo_store::id_map::get(
+        &h.db.pool,
+        MerchantId::new(1305146709),
+        "order_intent",
+        2116149737,
+    )
+    .await
+    .unwrap();
+    assert!(intent.is_some(), "the intent stays recorded");
+}
+
+#[tokio::test]
+async fn an_order_odoo_holds_from_before_the_store_recorded_intents_is_adopted() {
+    // A store purged and added again over the same Odoo: its old order is in Odoo with its marker,
+    // the id map is empty, and the order is dated before the new store's `order_intents_since`.
+    let env = fixture_or_skip!("order.created.json");
+    let first = Harness::new(Version::V18, 1305146709).await;
+    first.applied(&job_from(&env)).await;
+    let again = Harness {
+        sb: first.sb,
+        db: TestDb::new().await,
+        ctx: first.ctx,
+    };
+    let mut again = again;
+    again.ctx.pool = again.db.pool.clone();
+    let searched = again.sb.inspect().calls("sale.order", "search");
+    again.applied(&job_from(&env)).await;
+    assert_eq!(
+        again.sb.inspect().calls("sale.order", "search"),
+        searched + 1
+    );
+    assert_eq!(again.sb.inspect().calls("sale.order", "create"), 1);
+    assert_eq!(again.count("sale.order", json!([])), 1);
+}
+
 #[tokio::test]
 async fn commit_then_drop_on_create_then_retry_is_exactly_one_sale_order() {
     let env = fixture_or_skip!("order.created.json");

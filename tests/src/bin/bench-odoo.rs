@@ -340,6 +340,13 @@ async fn fleet(stream: &Stream, workers: usize, capacity: usize) -> Figures {
     .await;
     for s in &stream.stores {
         fleet.add_store(s.merchant, &odoo.url(), &["--create-unknown-skus"]);
+        // The mix's orders are dated in the past; a real store's come after it was added.
+        salla_odoo_tests::record_intents_from(
+            fleet.db.pg(),
+            s.merchant,
+            generator::DAY_START - 86_400,
+        )
+        .await;
     }
     // `BENCH_ODOO_WORKER_LOG=FILE`: the first worker logs at debug there (every Odoo call, in
     // its job's span), to see which step makes which call.

@@ -505,6 +505,13 @@ impl ChaosFleet {
         );
     }
 
+    /// The store records its orders' creation intents from `unix` seconds on (as if it had been
+    /// added then): the history's orders are dated in the past, and a real store's orders come
+    /// after it was added, so its new orders are created without a search of their marker.
+    pub async fn record_intents_from(&self, merchant: u64, unix: i64) {
+        crate::record_intents_from(&self.db.pool, merchant, unix).await;
+    }
+
     /// Start one more worker; returns its pid.
     pub fn spawn_worker(&mut self) -> u32 {
         self.spawned_workers += 1;

@@ -1018,6 +1018,9 @@ pub async fn run(profile: Profile, seed: u64) -> Report {
             extra.extend(book_flags(s, journals.get(&s.odoo).copied()));
         }
         fleet.add_store_with(s.merchant, s.odoo, &extra);
+        fleet
+            .record_intents_from(s.merchant, generator::DAY_START - 86_400)
+            .await;
     }
     fleet.start_workers();
     // The app is installed in every store: Salla posts its tokens.
