@@ -252,6 +252,9 @@ struct Inner {
     /// Small answers callers keep for a while ([`Client::memo`]): key → (expiry, value). Emptied by
     /// [`Client::refresh`]; gone with the client.
     memo: std::sync::Mutex<std::collections::HashMap<String, (Instant, Value)>>,
+    /// One lock per memo key being filled ([`Client::memo_fill`]): concurrent jobs that miss the
+    /// same key wait for the first one's look-up instead of each asking Odoo.
+    filling: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The current cell of a refreshable value (a poisoned lock still holds a valid `Arc`).
@@ -312,6 +315,7 @@ impl Client {
                 capabilities: RwLock::new(Arc::new(OnceCell::new())),
                 observer: config.observer,
                 memo: std::sync::Mutex::new(std::collections::HashMap::new()),
+                filling: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
             context: Arc::new(config.context),
         })
@@ -383,6 +387,41 @@ impl Client {
             }
             None => None,
         }
+    }
+
+    /// [`Client::memo`] of `key`, else the value `fill` looks up, kept for `ttl` when it is
+    /// `Some` (a `None` or an error is not kept: the next caller asks again). One look-up at a
+    /// time per key: callers that miss meanwhile wait for it and take its answer.
+    pub async fn memo_fill<E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        fill: F,
+    ) -> std::result::Result<Option<Value>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<Option<Value>, E>>,
+    {
+        if let Some(hit) = self.memo(key) {
+            return Ok(Some(hit));
+        }
+        let slot = Arc::clone(
+            self.inner
+                .filling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key.to_owned())
+                .or_default(),
+        );
+        let _turn = slot.lock().await;
+        if let Some(hit) = self.memo(key) {
+            return Ok(Some(hit));
+        }
+        let value = fill().await?;
+        if let Some(v) = &value {
+            self.remember(key, v.clone(), ttl);
+        }
+        Ok(value)
     }
 
     /// Keeps `value` under `key` for `ttl` (see [`Client::memo`]).
@@ -889,5 +928,47 @@ mod tests {
         let other = client();
         c.remember("c", json!(1), Duration::from_secs(60));
         assert_eq!(other.memo("c"), None, "another client has its own");
+    }
+
+    #[tokio::test]
+    async fn jobs_that_miss_a_memo_together_look_it_up_once() {
+        let c = client();
+        let looked = AtomicU64::new(0);
+        let (opened, open) = tokio::sync::watch::channel(false);
+        let fill = || async {
+            looked.fetch_add(1, Ordering::SeqCst);
+            // Hold the look-up until every caller has missed.
+            open.clone().wait_for(|o| *o).await.unwrap();
+            Ok::<_, Error>(Some(json!(7)))
+        };
+        let ttl = Duration::from_secs(60);
+        let (a, b, d, ()) = tokio::join!(
+            c.memo_fill("k", ttl, fill),
+            c.memo_fill("k", ttl, fill),
+            c.memo_fill("k", ttl, fill),
+            async {
+                tokio::task::yield_now().await;
+                opened.send(true).unwrap();
+            }
+        );
+        for answer in [a, b, d] {
+            assert_eq!(answer.unwrap(), Some(json!(7)));
+        }
+        assert_eq!(looked.load(Ordering::SeqCst), 1);
+        // Nothing found is not kept: the next caller asks again.
+        let none = c
+            .memo_fill("n", Duration::from_secs(60), || async {
+                Ok::<_, Error>(None)
+            })
+            .await
+            .unwrap();
+        assert_eq!(none, None);
+        let later = c
+            .memo_fill("n", Duration::from_secs(60), || async {
+                Ok::<_, Error>(Some(json!(1)))
+            })
+            .await
+            .unwrap();
+        assert_eq!(later, Some(json!(1)));
     }
 }

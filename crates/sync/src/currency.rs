@@ -316,14 +316,16 @@ impl<M: IdMap> Engine<'_, M> {
     /// for [`PRICELIST_TTL`]. `order_id` names the order in the error.
     pub async fn order_pricelist(&self, currency: &str, order_id: u64) -> Res<Id> {
         let key = self.pricelist_key(currency);
-        if let Some(id) = self.odoo.memo(&key).and_then(|v| v.as_i64()) {
-            return Ok(id);
-        }
-        match resolve_pricelist(self.odoo, self.opts, currency).await {
-            Ok(id) => {
-                self.odoo.remember(&key, json!(id), PRICELIST_TTL);
-                Ok(id)
-            }
+        let found = self
+            .odoo
+            .memo_fill(&key, PRICELIST_TTL, || async {
+                resolve_pricelist(self.odoo, self.opts, currency)
+                    .await
+                    .map(|id| Some(json!(id)))
+            })
+            .await;
+        match found {
+            Ok(id) => Ok(id.and_then(|v| v.as_i64()).unwrap_or_default()),
             Err(PricelistError::Odoo(e)) => Err(e.into()),
             Err(PricelistError::None(reason)) => Err(permanent(format!(
                 "order {order_id} is in {currency} but {reason}, then replay; nothing was written \

@@ -111,23 +111,22 @@ impl<'a, M: IdMap> Engine<'a, M> {
         };
         let code = code.to_ascii_uppercase();
         let key = format!("{COUNTRY_KEY}{code}");
-        if let Some(hit) = self.odoo.memo(&key) {
-            return Ok(hit.as_i64());
-        }
-        let ids = self
+        let found = self
             .odoo
-            .search(
-                "res.country",
-                &Domain::new().eq("code", code.as_str()),
-                &SearchOptions::limit(1),
-            )
+            .memo_fill(&key, CONFIG_TTL, || async {
+                let ids = self
+                    .odoo
+                    .search(
+                        "res.country",
+                        &Domain::new().eq("code", code.as_str()),
+                        &SearchOptions::limit(1),
+                    )
+                    .await?;
+                // An unknown code is not kept: an administrator may add (or activate) the country.
+                Ok::<_, odoo::Error>(ids.first().map(|id| json!(id)))
+            })
             .await?;
-        let id = ids.first().copied();
-        // An unknown code is not kept: an administrator may add (or activate) the country.
-        if let Some(id) = id {
-            self.odoo.remember(&key, json!(id), CONFIG_TTL);
-        }
-        Ok(id)
+        Ok(found.and_then(|v| v.as_i64()))
     }
 
     /// Forgets the kept country ids (a write naming one failed: it may no longer exist).
