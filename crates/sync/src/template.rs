@@ -31,6 +31,10 @@
 //! whose variants carry no code and whose attributes are the product's; only then is it created,
 //! under a creation lock, and recorded at once (watermark 0) so a crash before the codes are
 //! written resumes on it. Everything after the create is a read and a write of differences.
+//! A template without codes is open to any product of its name, of any store of that Odoo: its
+//! look-up, creation and codes happen under a lock on the name, and a product whose recorded
+//! template (watermark 0) meanwhile got another product's codes leaves it to that product and
+//! gets a template of its own.
 //! A product Odoo already has as separate products (synced before templates, made by an order
 //! with `--create-unknown-skus`, or by hand) keeps that layout: [`TemplateOutcome::Separate`].
 
@@ -546,6 +550,12 @@ fn id_of(r: &Record) -> Id {
     r.get("id").and_then(Value::as_i64).unwrap_or_default()
 }
 
+async fn release(guards: Vec<crate::idmap::Guard>) {
+    for g in guards {
+        g.release().await;
+    }
+}
+
 impl<M: IdMap> Engine<'_, M> {
     /// The template's attribute lines and values, in one read.
     async fn template_lines(&self, template: Id) -> Res<Lines> {
@@ -873,6 +883,31 @@ impl<M: IdMap> Engine<'_, M> {
         }
     }
 
+    /// Whether `template`, recorded for this product before its variants had codes, now has
+    /// variants with codes and none of this product's: another product took it by its name while
+    /// it had none ([`Engine::find_template`]). (A product whose every SKU changed since that
+    /// attempt looks the same, and gets a new template too.)
+    async fn taken_by_another(&self, plan: &TemplatePlan, template: Id) -> Res<bool> {
+        let codes: Vec<String> = self
+            .odoo
+            .search_read(
+                "product.product",
+                &Domain::new()
+                    .eq("product_tmpl_id", template)
+                    .is_in("active", [true, false]),
+                &["default_code"],
+                &SearchOptions::default(),
+            )
+            .await?
+            .iter()
+            .filter_map(|r| text(r, "default_code"))
+            .collect();
+        Ok(!codes.is_empty()
+            && !codes
+                .iter()
+                .any(|c| plan.variants.iter().any(|v| v.code == *c)))
+    }
+
     /// Creates the template with its attribute lines (Odoo makes the variants).
     async fn create_template(&self, plan: &TemplatePlan, categ: Option<Id>) -> Res<Id> {
         let wanted: Vec<(String, Vec<String>)> = plan
@@ -1004,12 +1039,15 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let mut template = None;
         let mut current: Option<Record> = None;
+        // Recorded when it was made or adopted, before its variants had their codes (watermark 0).
+        let mut unfinished = false;
         match idmap::get_model(self.ids, merchant, entity::PRODUCT, plan.salla_id).await? {
             Some((model, m)) if model == "product.template" => {
                 current = self
                     .read("product.template", m.odoo_id, &read_fields)
                     .await?;
                 template = current.as_ref().map(|_| m.odoo_id);
+                unfinished = m.source_version == 0;
             }
             Some((model, _)) if model == "product.product" => {
                 return Ok(TemplateOutcome::Separate(
@@ -1024,42 +1062,68 @@ impl<M: IdMap> Engine<'_, M> {
         // it either made its product before the template was looked for (then: separate
         // products), or finds the code on the variant.
         let lock_key = template_lock(merchant, plan.salla_id);
-        let mut guard = None;
+        let mut guards = Vec::new();
+        if template.is_none() || unfinished {
+            guards.push(self.lock(&lock_key).await?);
+            // A template without codes is found by its name (`find_template`) by any product of
+            // that name, of any store of this Odoo: the name's lock (after the product's, as
+            // everywhere) makes its look-up, its creation and its codes one step per name, so two
+            // products never take one such template at once.
+            let name = current
+                .as_ref()
+                .and_then(|r| text(r, "name"))
+                .or_else(|| {
+                    plan.vals
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+                .unwrap_or_else(|| plan.fallback_name.clone());
+            guards.push(self.lock(&format!("template-name:{name}")).await?);
+            if let Some(t) = template
+                && unfinished
+                && self.taken_by_another(plan, t).await?
+            {
+                // Left without codes by a failure after it was recorded, it was open to that
+                // look-up, and another product (of another store, say) took it and wrote its
+                // codes: writing ours over them would leave that product's SKUs without a
+                // product. This product gets a template of its own.
+                template = None;
+                current = None;
+            }
+        }
         if template.is_none() {
-            let g = self.lock(&lock_key).await?;
             let found = self
                 .adopt_or_create(plan, create, &read_fields, &mut categ)
                 .await;
-            let recorded = match &found {
-                // Recorded at once (watermark kept): a crash from here on resumes on this template.
-                Ok(Ok((t, _))) => {
-                    idmap::put(
-                        self.ids,
-                        merchant,
-                        entity::PRODUCT,
-                        plan.salla_id,
-                        "product.template",
-                        *t,
-                        0,
-                    )
-                    .await
+            let (t, rec) = match found {
+                Ok(Ok(found)) => found,
+                Ok(Err(outcome)) => {
+                    release(guards).await;
+                    return Ok(outcome);
                 }
-                _ => Ok(()),
+                Err(e) => {
+                    release(guards).await;
+                    return Err(e);
+                }
             };
-            match (recorded, found) {
-                (Ok(()), Ok(Ok((t, rec)))) => {
-                    template = Some(t);
-                    current = rec;
-                    guard = Some(g);
-                }
-                (recorded, found) => {
-                    g.release().await;
-                    recorded?;
-                    if let Err(outcome) = found? {
-                        return Ok(outcome);
-                    }
-                }
+            // Recorded at once (watermark kept): a crash from here on resumes on this template.
+            let recorded = idmap::put(
+                self.ids,
+                merchant,
+                entity::PRODUCT,
+                plan.salla_id,
+                "product.template",
+                t,
+                0,
+            )
+            .await;
+            if let Err(e) = recorded {
+                release(guards).await;
+                return Err(e);
             }
+            template = Some(t);
+            current = rec;
         }
         let categ = match (categ, &plan.category) {
             (Some(c), _) => Some(c),
@@ -1191,8 +1255,8 @@ impl<M: IdMap> Engine<'_, M> {
             .filter_map(|(c, _)| c.get("default_code").and_then(Value::as_str))
             .collect();
         if !writing.is_empty() {
-            if guard.is_none() {
-                guard = Some(self.lock(&lock_key).await?);
+            if guards.is_empty() {
+                guards.push(self.lock(&lock_key).await?);
             }
             let taken: BTreeSet<String> = self
                 .odoo
@@ -1231,9 +1295,7 @@ impl<M: IdMap> Engine<'_, M> {
         for (changes, ids) in writes {
             self.odoo.write("product.product", &ids, changes).await?;
         }
-        if let Some(g) = guard {
-            g.release().await;
-        }
+        release(guards).await;
 
         // Price extras, grouped by amount.
         let mut note = None;

@@ -932,3 +932,133 @@ async fn options_that_name_no_variant_yet_wait_for_the_product_instead_of_making
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(m2o(&hits[0]["product_tmpl_id"]), Some(template_of(&h)));
 }
+
+/// Two stores on one Odoo with a product of the same name and options (chaos seed 2, issue #17:
+/// `no product "CH19-002-M"` on Odoo 19): store A's template create lost its answer, its retry
+/// found the template by name and recorded it, then failed before the variants had their codes.
+/// Store B's product, looking for a template whose create answered nothing, took that open
+/// template by its name and wrote its codes there; A's next retry wrote A's codes over B's
+/// variants, and B's SKUs were left without a product. Each product ends on a template of its
+/// own with every SKU coded once.
+#[tokio::test]
+async fn a_template_left_open_by_a_lost_answer_is_not_shared_with_another_store_s_product() {
+    const B: u64 = 1_717_000_002;
+    let h = Harness::new(Version::V19, M).await;
+    let mut b_settings = settings_for(B, &h.sb.url());
+    b_settings.variants = Default::default();
+    let store_b = salla_odoo_sync::SyncContext {
+        odoo: Some(client(&h.sb)),
+        pool: h.db.pool.clone(),
+        keyring: Some(test_keyring()),
+        settings: Some(b_settings),
+        salla: None,
+    };
+    // The same product in both stores, B's in three sizes (its own ids and SKUs).
+    let saffron = |id: u64, sku: &str, sizes: &[&str]| {
+        let values: Vec<Value> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| json!({"id": id * 10 + k as u64, "name": s}))
+            .collect();
+        let skus: Vec<Value> = sizes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                json!({"id": id * 100 + k as u64, "sku": format!("{sku}-{s}"),
+                       "price": {"amount": 20 + 5 * k}, "related_option_values": [id * 10 + k as u64]})
+            })
+            .collect();
+        json!({"id": id, "sku": sku, "name": "Saffron 5g #2", "type": "product",
+               "price": {"amount": 20, "currency": "SAR"}, "status": "sale",
+               "options": [{"id": id, "name": "Size", "type": "radio", "values": values}],
+               "skus": skus})
+    };
+    let job_a = product_job(
+        "product.created",
+        "2026-03-01 10:00:00",
+        saffron(400_017_002, "CH17-002", &["S", "M"]),
+    );
+    let job_b = job_from(&envelope(
+        "product.created",
+        B,
+        "2026-03-01 10:00:05",
+        saffron(400_019_002, "CH19-002", &["S", "M", "L"]),
+    ));
+    // A: the template's create commits but answers nothing; the retry finds it by name, records
+    // it, and its first code write fails (nothing written).
+    h.sb.faults().commit_then_drop(
+        Match::any()
+            .model("product.template")
+            .method("create")
+            .times(1),
+    );
+    assert!(matches!(
+        h.apply(&job_a).await,
+        Err(SyncError::Transient { .. })
+    ));
+    h.sb.faults().inject(
+        Match::any()
+            .model("product.product")
+            .method("write")
+            .times(1),
+        odoo_sandbox::FaultKind::Http5xx(503),
+    );
+    assert!(matches!(
+        h.apply(&job_a).await,
+        Err(SyncError::Transient { .. })
+    ));
+    // B's product meanwhile, then A's retry.
+    match salla_odoo_sync::apply(&store_b, &job_b).await {
+        Ok(Applied::Applied { .. }) => {}
+        other => panic!("B: {other:?}"),
+    }
+    h.applied(&job_a).await;
+    // Every SKU of both stores is one variant, each product's on a template of its own.
+    let mut templates = std::collections::BTreeSet::new();
+    for (codes, merchant, product) in [
+        (&["CH17-002-S", "CH17-002-M"][..], M, 400_017_002),
+        (
+            &["CH19-002-S", "CH19-002-M", "CH19-002-L"][..],
+            B,
+            400_019_002,
+        ),
+    ] {
+        let mut of_product = std::collections::BTreeSet::new();
+        for code in codes {
+            let hits = products_with_code(&h, code);
+            assert_eq!(hits.len(), 1, "{code}: {hits:?}");
+            of_product.insert(m2o(&hits[0]["product_tmpl_id"]).unwrap());
+        }
+        assert_eq!(of_product.len(), 1, "{codes:?} on {of_product:?}");
+        let t = *of_product.first().unwrap();
+        let row = salla_odoo_store::id_map::get(
+            &h.db.pool,
+            MerchantId::new(merchant),
+            "product",
+            product,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(row.odoo_id, t, "the id map names the template of {codes:?}");
+        assert!(templates.insert(t), "two products on template {t}");
+    }
+    // B's next event changes nothing of A's, and A's nothing of B's.
+    let bump = |job: &salla_odoo_core::SyncJobV1, merchant: u64, at: &str| {
+        job_from(&envelope("product.updated", merchant, at, job.data.clone()))
+    };
+    match salla_odoo_sync::apply(&store_b, &bump(&job_b, B, "2026-03-01 11:00:00")).await {
+        Ok(Applied::Applied { .. }) => {}
+        other => panic!("B again: {other:?}"),
+    }
+    h.applied(&bump(&job_a, M, "2026-03-01 11:00:00")).await;
+    for code in [
+        "CH17-002-S",
+        "CH17-002-M",
+        "CH19-002-S",
+        "CH19-002-M",
+        "CH19-002-L",
+    ] {
+        assert_eq!(products_with_code(&h, code).len(), 1, "{code}");
+    }
+}

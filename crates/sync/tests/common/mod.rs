@@ -105,8 +105,11 @@ impl TestDb {
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .await
             .expect("create the test database");
+        // Each creation lock holds a connection of this pool (a worker's job takes its locks on
+        // its own session instead): two template syncs at once hold up to five (product, name and
+        // attribute locks) and still need connections for their queries.
         let pool: PgPool = PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(8)
             .connect_with(admin.database(&name))
             .await
             .expect("connect to the test database");
