@@ -252,8 +252,25 @@ impl<M: IdMap> Engine<'_, M> {
         raw: &Value,
         fallback_version: i64,
     ) -> Res<Id> {
+        self.ensure_customer_with(c, raw, fallback_version, None)
+            .await
+    }
+
+    /// [`Engine::ensure_customer`] for an order shipped to `address` ([`delivery_vals`]): a
+    /// partner made now is made with that delivery child in the same `create` (one Odoo call
+    /// instead of two, and no moment when the partner exists without it), and the child is kept
+    /// for [`Engine::ensure_delivery_address`].
+    pub async fn ensure_customer_with(
+        &self,
+        c: &Customer,
+        raw: &Value,
+        fallback_version: i64,
+        address: Option<&Map<String, Value>>,
+    ) -> Res<Id> {
         let guard = self.lock(&format!("partner:{}", c.id)).await?;
-        let result = self.ensure_customer_locked(c, raw, fallback_version).await;
+        let result = self
+            .ensure_customer_locked(c, raw, fallback_version, address)
+            .await;
         guard.release().await;
         result
     }
@@ -263,6 +280,7 @@ impl<M: IdMap> Engine<'_, M> {
         c: &Customer,
         raw: &Value,
         fallback_version: i64,
+        address: Option<&Map<String, Value>>,
     ) -> Res<Id> {
         let merchant = self.merchant();
         let version = match c.updated_at.as_ref() {
@@ -298,21 +316,33 @@ impl<M: IdMap> Engine<'_, M> {
                 .await
                 .map(|_| id),
             // Under the customer's lock, nobody else is creating it.
-            None => self
-                .odoo
-                .create("res.partner", vals)
-                .await
-                .map_err(Into::into),
+            None => {
+                let mut vals = vals;
+                if let Some(a) = address {
+                    let mut child = a.clone();
+                    child.remove("parent_id");
+                    vals.insert("child_ids".into(), json!([[0, 0, child]]));
+                }
+                self.odoo
+                    .create("res.partner", vals)
+                    .await
+                    .map_err(Into::into)
+            }
         };
         if written.is_err() && country_id.is_some() {
-            // The kept country id may be what Odoo refused: the retry asks again.
+            // The kept country id may be what Odoo refused: the retry asks again (the address's
+            // country is forgotten by the caller).
             self.forget_countries(&[input.country_code.as_deref()]);
         }
         let id = written?;
         if created {
-            // A partner made now has no delivery addresses: the order's address look-up need not
-            // ask (it still asks again under its lock before creating one).
-            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, Vec::new()));
+            // A partner made now has no delivery addresses but the one made with it: the order's
+            // address look-up need not ask.
+            let children = match address {
+                Some(_) => self.delivery_children(id).await?,
+                None => Vec::new(),
+            };
+            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, children));
         }
         idmap::put(
             self.ids,
@@ -535,6 +565,24 @@ impl<M: IdMap> Engine<'_, M> {
         let id = id?;
         self.touch("res.partner", id);
         Ok(Some(id))
+    }
+
+    /// The delivery children of `parent_id`, with every field [`delivery_vals`] may set.
+    async fn delivery_children(&self, parent_id: Id) -> Res<Vec<Record>> {
+        Ok(self
+            .odoo
+            .search_read(
+                "res.partner",
+                &Domain::new()
+                    .eq("parent_id", parent_id)
+                    .eq("type", "delivery"),
+                DELIVERY_FIELDS,
+                &SearchOptions {
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?)
     }
 
     /// A delivery child of `parent_id` with exactly these values.

@@ -606,19 +606,35 @@ impl<M: IdMap> Engine<'_, M> {
             .as_ref()
             .ok_or_else(|| permanent(format!("order {} has no customer", order.id)))?;
         let raw_customer = raw.get("customer").unwrap_or(&Value::Null);
-        let partner = self
-            .ensure_customer(customer, raw_customer, version)
-            .await?;
-        let shipping_partner = match &order.shipping {
+        let name = crate::customer::customer_name(
+            customer,
+            raw_customer.get("name").and_then(Value::as_str),
+        );
+        // The delivery address, for a customer made now to be made with it (its parent is set
+        // by the create).
+        let address = match &order.shipping {
             Some(s) => {
-                let name = crate::customer::customer_name(
-                    customer,
-                    raw_customer.get("name").and_then(Value::as_str),
-                );
-                self.ensure_delivery_address(s, partner, &name)
-                    .await?
-                    .unwrap_or(partner)
+                let country = self
+                    .country_id(crate::customer::shipping_country(s).as_deref())
+                    .await?;
+                crate::customer::delivery_vals(s, &name, 0, country)
             }
+            None => None,
+        };
+        let partner = self
+            .ensure_customer_with(customer, raw_customer, version, address.as_ref())
+            .await;
+        if partner.is_err()
+            && let Some(s) = &order.shipping
+        {
+            self.forget_countries(&[crate::customer::shipping_country(s).as_deref()]);
+        }
+        let partner = partner?;
+        let shipping_partner = match &order.shipping {
+            Some(s) => self
+                .ensure_delivery_address(s, partner, &name)
+                .await?
+                .unwrap_or(partner),
             None => partner,
         };
 
