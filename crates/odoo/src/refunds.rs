@@ -35,6 +35,24 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The rounding line [`Client::write_credit_note_down`] may add: an untaxed line of `product`
+/// (a service without taxes) labelled `label`, by which a retry knows it; at most `max`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditRounding {
+    pub product: Id,
+    pub label: String,
+    pub max: f64,
+}
+
+/// What [`Client::write_credit_note_down`] reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WrittenDown {
+    /// The credit note's total, taxes and rounding line included.
+    pub total: f64,
+    /// The amount of its rounding line (0: none).
+    pub rounding: f64,
+}
+
 /// The Odoo user a connection logs in as (see [`Client::user_by_login`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OdooUser {
@@ -131,9 +149,15 @@ impl Client {
     /// posted (transcript R12–R14 writes a quantity; an amount needs the unit prices): every
     /// product line's `price_unit` scaled by `amount / total`, then the largest line corrected
     /// until the total Odoo computes is `amount`, or as close as Odoo's per-line tax rounding
-    /// allows (a cent or so). Returns the total reached. A total already at `amount` writes
-    /// nothing.
-    pub async fn write_credit_note_down(&self, credit_note: Id, amount: f64) -> Result<f64> {
+    /// allows (a cent or so). With `rounding`, what the lines cannot reach (at most its `max`)
+    /// becomes an untaxed rounding line, so the total is `amount` exactly (issue #17). A total
+    /// already at `amount` writes nothing (a draft already holding its rounding line included).
+    pub async fn write_credit_note_down(
+        &self,
+        credit_note: Id,
+        amount: f64,
+        rounding: Option<&CreditRounding>,
+    ) -> Result<WrittenDown> {
         let mv = self
             .read_one(
                 "account.move",
@@ -150,14 +174,64 @@ impl Client {
                 model: "account.move".into(),
                 id: credit_note,
             })?;
-        let total = f64_field(&mv, "amount_total");
+        let mut line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
+        // Its own rounding lines (by product and label: a rounding line the invoice had, copied by
+        // the reversal, is one of its lines like any other).
+        let held: Vec<(Id, f64)> = match rounding {
+            Some(r) if !line_ids.is_empty() => self
+                .read::<Record>(
+                    "account.move.line",
+                    &line_ids,
+                    &["product_id", "name", "price_unit", "quantity"],
+                )
+                .await?
+                .iter()
+                .filter(|l| {
+                    l.get("product_id").and_then(many2one_id) == Some(r.product)
+                        && l.get("name").and_then(Value::as_str) == Some(r.label.as_str())
+                })
+                .filter_map(|l| {
+                    let id = l.get("id").and_then(Value::as_i64)?;
+                    Some((
+                        id,
+                        cents(f64_field(l, "price_unit") * f64_field(l, "quantity")),
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut total = f64_field(&mv, "amount_total");
         if (total - amount).abs() < 0.005 {
-            return Ok(total);
+            return Ok(WrittenDown {
+                total,
+                rounding: cents(held.iter().map(|(_, a)| a).sum()),
+            });
         }
         if mv.get("state").and_then(Value::as_str) != Some("draft") {
             return Err(Error::workflow(format!(
                 "account.move {credit_note} is not a draft; its lines cannot be written down"
             )));
+        }
+        let write_lines = |commands: Vec<Value>| async move {
+            let mut vals = Map::new();
+            vals.insert("invoice_line_ids".into(), Value::Array(commands));
+            self.write("account.move", &[credit_note], vals).await
+        };
+        let read_total = || async {
+            Ok::<_, Error>(f64_field(
+                &self
+                    .read_one("account.move", credit_note, &["amount_total"])
+                    .await?
+                    .unwrap_or_default(),
+                "amount_total",
+            ))
+        };
+        // A rounding line for another amount (a draft an earlier job left for another refund):
+        // gone, and the lines written down afresh.
+        if !held.is_empty() {
+            write_lines(held.iter().map(|(id, _)| json!([2, id, 0])).collect()).await?;
+            line_ids.retain(|id| !held.iter().any(|(h, _)| h == id));
+            total = read_total().await?;
         }
         // Above its total: a draft an earlier attempt wrote down and left short of the amount (a
         // lost answer between the scaling and the last cent) is written back up, as far as the
@@ -184,7 +258,6 @@ impl Client {
             "discount",
             "price_total",
         ];
-        let line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
         let read_lines = |ids: Vec<Id>| async move {
             let lines: Vec<Record> = self.read("account.move.line", &ids, LINE_FIELDS).await?;
             Ok::<_, Error>(
@@ -215,21 +288,7 @@ impl Client {
                 Some(json!([1, id, {"price_unit": price}]))
             })
             .collect();
-        let write_lines = |commands: Vec<Value>| async move {
-            let mut vals = Map::new();
-            vals.insert("invoice_line_ids".into(), Value::Array(commands));
-            self.write("account.move", &[credit_note], vals).await
-        };
         write_lines(commands).await?;
-        let read_total = || async {
-            Ok::<_, Error>(f64_field(
-                &self
-                    .read_one("account.move", credit_note, &["amount_total"])
-                    .await?
-                    .unwrap_or_default(),
-                "amount_total",
-            ))
-        };
         let mut reached = read_total().await?;
         // The cents the scaling left: on a line (or two) whose own rounding lands them exactly. A
         // cent of unit price moves a line of 3 at 25% off by 2.25 cents, so the largest line alone
@@ -297,7 +356,27 @@ impl Client {
             }
             reached = after;
         }
-        Ok(reached)
+        // What Odoo's per-line tax rounding leaves (a cent or two): an untaxed line of its own.
+        let gap = cents(amount - reached);
+        let mut added = 0.0;
+        if let Some(r) = rounding
+            && gap.abs() >= 0.005
+            && gap.abs() <= r.max + 0.000_5
+        {
+            let mut vals = Map::new();
+            vals.insert("product_id".into(), json!(r.product));
+            vals.insert("name".into(), json!(r.label));
+            vals.insert("quantity".into(), json!(1.0));
+            vals.insert("price_unit".into(), json!(gap));
+            vals.insert("tax_ids".into(), json!([[6, 0, []]]));
+            write_lines(vec![json!([0, 0, vals])]).await?;
+            reached = read_total().await?;
+            added = gap;
+        }
+        Ok(WrittenDown {
+            total: reached,
+            rounding: added,
+        })
     }
 
     /// Creates the return of a done transfer through `stock.return.picking` (transcript
