@@ -35,21 +35,12 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The rounding line [`Client::write_credit_note_down`] may add: an untaxed line of `product`
-/// (a service without taxes) labelled `label`, by which a retry knows it; at most `max`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreditRounding {
-    pub product: Id,
-    pub label: String,
-    pub max: f64,
-}
-
 /// What [`Client::write_credit_note_down`] reached.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WrittenDown {
-    /// The credit note's total, taxes and rounding line included.
+    /// The credit note's total, taxes and rounding lines included.
     pub total: f64,
-    /// The amount of its rounding line (0: none).
+    /// What the rounding lines it already held come to, when they were kept (0: none).
     pub rounding: f64,
 }
 
@@ -149,14 +140,16 @@ impl Client {
     /// posted (transcript R12–R14 writes a quantity; an amount needs the unit prices): every
     /// product line's `price_unit` scaled by `amount / total`, then the largest line corrected
     /// until the total Odoo computes is `amount`, or as close as Odoo's per-line tax rounding
-    /// allows (a cent or so). With `rounding`, what the lines cannot reach (at most its `max`)
-    /// becomes an untaxed rounding line, so the total is `amount` exactly (issue #17). A total
-    /// already at `amount` writes nothing (a draft already holding its rounding line included).
+    /// allows (a cent or so; [`Client::add_credit_note_rounding`] makes up the rest). Returns the
+    /// total reached. A total already at `amount` writes nothing; lines labelled `rounding_label`
+    /// are the credit note's rounding lines: counted in [`WrittenDown::rounding`] when the total is
+    /// already there (a retry after a lost answer), else removed before the lines are written down
+    /// again (a draft left for another amount).
     pub async fn write_credit_note_down(
         &self,
         credit_note: Id,
         amount: f64,
-        rounding: Option<&CreditRounding>,
+        rounding_label: Option<&str>,
     ) -> Result<WrittenDown> {
         let mv = self
             .read_one(
@@ -175,21 +168,18 @@ impl Client {
                 id: credit_note,
             })?;
         let mut line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
-        // Its own rounding lines (by product and label: a rounding line the invoice had, copied by
-        // the reversal, is one of its lines like any other).
-        let held: Vec<(Id, f64)> = match rounding {
-            Some(r) if !line_ids.is_empty() => self
+        // Its own rounding lines, by their label (a rounding line the invoice had, copied by the
+        // reversal, is labelled otherwise and is one of its lines like any other).
+        let held: Vec<(Id, f64)> = match rounding_label {
+            Some(label) if !line_ids.is_empty() => self
                 .read::<Record>(
                     "account.move.line",
                     &line_ids,
-                    &["product_id", "name", "price_unit", "quantity"],
+                    &["name", "price_unit", "quantity"],
                 )
                 .await?
                 .iter()
-                .filter(|l| {
-                    l.get("product_id").and_then(many2one_id) == Some(r.product)
-                        && l.get("name").and_then(Value::as_str) == Some(r.label.as_str())
-                })
+                .filter(|l| l.get("name").and_then(Value::as_str) == Some(label))
                 .filter_map(|l| {
                     let id = l.get("id").and_then(Value::as_i64)?;
                     Some((
@@ -356,27 +346,39 @@ impl Client {
             }
             reached = after;
         }
-        // What Odoo's per-line tax rounding leaves (a cent or two): an untaxed line of its own.
-        let gap = cents(amount - reached);
-        let mut added = 0.0;
-        if let Some(r) = rounding
-            && gap.abs() >= 0.005
-            && gap.abs() <= r.max + 0.000_5
-        {
-            let mut vals = Map::new();
-            vals.insert("product_id".into(), json!(r.product));
-            vals.insert("name".into(), json!(r.label));
-            vals.insert("quantity".into(), json!(1.0));
-            vals.insert("price_unit".into(), json!(gap));
-            vals.insert("tax_ids".into(), json!([[6, 0, []]]));
-            write_lines(vec![json!([0, 0, vals])]).await?;
-            reached = read_total().await?;
-            added = gap;
-        }
         Ok(WrittenDown {
             total: reached,
-            rounding: added,
+            rounding: 0.0,
         })
+    }
+
+    /// Adds an untaxed line of `amount` (one unit of `product`, a service without taxes, labelled
+    /// `label`) to a draft credit note: the cents its written-down lines cannot reach
+    /// ([`Client::write_credit_note_down`]). Returns the credit note's total.
+    pub async fn add_credit_note_rounding(
+        &self,
+        credit_note: Id,
+        product: Id,
+        label: &str,
+        amount: f64,
+    ) -> Result<f64> {
+        let mut line = Map::new();
+        line.insert("product_id".into(), json!(product));
+        line.insert("name".into(), json!(label));
+        line.insert("quantity".into(), json!(1.0));
+        line.insert("price_unit".into(), json!(cents(amount)));
+        // Explicitly none: Odoo would otherwise take the product's default taxes.
+        line.insert("tax_ids".into(), json!([[6, 0, []]]));
+        let mut vals = Map::new();
+        vals.insert("invoice_line_ids".into(), json!([[0, 0, line]]));
+        self.write("account.move", &[credit_note], vals).await?;
+        Ok(f64_field(
+            &self
+                .read_one("account.move", credit_note, &["amount_total"])
+                .await?
+                .unwrap_or_default(),
+            "amount_total",
+        ))
     }
 
     /// Creates the return of a done transfer through `stock.return.picking` (transcript

@@ -414,37 +414,35 @@ impl<M: IdMap> Engine<'_, M> {
                 }
             };
             self.touch("account.move", cn);
-            // Odoo's per-line tax rounding may leave a cent the lines cannot reach: a rounding
-            // line makes it up (issue #17), as on sale orders, within the store's --rounding-max.
-            let max = self.opts.rounding_max_cents;
-            let rounding = if max > 0 {
+            let written = self
+                .odoo
+                .write_credit_note_down(cn, remaining, Some(CREDIT_ROUNDING_LABEL))
+                .await?;
+            let mut reached = written.total;
+            let mut rounding = written.rounding;
+            // Odoo's per-line tax rounding may leave a cent or two the lines cannot reach: a
+            // rounding line makes them up (issue #17), as on sale orders, within the store's
+            // --rounding-max. Its product only when one is needed (most refunds land exactly).
+            let max = self.opts.rounding_max_cents as f64 / 100.0;
+            let gap = ((remaining - reached) * 100.0).round() / 100.0;
+            if gap.abs() >= 0.005 && gap.abs() <= max + 0.0005 {
                 let product = self
                     .adjustment_product(crate::currency::ROUNDING_CODE)
                     .await?;
-                Some(odoo::CreditRounding {
-                    product,
-                    label: CREDIT_ROUNDING_LABEL.to_owned(),
-                    max: max as f64 / 100.0,
-                })
-            } else {
-                None
-            };
-            let written = self
-                .odoo
-                .write_credit_note_down(cn, remaining, rounding.as_ref())
-                .await?;
-            let reached = written.total;
+                self.touch("product.product", product);
+                reached = self
+                    .odoo
+                    .add_credit_note_rounding(cn, product, CREDIT_ROUNDING_LABEL, gap)
+                    .await?;
+                rounding += gap;
+            }
             self.odoo.post_invoice(cn).await?;
             let mut line = format!("credit note {cn} of {} posted", money(reached));
-            if written.rounding.abs() >= 0.005 {
-                if let Some(r) = &rounding {
-                    self.touch("product.product", r.product);
-                }
+            if rounding.abs() >= 0.005 {
                 line.push_str(&format!(
-                    " (rounding line {:+.2} added: Odoo's tax rounding brings its lines to {}, \
-                     Salla refunded {})",
-                    written.rounding,
-                    money(reached - written.rounding),
+                    " (rounding line {rounding:+.2} added: Odoo's tax rounding brings its lines \
+                     to {}, Salla refunded {})",
+                    money(reached - rounding),
                     money(remaining)
                 ));
             }
@@ -456,7 +454,7 @@ impl<M: IdMap> Engine<'_, M> {
                     money(remaining),
                     money(reached),
                     remaining - reached,
-                    money(max as f64 / 100.0)
+                    money(max)
                 ));
             }
             if remaining + 0.005 < inv_total {

@@ -739,17 +739,18 @@ async fn a_draft_holding_its_rounding_line_is_recognised_not_rounded_again() {
         vals.insert("taxes_id".into(), json!([[6, 0, []]]));
         let product = admin.create("product.product", vals).await.unwrap();
         let cn = credit_notes(&h)[0]["id"].as_i64().unwrap();
-        let rounding = odoo::CreditRounding {
-            product,
-            label: salla_odoo_sync::payments::CREDIT_ROUNDING_LABEL.to_owned(),
-            max: 1.0,
-        };
-        let left = admin
-            .write_credit_note_down(cn, lost_at, Some(&rounding))
+        let label = salla_odoo_sync::payments::CREDIT_ROUNDING_LABEL;
+        let down = admin
+            .write_credit_note_down(cn, lost_at, Some(label))
             .await
             .unwrap();
-        assert_eq!((left.total * 100.0).round(), lost_at * 100.0, "{ours}");
-        assert!(left.rounding != 0.0, "{ours}: {left:?}");
+        let gap = ((lost_at - down.total) * 100.0).round() / 100.0;
+        assert!(gap != 0.0, "{ours}: {down:?}");
+        let total = admin
+            .add_credit_note_rounding(cn, product, label, gap)
+            .await
+            .unwrap();
+        assert_eq!((total * 100.0).round(), lost_at * 100.0, "{ours}");
 
         let (_, note) = until_done(&h, &job).await;
         let note = note_of(&note);
