@@ -225,7 +225,8 @@ pub struct OptionArgs {
     /// (SALLA-DISCOUNT); where Odoo's rounding (per line, discounts as 2-decimal percentages, tax
     /// per line) cannot reach Salla's figure, a tax-free rounding line (SALLA-ROUNDING) makes up the
     /// difference and the sync log says so. A larger difference fails the order permanently with
-    /// both figures. 0: never add a rounding line. Default: 1.00.
+    /// both figures. A partial refund's credit note gets a rounding line the same way for the
+    /// cents its written-down lines cannot reach. 0: never add a rounding line. Default: 1.00.
     #[arg(long, value_name = "AMOUNT", value_parser = salla_odoo_core::currency::parse_cents)]
     pub rounding_max: Option<i64>,
 }

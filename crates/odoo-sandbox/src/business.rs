@@ -1176,6 +1176,13 @@ pub fn after_write(
                     "product_uom_qty",
                     json!((qty - delivered).max(0.0)),
                 );
+                // A new demand: Odoo unreserves the move, then assigns it afresh.
+                let field = if env.version() == Version::V16 {
+                    "reserved_availability"
+                } else {
+                    "quantity"
+                };
+                env.set("stock.move", *m, field, json!(0.0));
                 reserve_move(env, *m);
                 if let Some(p) = m2o(env, "stock.move", *m, "picking_id") {
                     refresh_picking_state(env, p);
@@ -1270,9 +1277,23 @@ fn reserve_move(env: &mut Env<'_>, mv: i64) {
     // Only goods leaving an internal location need stock; receipts are always available.
     let from_internal = m2o(env, "stock.move", mv, "location_id")
         .is_some_and(|l| s(env, "stock.location", l, "usage") == "internal");
+    let field = if env.version() == Version::V16 {
+        "reserved_availability"
+    } else {
+        "quantity"
+    };
+    // On 17+ a picked move's quantity was written by hand (the connector writes it, with
+    // `picked`, before `button_validate`), beyond the stock if need be. Odoo's `_action_assign`
+    // only reserves what a move still misses (`product_uom_qty - quantity`) and never takes that
+    // back; setting it to what the stock allows would cancel the move at validation.
+    let kept = if env.version() != Version::V16 && truthy(&env.raw("stock.move", mv, "picked")) {
+        env.raw_f64("stock.move", mv, field).max(0.0).min(demand)
+    } else {
+        0.0
+    };
     let reserved = if is_storable(env, product) && from_internal {
         let free = on_hand(env, product) - reserved_total(env, product, Some(mv));
-        demand.min(free.max(0.0))
+        kept.max(demand.min(free.max(0.0)))
     } else {
         demand
     };
@@ -1282,11 +1303,6 @@ fn reserve_move(env: &mut Env<'_>, mv: i64) {
         "partially_available"
     } else {
         "confirmed"
-    };
-    let field = if env.version() == Version::V16 {
-        "reserved_availability"
-    } else {
-        "quantity"
     };
     env.set("stock.move", mv, field, json!(reserved));
     env.set("stock.move", mv, "state", json!(state));

@@ -804,3 +804,110 @@ async fn price_included_taxes() {
         sb.shutdown().await;
     }
 }
+
+/// Chaos seed 465349297 (issue #17, Odoo 17): a delivery validated as the connector does it (each
+/// move's `quantity` written with `picked`, then `button_validate` without backorder) while the
+/// warehouse applied a stock count in between. The count re-reserves the waiting moves; Odoo's
+/// `_action_assign` only reserves what a move still misses (`product_uom_qty - quantity`), so the
+/// quantity written by hand on a move with nothing in stock stays, and the delivery ships both
+/// products. The double used to set it back to what the stock allowed (0), and validation then
+/// cancelled that move: the delivery, and so the return of the order, lacked a product.
+#[tokio::test]
+async fn a_stock_count_keeps_the_quantity_written_on_a_waiting_move() {
+    for v in [Version::V17, Version::V18, Version::V19] {
+        let sb = sandbox(v).await;
+        let a = sb.addr();
+        let partner = call(
+            a,
+            "res.partner",
+            "create",
+            json!([{"name": "C"}]),
+            json!({}),
+        )
+        .await;
+        let mut products = Vec::new();
+        for code in ["IN-STOCK", "NONE-LEFT", "COUNTED"] {
+            let p = call(
+                a,
+                "product.product",
+                "create",
+                json!([storable(v, code, code)]),
+                json!({}),
+            )
+            .await;
+            products.push(p.as_i64().unwrap());
+        }
+        set_stock(a, products[0], 5.0).await;
+        let so = call(
+            a,
+            "sale.order",
+            "create",
+            json!([{"partner_id": partner, "order_line": [
+                [0, 0, {"product_id": products[0], "product_uom_qty": 1}],
+                [0, 0, {"product_id": products[1], "product_uom_qty": 2}]]}]),
+            json!({}),
+        )
+        .await;
+        call(a, "sale.order", "action_confirm", json!([[so]]), json!({})).await;
+        let o = call(
+            a,
+            "sale.order",
+            "read",
+            json!([[so]]),
+            json!({"fields": ["picking_ids"]}),
+        )
+        .await;
+        let pick = o[0]["picking_ids"][0].clone();
+        let p = call(
+            a,
+            "stock.picking",
+            "read",
+            json!([[pick]]),
+            json!({"fields": ["move_ids"]}),
+        )
+        .await;
+        let moves = p[0]["move_ids"].clone();
+        let demand = call(
+            a,
+            "stock.move",
+            "read",
+            json!([moves]),
+            json!({"fields": ["product_uom_qty", "state"]}),
+        )
+        .await;
+        for m in demand.as_array().unwrap() {
+            call(
+                a,
+                "stock.move",
+                "write",
+                json!([[m["id"]], {"quantity": m["product_uom_qty"], "picked": true}]),
+                json!({}),
+            )
+            .await;
+        }
+        // The warehouse counts another product meanwhile.
+        set_stock(a, products[2], 3.0).await;
+        let done = call(
+            a,
+            "stock.picking",
+            "button_validate",
+            json!([[pick]]),
+            json!({"context": {"skip_backorder": true, "picking_ids_not_to_backorder": [pick]}}),
+        )
+        .await;
+        assert_eq!(done, json!(true), "{v}");
+        let after = call(
+            a,
+            "stock.move",
+            "read",
+            json!([moves]),
+            json!({"fields": ["product_id", "product_uom_qty", "quantity", "state"]}),
+        )
+        .await;
+        for m in after.as_array().unwrap() {
+            assert_eq!(m["state"], "done", "{v}: {after}");
+            assert_eq!(m["quantity"], m["product_uom_qty"], "{v}: {after}");
+        }
+        sb.shutdown().await;
+    }
+}

@@ -35,7 +35,7 @@ pub use domain::{Domain, command};
 pub use error::{Error, ErrorClass, Fault, FaultKind, LOGIN_COOLDOWN, Result};
 pub use probe::{Capabilities, MoveQuantity, ServerVersion, StorableProduct};
 pub use recipes::{Invoicing, Payment, PaymentRequest, Step, ctx};
-pub use refunds::OdooUser;
+pub use refunds::{OdooUser, WrittenDown};
 pub use transport::Transport;
 
 /// The answer parsers, for the fuzz targets in `fuzz/` (docs/fuzzing.md). Not an API: only built

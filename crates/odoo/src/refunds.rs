@@ -35,6 +35,15 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// What [`Client::write_credit_note_down`] reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WrittenDown {
+    /// The credit note's total, taxes and rounding lines included.
+    pub total: f64,
+    /// What the rounding lines it already held come to, when they were kept (0: none).
+    pub rounding: f64,
+}
+
 /// The Odoo user a connection logs in as (see [`Client::user_by_login`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OdooUser {
@@ -131,9 +140,17 @@ impl Client {
     /// posted (transcript R12–R14 writes a quantity; an amount needs the unit prices): every
     /// product line's `price_unit` scaled by `amount / total`, then the largest line corrected
     /// until the total Odoo computes is `amount`, or as close as Odoo's per-line tax rounding
-    /// allows (a cent or so). Returns the total reached. A total already at `amount` writes
-    /// nothing.
-    pub async fn write_credit_note_down(&self, credit_note: Id, amount: f64) -> Result<f64> {
+    /// allows (a cent or so; [`Client::add_credit_note_rounding`] makes up the rest). Returns the
+    /// total reached. A total already at `amount` writes nothing; lines labelled `rounding_label`
+    /// are the credit note's rounding lines: counted in [`WrittenDown::rounding`] when the total is
+    /// already there (a retry after a lost answer), else removed before the lines are written down
+    /// again (a draft left for another amount).
+    pub async fn write_credit_note_down(
+        &self,
+        credit_note: Id,
+        amount: f64,
+        rounding_label: Option<&str>,
+    ) -> Result<WrittenDown> {
         let mv = self
             .read_one(
                 "account.move",
@@ -150,14 +167,61 @@ impl Client {
                 model: "account.move".into(),
                 id: credit_note,
             })?;
-        let total = f64_field(&mv, "amount_total");
+        let mut line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
+        // Its own rounding lines, by their label (a rounding line the invoice had, copied by the
+        // reversal, is labelled otherwise and is one of its lines like any other).
+        let held: Vec<(Id, f64)> = match rounding_label {
+            Some(label) if !line_ids.is_empty() => self
+                .read::<Record>(
+                    "account.move.line",
+                    &line_ids,
+                    &["name", "price_unit", "quantity"],
+                )
+                .await?
+                .iter()
+                .filter(|l| l.get("name").and_then(Value::as_str) == Some(label))
+                .filter_map(|l| {
+                    let id = l.get("id").and_then(Value::as_i64)?;
+                    Some((
+                        id,
+                        cents(f64_field(l, "price_unit") * f64_field(l, "quantity")),
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut total = f64_field(&mv, "amount_total");
         if (total - amount).abs() < 0.005 {
-            return Ok(total);
+            return Ok(WrittenDown {
+                total,
+                rounding: cents(held.iter().map(|(_, a)| a).sum()),
+            });
         }
         if mv.get("state").and_then(Value::as_str) != Some("draft") {
             return Err(Error::workflow(format!(
                 "account.move {credit_note} is not a draft; its lines cannot be written down"
             )));
+        }
+        let write_lines = |commands: Vec<Value>| async move {
+            let mut vals = Map::new();
+            vals.insert("invoice_line_ids".into(), Value::Array(commands));
+            self.write("account.move", &[credit_note], vals).await
+        };
+        let read_total = || async {
+            Ok::<_, Error>(f64_field(
+                &self
+                    .read_one("account.move", credit_note, &["amount_total"])
+                    .await?
+                    .unwrap_or_default(),
+                "amount_total",
+            ))
+        };
+        // A rounding line for another amount (a draft an earlier job left for another refund):
+        // gone, and the lines written down afresh.
+        if !held.is_empty() {
+            write_lines(held.iter().map(|(id, _)| json!([2, id, 0])).collect()).await?;
+            line_ids.retain(|id| !held.iter().any(|(h, _)| h == id));
+            total = read_total().await?;
         }
         // Above its total: a draft an earlier attempt wrote down and left short of the amount (a
         // lost answer between the scaling and the last cent) is written back up, as far as the
@@ -184,7 +248,6 @@ impl Client {
             "discount",
             "price_total",
         ];
-        let line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
         let read_lines = |ids: Vec<Id>| async move {
             let lines: Vec<Record> = self.read("account.move.line", &ids, LINE_FIELDS).await?;
             Ok::<_, Error>(
@@ -215,21 +278,7 @@ impl Client {
                 Some(json!([1, id, {"price_unit": price}]))
             })
             .collect();
-        let write_lines = |commands: Vec<Value>| async move {
-            let mut vals = Map::new();
-            vals.insert("invoice_line_ids".into(), Value::Array(commands));
-            self.write("account.move", &[credit_note], vals).await
-        };
         write_lines(commands).await?;
-        let read_total = || async {
-            Ok::<_, Error>(f64_field(
-                &self
-                    .read_one("account.move", credit_note, &["amount_total"])
-                    .await?
-                    .unwrap_or_default(),
-                "amount_total",
-            ))
-        };
         let mut reached = read_total().await?;
         // The cents the scaling left: on a line (or two) whose own rounding lands them exactly. A
         // cent of unit price moves a line of 3 at 25% off by 2.25 cents, so the largest line alone
@@ -297,7 +346,39 @@ impl Client {
             }
             reached = after;
         }
-        Ok(reached)
+        Ok(WrittenDown {
+            total: reached,
+            rounding: 0.0,
+        })
+    }
+
+    /// Adds an untaxed line of `amount` (one unit of `product`, a service without taxes, labelled
+    /// `label`) to a draft credit note: the cents its written-down lines cannot reach
+    /// ([`Client::write_credit_note_down`]). Returns the credit note's total.
+    pub async fn add_credit_note_rounding(
+        &self,
+        credit_note: Id,
+        product: Id,
+        label: &str,
+        amount: f64,
+    ) -> Result<f64> {
+        let mut line = Map::new();
+        line.insert("product_id".into(), json!(product));
+        line.insert("name".into(), json!(label));
+        line.insert("quantity".into(), json!(1.0));
+        line.insert("price_unit".into(), json!(cents(amount)));
+        // Explicitly none: Odoo would otherwise take the product's default taxes.
+        line.insert("tax_ids".into(), json!([[6, 0, []]]));
+        let mut vals = Map::new();
+        vals.insert("invoice_line_ids".into(), json!([[0, 0, line]]));
+        self.write("account.move", &[credit_note], vals).await?;
+        Ok(f64_field(
+            &self
+                .read_one("account.move", credit_note, &["amount_total"])
+                .await?
+                .unwrap_or_default(),
+            "amount_total",
+        ))
     }
 
     /// Creates the return of a done transfer through `stock.return.picking` (transcript

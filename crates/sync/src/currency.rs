@@ -353,22 +353,22 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// The product of an adjustment line (rounding, discount): a service found by `default_code`,
     /// created once (under the creation lock, looked up again first).
-    pub async fn adjustment_product(&self, line: &LineInput) -> Res<Id> {
-        if let Some(id) = self.first_product_by_code(&line.code).await? {
+    pub async fn adjustment_product(&self, code: &str) -> Res<Id> {
+        if let Some(id) = self.first_product_by_code(code).await? {
             return Ok(id);
         }
-        let guard = self.lock(&format!("sku:{}", line.code)).await?;
-        let id = match self.first_product_by_code(&line.code).await? {
+        let guard = self.lock(&format!("sku:{code}")).await?;
+        let id = match self.first_product_by_code(code).await? {
             Some(id) => id,
             None => {
                 let mut vals = Map::new();
-                let name = if line.code == ROUNDING_CODE {
+                let name = if code == ROUNDING_CODE {
                     "Rounding"
                 } else {
                     "Discount"
                 };
                 vals.insert("name".into(), json!(name));
-                vals.insert("default_code".into(), json!(line.code));
+                vals.insert("default_code".into(), json!(code));
                 vals.insert("list_price".into(), json!(0.0));
                 vals.insert("sale_ok".into(), json!(true));
                 vals.insert(self.caps.product_taxes_field.clone(), json!([[6, 0, []]]));
@@ -436,7 +436,7 @@ impl<M: IdMap> Engine<'_, M> {
             .map(|(id, _)| json!([2, id, 0]))
             .collect();
         if fix.price_unit.abs() >= half_cent() {
-            let product = self.adjustment_product(&fix).await?;
+            let product = self.adjustment_product(&fix.code).await?;
             self.touch("product.product", product);
             cmds.push(json!([
                 0,

@@ -387,7 +387,7 @@ impl<M: IdMap> Engine<'_, M> {
         for (i, line) in extra.iter().enumerate() {
             let k = lines.len() + i;
             if out[k].is_none() {
-                out[k] = Some(self.adjustment_product(line).await?);
+                out[k] = Some(self.adjustment_product(&line.code).await?);
             }
         }
         out.into_iter()

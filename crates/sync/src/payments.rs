@@ -23,7 +23,9 @@
 //! - A credit note's reason is `salla:<merchant>:<order> refund`, so its `ref` carries the marker:
 //!   a draft one left by a crash is found and finished, not made again; what is left to refund is
 //!   the target less the posted credit notes of the invoice (any, also made by hand), so a refund
-//!   applied twice credits nothing more.
+//!   applied twice credits nothing more. A partial refund's rounding line (the cents Odoo's per-line
+//!   tax rounding leaves, [`CREDIT_ROUNDING_LABEL`]) is found on the draft by its label, so a
+//!   retry never adds a second one.
 //! - A refund payment carries the memo `salla:<merchant>:<order> refund <credit note id>`.
 //!
 //! Each Odoo call is its own transaction. When the connector's Odoo user has no email address,
@@ -198,6 +200,10 @@ fn id_of(rec: &Record) -> Option<Id> {
 fn settled(payment_state: &str) -> bool {
     matches!(payment_state, "paid" | "in_payment" | "reversed")
 }
+
+/// The label of a credit note's rounding line, by which a retry knows the draft holds one (the
+/// order's rounding line, copied from the invoice by the reversal, is labelled otherwise).
+pub const CREDIT_ROUNDING_LABEL: &str = "Rounding to Salla's refund";
 
 fn money(x: f64) -> String {
     format!("{x:.2}")
@@ -408,14 +414,47 @@ impl<M: IdMap> Engine<'_, M> {
                 }
             };
             self.touch("account.move", cn);
-            let reached = self.odoo.write_credit_note_down(cn, remaining).await?;
+            let written = self
+                .odoo
+                .write_credit_note_down(cn, remaining, Some(CREDIT_ROUNDING_LABEL))
+                .await?;
+            let mut reached = written.total;
+            let mut rounding = written.rounding;
+            // Odoo's per-line tax rounding may leave a cent or two the lines cannot reach: a
+            // rounding line makes them up (issue #17), as on sale orders, within the store's
+            // --rounding-max. Its product only when one is needed (most refunds land exactly).
+            let max = self.opts.rounding_max_cents as f64 / 100.0;
+            let gap = ((remaining - reached) * 100.0).round() / 100.0;
+            if gap.abs() >= 0.005 && gap.abs() <= max + 0.0005 {
+                let product = self
+                    .adjustment_product(crate::currency::ROUNDING_CODE)
+                    .await?;
+                self.touch("product.product", product);
+                reached = self
+                    .odoo
+                    .add_credit_note_rounding(cn, product, CREDIT_ROUNDING_LABEL, gap)
+                    .await?;
+                rounding += gap;
+            }
             self.odoo.post_invoice(cn).await?;
             let mut line = format!("credit note {cn} of {} posted", money(reached));
+            if rounding.abs() >= 0.005 {
+                line.push_str(&format!(
+                    " (rounding line {rounding:+.2} added: Odoo's tax rounding brings its lines \
+                     to {}, Salla refunded {})",
+                    money(reached - rounding),
+                    money(remaining)
+                ));
+            }
             if (reached - remaining).abs() >= 0.005 {
                 line.push_str(&format!(
-                    " (Salla refunded {}; Odoo's tax rounding allows {})",
+                    " (Salla refunded {}; Odoo's tax rounding allows {}, and a difference of \
+                     {:+.2} is more than a rounding line may absorb: the store's rounding limit \
+                     is {}, --rounding-max)",
                     money(remaining),
-                    money(reached)
+                    money(reached),
+                    remaining - reached,
+                    money(max)
                 ));
             }
             if remaining + 0.005 < inv_total {

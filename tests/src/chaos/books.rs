@@ -87,7 +87,18 @@ pub struct Ledger<'v> {
     /// Posted or draft credit notes by the invoice they reverse.
     notes_of: HashMap<i64, Vec<&'v Value>>,
     payments_by_memo: HashMap<String, Vec<&'v Value>>,
+    /// Credit notes' own rounding lines ([`REFUND_ROUNDING_LABEL`]) by credit note.
+    rounding_of: HashMap<i64, Vec<&'v Value>>,
 }
+
+/// The connector's rounding product (`default_code`).
+pub const ROUNDING_CODE: &str = "SALLA-ROUNDING";
+/// The label of the rounding line the connector adds to a credit note whose lines Odoo's per-line
+/// tax rounding cannot bring to Salla's refunded amount (a rounding line the invoice had is
+/// copied by the reversal under its own label, and is one of its lines like any other).
+pub const REFUND_ROUNDING_LABEL: &str = "Rounding to Salla's refund";
+/// The stores' rounding limit (`--rounding-max`, left at its default), in cents.
+const ROUNDING_MAX: i64 = 100;
 
 impl<'v> Ledger<'v> {
     pub fn new(view: &'v OdooView) -> Self {
@@ -106,7 +117,22 @@ impl<'v> Ledger<'v> {
                 payments_by_memo.entry(memo.to_owned()).or_default().push(p);
             }
         }
+        let refunds: std::collections::HashSet<i64> = view
+            .moves
+            .iter()
+            .filter(|m| text(&m["move_type"]) == "out_refund")
+            .filter_map(|m| id_of(&m["id"]))
+            .collect();
+        let mut rounding_of: HashMap<i64, Vec<&Value>> = HashMap::new();
+        for l in &view.move_lines {
+            if text(&l["name"]) == REFUND_ROUNDING_LABEL
+                && let Some(m) = id_of(&l["move_id"]).filter(|m| refunds.contains(m))
+            {
+                rounding_of.entry(m).or_default().push(l);
+            }
+        }
         Ledger {
+            rounding_of,
             moves: view
                 .moves
                 .iter()
@@ -115,6 +141,14 @@ impl<'v> Ledger<'v> {
             notes_of,
             payments_by_memo,
         }
+    }
+
+    /// Whether a credit note's rounding line is of this product.
+    pub fn rounds_a_credit_note(&self, product: i64) -> bool {
+        self.rounding_of
+            .values()
+            .flatten()
+            .any(|l| id_of(&l["product_id"]) == Some(product))
     }
 
     /// Payments with this memo, and with a memo that starts with `<memo> refund `.
@@ -179,6 +213,37 @@ pub fn check_order(
             "credit note {} left in draft (ref {:?})",
             d["id"], d["ref"]
         ));
+    }
+    // A credit note's own rounding line: at most one, untaxed, within the rounding limit (the
+    // credit note's total is checked against Salla's amount below).
+    for n in &notes {
+        let lines = id_of(&n["id"])
+            .and_then(|id| ledger.rounding_of.get(&id))
+            .cloned()
+            .unwrap_or_default();
+        let amount: i64 = lines
+            .iter()
+            .map(|l| {
+                (l["price_unit"].as_f64().unwrap_or_default()
+                    * l["quantity"].as_f64().unwrap_or_default()
+                    * 100.0)
+                    .round() as i64
+            })
+            .sum();
+        let taxed = lines
+            .iter()
+            .any(|l| l["tax_ids"].as_array().is_some_and(|t| !t.is_empty()));
+        if lines.len() > 1 || taxed || amount.abs() > ROUNDING_MAX {
+            bad.push(format!(
+                "credit note {}: {} rounding line(s) of {}{}, expected at most one, untaxed, \
+                 within {}",
+                n["id"],
+                lines.len(),
+                money(amount),
+                if taxed { " (taxed)" } else { "" },
+                money(ROUNDING_MAX)
+            ));
+        }
     }
     let (payments, refund_payments) = ledger.payments(&marker);
     for _ in 1..payments.len() {
