@@ -9,12 +9,10 @@ async fn the_connector_survives_crashes_outages_and_flaky_odoo() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let seed = chaos::seed_from_env();
     let mut profile = Profile::small();
-    // The books (payments, refunds, returns) and products with options only when asked for
-    // (CHAOS_BOOKS=1, CHAOS_VARIANTS=1): known failures remain (README, "Fault injection",
-    // issue #17); `make chaos` has them.
-    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
-    profile.size.books = on("CHAOS_BOOKS");
-    profile.size.variants = on("CHAOS_VARIANTS");
+    // The books (payments, refunds, returns) and products with options, as in `make chaos`;
+    // CHAOS_BOOKS=0 / CHAOS_VARIANTS=0 leave them out.
+    profile.size.books = chaos::books_from_env();
+    profile.size.variants = chaos::variants_from_env();
     let report = chaos::run(profile, seed).await;
     println!("{}", report.summary());
     assert!(

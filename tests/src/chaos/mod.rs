@@ -150,9 +150,8 @@ pub fn books_from_env() -> bool {
     std::env::var("CHAOS_BOOKS").map_or(true, |v| v != "0")
 }
 
-/// `CHAOS_VARIANTS=0`: the books without products with options (on by default; the run in
-/// `make test` leaves the books and them out unless `CHAOS_BOOKS=1` / `CHAOS_VARIANTS=1`: known
-/// failures remain, see the README).
+/// `CHAOS_VARIANTS=0`: the books without products with options (on by default, in `make chaos`
+/// and in the small run of `make test`).
 pub fn variants_from_env() -> bool {
     std::env::var("CHAOS_VARIANTS").map_or(true, |v| v != "0")
 }
