@@ -587,22 +587,7 @@ impl<M: IdMap> Engine<'_, M> {
 
     /// A delivery child of `parent_id` with exactly these values.
     async fn identical_child(&self, parent_id: Id, vals: &Map<String, Value>) -> Res<Option<Id>> {
-        let fields: Vec<&str> = vals.keys().map(String::as_str).collect();
-        let children: Vec<Record> = self
-            .odoo
-            .search_read(
-                "res.partner",
-                &Domain::new()
-                    .eq("parent_id", parent_id)
-                    .eq("type", "delivery"),
-                &fields,
-                &SearchOptions {
-                    order: Some("id".into()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        Ok(identical(&children, vals))
+        Ok(identical(&self.delivery_children(parent_id).await?, vals))
     }
 }
 

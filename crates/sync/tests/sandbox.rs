@@ -716,12 +716,11 @@ async fn an_order_odoo_holds_from_before_the_store_recorded_intents_is_adopted()
     let env = fixture_or_skip!("order.created.json");
     let first = Harness::new(Version::V18, 1305146709).await;
     first.applied(&job_from(&env)).await;
-    let again = Harness {
+    let mut again = Harness {
         sb: first.sb,
         db: TestDb::new().await,
         ctx: first.ctx,
     };
-    let mut again = again;
     again.ctx.pool = again.db.pool.clone();
     let searched = again.sb.inspect().calls("sale.order", "search");
     again.applied(&job_from(&env)).await;
