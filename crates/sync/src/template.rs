@@ -883,25 +883,30 @@ impl<M: IdMap> Engine<'_, M> {
         }
     }
 
-    /// Whether `template`, recorded for this product before its variants had codes, now has
-    /// variants with codes and none of this product's: another product took it by its name while
-    /// it had none ([`Engine::find_template`]). (A product whose every SKU changed since that
-    /// attempt looks the same, and gets a new template too.)
-    async fn taken_by_another(&self, plan: &TemplatePlan, template: Id) -> Res<bool> {
-        let codes: Vec<String> = self
+    /// The codes of the `product.product`s `domain` finds, archived ones included.
+    async fn variant_codes(&self, domain: Domain) -> Res<Vec<String>> {
+        Ok(self
             .odoo
             .search_read(
                 "product.product",
-                &Domain::new()
-                    .eq("product_tmpl_id", template)
-                    .is_in("active", [true, false]),
+                &domain.is_in("active", [true, false]),
                 &["default_code"],
                 &SearchOptions::default(),
             )
             .await?
             .iter()
             .filter_map(|r| text(r, "default_code"))
-            .collect();
+            .collect())
+    }
+
+    /// Whether `template`, recorded for this product before its variants had codes, now has
+    /// variants with codes and none of this product's: another product took it by its name while
+    /// it had none ([`Engine::find_template`]). (A product whose every SKU changed since that
+    /// attempt looks the same, and gets a new template too.)
+    async fn taken_by_another(&self, plan: &TemplatePlan, template: Id) -> Res<bool> {
+        let codes = self
+            .variant_codes(Domain::new().eq("product_tmpl_id", template))
+            .await?;
         Ok(!codes.is_empty()
             && !codes
                 .iter()
@@ -1259,19 +1264,13 @@ impl<M: IdMap> Engine<'_, M> {
                 guards.push(self.lock(&lock_key).await?);
             }
             let taken: BTreeSet<String> = self
-                .odoo
-                .search_read(
-                    "product.product",
-                    &Domain::new()
+                .variant_codes(
+                    Domain::new()
                         .is_in("default_code", writing)
-                        .ne("product_tmpl_id", template)
-                        .is_in("active", [true, false]),
-                    &["default_code"],
-                    &SearchOptions::default(),
+                        .ne("product_tmpl_id", template),
                 )
                 .await?
-                .iter()
-                .filter_map(|r| text(r, "default_code"))
+                .into_iter()
                 .collect();
             if !taken.is_empty() {
                 for (c, _) in &mut writes {
