@@ -35,6 +35,31 @@ fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// What [`Client::write_credit_note_down`] reads of a credit note's lines.
+const LINE_FIELDS: &[&str] = &[
+    "name",
+    "display_type",
+    "price_unit",
+    "quantity",
+    "discount",
+    "price_total",
+];
+
+/// The lines a write-down scales: product lines (not sections, notes or the tax and payment-term
+/// lines) with an amount.
+fn product_lines(lines: Vec<Record>) -> Vec<Record> {
+    lines
+        .into_iter()
+        .filter(|l| {
+            matches!(
+                l.get("display_type"),
+                None | Some(Value::Null | Value::Bool(false))
+            ) || l.get("display_type").and_then(Value::as_str) == Some("product")
+        })
+        .filter(|l| f64_field(l, "price_unit") * f64_field(l, "quantity") != 0.0)
+        .collect()
+}
+
 /// What [`Client::write_credit_note_down`] reached.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WrittenDown {
@@ -168,28 +193,28 @@ impl Client {
                 id: credit_note,
             })?;
         let mut line_ids = x2many_ids(mv.get("invoice_line_ids").unwrap_or(&Value::Null));
-        // Its own rounding lines, by their label (a rounding line the invoice had, copied by the
-        // reversal, is labelled otherwise and is one of its lines like any other).
-        let held: Vec<(Id, f64)> = match rounding_label {
-            Some(label) if !line_ids.is_empty() => self
-                .read::<Record>(
-                    "account.move.line",
-                    &line_ids,
-                    &["name", "price_unit", "quantity"],
-                )
-                .await?
-                .iter()
-                .filter(|l| l.get("name").and_then(Value::as_str) == Some(label))
-                .filter_map(|l| {
-                    let id = l.get("id").and_then(Value::as_i64)?;
-                    Some((
-                        id,
-                        cents(f64_field(l, "price_unit") * f64_field(l, "quantity")),
-                    ))
-                })
-                .collect(),
-            _ => Vec::new(),
+        // Its lines, read once here when its own rounding lines are to be found by their label
+        // (a rounding line the invoice had, copied by the reversal, is labelled otherwise and is
+        // one of its lines like any other); the write-down below starts from the same read.
+        let read: Option<Vec<Record>> = match rounding_label {
+            Some(_) if !line_ids.is_empty() => Some(
+                self.read("account.move.line", &line_ids, LINE_FIELDS)
+                    .await?,
+            ),
+            _ => None,
         };
+        let held: Vec<(Id, f64)> = read
+            .iter()
+            .flatten()
+            .filter(|l| l.get("name").and_then(Value::as_str) == rounding_label)
+            .filter_map(|l| {
+                let id = l.get("id").and_then(Value::as_i64)?;
+                Some((
+                    id,
+                    cents(f64_field(l, "price_unit") * f64_field(l, "quantity")),
+                ))
+            })
+            .collect();
         let mut total = f64_field(&mv, "amount_total");
         if (total - amount).abs() < 0.005 {
             return Ok(WrittenDown {
@@ -207,15 +232,7 @@ impl Client {
             vals.insert("invoice_line_ids".into(), Value::Array(commands));
             self.write("account.move", &[credit_note], vals).await
         };
-        let read_total = || async {
-            Ok::<_, Error>(f64_field(
-                &self
-                    .read_one("account.move", credit_note, &["amount_total"])
-                    .await?
-                    .unwrap_or_default(),
-                "amount_total",
-            ))
-        };
+        let read_total = || self.move_total(credit_note);
         // A rounding line for another amount (a draft an earlier job left for another refund):
         // gone, and the lines written down afresh.
         if !held.is_empty() {
@@ -241,29 +258,22 @@ impl Client {
                 "credit note {credit_note} totals {total:.2}; it cannot be written to {amount:.2}"
             )));
         }
-        const LINE_FIELDS: &[&str] = &[
-            "display_type",
-            "price_unit",
-            "quantity",
-            "discount",
-            "price_total",
-        ];
         let read_lines = |ids: Vec<Id>| async move {
             let lines: Vec<Record> = self.read("account.move.line", &ids, LINE_FIELDS).await?;
-            Ok::<_, Error>(
-                lines
-                    .into_iter()
-                    .filter(|l| {
-                        matches!(
-                            l.get("display_type"),
-                            None | Some(Value::Null | Value::Bool(false))
-                        ) || l.get("display_type").and_then(Value::as_str) == Some("product")
-                    })
-                    .filter(|l| f64_field(l, "price_unit") * f64_field(l, "quantity") != 0.0)
-                    .collect::<Vec<Record>>(),
-            )
+            Ok::<_, Error>(product_lines(lines))
         };
-        let lines = read_lines(line_ids.clone()).await?;
+        // Deleting the rounding lines changed none of the others.
+        let lines = match read {
+            Some(read) => product_lines(
+                read.into_iter()
+                    .filter(|l| {
+                        let id = l.get("id").and_then(Value::as_i64);
+                        !held.iter().any(|(h, _)| Some(*h) == id)
+                    })
+                    .collect(),
+            ),
+            None => read_lines(line_ids.clone()).await?,
+        };
         if lines.is_empty() {
             return Err(Error::workflow(format!(
                 "credit note {credit_note} has no product line to write down"
@@ -372,9 +382,14 @@ impl Client {
         let mut vals = Map::new();
         vals.insert("invoice_line_ids".into(), json!([[0, 0, line]]));
         self.write("account.move", &[credit_note], vals).await?;
+        self.move_total(credit_note).await
+    }
+
+    /// An `account.move`'s `amount_total` as Odoo computes it now (0 when it is gone).
+    async fn move_total(&self, id: Id) -> Result<f64> {
         Ok(f64_field(
             &self
-                .read_one("account.move", credit_note, &["amount_total"])
+                .read_one("account.move", id, &["amount_total"])
                 .await?
                 .unwrap_or_default(),
             "amount_total",
