@@ -696,6 +696,17 @@ async fn doctor_checks_every_dependency_and_each_stores_odoo() {
     ] {
         assert!(names.contains(&expected), "{names:?}");
     }
+    // The queue needs Redis 6.2 or newer; doctor says which it found.
+    let redis = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "redis")
+        .unwrap();
+    assert!(
+        redis["detail"].as_str().unwrap().contains("Redis "),
+        "{redis}"
+    );
 
     // The store's Odoo key stops working: doctor says which check failed and exits 1.
     odoo.faults().set_expired_credentials(true);

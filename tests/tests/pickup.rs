@@ -216,3 +216,41 @@ async fn jobs_scored_in_whole_seconds_still_run() {
     assert_eq!(got, vec![a.to_string(), b.to_string()]);
     delete_namespace(&redis_url(), &ns);
 }
+
+/// A heartbeat sent before a fetch can be applied after it (the embedded queue's writes wait for
+/// the file's lock; Redis connections race): it must not move the worker's last-seen back, or an
+/// idle worker looks as if it had not fetched since (the CI failure of stop 22).
+#[tokio::test]
+async fn a_late_heartbeat_never_moves_a_worker_s_last_seen_back() {
+    for b in queue_backends("pickup-heartbeat").await {
+        let q = &b.queue;
+        let id = format!("w-heartbeat-{}", q.is_embedded());
+        q.heartbeat(&id).await.unwrap();
+        // What a later fetch wrote first.
+        let later = now_ms() + 60_000;
+        match q {
+            Queue::Redis(r) => {
+                let mut conn = r.connection();
+                let _: i64 = redis::cmd("ZADD")
+                    .arg(r.apalis_config().workers_set())
+                    .arg(later)
+                    .arg(&id)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            Queue::Embedded(e) => {
+                sqlx::query("UPDATE Workers SET last_seen = $1 WHERE id = $2")
+                    .bind(later)
+                    .bind(&id)
+                    .execute(e.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+        q.heartbeat(&id).await.unwrap();
+        assert_eq!(last_seen(q, &id).await, Some(later), "{}: heartbeat", b.ns);
+        q.fetch(&id, 1).await.unwrap();
+        assert_eq!(last_seen(q, &id).await, Some(later), "{}: fetch", b.ns);
+    }
+}

@@ -54,6 +54,18 @@ pub(crate) fn leveled(name: impl Into<String>, level: Level, detail: impl Into<S
     }
 }
 
+/// `redis_version` from `INFO server`, as written and as (major, minor).
+fn redis_version(info: &str) -> Option<(String, (u32, u32))> {
+    let v = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))?
+        .trim();
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().flatten().unwrap_or(0);
+    Some((v.to_owned(), (major, minor)))
+}
+
 /// Run every check; returns them all (the caller decides the exit code).
 pub async fn run(settings: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
@@ -67,9 +79,31 @@ pub async fn run(settings: &Settings) -> Vec<Check> {
     let redis_time = match crate::queue_from(settings).await {
         Ok(queue) => match queue.ping().await {
             Ok(()) => {
+                let version = match queue.as_redis() {
+                    Some(redis) => {
+                        let mut conn = redis.connection();
+                        redis::cmd("INFO")
+                            .arg("server")
+                            .query_async::<String>(&mut conn)
+                            .await
+                            .ok()
+                            .and_then(|info| redis_version(&info))
+                    }
+                    None => None,
+                };
                 checks.push(check(
                     queue_check,
-                    Ok(format!("reachable, namespace {}", queue.namespace())),
+                    match version {
+                        // ZADD GT (the workers' last-seen never goes back) came in 6.2.
+                        Some((v, parsed)) if parsed < (6, 2) => Err(format!(
+                            "Redis {v} is too old: the queue needs Redis 6.2 or newer"
+                        )),
+                        Some((v, _)) => Ok(format!(
+                            "reachable, Redis {v}, namespace {}",
+                            queue.namespace()
+                        )),
+                        None => Ok(format!("reachable, namespace {}", queue.namespace())),
+                    },
                 ));
                 match queue.as_redis() {
                     Some(redis) => {
@@ -446,4 +480,18 @@ pub fn report(checks: &[Check], json: bool, out: &mut impl Write) -> Result<(), 
         return Err(CliError::Failed(format!("{failed} check(s) failed")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redis_version;
+
+    #[test]
+    fn the_redis_version_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(redis_version(info), Some(("7.0.15".into(), (7, 0))));
+        assert!(redis_version("redis_version:6.0.9\r\n").unwrap().1 < (6, 2));
+        assert!(redis_version("redis_version:6.2.0\r\n").unwrap().1 >= (6, 2));
+        assert_eq!(redis_version("# Server\r\n"), None);
+    }
 }

@@ -135,7 +135,7 @@ const FETCH: &str = r#"
 -- ARGV[6] now (Unix s with milliseconds: what scores compare with)
 -- Answers {next, id, data, starts, id, data, starts, …}: next is the score of the first job still
 -- scheduled ('' when none), so that an idle worker knows when to look again.
-redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
+redis.call('ZADD', KEYS[5], 'GT', ARGV[5], ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[6], 'LIMIT', 0, 1000)
 if #due > 0 then
   redis.call('RPUSH', KEYS[2], unpack(due))
@@ -302,8 +302,11 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let key = self.apalis.workers_set();
         self.bounded(async {
+            // GT (Redis 6.2): a heartbeat sent before a fetch but applied after it must not move the
+            // worker's last-seen back.
             let _: i64 = redis::cmd("ZADD")
                 .arg(key)
+                .arg("GT")
                 .arg(now().as_millis() as u64)
                 .arg(worker)
                 .query_async(&mut conn)

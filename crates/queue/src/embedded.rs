@@ -212,12 +212,14 @@ impl SqliteQueue {
         Ok(())
     }
 
-    /// Announce (or refresh) a worker.
+    /// Announce (or refresh) a worker. Never moves `last_seen` back: the heartbeat task's write can
+    /// land after a later fetch's (both wait for the file's write lock), and an idle worker whose
+    /// last-seen went back looked as if it had not fetched since.
     pub async fn heartbeat(&self, worker: &str) -> Result<(), QueueError> {
         sqlx::query(
             "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen, started_at)
              VALUES ($1, $2, 'salla-odoo', '', $3, $3)
-             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+             ON CONFLICT (id) DO UPDATE SET last_seen = max(Workers.last_seen, excluded.last_seen)",
         )
         .bind(worker)
         .bind(&self.queue)
