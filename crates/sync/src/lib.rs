@@ -126,7 +126,7 @@ pub async fn apply_with_fetch<M: IdMap>(
     job: &SyncJobV1,
 ) -> Result<Applied, SyncError> {
     use tracing::Instrument;
-    let span = tracing::debug_span!("sync", merchant = %job.merchant, kind = %job.kind, event = %job.event);
+    let span = tracing::debug_span!("sync", merchant = %job.merchant, kind = %job.kind, event = %job.event, job = %job.id);
     run(odoo, ids, opts, fetch, job)
         .instrument(span)
         .await
