@@ -826,3 +826,44 @@ async fn timeout_after_send_still_commits() {
     );
     sandbox.shutdown().await;
 }
+
+/// `action_cancel` answers `true` once the order is cancelled (its `_action_cancel` ends in a
+/// `write`): the order is read once before (state, lock) and not again after it.
+#[tokio::test]
+async fn a_cancel_trusts_action_cancel_s_true_answer() {
+    let (sandbox, client) = start(Version::V18).await;
+    let partner = client
+        .create("res.partner", vals(json!({"name": "Cancel Customer"})))
+        .await
+        .unwrap();
+    let product = client
+        .create(
+            "product.product",
+            vals(json!({"name": "Cancel Product", "default_code": "CANCEL-1"})),
+        )
+        .await
+        .unwrap();
+    let order = client
+        .create(
+            "sale.order",
+            vals(json!({"partner_id": partner, "client_order_ref": "SALLA-CANCEL-ONE",
+                        "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 1, "price_unit": 5}]]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.confirm_sale_order(order).await.unwrap(), Step::Done);
+    let reads = |s: &Sandbox| s.inspect().calls("sale.order", "read");
+    let before = reads(&sandbox);
+    assert_eq!(client.cancel_sale_order(order).await.unwrap(), Step::Done);
+    assert_eq!(
+        reads(&sandbox) - before,
+        1,
+        "read before action_cancel only"
+    );
+    assert_eq!(sandbox.inspect().calls("sale.order", "action_cancel"), 1);
+    let so: Vec<Record> = client
+        .read("sale.order", &[order], &["state"])
+        .await
+        .unwrap();
+    assert_eq!(so[0]["state"], "cancel");
+}
