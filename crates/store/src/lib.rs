@@ -582,6 +582,7 @@ pub async fn migration_status(db: &Db) -> Result<Vec<AppliedMigration>, StoreErr
         .collect())
 }
 
+pub mod creations;
 pub mod id_map;
 pub mod locks;
 pub mod outbox;

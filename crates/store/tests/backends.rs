@@ -133,7 +133,7 @@ async fn both_backends_have_the_same_tables_columns_and_indexes() {
     let lite = TestDb::new(Backend::Sqlite).await;
     let (pg_tables, pg_indexes) = schema(&pg.pool).await;
     let (lite_tables, lite_indexes) = schema(&lite.pool).await;
-    assert_eq!(pg_tables.len(), 5, "{pg_tables:?}");
+    assert_eq!(pg_tables.len(), 6, "{pg_tables:?}");
     assert_eq!(lite_tables, pg_tables);
     assert_eq!(lite_indexes, pg_indexes);
 }
@@ -577,4 +577,61 @@ async fn a_session_runs_its_queries_on_the_connection_it_holds() {
         small.close().await;
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// creation counts
+
+#[tokio::test]
+async fn creation_counts_count_per_odoo_database_and_bucket_on_both_backends() {
+    use salla_odoo_store::creations::{self, Counts, bucket};
+    each_backend(async |db| {
+        let (a, b) = ("https://a.odoo.com|a", "https://b.odoo.com|b");
+        let x = bucket("SKU-X");
+        let y = bucket("SKU-Y");
+        assert_ne!(x, y);
+        let none = creations::counts(&db.pool, a, &[x, y]).await.unwrap();
+        assert!(
+            none.values()
+                .all(|c| *c == Counts::default() && c.settled())
+        );
+        creations::start(&db.pool, a, &[x]).await.unwrap();
+        creations::start(&db.pool, a, &[x, y]).await.unwrap();
+        creations::finish(&db.pool, a, &[x]).await.unwrap();
+        let now = creations::counts(&db.pool, a, &[x, y]).await.unwrap();
+        assert_eq!(
+            now[&x],
+            Counts {
+                started: 2,
+                finished: 1
+            }
+        );
+        assert_eq!(
+            now[&y],
+            Counts {
+                started: 1,
+                finished: 0
+            }
+        );
+        assert!(!now[&x].settled());
+        // Another Odoo database counts apart.
+        assert!(creations::counts(&db.pool, b, &[x]).await.unwrap()[&x].settled());
+        // Nothing of the database's address is stored.
+        assert_eq!(creations::scope_key(a).len(), 16);
+        assert!(!creations::scope_key(a).contains("odoo"));
+    })
+    .await;
+}
+
+#[test]
+fn code_buckets_are_stable_across_builds() {
+    // FNV-1a: every version of the connector must put a code in the same bucket.
+    assert_eq!(
+        salla_odoo_store::creations::bucket(""),
+        (0xcbf2_9ce4_8422_2325u64 % 4096) as i32
+    );
+    assert_eq!(
+        salla_odoo_store::creations::scope_key("a"),
+        format!("{:016x}", 0xaf63_dc4c_8601_ec8cu64)
+    );
 }

@@ -373,7 +373,8 @@ impl<M: IdMap> Engine<'_, M> {
                 vals.insert("sale_ok".into(), json!(true));
                 vals.insert(self.caps.product_taxes_field.clone(), json!([[6, 0, []]]));
                 vals.extend(type_vals(&self.caps, ProductKind::Service));
-                self.odoo.create("product.product", vals).await?
+                self.making_codes([code], self.odoo.create("product.product", vals))
+                    .await?
             }
         };
         guard.release().await;

@@ -102,6 +102,82 @@ impl<'a, M: IdMap> Engine<'a, M> {
         Ok(self.ids.lock(self.merchant(), &scoped).await?)
     }
 
+    /// The creation counts of these codes' buckets in this Odoo database, read before an unlocked
+    /// look-up of the codes (see `salla_odoo_store::creations`). `None` while they cannot be
+    /// trusted: until the store's `order_intents_since` a rolling upgrade's older workers may make
+    /// codes without counting them.
+    pub async fn code_counts<'c>(
+        &self,
+        codes: impl IntoIterator<Item = &'c str>,
+    ) -> Res<Option<BTreeMap<i32, crate::idmap::Counts>>> {
+        let trusted = self
+            .opts
+            .order_intents_since
+            .is_some_and(|since| since <= time::OffsetDateTime::now_utc());
+        if !trusted {
+            return Ok(None);
+        }
+        let buckets = code_buckets(codes);
+        Ok(Some(
+            self.ids
+                .creation_counts(&self.odoo.scope(), &buckets)
+                .await?,
+        ))
+    }
+
+    /// Whether none of `codes` can have become visible in Odoo since `before` was read (nothing of
+    /// their buckets in flight then, nothing started since): a look-up made after `before` that
+    /// did not find them needs no repeating under their creation locks, which the caller holds.
+    pub async fn codes_unmade_since<'c>(
+        &self,
+        before: Option<&BTreeMap<i32, crate::idmap::Counts>>,
+        codes: impl IntoIterator<Item = &'c str>,
+    ) -> Res<bool> {
+        let Some(before) = before else {
+            return Ok(false);
+        };
+        let buckets = code_buckets(codes);
+        if buckets.iter().any(|b| !before.contains_key(b)) {
+            return Ok(false);
+        }
+        let now = self
+            .ids
+            .creation_counts(&self.odoo.scope(), &buckets)
+            .await?;
+        Ok(buckets.iter().all(|b| {
+            let (then, now) = (before[b], now.get(b).copied().unwrap_or_default());
+            then.settled() && now.started == then.started
+        }))
+    }
+
+    /// Runs `call`, an Odoo create or write that gives products these `codes`, counted as started
+    /// before it and as finished once Odoo answered (not when the outcome is unknown: see
+    /// `salla_odoo_store::creations`). The caller holds the codes' creation locks.
+    pub async fn making_codes<'c, T, F>(
+        &self,
+        codes: impl IntoIterator<Item = &'c str>,
+        call: F,
+    ) -> Res<T>
+    where
+        F: std::future::Future<Output = odoo::Result<T>>,
+    {
+        let buckets = code_buckets(codes);
+        let scope = self.odoo.scope();
+        self.ids.count_creations(&scope, &buckets, false).await?;
+        let result = call.await;
+        let answered = match &result {
+            Ok(_) => true,
+            Err(e) => !e.is_outcome_unknown(),
+        };
+        if answered {
+            // Not finished: the bucket looks in flight, which costs look-ups, never a duplicate.
+            if let Err(e) = self.ids.count_creations(&scope, &buckets, true).await {
+                tracing::warn!(error = %e, "creation not counted as finished");
+            }
+        }
+        Ok(result?)
+    }
+
     /// `res.country` by ISO code (e.g. `SA`), kept on the client (countries are configuration: a
     /// customer and its address, and every order after them, share a few). A kept id that turns
     /// out missing is forgotten ([`Engine::forget_countries`]) so the retry asks again.
@@ -343,4 +419,14 @@ mod tests {
         assert_eq!(money("2.675".parse().unwrap()), json!(2.68));
         assert_eq!(money("2.665".parse().unwrap()), json!(2.67));
     }
+}
+
+/// The distinct buckets of these codes (`salla_odoo_store::creations::bucket`).
+fn code_buckets<'c>(codes: impl IntoIterator<Item = &'c str>) -> Vec<i32> {
+    codes
+        .into_iter()
+        .map(salla_odoo_store::creations::bucket)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }

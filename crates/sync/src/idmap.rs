@@ -4,10 +4,11 @@
 //! [`MemoryIdMap`] keeps the same rules in memory for tests and tools that run without Postgres.
 //! `put` never lowers a recorded source version.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use salla_odoo_core::MerchantId;
+pub use salla_odoo_store::creations::Counts;
 
 use crate::error::Res;
 
@@ -111,6 +112,23 @@ pub trait IdMap {
         odoo_id: i64,
         source_version: i64,
     ) -> Result<(), salla_odoo_core::SyncError>;
+
+    /// The creation counts of these code buckets in the Odoo database `scope`
+    /// (`salla_odoo_store::creations`).
+    async fn creation_counts(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+    ) -> Result<BTreeMap<i32, Counts>, salla_odoo_core::SyncError>;
+
+    /// Counts these code buckets (each named once) as started, before codes of them are created
+    /// or written, or (`finished`) once Odoo answered that call.
+    async fn count_creations(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+        finished: bool,
+    ) -> Result<(), salla_odoo_core::SyncError>;
 }
 
 pub(crate) async fn get<M: IdMap>(
@@ -158,6 +176,8 @@ pub type IdKey = (u64, String, u64);
 #[derive(Debug, Default)]
 pub struct MemoryIdMap {
     rows: Mutex<HashMap<IdKey, (String, Mapped)>>,
+    /// (scope, bucket) → counts.
+    creations: Mutex<HashMap<(String, i32), Counts>>,
     /// Look-ups answered so far (each is a database round trip in [`PgIdMap`]).
     gets: std::sync::atomic::AtomicUsize,
 }
@@ -232,6 +252,44 @@ impl IdMap for MemoryIdMap {
                 },
             ),
         );
+        Ok(())
+    }
+
+    async fn creation_counts(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+    ) -> Result<BTreeMap<i32, Counts>, salla_odoo_core::SyncError> {
+        let counts = self.creations.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(buckets
+            .iter()
+            .map(|b| {
+                (
+                    *b,
+                    counts
+                        .get(&(scope.to_owned(), *b))
+                        .copied()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    async fn count_creations(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+        finished: bool,
+    ) -> Result<(), salla_odoo_core::SyncError> {
+        let mut counts = self.creations.lock().unwrap_or_else(|p| p.into_inner());
+        for b in buckets {
+            let c = counts.entry((scope.to_owned(), *b)).or_default();
+            if finished {
+                c.finished += 1;
+            } else {
+                c.started += 1;
+            }
+        }
         Ok(())
     }
 }
@@ -328,5 +386,29 @@ impl IdMap for PgIdMap {
         .await
         .map(|_| ())
         .map_err(|e| crate::error::classify_store(&e))
+    }
+
+    async fn creation_counts(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+    ) -> Result<BTreeMap<i32, Counts>, salla_odoo_core::SyncError> {
+        salla_odoo_store::creations::counts(&self.pool, scope, buckets)
+            .await
+            .map_err(|e| crate::error::classify_store(&e))
+    }
+
+    async fn count_creations(
+        &self,
+        scope: &str,
+        buckets: &[i32],
+        finished: bool,
+    ) -> Result<(), salla_odoo_core::SyncError> {
+        let counted = if finished {
+            salla_odoo_store::creations::finish(&self.pool, scope, buckets).await
+        } else {
+            salla_odoo_store::creations::start(&self.pool, scope, buckets).await
+        };
+        counted.map_err(|e| crate::error::classify_store(&e))
     }
 }

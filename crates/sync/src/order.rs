@@ -343,6 +343,11 @@ impl<M: IdMap> Engine<'_, M> {
     /// created by [`Engine::adjustment_product`].
     async fn line_products(&self, lines: &[LineInput], extra: &[LineInput]) -> Res<Vec<Id>> {
         let all: Vec<&LineInput> = lines.iter().chain(extra).collect();
+        // Read before the look-up: the codes it does not find are created under their locks
+        // without a second look-up when no connector made any of them meanwhile.
+        let counted = self
+            .code_counts(all.iter().map(|l| l.code.as_str()))
+            .await?;
         let found = self
             .products_by_codes(all.iter().map(|l| l.code.as_str()))
             .await?;
@@ -379,7 +384,9 @@ impl<M: IdMap> Engine<'_, M> {
             to_create.push(i);
         }
         if !to_create.is_empty() {
-            let created = self.create_line_products(lines, &to_create, &known).await?;
+            let created = self
+                .create_line_products(lines, &to_create, &known, counted.as_ref())
+                .await?;
             for i in to_create {
                 out[i] = created.get(&lines[i].code).copied();
             }
@@ -406,12 +413,15 @@ impl<M: IdMap> Engine<'_, M> {
     /// Creates the products of the lines `which` that Odoo does not know, one `create` for a batch
     /// of codes: under each code's creation lock (taken in code order, so two orders never wait on
     /// each other), looked up again first, so a create whose answer was lost, or a product another
-    /// job created meanwhile, is adopted. Code → id.
+    /// job created meanwhile, is adopted; unless the creation counts read before the first look-up
+    /// (`counted`) say no connector can have made any of them since (see [`Engine::code_counts`]).
+    /// Code → id.
     async fn create_line_products(
         &self,
         lines: &[LineInput],
         which: &[usize],
         known: &BTreeSet<String>,
+        counted: Option<&BTreeMap<i32, crate::idmap::Counts>>,
     ) -> Res<BTreeMap<String, Id>> {
         // One line per code (the first names the product).
         let mut by_code: BTreeMap<&str, &LineInput> = BTreeMap::new();
@@ -475,7 +485,7 @@ impl<M: IdMap> Engine<'_, M> {
                 guards.push(self.lock(&format!("sku:{code}")).await?);
             }
             let chunk = chunk.as_slice();
-            let result = self.create_locked(chunk, &by_code).await;
+            let result = self.create_locked(chunk, &by_code, counted).await;
             for g in guards {
                 g.release().await;
             }
@@ -488,8 +498,18 @@ impl<M: IdMap> Engine<'_, M> {
         &self,
         codes: &[&str],
         by_code: &BTreeMap<&str, &LineInput>,
+        counted: Option<&BTreeMap<i32, crate::idmap::Counts>>,
     ) -> Res<BTreeMap<String, Id>> {
-        let found = self.products_by_codes(codes.iter().copied()).await?;
+        // Every maker of a coded product counts it, the template's sync writing its variants'
+        // codes too (`Engine::making_codes`).
+        let unmade = self
+            .codes_unmade_since(counted, codes.iter().copied())
+            .await?;
+        let found = if unmade {
+            BTreeMap::new()
+        } else {
+            self.products_by_codes(codes.iter().copied()).await?
+        };
         let mut out = BTreeMap::new();
         let mut missing: Vec<&LineInput> = Vec::new();
         for code in codes {
@@ -503,7 +523,12 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let vals: Vec<Map<String, Value>> =
             missing.iter().map(|l| self.new_product_vals(l)).collect();
-        let ids = self.odoo.create_many("product.product", vals).await?;
+        let ids = self
+            .making_codes(
+                missing.iter().map(|l| l.code.as_str()),
+                self.odoo.create_many("product.product", vals),
+            )
+            .await?;
         for (line, id) in missing.into_iter().zip(ids) {
             out.insert(line.code.clone(), id);
         }

@@ -335,8 +335,26 @@ impl<M: IdMap> Engine<'_, M> {
                     .read("product.product", id, &fields)
                     .await?
                     .unwrap_or_default();
-                self.write_diff("product.product", id, &current, &vals)
-                    .await?;
+                // A new code becomes visible to orders' look-ups: counted (see
+                // `Engine::making_codes`).
+                let new_code = vals
+                    .get("default_code")
+                    .and_then(Value::as_str)
+                    .filter(|c| current.get("default_code").and_then(Value::as_str) != Some(*c));
+                match new_code {
+                    Some(code) => {
+                        let changes = crate::engine::diff(&current, &vals);
+                        self.making_codes(
+                            [code],
+                            self.odoo.write("product.product", &[id], changes),
+                        )
+                        .await?;
+                    }
+                    None => {
+                        self.write_diff("product.product", id, &current, &vals)
+                            .await?;
+                    }
+                }
                 id
             }
             None if !create => return Ok(None),
@@ -350,7 +368,11 @@ impl<M: IdMap> Engine<'_, M> {
                         json!([[6, 0, [tax]]]),
                     );
                 }
-                self.odoo.create("product.product", vals).await?
+                self.making_codes(
+                    [plan.code.as_str()],
+                    self.odoo.create("product.product", vals),
+                )
+                .await?
             }
         };
         if let Some(g) = guard {

@@ -1292,7 +1292,17 @@ impl<M: IdMap> Engine<'_, M> {
             }
         }
         for (changes, ids) in writes {
-            self.odoo.write("product.product", &ids, changes).await?;
+            // A code written onto a variant becomes visible to orders' look-ups: counted (see
+            // `Engine::making_codes`).
+            let code = changes
+                .get("default_code")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let write = self.odoo.write("product.product", &ids, changes);
+            match code {
+                Some(code) => self.making_codes([code.as_str()], write).await?,
+                None => write.await?,
+            };
         }
         release(guards).await;
 

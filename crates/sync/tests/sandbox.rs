@@ -1564,3 +1564,93 @@ async fn calls_per_order_are_pinned() {
         "posted"
     );
 }
+
+// -------------------------------------------------------------------------------------------------
+// Creation counts (issue 18): a code the unlocked look-up did not find is created under its lock
+// without a second look-up when no connector can have made it meanwhile.
+
+/// The Odoo database of a harness's client, as the creation counts name it.
+fn scope(h: &Harness) -> String {
+    h.ctx.odoo.as_ref().unwrap().scope()
+}
+
+#[tokio::test]
+async fn a_new_sku_is_created_without_a_second_look_up_when_nothing_was_made_meanwhile() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = recording_intents().await;
+    h.applied(&job_from(&env)).await;
+    assert_eq!(h.sb.inspect().calls("product.product", "search_read"), 1);
+    assert_eq!(h.sb.inspect().calls("product.product", "create"), 1);
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "54534534"]])
+        ),
+        1
+    );
+    // Counted as started and finished: the next order's look-up may trust it.
+    let b = salla_odoo_store::creations::bucket("54534534");
+    let counts = salla_odoo_store::creations::counts(&h.db.pool, &scope(&h), &[b])
+        .await
+        .unwrap();
+    assert_eq!(counts[&b].started, 1);
+    assert!(counts[&b].settled());
+}
+
+#[tokio::test]
+async fn a_sku_whose_creation_is_in_flight_is_looked_up_again_under_its_lock() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = recording_intents().await;
+    // Another job has started making a code of the same bucket and has not been answered.
+    let b = salla_odoo_store::creations::bucket("54534534");
+    salla_odoo_store::creations::start(&h.db.pool, &scope(&h), &[b])
+        .await
+        .unwrap();
+    h.applied(&job_from(&env)).await;
+    assert_eq!(h.sb.inspect().calls("product.product", "search_read"), 2);
+    assert_eq!(h.sb.inspect().calls("product.product", "create"), 1);
+}
+
+#[tokio::test]
+async fn a_store_not_yet_trusting_the_counts_looks_a_missing_sku_up_again() {
+    // Before the store's `order_intents_since` (a rolling upgrade's older workers may still make
+    // codes without counting them), every missing code is looked up again under its lock.
+    let env = fixture_or_skip!("order.created.json");
+    let h = Harness::with(Version::V18, 1305146709, |s| {
+        s.order_intents_since = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    })
+    .await;
+    h.applied(&job_from(&env)).await;
+    assert_eq!(h.sb.inspect().calls("product.product", "search_read"), 2);
+}
+
+#[tokio::test]
+async fn a_product_create_whose_answer_was_lost_stays_in_flight_and_is_adopted_on_retry() {
+    let env = fixture_or_skip!("order.created.json");
+    let h = recording_intents().await;
+    h.sb.faults().commit_then_drop(
+        Match::any()
+            .model("product.product")
+            .method("create")
+            .times(1),
+    );
+    let job = job_from(&env);
+    match h.apply(&job).await {
+        Err(e @ SyncError::Transient { .. }) => assert!(e.is_transient()),
+        other => panic!("expected a transient failure, got {other:?}"),
+    }
+    let b = salla_odoo_store::creations::bucket("54534534");
+    let counts = salla_odoo_store::creations::counts(&h.db.pool, &scope(&h), &[b])
+        .await
+        .unwrap();
+    assert!(!counts[&b].settled(), "an unknown outcome stays in flight");
+    h.applied(&job).await;
+    assert_eq!(
+        h.count(
+            "product.product",
+            json!([["default_code", "=", "54534534"]])
+        ),
+        1
+    );
+    assert_eq!(h.sb.inspect().calls("product.product", "create"), 1);
+}
