@@ -386,6 +386,16 @@ pub fn round2(d: rust_decimal::Decimal) -> rust_decimal::Decimal {
     d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// The distinct buckets of these codes (`salla_odoo_store::creations::bucket`).
+fn code_buckets<'c>(codes: impl IntoIterator<Item = &'c str>) -> Vec<i32> {
+    codes
+        .into_iter()
+        .map(salla_odoo_store::creations::bucket)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,14 +429,4 @@ mod tests {
         assert_eq!(money("2.675".parse().unwrap()), json!(2.68));
         assert_eq!(money("2.665".parse().unwrap()), json!(2.67));
     }
-}
-
-/// The distinct buckets of these codes (`salla_odoo_store::creations::bucket`).
-fn code_buckets<'c>(codes: impl IntoIterator<Item = &'c str>) -> Vec<i32> {
-    codes
-        .into_iter()
-        .map(salla_odoo_store::creations::bucket)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
