@@ -756,6 +756,45 @@ fn sync_product_type(env: &Env<'_>, vals: &mut Map<String, Value>) {
     }
 }
 
+/// `res.partner.address_get([kind])[kind]`: a depth-first walk of the partner and its active
+/// children (in the partner order; companies are not entered), then of its parents up to a
+/// company, for the first partner of type `kind`; else the first of type `contact` met, else the
+/// partner itself.
+pub fn address_get(env: &Env<'_>, partner: i64, kind: &str) -> i64 {
+    let mut contact = None;
+    let mut visited = std::collections::BTreeSet::new();
+    let mut current = Some(partner);
+    while let Some(cur) = current {
+        let mut to_scan = std::collections::VecDeque::from([cur]);
+        while let Some(rec) = to_scan.pop_front() {
+            visited.insert(rec);
+            let ty = s(env, "res.partner", rec, "type");
+            if ty == kind {
+                return rec;
+            }
+            if ty == "contact" && contact.is_none() {
+                contact = Some(rec);
+            }
+            // `child_ids` reads active children only; they are scanned before the rest.
+            let children: Vec<i64> = env
+                .children("res.partner", "parent_id", rec)
+                .into_iter()
+                .filter(|&c| {
+                    !visited.contains(&c)
+                        && truthy(&env.raw("res.partner", c, "active"))
+                        && !truthy(&env.raw("res.partner", c, "is_company"))
+                })
+                .collect();
+            for c in children.into_iter().rev() {
+                to_scan.push_front(c);
+            }
+        }
+        current = m2o(env, "res.partner", cur, "parent_id")
+            .filter(|_| !truthy(&env.raw("res.partner", cur, "is_company")));
+    }
+    contact.unwrap_or(partner)
+}
+
 /// Defaults and checks before the generic create.
 pub fn before_create(
     env: &mut Env<'_>,
@@ -859,7 +898,13 @@ pub fn before_create(
             }
             if let Some(p) = vals.get("partner_id").and_then(Value::as_i64) {
                 vals.entry("partner_invoice_id").or_insert(json!(p));
-                vals.entry("partner_shipping_id").or_insert(json!(p));
+                // `_compute_partner_shipping_id`: `partner_id.address_get(['delivery'])`.
+                if !vals.contains_key("partner_shipping_id") {
+                    vals.insert(
+                        "partner_shipping_id".into(),
+                        json!(address_get(env, p, "delivery")),
+                    );
+                }
             }
             vals.entry("date_order").or_insert(json!(env.now_str()));
             vals.entry("user_id").or_insert(json!(env.uid));

@@ -911,3 +911,80 @@ async fn a_stock_count_keeps_the_quantity_written_on_a_waiting_move() {
         sb.shutdown().await;
     }
 }
+
+/// A quotation created without `partner_shipping_id` ships where Odoo's
+/// `_compute_partner_shipping_id` says: `partner_id.address_get(['delivery'])`, the first active
+/// delivery address found walking the partner then its children (in the partner order:
+/// `complete_name`, then the newest id first), else the partner itself. A named address is kept.
+#[tokio::test]
+async fn an_order_without_a_delivery_address_gets_the_partners_first() {
+    for v in Version::ALL {
+        let sb = sandbox(v).await;
+        let a = sb.addr();
+        let create = |vals: Value| async move {
+            call(a, "res.partner", "create", json!([vals]), json!({})).await
+        };
+        let shipping_of = |partner: Value, named: Option<i64>| async move {
+            let mut vals = json!({"partner_id": partner});
+            if let Some(n) = named {
+                vals["partner_shipping_id"] = json!(n);
+            }
+            let so = call(a, "sale.order", "create", json!([vals]), json!({})).await;
+            let r = call(
+                a,
+                "sale.order",
+                "read",
+                json!([[so], ["partner_shipping_id"]]),
+                json!({}),
+            )
+            .await;
+            r[0]["partner_shipping_id"][0].as_i64()
+        };
+
+        // No delivery address: the partner itself.
+        let alone = create(json!({"name": "Alone"})).await;
+        assert_eq!(
+            shipping_of(alone.clone(), None).await,
+            alone.as_i64(),
+            "{v}"
+        );
+
+        // Made with its delivery address in one create: that address.
+        let made = create(json!({"name": "Made", "child_ids": [[0, 0,
+            {"type": "delivery", "name": "Home", "city": "Jeddah"}]]}))
+        .await;
+        let child = call(
+            a,
+            "res.partner",
+            "search",
+            json!([[["parent_id", "=", made], ["type", "=", "delivery"]]]),
+            json!({}),
+        )
+        .await[0]
+            .as_i64();
+        assert!(child.is_some(), "{v}");
+        assert_eq!(shipping_of(made, None).await, child, "{v}");
+
+        // Several: an archived one and a contact are passed over; of two delivery addresses the
+        // first by name wins, the newest of two with the same name.
+        let many = create(json!({"name": "Many"})).await;
+        let child_of = |name: &'static str, ty: &'static str, active: bool| {
+            let many = many.clone();
+            async move {
+                create(json!({"parent_id": many, "type": ty, "name": name, "active": active}))
+                    .await
+                    .as_i64()
+            }
+        };
+        child_of("Aaa archived", "delivery", false).await;
+        child_of("Aab contact", "contact", true).await;
+        let b_old = child_of("Bbb", "delivery", true).await;
+        let b_new = child_of("Bbb", "delivery", true).await;
+        child_of("Ccc", "delivery", true).await;
+        assert_ne!(b_old, b_new);
+        assert_eq!(shipping_of(many.clone(), None).await, b_new, "{v}");
+        // Named: kept.
+        assert_eq!(shipping_of(many.clone(), b_old).await, b_old, "{v}");
+        sb.shutdown().await;
+    }
+}

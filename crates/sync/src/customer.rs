@@ -210,6 +210,15 @@ const DELIVERY_FIELDS: &[&str] = &[
     "email",
 ];
 
+/// Whether the child made with a partner (`made`, without `parent_id`) has exactly these values.
+fn made_as(made: &Map<String, Value>, vals: &Map<String, Value>) -> bool {
+    vals.iter()
+        .filter(|(k, _)| k.as_str() != "parent_id")
+        .count()
+        == made.len()
+        && made.iter().all(|(k, v)| vals.get(k) == Some(v))
+}
+
 /// The first of `children` with exactly these values.
 fn identical(children: &[Record], vals: &Map<String, Value>) -> Option<Id> {
     children
@@ -229,6 +238,46 @@ fn with_id(rec: Record) -> (Id, Record) {
         rec.get("id").and_then(Value::as_i64).unwrap_or_default(),
         rec,
     )
+}
+
+/// Rows asked for when matching a partner by marker and phone at once (as many as the phone's own
+/// look-up asks for).
+const PHONE_LIMIT: usize = 20;
+
+/// What this job knows of a partner's delivery addresses, kept for
+/// [`Engine::ensure_delivery_address`].
+#[derive(Debug, Clone)]
+pub(crate) enum KeptAddresses {
+    /// Its active delivery children, read with the partner.
+    Read(Vec<Record>),
+    /// Its only child, a delivery address made with it in this job (these values, `parent_id`
+    /// aside); its id was not read back.
+    Made(Map<String, Value>),
+}
+
+/// Where an order ships to ([`Engine::ensure_delivery_address`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShipTo {
+    /// The shipping block has no address.
+    NoAddress,
+    /// This delivery child.
+    Child(Id),
+    /// The delivery child made with the customer in this job, its id not read back: a sale order
+    /// created for the customer without `partner_shipping_id` gets it from Odoo, whose
+    /// `_compute_partner_shipping_id` (16+) takes `partner_id.address_get(['delivery'])`: the
+    /// partner's first active delivery child, and this is its only child.
+    LeftToOdoo,
+}
+
+/// The marker's partner and the partners another domain finds, asked together
+/// ([`Engine::marker_or`]).
+enum Together {
+    /// The marker's partner (it takes precedence).
+    Marked((Id, Record)),
+    /// No partner has the marker; every partner the other domain finds.
+    Others(Vec<Record>),
+    /// The limit cut the rows: the marker's partner may be further down.
+    Cut,
 }
 
 impl<M: IdMap> Engine<'_, M> {
@@ -337,12 +386,24 @@ impl<M: IdMap> Engine<'_, M> {
         let id = written?;
         if created {
             // A partner made now has no delivery addresses but the one made with it: the order's
-            // address look-up need not ask.
-            let children = match address {
-                Some(_) => self.delivery_children(id).await?,
-                None => Vec::new(),
+            // address look-up need not ask, and the child's id is not read back (an order created
+            // now gets it from Odoo, see `ShipTo::LeftToOdoo`).
+            let kept = match address {
+                // Taken under the customer's lock, so before any other job can know the partner:
+                // until the order is created, another job's new address for it waits (Odoo
+                // would pick the first of two by name). Not had: the order's look-up asks.
+                Some(a) => match self.lock(&format!("delivery:{id}")).await {
+                    Ok(hold) => {
+                        *self.address_hold.lock().unwrap_or_else(|p| p.into_inner()) = Some(hold);
+                        let mut child = a.clone();
+                        child.remove("parent_id");
+                        Some(KeptAddresses::Made(child))
+                    }
+                    Err(_) => None,
+                },
+                None => Some(KeptAddresses::Read(Vec::new())),
             };
-            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, children));
+            *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = kept.map(|kept| (id, kept));
         }
         idmap::put(
             self.ids,
@@ -392,12 +453,13 @@ impl<M: IdMap> Engine<'_, M> {
         let (mut me, children): (Vec<Record>, Vec<Record>) = recs
             .into_iter()
             .partition(|r| r.get("id").and_then(Value::as_i64) == Some(id));
-        *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, children));
+        *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((id, KeptAddresses::Read(children)));
         Ok(me.pop())
     }
 
     /// Marker, then email, then phone, among top-level partners (archived included for the marker).
-    /// A customer with an email costs one look-up for the marker and the address together (the
+    /// The marker is asked in one look-up with the email, or without an email with the phone (the
     /// usual case for a new customer: one Odoo call fewer per order).
     async fn match_partner(
         &self,
@@ -407,43 +469,30 @@ impl<M: IdMap> Engine<'_, M> {
     ) -> Res<Option<(Id, Record)>> {
         let by_ref = || Domain::new().eq("ref", mark).is_in("active", [true, false]);
         let top = || Domain::new().eq("parent_id", false);
-        // Partners with the customer's address, to confirm exactly below.
+        // Partners with the customer's address, and with its phone, to confirm exactly below.
         let mut by_address: Option<Vec<Record>> = None;
-        if let Some(email) = &input.email {
-            // Marker and address in one look-up. Naming `active` lifts Odoo's implicit active
-            // filter for the whole domain: the address's side asks for active partners itself.
-            let by_email = top()
-                .leaf("email", "=ilike", email.as_str())
-                .eq("active", true);
-            let recs: Vec<Record> = self
-                .odoo
-                .search_read(
-                    "res.partner",
-                    &Domain::or(by_ref(), by_email),
-                    fields,
-                    &SearchOptions {
-                        limit: Some(MATCH_LIMIT as u32),
-                        order: Some("id".into()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            // `ref` tells the marker's partner from the address's (PARTNER_FIELDS has it).
-            debug_assert!(fields.contains(&"ref"));
-            let (mut marked, others): (Vec<Record>, Vec<Record>) = recs
-                .into_iter()
-                .partition(|r| r.get("ref").and_then(Value::as_str) == Some(mark));
-            match marked.len() {
-                0 => {}
-                1 => return Ok(marked.pop().map(with_id)),
-                _ => return Err(several("res.partner", mark)),
+        let mut by_phone: Option<Vec<Record>> = None;
+        let together = match (&input.email, &input.phone) {
+            (Some(email), _) => {
+                let by_email = top().leaf("email", "=ilike", email.as_str());
+                Some((by_email, MATCH_LIMIT, &mut by_address))
             }
-            // Cut off at the limit, the marker's partner may be further down: asked apart below.
-            if others.len() < MATCH_LIMIT {
-                by_address = Some(others);
+            (None, Some(phone)) => Some((self.phone_domain(phone), PHONE_LIMIT, &mut by_phone)),
+            (None, None) => None,
+        };
+        let mut marker_asked = false;
+        if let Some((other, limit, rows)) = together {
+            match self.marker_or(mark, other, limit, fields).await? {
+                Together::Marked(found) => return Ok(Some(found)),
+                Together::Others(others) => {
+                    *rows = Some(others);
+                    marker_asked = true;
+                }
+                // Asked apart below.
+                Together::Cut => {}
             }
         }
-        if by_address.is_none() {
+        if !marker_asked {
             if let Some(id) = self.find_one("res.partner", by_ref(), mark).await? {
                 return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
             }
@@ -475,36 +524,24 @@ impl<M: IdMap> Engine<'_, M> {
             }
         }
         if let Some(phone) = &input.phone {
-            // Stored numbers are formatted freely ("0555 555 555"): match the last 7 digits with anything
-            // between them, then compare the normalised numbers.
-            let digits = phone_digits(phone);
-            let tail: Vec<String> = digits[digits.len().saturating_sub(7)..]
-                .chars()
-                .map(String::from)
-                .collect();
-            // `=ilike` takes the pattern as given (no implicit `%…%`): numbers ending in these digits.
-            let pattern = format!("%{}", tail.join("%"));
-            let pattern = pattern.as_str();
-            let mut domain = top().leaf("phone", "=ilike", pattern);
-            if self.caps.partner_mobile {
-                domain = top().and(Domain::or(
-                    Domain::new().leaf("phone", "=ilike", pattern),
-                    Domain::new().leaf("mobile", "=ilike", pattern),
-                ));
-            }
-            let recs: Vec<Record> = self
-                .odoo
-                .search_read(
-                    "res.partner",
-                    &domain,
-                    fields,
-                    &SearchOptions {
-                        limit: Some(20),
-                        order: Some("id".into()),
-                        ..Default::default()
-                    },
-                )
-                .await?;
+            let recs: Vec<Record> = match by_phone {
+                Some(recs) => recs,
+                None => {
+                    self.odoo
+                        .search_read(
+                            "res.partner",
+                            &self.phone_domain(phone),
+                            fields,
+                            &SearchOptions {
+                                limit: Some(PHONE_LIMIT as u32),
+                                order: Some("id".into()),
+                                ..Default::default()
+                            },
+                        )
+                        .await?
+                }
+            };
+            // The pattern is loose: confirm the normalised number.
             if let Some(rec) = recs.into_iter().find(|r| {
                 ["phone", "mobile"].iter().any(|f| {
                     r.get(*f)
@@ -518,35 +555,107 @@ impl<M: IdMap> Engine<'_, M> {
         Ok(None)
     }
 
+    /// Top-level partners whose number may be `phone`. Stored numbers are formatted freely
+    /// ("0555 555 555"): the last 7 digits with anything between them, to confirm with
+    /// [`same_phone`]. Odoo's implicit active filter applies (the domain does not name `active`).
+    fn phone_domain(&self, phone: &str) -> Domain {
+        let digits = phone_digits(phone);
+        let tail: Vec<String> = digits[digits.len().saturating_sub(7)..]
+            .chars()
+            .map(String::from)
+            .collect();
+        // `=ilike` takes the pattern as given (no implicit `%…%`): numbers ending in these digits.
+        let pattern = format!("%{}", tail.join("%"));
+        let pattern = pattern.as_str();
+        let top = Domain::new().eq("parent_id", false);
+        if self.caps.partner_mobile {
+            top.and(Domain::or(
+                Domain::new().leaf("phone", "=ilike", pattern),
+                Domain::new().leaf("mobile", "=ilike", pattern),
+            ))
+        } else {
+            top.leaf("phone", "=ilike", pattern)
+        }
+    }
+
+    /// One `search_read` (by id, at most `limit` rows) for the marker's partner, archived
+    /// included, and the active partners `other` finds.
+    async fn marker_or(
+        &self,
+        mark: &str,
+        other: Domain,
+        limit: usize,
+        fields: &[&str],
+    ) -> Res<Together> {
+        // Naming `active` lifts Odoo's implicit active filter for the whole domain: each side
+        // says what it wants.
+        let by_ref = Domain::new().eq("ref", mark).is_in("active", [true, false]);
+        let recs: Vec<Record> = self
+            .odoo
+            .search_read(
+                "res.partner",
+                &Domain::or(by_ref, other.eq("active", true)),
+                fields,
+                &SearchOptions {
+                    limit: Some(limit as u32),
+                    order: Some("id".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        // `ref` tells the marker's partner from the others (PARTNER_FIELDS has it).
+        debug_assert!(fields.contains(&"ref"));
+        let (mut marked, others): (Vec<Record>, Vec<Record>) = recs
+            .into_iter()
+            .partition(|r| r.get("ref").and_then(Value::as_str) == Some(mark));
+        Ok(match marked.len() {
+            0 if others.len() < limit => Together::Others(others),
+            0 => Together::Cut,
+            1 => Together::Marked(with_id(marked.remove(0))),
+            _ => return Err(several("res.partner", mark)),
+        })
+    }
+
     /// The delivery child for a shipping block: an identical existing one is reused, else one is created.
-    /// `None` when the shipping block has no address.
-    pub async fn ensure_delivery_address(
+    /// `new_order`: the order is to be created (not updated), so the child made with its customer
+    /// in this job can be left to Odoo ([`ShipTo::LeftToOdoo`]); an update names it (it is looked
+    /// up).
+    pub(crate) async fn ensure_delivery_address(
         &self,
         shipping: &Shipping,
         parent_id: Id,
         fallback_name: &str,
-    ) -> Res<Option<Id>> {
+        new_order: bool,
+    ) -> Res<ShipTo> {
         let country_id = self
             .country_id(shipping_country(shipping).as_deref())
             .await?;
         let Some(vals) = delivery_vals(shipping, fallback_name, parent_id, country_id) else {
-            return Ok(None);
+            return Ok(ShipTo::NoAddress);
         };
-        // The addresses read with the customer in this job, else a look-up.
+        // The addresses read (or made) with the customer in this job, else a look-up.
         let kept = self
             .addresses
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .filter(|(p, _)| *p == parent_id)
-            .map(|(_, children)| identical(&children, &vals));
+            .map(|(_, kept)| kept);
         let hit = match kept {
-            Some(hit) => hit,
-            None => self.identical_child(parent_id, &vals).await?,
+            Some(KeptAddresses::Read(children)) => identical(&children, &vals),
+            Some(KeptAddresses::Made(child)) if new_order && made_as(&child, &vals) => {
+                // Its id is not known here, so it is missing from the job's `odoo_ids`; the next
+                // job for the order finds it with the customer and names it.
+                return Ok(ShipTo::LeftToOdoo);
+            }
+            Some(KeptAddresses::Made(_)) | None => self.identical_child(parent_id, &vals).await?,
         };
+        // The order names its address: no need to hold the partner's addresses still (and the
+        // lock below is the same one).
+        self.release_address_hold().await;
         if let Some(id) = hit {
             self.touch("res.partner", id);
-            return Ok(Some(id));
+            return Ok(ShipTo::Child(id));
         }
         let guard = self.lock(&format!("delivery:{parent_id}")).await?;
         let id = match self.identical_child(parent_id, &vals).await {
@@ -564,7 +673,7 @@ impl<M: IdMap> Engine<'_, M> {
         }
         let id = id?;
         self.touch("res.partner", id);
-        Ok(Some(id))
+        Ok(ShipTo::Child(id))
     }
 
     /// The delivery children of `parent_id`, with every field [`delivery_vals`] may set.

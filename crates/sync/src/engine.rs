@@ -30,9 +30,13 @@ pub(crate) struct Engine<'a, M: IdMap> {
     /// fields the status steps need ([`Engine::snapshot_fields`]), so one read serves the look-up,
     /// the update and every step after it.
     order_snap: Mutex<Option<(Id, Record)>>,
-    /// A partner's active delivery addresses, read with the partner in this job (taken by the
-    /// order's delivery address look-up).
-    pub addresses: Mutex<Option<(Id, Vec<Record>)>>,
+    /// A partner's active delivery addresses, read or made with the partner in this job (taken by
+    /// the order's delivery address look-up).
+    pub addresses: Mutex<Option<(Id, crate::customer::KeptAddresses)>>,
+    /// The delivery-address lock of a partner made in this job with its delivery child, held
+    /// until its order is created ([`Engine::release_address_hold`]): no other address may join
+    /// the child before Odoo picks it for the order (see `customer::ShipTo::LeftToOdoo`).
+    pub address_hold: Mutex<Option<crate::idmap::Guard>>,
     /// The store's Salla API for fetch on demand ([`crate::fetch`]); `None`: the behaviour without
     /// the API, exactly.
     pub fetch: Option<&'a dyn SallaFetch>,
@@ -57,6 +61,7 @@ impl<'a, M: IdMap> Engine<'a, M> {
             touched: Mutex::new(BTreeMap::new()),
             order_snap: Mutex::new(None),
             addresses: Mutex::new(None),
+            address_hold: Mutex::new(None),
             fetch: None,
             refund_event: false,
         })
@@ -176,6 +181,18 @@ impl<'a, M: IdMap> Engine<'a, M> {
             }
         }
         Ok(result?)
+    }
+
+    /// Releases [`Engine::address_hold`] (dropped with the job otherwise, which frees it too).
+    pub async fn release_address_hold(&self) {
+        let hold = self
+            .address_hold
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(guard) = hold {
+            guard.release().await;
+        }
     }
 
     /// `res.country` by ISO code (e.g. `SA`), kept on the client (countries are configuration: a

@@ -17,6 +17,7 @@ use salla_odoo_salla::payload::{Order, OrderItem};
 use serde_json::{Map, Value, json};
 
 use crate::Applied;
+use crate::customer::ShipTo;
 use crate::engine::{Engine, marker, money, round2};
 use crate::error::{Res, permanent};
 use crate::idmap::{self, IdMap, Mapped, entity};
@@ -655,12 +656,17 @@ impl<M: IdMap> Engine<'_, M> {
             self.forget_countries(&[crate::customer::shipping_country(s).as_deref()]);
         }
         let partner = partner?;
+        // `None`: left to Odoo (the child made with the customer now, for an order created now).
         let shipping_partner = match &order.shipping {
-            Some(s) => self
-                .ensure_delivery_address(s, partner, &name)
+            Some(s) => match self
+                .ensure_delivery_address(s, partner, &name, existing.is_none())
                 .await?
-                .unwrap_or(partner),
-            None => partner,
+            {
+                ShipTo::Child(id) => Some(id),
+                ShipTo::NoAddress => Some(partner),
+                ShipTo::LeftToOdoo => None,
+            },
+            None => Some(partner),
         };
 
         // Lines.
@@ -677,7 +683,9 @@ impl<M: IdMap> Engine<'_, M> {
         let mut header = Map::new();
         header.insert("partner_id".into(), json!(partner));
         header.insert("partner_invoice_id".into(), json!(partner));
-        header.insert("partner_shipping_id".into(), json!(shipping_partner));
+        if let Some(p) = shipping_partner {
+            header.insert("partner_shipping_id".into(), json!(p));
+        }
         header.insert("client_order_ref".into(), json!(mark));
         header.insert(
             "origin".into(),
@@ -700,6 +708,8 @@ impl<M: IdMap> Engine<'_, M> {
                 order.id, version, existing, header, desired, &tax_field, &plan,
             )
             .await;
+        // The order names its delivery address now (or failed: the retry finds the customer).
+        self.release_address_hold().await;
         if written.is_err() {
             // The kept pricelist may be what Odoo refused: the retry resolves it again.
             self.forget_pricelist(&currency);
