@@ -472,20 +472,36 @@ impl<M: IdMap> Engine<'_, M> {
         // Partners with the customer's address, and with its phone, to confirm exactly below.
         let mut by_address: Option<Vec<Record>> = None;
         let mut by_phone: Option<Vec<Record>> = None;
+        // Marker, email and phone in one look-up when the customer has them: each row is
+        // confirmed exactly below, the email's before the phone's, so one list serves both.
         let together = match (&input.email, &input.phone) {
-            (Some(email), _) => {
+            (Some(email), Some(phone)) => {
                 let by_email = top().leaf("email", "=ilike", email.as_str());
-                Some((by_email, MATCH_LIMIT, &mut by_address))
+                Some((
+                    Domain::or(by_email, self.phone_domain(phone)),
+                    MATCH_LIMIT + PHONE_LIMIT,
+                    true,
+                    true,
+                ))
             }
-            (None, Some(phone)) => Some((self.phone_domain(phone), PHONE_LIMIT, &mut by_phone)),
+            (Some(email), None) => {
+                let by_email = top().leaf("email", "=ilike", email.as_str());
+                Some((by_email, MATCH_LIMIT, true, false))
+            }
+            (None, Some(phone)) => Some((self.phone_domain(phone), PHONE_LIMIT, false, true)),
             (None, None) => None,
         };
         let mut marker_asked = false;
-        if let Some((other, limit, rows)) = together {
+        if let Some((other, limit, email_side, phone_side)) = together {
             match self.marker_or(mark, other, limit, fields).await? {
                 Together::Marked(found) => return Ok(Some(found)),
                 Together::Others(others) => {
-                    *rows = Some(others);
+                    if phone_side {
+                        by_phone = Some(others.clone());
+                    }
+                    if email_side {
+                        by_address = Some(others);
+                    }
                     marker_asked = true;
                 }
                 // Asked apart below.

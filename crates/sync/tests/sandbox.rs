@@ -1499,7 +1499,7 @@ async fn calls_per_order_are_pinned() {
     .await;
     let completed = calls_since(&h, &before);
     eprintln!("status completed: {completed:?}");
-    // A new order: the partner (marker and email in one look-up, then the phone) made with its
+    // A new order: the partner (marker, email and phone in one look-up) made with its
     // delivery address in one create (the address's id not read back: Odoo computes the order's
     // delivery address from the partner), the products (one look-up for every code, one create
     // for the missing ones, looked up again under their locks), the pricelist and the country once
@@ -1508,7 +1508,7 @@ async fn calls_per_order_are_pinned() {
         "new order",
         &new,
         &[
-            ("res.partner.search_read", 2),
+            ("res.partner.search_read", 1),
             ("res.partner.read", 0),
             ("res.partner.create", 1),
             ("product.product.search", 0),
@@ -1816,5 +1816,76 @@ async fn a_customer_without_email_is_matched_in_one_look_up() {
     assert_eq!(
         h.one("res.partner", json!([["id", "=", made]]), &["ref"])["ref"],
         "salla:1305146709:604"
+    );
+}
+
+/// A customer with an email and a phone: marker, email and phone in one look-up; a partner with
+/// the customer's email comes before one with its phone, and a partner with only its phone is
+/// found by it.
+#[tokio::test]
+async fn a_customer_with_email_and_phone_is_matched_in_one_look_up() {
+    let env = fixture_or_skip!("customer.created.json");
+    let h = Harness::new(Version::V18, 1305146709).await;
+    let odoo = client(&h.sb);
+    h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
+    let customer = |id: u64, email: &str, mobile: u64| {
+        let mut data = env["data"].clone();
+        data["id"] = json!(id);
+        data["email"] = json!(email);
+        data["mobile"] = json!(mobile);
+        job_from(&envelope(
+            "customer.created",
+            1305146709,
+            "2022-01-25 12:36:49",
+            data,
+        ))
+    };
+    let partner = |vals: Value| {
+        let odoo = odoo.clone();
+        async move {
+            let Value::Object(vals) = vals else {
+                unreachable!()
+            };
+            odoo.create("res.partner", vals).await.unwrap()
+        }
+    };
+    let lookups = |calls: &std::collections::BTreeMap<String, u64>| -> Vec<(String, u64)> {
+        calls
+            .iter()
+            .filter(|(k, _)| k.starts_with("res.partner.") && !k.ends_with(".write"))
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    };
+    let one = vec![("res.partner.search_read".to_owned(), 1)];
+
+    // Only the phone matches.
+    let by_phone = partner(json!({"name": "Phone only", "mobile": "0502 222 222"})).await;
+    let before = h.sb.inspect().all_calls();
+    let (ids, _) = h
+        .applied(&customer(701, "new-701@example.com", 502_222_222))
+        .await;
+    assert_eq!(ids["res.partner"][0].as_i64(), Some(by_phone));
+    assert_eq!(lookups(&calls_since(&h, &before)), one);
+
+    // The email's partner before the phone's.
+    let _phone = partner(json!({"name": "Phone", "mobile": "0503 333 333"})).await;
+    let email = partner(json!({"name": "Email", "email": "both-702@example.com"})).await;
+    let before = h.sb.inspect().all_calls();
+    let (ids, _) = h
+        .applied(&customer(702, "both-702@example.com", 503_333_333))
+        .await;
+    assert_eq!(ids["res.partner"][0].as_i64(), Some(email));
+    assert_eq!(lookups(&calls_since(&h, &before)), one);
+
+    // Neither: one look-up, then a create.
+    let before = h.sb.inspect().all_calls();
+    h.applied(&customer(703, "none-703@example.com", 504_444_444))
+        .await;
+    assert_eq!(
+        lookups(&calls_since(&h, &before)),
+        vec![
+            ("res.partner.create".to_owned(), 1),
+            ("res.partner.search_read".to_owned(), 1)
+        ]
     );
 }
