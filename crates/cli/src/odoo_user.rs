@@ -253,6 +253,7 @@ mod tests {
             pricelists: Default::default(),
             rounding_max_cents: 100,
             order_intents_since: time::OffsetDateTime::UNIX_EPOCH,
+            odoo_capabilities: None,
         }
     }
 

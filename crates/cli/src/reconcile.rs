@@ -216,7 +216,8 @@ impl SallaParts {
             settings.limits.store_concurrency,
             settings.limits.store_odoo_calls_per_sec,
             Duration::from_secs(settings.worker.job_timeout_secs),
-        );
+        )
+        .with_capabilities_ttl(Duration::from_secs(settings.odoo.capabilities_ttl_secs));
         let access = SallaAccess::from_settings(settings, pool.clone(), keyring.clone(), limits)
             .map_err(|e| CliError::Usage(e.to_string()))?
             .ok_or_else(|| CliError::Usage("the Salla API is not configured".into()))?;

@@ -581,8 +581,9 @@ pub async fn run_store(
                 )));
             }
             let saved = stores::upsert_settings(&pool, &keyring, args.merchant, &update).await?;
-            // The Odoo user it acts as: its email address and groups (saved either way).
-            let checks = odoo_user_checks(&saved).await;
+            // The Odoo user it acts as: its email address and groups (saved either way); what
+            // the Odoo supports is kept for the workers.
+            let checks = odoo_user_checks(&pool, &saved).await;
             print_added(out, json, &saved, &checks)?;
         }
         StoreCommand::Update(args) => {
@@ -1006,8 +1007,12 @@ fn print_settings(
 }
 
 /// The checks of the Odoo user a new store acts as ([`crate::odoo_user::checks`]); an Odoo that
-/// cannot be reached is a warning saying how to check later.
-async fn odoo_user_checks(s: &StoreSettings) -> Vec<crate::doctor::Check> {
+/// cannot be reached is a warning saying how to check later. The capability probe the checks
+/// start with is kept with the store (best effort), so that not even the first worker asks again.
+async fn odoo_user_checks(
+    pool: &salla_odoo_store::Db,
+    s: &StoreSettings,
+) -> Vec<crate::doctor::Check> {
     use crate::doctor::{Level, leveled};
     let Some(conn) = &s.odoo else {
         return Vec::new();
@@ -1019,12 +1024,40 @@ async fn odoo_user_checks(s: &StoreSettings) -> Vec<crate::doctor::Check> {
         Err(e) => return vec![leveled(name, Level::Warn, format!("{e}; {later}"))],
     };
     match client.capabilities().await {
-        Ok(_) => crate::odoo_user::checks(&client, s).await,
+        Ok(caps) => {
+            keep_capabilities(pool, s, &caps).await;
+            crate::odoo_user::checks(&client, s).await
+        }
         Err(e) => vec![leveled(
             name,
             Level::Warn,
             format!("could not reach {}: {e}; {later}", conn.url),
         )],
+    }
+}
+
+/// Keep what was probed of a new store's Odoo for the workers; a failure is only logged (the
+/// first worker probes instead).
+async fn keep_capabilities(
+    pool: &salla_odoo_store::Db,
+    s: &StoreSettings,
+    caps: &odoo::Capabilities,
+) {
+    let kept = match serde_json::to_value(caps) {
+        Ok(json) => {
+            stores::set_odoo_capabilities(
+                pool,
+                s.merchant,
+                &json,
+                OffsetDateTime::now_utc(),
+                Some(s.updated_at),
+            )
+            .await
+        }
+        Err(e) => Err(salla_odoo_store::StoreError::Invalid(e.to_string())),
+    };
+    if let Err(e) = kept {
+        tracing::warn!(merchant = s.merchant.get(), error = %e, "could not keep the Odoo capabilities");
     }
 }
 

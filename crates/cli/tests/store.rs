@@ -803,3 +803,64 @@ async fn pricelists_and_rounding_max_are_set_updated_and_shown() {
         assert!(help.contains(words), "{words:?} not in:\n{help}");
     }
 }
+
+/// `store add` keeps what it probed of the store's Odoo (so not even the first worker probes);
+/// changing the store's Odoo drops it, other settings do not.
+// The CLI blocks a thread while it runs; the sandbox answers on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_add_keeps_the_odoo_capabilities_and_changing_the_odoo_drops_them() {
+    let sandbox = odoo_sandbox::spawn(odoo_sandbox::Options::default())
+        .await
+        .unwrap();
+    let url = sandbox.url();
+    let db = TestDb::new().await;
+    let key = b64_key(1);
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("SALLA_ODOO__SECRETS__KEY", key.as_str()),
+        ("ODOO_KEY", "admin"),
+    ];
+    let out = cli(
+        &env,
+        &[
+            "store",
+            "add",
+            "--merchant",
+            "51",
+            "--odoo-url",
+            &url,
+            "--odoo-db",
+            "odoo",
+            "--odoo-login",
+            "admin",
+            "--odoo-api-key-env",
+            "ODOO_KEY",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pool = db.pool().await;
+    let m = MerchantId::new(51);
+    let kept = stores::odoo_capabilities(&pool, m)
+        .await
+        .unwrap()
+        .expect("store add keeps the probe");
+    let caps: odoo::Capabilities = serde_json::from_value(kept.capabilities.clone()).unwrap();
+    assert_eq!(caps.version.major, 18);
+
+    let update = |args: &[&str]| {
+        let mut all = vec!["store", "update", "--merchant", "51"];
+        all.extend_from_slice(args);
+        let out = cli(&env, &all);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    update(&["--tax-id", "3"]);
+    assert_eq!(
+        stores::odoo_capabilities(&pool, m).await.unwrap(),
+        Some(kept),
+        "another setting: kept"
+    );
+    update(&["--odoo-url", "https://other.example.com"]);
+    assert_eq!(stores::odoo_capabilities(&pool, m).await.unwrap(), None);
+    pool.close().await;
+    sandbox.shutdown().await;
+}

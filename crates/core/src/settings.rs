@@ -33,6 +33,7 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub worker: WorkerSettings,
     pub limits: LimitSettings,
+    pub odoo: OdooSettings,
     pub retention: RetentionSettings,
     pub embedded: EmbeddedSettings,
     pub telemetry: TelemetrySettings,
@@ -92,6 +93,14 @@ impl WorkerSettings {
     pub fn orphan_timeout(&self) -> Duration {
         Duration::from_secs(self.heartbeat_secs * self.missed_heartbeats)
     }
+}
+
+/// The stores' Odoo clients (`[odoo]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OdooSettings {
+    /// How long a store's kept capability probe seeds new clients (0: never; always probe).
+    pub capabilities_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -548,6 +557,14 @@ mod tests {
         let file = Settings::load(Some("[embedded]\ndata_dir = \"/srv/x\"\n"), no_env()).unwrap();
         assert!(!file.servers_configured);
         assert_eq!(file.embedded.data_dir, std::path::PathBuf::from("/srv/x"));
+    }
+
+    #[test]
+    fn odoo_capabilities_ttl_defaults_to_a_day_and_is_overridden_from_the_environment() {
+        let s = Settings::load(None, no_env()).unwrap();
+        assert_eq!(s.odoo.capabilities_ttl_secs, 86_400);
+        let s = Settings::load(None, [("SALLA_ODOO__ODOO__CAPABILITIES_TTL_SECS", "0")]).unwrap();
+        assert_eq!(s.odoo.capabilities_ttl_secs, 0);
     }
 
     #[test]

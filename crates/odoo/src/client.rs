@@ -5,8 +5,12 @@
 //! - the session, made once on first use: `common.version` picks the transport, then (JSON-RPC only)
 //!   `common.authenticate` gives the uid that every `execute_kw` carries. A failed attempt is not cached, so
 //!   a transient failure is retried on the next call;
-//! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]);
-//! - both are made again after [`Client::refresh`].
+//! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]), or taken from capabilities
+//!   the caller kept from an earlier probe ([`Client::seed_capabilities`]) when the session's server
+//!   version is theirs;
+//! - both are made again after [`Client::refresh`] (which also drops the seed). A call refused for an
+//!   unknown field drops the seed too, and the capabilities when they came from it
+//!   ([`Client::take_invalid_field`]);
 //!
 //! Each call is one HTTP request and one Odoo transaction. The client never retries by itself: the caller
 //! decides from [`crate::Error::class`].
@@ -248,6 +252,14 @@ struct Inner {
     /// The session and the probe, each made once; [`Client::refresh`] swaps in empty cells.
     session: RwLock<Arc<OnceCell<Arc<Session>>>>,
     capabilities: RwLock<Arc<OnceCell<Arc<Capabilities>>>>,
+    /// Capabilities probed before (by another process, kept by the caller): used instead of the
+    /// probe when the session's server version and transport are theirs.
+    seed: std::sync::Mutex<Option<Arc<Capabilities>>>,
+    /// The capabilities in the cell came from this client's own probe, and no caller has taken
+    /// them yet ([`Client::take_probed`]).
+    probed: std::sync::atomic::AtomicBool,
+    /// A call was refused for naming an unknown field since the last [`Client::take_invalid_field`].
+    invalid_field: std::sync::atomic::AtomicBool,
     observer: Option<Observer>,
     /// Small answers callers keep for a while ([`Client::memo`]): key → (expiry, value). Emptied by
     /// [`Client::refresh`]; gone with the client.
@@ -264,6 +276,14 @@ fn current<T>(lock: &RwLock<Arc<OnceCell<T>>>) -> Arc<OnceCell<T>> {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     )
+}
+
+fn lock_seed(
+    seed: &std::sync::Mutex<Option<Arc<Capabilities>>>,
+) -> std::sync::MutexGuard<'_, Option<Arc<Capabilities>>> {
+    // One assignment at a time: consistent after any panic.
+    seed.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn renew<T>(lock: &RwLock<Arc<OnceCell<T>>>) {
@@ -313,6 +333,9 @@ impl Client {
                 next_id: AtomicU64::new(1),
                 session: RwLock::new(Arc::new(OnceCell::new())),
                 capabilities: RwLock::new(Arc::new(OnceCell::new())),
+                seed: std::sync::Mutex::new(None),
+                probed: Default::default(),
+                invalid_field: Default::default(),
                 observer: config.observer,
                 memo: std::sync::Mutex::new(std::collections::HashMap::new()),
                 filling: std::sync::Mutex::new(std::collections::HashMap::new()),
@@ -352,24 +375,94 @@ impl Client {
         Ok(self.session().await?.uid)
     }
 
-    /// The capability probe (version and renamed fields), made once per client and cached.
+    /// The capability probe (version and renamed fields), made once per client and cached. With
+    /// seeded capabilities ([`Client::seed_capabilities`]) for the server version (major, minor,
+    /// serie, saas) and transport of the session, those, without a call beyond the session's.
     pub async fn capabilities(&self) -> Result<Arc<Capabilities>> {
         current(&self.inner.capabilities)
             .get_or_try_init(|| async {
                 let session = self.session().await?;
-                crate::probe::probe(self, &session).await.map(Arc::new)
+                if let Some(seed) = self.seed_for(&session) {
+                    return Ok(seed);
+                }
+                let caps = crate::probe::probe(self, &session).await.map(Arc::new)?;
+                self.inner.probed.store(true, Ordering::Release);
+                Ok(caps)
             })
             .await
             .cloned()
     }
 
-    /// Forgets the session (version, transport, uid) and the capability probe; the next call makes them
-    /// again. For when the server may have changed under a long-lived client: a permanent "unknown field"
-    /// or "unknown method" error after an upgrade (docs/odoo-api.md §8: re-probe `fields_get`). Calls in
-    /// flight finish with what they had.
+    /// Capabilities probed earlier for this server (e.g. kept in a database by another process),
+    /// used by [`Client::capabilities`] instead of its five `fields_get` calls when the server's
+    /// version (`common.version`, asked once per session anyway) and the transport are theirs;
+    /// otherwise the client probes as usual. Give them before the first call: capabilities already
+    /// made stay until [`Client::refresh`].
+    pub fn seed_capabilities(&self, caps: Capabilities) {
+        *lock_seed(&self.inner.seed) = Some(Arc::new(caps));
+    }
+
+    /// [`Client::seed_capabilities`], as a builder.
+    pub fn with_capabilities(self, caps: Capabilities) -> Self {
+        self.seed_capabilities(caps);
+        self
+    }
+
+    /// The capabilities this client has (probed or seeded), without asking for them.
+    pub fn known_capabilities(&self) -> Option<Arc<Capabilities>> {
+        current(&self.inner.capabilities).get().cloned()
+    }
+
+    /// The capabilities this client probed itself (not seeded), once: the first caller after a probe
+    /// takes them (to keep them for the next client), later ones get `None` until the next probe.
+    pub fn take_probed(&self) -> Option<Arc<Capabilities>> {
+        if self.inner.probed.swap(false, Ordering::AcqRel) {
+            self.known_capabilities()
+        } else {
+            None
+        }
+    }
+
+    /// Whether a call was refused for naming an unknown field (see [`Error::is_invalid_field`])
+    /// since the last time this was asked. Capabilities kept elsewhere should then be dropped: a
+    /// module uninstalled or an Odoo upgraded in place changes field names.
+    pub fn take_invalid_field(&self) -> bool {
+        self.inner.invalid_field.swap(false, Ordering::AcqRel)
+    }
+
+    fn seed_for(&self, session: &Session) -> Option<Arc<Capabilities>> {
+        let seed = lock_seed(&self.inner.seed).clone()?;
+        if seed.version == session.version && seed.transport == session.transport {
+            tracing::debug!(version = %seed.version.serie, "odoo capabilities seeded");
+            Some(seed)
+        } else {
+            tracing::debug!(
+                seeded = %seed.version.serie, server = %session.version.serie,
+                "seeded odoo capabilities are for another version or transport: probing"
+            );
+            None
+        }
+    }
+
+    /// A call named an unknown field: remember it for [`Client::take_invalid_field`], and when the
+    /// capabilities in use came from a seed, forget both so the next [`Client::capabilities`]
+    /// probes (the client's own probe is as fresh as it gets: kept, as before seeds existed).
+    fn invalid_field_seen(&self) {
+        self.inner.invalid_field.store(true, Ordering::Release);
+        if lock_seed(&self.inner.seed).take().is_some() {
+            renew(&self.inner.capabilities);
+        }
+    }
+
+    /// Forgets the session (version, transport, uid), the capability probe and any seeded
+    /// capabilities; the next call makes them again. For when the server may have changed under a
+    /// long-lived client: a permanent "unknown field" or "unknown method" error after an upgrade
+    /// (docs/odoo-api.md §8: re-probe `fields_get`). Calls in flight finish with what they had.
     pub fn refresh(&self) {
         renew(&self.inner.session);
         renew(&self.inner.capabilities);
+        lock_seed(&self.inner.seed).take();
+        self.inner.probed.store(false, Ordering::Release);
         self.memo_lock().clear();
     }
 
@@ -578,6 +671,11 @@ impl Client {
         };
         if let Some(o) = &self.inner.observer {
             o.0.after(&call.model, &call.method, started.elapsed(), result.is_ok());
+        }
+        if let Err(e) = &result
+            && e.is_invalid_field()
+        {
+            self.invalid_field_seen();
         }
         match &result {
             Ok(_) => tracing::debug!(

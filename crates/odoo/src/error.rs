@@ -302,6 +302,15 @@ impl Error {
         }
     }
 
+    /// Odoo refused the call for naming a field its model does not have (`ValueError: Invalid
+    /// field 'x' on model 'y'`, or `Invalid field y.x in leaf …` in a domain): the field names the
+    /// caller took from the capabilities may be out of date (a module uninstalled, an upgrade).
+    pub fn is_invalid_field(&self) -> bool {
+        self.fault().is_some_and(|f| {
+            f.kind() == FaultKind::InvalidValue && f.message.contains("Invalid field")
+        })
+    }
+
     /// The kind of Odoo exception, when Odoo raised one; `AccessDenied` also for a refused `authenticate`.
     pub fn fault_kind(&self) -> Option<FaultKind> {
         match self {

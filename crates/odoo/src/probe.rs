@@ -1,6 +1,7 @@
 //! The capability probe: the server version and the field names that changed between 16 and 19
 //! (docs/odoo-api.md §11), resolved once per client with one `fields_get` per model the connector writes.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::client::{Client, Session};
@@ -8,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::transport::Transport;
 
 /// The version reported by `common.version` (or `/web/version`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerVersion {
     /// Major version, e.g. 18 (also for Odoo Online `"saas~18"`).
     pub major: u32,
@@ -79,7 +80,7 @@ impl ServerVersion {
 }
 
 /// How a storable (stock-tracked) product is declared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StorableProduct {
     /// 16, 17: `detailed_type: "product"` (`type` is computed from it).
     DetailedType,
@@ -90,7 +91,7 @@ pub enum StorableProduct {
 }
 
 /// How a delivered quantity is written on `stock.move`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MoveQuantity {
     /// 16: `quantity_done`.
     QuantityDone,
@@ -98,8 +99,10 @@ pub enum MoveQuantity {
     QuantityPicked,
 }
 
-/// What one server supports, probed once per client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one server supports, probed once per client (or seeded from an earlier probe of the same
+/// server version with [`Client::seed_capabilities`]). Serialisable, so that a caller can keep it
+/// between processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {
     /// The server version.
     pub version: ServerVersion,

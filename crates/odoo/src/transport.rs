@@ -19,7 +19,7 @@ use crate::envelope;
 use crate::error::{Error, Result};
 
 /// The wire protocol used for model calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Transport {
     /// `POST /jsonrpc`, services `common` and `object.execute_kw` (16–19; deprecated from 19).
     JsonRpc,

@@ -867,3 +867,91 @@ async fn a_cancel_trusts_action_cancel_s_true_answer() {
         .unwrap();
     assert_eq!(so[0]["state"], "cancel");
 }
+
+/// `fields_get` calls the sandbox received, all models together (the capability probe makes five).
+fn fields_gets(sandbox: &Sandbox) -> u64 {
+    sandbox
+        .inspect()
+        .all_calls()
+        .iter()
+        .filter(|(k, _)| k.ends_with(".fields_get"))
+        .map(|(_, n)| n.as_u64().unwrap_or_default())
+        .sum()
+}
+
+/// Capabilities kept from an earlier probe (serialised, as the connector stores them) spare a
+/// client for the same server version its probe; for another version they are ignored.
+#[tokio::test]
+async fn seeded_capabilities_spare_the_probe_of_the_same_version() {
+    let (sandbox, first) = start(Version::V18).await;
+    let probed = first.capabilities().await.unwrap();
+    assert_eq!(fields_gets(&sandbox), 5, "one probe: five fields_get");
+    // What the client probed, once.
+    assert_eq!(first.take_probed().as_deref(), Some(&*probed));
+    assert!(first.take_probed().is_none());
+    let stored = serde_json::to_value(&*probed).unwrap();
+    let kept: Capabilities = serde_json::from_value(stored).unwrap();
+    assert_eq!(kept, *probed);
+
+    let seeded = client_for(&sandbox, "admin").with_capabilities(kept.clone());
+    assert_eq!(*seeded.capabilities().await.unwrap(), kept);
+    seeded
+        .search_count("res.partner", &Domain::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        fields_gets(&sandbox),
+        5,
+        "the seeded client made no fields_get"
+    );
+    assert!(seeded.take_probed().is_none(), "nothing probed to keep");
+    assert_eq!(seeded.known_capabilities().as_deref(), Some(&kept));
+
+    // 17's capabilities against an 18 server: probed as if there were none.
+    let (v17, c17) = start(Version::V17).await;
+    let caps17 = (*c17.capabilities().await.unwrap()).clone();
+    let other = client_for(&sandbox, "admin").with_capabilities(caps17);
+    let caps = other.capabilities().await.unwrap();
+    check_capabilities(&caps, 18);
+    assert_eq!(
+        fields_gets(&sandbox),
+        10,
+        "another version's capabilities: probed"
+    );
+    assert!(other.take_probed().is_some());
+    v17.shutdown().await;
+    sandbox.shutdown().await;
+}
+
+/// A call refused for an unknown field is reported once, and a client running on seeded
+/// capabilities drops them and probes again.
+#[tokio::test]
+async fn an_invalid_field_drops_seeded_capabilities() {
+    let (sandbox, first) = start(Version::V18).await;
+    let caps = (*first.capabilities().await.unwrap()).clone();
+    let seeded = client_for(&sandbox, "admin").with_capabilities(caps);
+    seeded.capabilities().await.unwrap();
+    assert_eq!(fields_gets(&sandbox), 5);
+    assert!(!seeded.take_invalid_field());
+    let e = seeded
+        .create(
+            "res.partner",
+            vals(json!({"name": "X", "no_such_field": 1})),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_invalid_field(), "{e}");
+    assert!(seeded.take_invalid_field());
+    assert!(!seeded.take_invalid_field(), "reported once");
+    seeded.capabilities().await.unwrap();
+    assert_eq!(fields_gets(&sandbox), 10, "probed again");
+    assert!(seeded.take_probed().is_some());
+    // Other refusals are not about fields.
+    let e = seeded
+        .read_one("res.partner", 999_999, &["name"])
+        .await
+        .err();
+    assert!(e.is_none_or(|e| !e.is_invalid_field()));
+    assert!(!seeded.take_invalid_field());
+    sandbox.shutdown().await;
+}

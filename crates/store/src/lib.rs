@@ -595,7 +595,7 @@ pub mod sync_log;
 pub mod tokens;
 
 pub use secrets::{Keyring, Sealed};
-pub use stores::{OdooConnection, StoreSettings, StoreUpdate};
+pub use stores::{OdooConnection, StoreSettings, StoreUpdate, StoredCapabilities};
 
 /// A merchant id as stored (`BIGINT`). Salla ids are far below 2^63; a larger one is refused.
 pub(crate) fn db_id(merchant: salla_odoo_core::MerchantId) -> Result<i64, StoreError> {

@@ -10,7 +10,10 @@
 //! and returns: `payment_journal_id`, `payment_journals` (JSON, NULL = none),
 //! `refund_credit_notes`, `return_pickings`).
 //! Currencies and amounts: `pricelists` (JSON currency → pricelist id, NULL = none named) and
-//! `rounding_max_cents`.
+//! `rounding_max_cents`. What the store's Odoo supports, as last probed: `odoo_capabilities` (JSON,
+//! the odoo crate's `Capabilities`) and `odoo_capabilities_at` (both NULL = unknown), written by
+//! [`set_odoo_capabilities`] without touching `updated_at` (a new probe is not a settings change),
+//! cleared by [`clear_odoo_capabilities`] and by any change of the Odoo connection.
 //!
 //! # Failure handling
 //! [`upsert_settings`] writes the row and the sealed key in one transaction, so a store never has
@@ -160,6 +163,18 @@ pub struct StoreSettings {
     /// `order` module); older ones are always searched first.
     #[serde(with = "time::serde::rfc3339")]
     pub order_intents_since: OffsetDateTime,
+    /// What the store's Odoo supports as last probed, and when; `None`: unknown. Not part of the
+    /// operator's view (it is the client's cache, not a setting).
+    #[serde(skip)]
+    pub odoo_capabilities: Option<StoredCapabilities>,
+}
+
+/// A store's Odoo capabilities as a client probed them (the odoo crate's `Capabilities`, as JSON:
+/// this crate does not decode it) and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCapabilities {
+    pub capabilities: serde_json::Value,
+    pub probed_at: OffsetDateTime,
 }
 
 /// What Salla is told of a product's Odoo stock.
@@ -254,13 +269,16 @@ struct SettingsRow {
     rounding_max_cents: i64,
     created_at: OffsetDateTime,
     order_intents_since: Option<OffsetDateTime>,
+    odoo_capabilities: Option<sqlx::types::Json<serde_json::Value>>,
+    odoo_capabilities_at: Option<OffsetDateTime>,
 }
 
 const SETTINGS_COLUMNS: &str = "merchant_id, status, odoo_url, odoo_database, odoo_login, \
      odoo_version_override, warehouse_id, pricelist_id, currency, tax_id, prices_include_tax, \
      status_map, create_unknown_skus, stock_master, stock_quantity, fulfilment_status, updated_at, \
      variants, payment_journal_id, payment_journals, refund_credit_notes, return_pickings, \
-     pricelists, rounding_max_cents, created_at, order_intents_since";
+     pricelists, rounding_max_cents, created_at, order_intents_since, odoo_capabilities, \
+     odoo_capabilities_at";
 
 /// [`SETTINGS_COLUMNS`] of the stores (aliased `s`), each with its sealed Odoo API key (`k`, by
 /// `LEFT JOIN`: a store may have none; `$1` names the key), then `tail`.
@@ -356,6 +374,13 @@ impl SettingsRow {
             pricelists,
             rounding_max_cents: self.rounding_max_cents,
             order_intents_since: self.order_intents_since.unwrap_or(self.created_at),
+            odoo_capabilities: match (self.odoo_capabilities, self.odoo_capabilities_at) {
+                (Some(json), Some(probed_at)) => Some(StoredCapabilities {
+                    capabilities: json.0,
+                    probed_at,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -483,6 +508,13 @@ pub async fn upsert_settings(
         .map(|m| serde_json::to_value(m).map(sqlx::types::Json))
         .transpose()
         .map_err(|e| StoreError::Invalid(format!("pricelists: {e}")))?;
+    // Another Odoo (or the same one seen by another user, whose rights shape `fields_get`): what
+    // was probed of the old one no longer holds.
+    let connection_changes = update.odoo_url.is_some()
+        || update.odoo_database.is_some()
+        || update.odoo_login.is_some()
+        || update.odoo_api_key.is_some()
+        || update.odoo_version_override.is_some();
     let insert_sql = db.with_now(ENSURE_STORE_SQL);
     let update_sql = db.with_now(
         "UPDATE stores SET
@@ -508,6 +540,8 @@ pub async fn upsert_settings(
             variants = COALESCE($23, variants),
             pricelists = COALESCE($24, pricelists),
             rounding_max_cents = COALESCE($25, rounding_max_cents),
+            odoo_capabilities = CASE WHEN $26 THEN NULL ELSE odoo_capabilities END,
+            odoo_capabilities_at = CASE WHEN $26 THEN NULL ELSE odoo_capabilities_at END,
             updated_at = now()
          WHERE merchant_id = $1",
     );
@@ -540,6 +574,7 @@ pub async fn upsert_settings(
             .bind(update.variants.map(VariantLayout::as_str))
             .bind(pricelists)
             .bind(update.rounding_max_cents)
+            .bind(connection_changes)
             .execute(&mut *tx)
             .await?;
         if let Some(key) = &update.odoo_api_key {
@@ -558,6 +593,79 @@ pub async fn upsert_settings(
     load_settings(db, keyring, merchant)
         .await?
         .ok_or_else(|| StoreError::Invalid(format!("store {merchant} vanished while updating")))
+}
+
+/// A store's Odoo capabilities as last probed; `None` when unknown (or the store is).
+pub async fn odoo_capabilities(
+    db: &Db,
+    merchant: MerchantId,
+) -> Result<Option<StoredCapabilities>, StoreError> {
+    let id = db_id(merchant)?;
+    type Row = (
+        Option<sqlx::types::Json<serde_json::Value>>,
+        Option<OffsetDateTime>,
+    );
+    let row: Option<Row> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT odoo_capabilities, odoo_capabilities_at FROM stores WHERE merchant_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(match row {
+        Some((Some(json), Some(probed_at))) => Some(StoredCapabilities {
+            capabilities: json.0,
+            probed_at,
+        }),
+        _ => None,
+    })
+}
+
+/// Keep what a client probed of a store's Odoo (`capabilities`, probed at `probed_at`). With
+/// `settings_at` (the `updated_at` of the settings the client was built from), only if the
+/// settings have not changed since: a probe of an Odoo the store no longer uses is not kept.
+/// `updated_at` is left as it is. `false` when nothing was written (unknown store, settings
+/// changed).
+pub async fn set_odoo_capabilities(
+    db: &Db,
+    merchant: MerchantId,
+    capabilities: &serde_json::Value,
+    probed_at: OffsetDateTime,
+    settings_at: Option<OffsetDateTime>,
+) -> Result<bool, StoreError> {
+    let id = db_id(merchant)?;
+    let written = on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE stores SET odoo_capabilities = $2, odoo_capabilities_at = $3
+             WHERE merchant_id = $1 AND ($4 IS NULL OR updated_at = $4)",
+        )
+        .bind(id)
+        .bind(sqlx::types::Json(capabilities))
+        .bind(Timestamp(probed_at))
+        .bind(settings_at.map(Timestamp))
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(written == 1)
+}
+
+/// Forget what was probed of a store's Odoo (the next client probes again); `true` if some was
+/// kept. `updated_at` is left as it is.
+pub async fn clear_odoo_capabilities(db: &Db, merchant: MerchantId) -> Result<bool, StoreError> {
+    let id = db_id(merchant)?;
+    let cleared = on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE stores SET odoo_capabilities = NULL, odoo_capabilities_at = NULL
+             WHERE merchant_id = $1 AND odoo_capabilities IS NOT NULL",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(cleared == 1)
 }
 
 /// Disconnect a store (`app.uninstalled`): status `uninstalled`, its purge scheduled at

@@ -1523,3 +1523,123 @@ async fn pricelists_and_the_rounding_limit_round_trip_on_both_backends() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Odoo capabilities kept per store (issue 18)
+
+/// A store's probed Odoo capabilities round-trip (in the settings too), leave `updated_at` alone,
+/// are not written over settings that changed meanwhile, are cleared on demand and by any change
+/// of the Odoo connection (not by other settings), on both backends.
+#[tokio::test]
+async fn odoo_capabilities_round_trip_on_both_backends() {
+    each_backend(async |db| {
+        let ring = keyring(1, &[]);
+        assert_eq!(stores::odoo_capabilities(&db.pool, M1).await.unwrap(), None);
+        let connect = StoreUpdate {
+            odoo_url: Some("https://erp.example.com".into()),
+            odoo_database: Some("odoo".into()),
+            odoo_login: Some("connector".into()),
+            odoo_api_key: Some(SecretString::from("k1")),
+            ..Default::default()
+        };
+        let fresh = stores::upsert_settings(&db.pool, &ring, M1, &connect)
+            .await
+            .unwrap();
+        assert_eq!(fresh.odoo_capabilities, None);
+        let caps = json!({"version": {"major": 18, "minor": 0, "serie": "18.0", "saas": false},
+                          "transport": "JsonRpc", "sale_line_tax_field": "tax_id"});
+        // Microseconds: what both backends keep.
+        let at =
+            time::OffsetDateTime::from_unix_timestamp_nanos(1_800_000_000_123_456_000).unwrap();
+        assert!(
+            stores::set_odoo_capabilities(&db.pool, M1, &caps, at, Some(fresh.updated_at))
+                .await
+                .unwrap()
+        );
+        let kept = stores::odoo_capabilities(&db.pool, M1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (kept.capabilities.clone(), kept.probed_at),
+            (caps.clone(), at)
+        );
+        let settings = stores::load_settings(&db.pool, &ring, M1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(settings.odoo_capabilities, Some(kept.clone()));
+        assert_eq!(
+            settings.updated_at, fresh.updated_at,
+            "not a settings change"
+        );
+        assert!(
+            serde_json::to_value(&settings)
+                .unwrap()
+                .get("odoo_capabilities")
+                .is_none(),
+            "not in the operator's view"
+        );
+
+        // Other settings change: kept; but a probe from before that change is not written.
+        let other = stores::upsert_settings(
+            &db.pool,
+            &ring,
+            M1,
+            &StoreUpdate {
+                tax_id: Some(4),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(other.odoo_capabilities, Some(kept.clone()));
+        assert!(
+            !stores::set_odoo_capabilities(&db.pool, M1, &json!({}), at, Some(fresh.updated_at))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            stores::odoo_capabilities(&db.pool, M1).await.unwrap(),
+            Some(kept.clone())
+        );
+
+        // Cleared on demand.
+        assert!(stores::clear_odoo_capabilities(&db.pool, M1).await.unwrap());
+        assert!(!stores::clear_odoo_capabilities(&db.pool, M1).await.unwrap());
+        assert_eq!(stores::odoo_capabilities(&db.pool, M1).await.unwrap(), None);
+
+        // Any change of the Odoo connection clears them, the API key's included.
+        for change in [
+            StoreUpdate {
+                odoo_url: Some("https://erp2.example.com".into()),
+                ..Default::default()
+            },
+            StoreUpdate {
+                odoo_api_key: Some(SecretString::from("k2")),
+                ..Default::default()
+            },
+            StoreUpdate {
+                odoo_version_override: Some(17),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                stores::set_odoo_capabilities(&db.pool, M1, &caps, at, None)
+                    .await
+                    .unwrap()
+            );
+            let changed = stores::upsert_settings(&db.pool, &ring, M1, &change)
+                .await
+                .unwrap();
+            assert_eq!(changed.odoo_capabilities, None, "{change:?}");
+        }
+        // An unknown store: nothing written.
+        assert!(
+            !stores::set_odoo_capabilities(&db.pool, M2, &caps, at, None)
+                .await
+                .unwrap()
+        );
+    })
+    .await;
+}

@@ -363,6 +363,7 @@ async fn report_with(
         dry_run,
     };
     let result = run.run(&mut report).await;
+    crate::handler::keep_capabilities(pool, &settings, &odoo).await;
     report.millis = started.elapsed().as_millis() as u64;
     result.map(|()| report)
 }

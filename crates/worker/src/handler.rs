@@ -115,8 +115,80 @@ impl StoreClients {
             return Ok(Some(client.clone()));
         }
         let client = store_client(settings, conn, limits)?;
+        seed_kept_capabilities(&client, settings, limits.capabilities_ttl());
         clients.insert(settings.merchant, (settings.updated_at, client.clone()));
         Ok(Some(client))
+    }
+}
+
+/// Give a new client of the store the capabilities a client probed before (this worker's or
+/// another's), when they are younger than `ttl`: it then asks Odoo only for its version, and
+/// probes anyway if that is not theirs (see `odoo::Client::seed_capabilities`).
+fn seed_kept_capabilities(client: &odoo::Client, settings: &StoreSettings, ttl: Duration) {
+    let Some(kept) = &settings.odoo_capabilities else {
+        return;
+    };
+    let age = OffsetDateTime::now_utc() - kept.probed_at;
+    if ttl.is_zero() || age >= ttl {
+        return;
+    }
+    match serde_json::from_value::<odoo::Capabilities>(kept.capabilities.clone()) {
+        Ok(caps) => client.seed_capabilities(caps),
+        // Kept by another version of the connector: probe, and keep the new probe.
+        Err(e) => tracing::debug!(
+            merchant = settings.merchant.get(), error = %e,
+            "kept Odoo capabilities do not decode: probing"
+        ),
+    }
+}
+
+/// After a store's client did some work: keep what it probed for the store's next clients
+/// (unless the store's settings changed meanwhile), or drop what is kept when one of its calls
+/// named a field Odoo does not have (a module uninstalled, Odoo upgraded in place), so that the
+/// fleet's next clients probe again instead of using wrong field names. Best effort: a failed
+/// write is only logged (the next client probes, or uses what is kept until its time is up).
+///
+/// The unknown field is noticed by the client itself (it sees every answer, also those the sync
+/// recovers from, and drops a seed it runs on), and acted on here, after the job, where the
+/// store's database is at hand: no job's outcome or retry changes.
+pub(crate) async fn keep_capabilities(db: &Db, settings: &StoreSettings, client: &odoo::Client) {
+    let merchant = settings.merchant.get();
+    let invalid_field = client.take_invalid_field();
+    let probed = client.take_probed();
+    if invalid_field {
+        match stores::clear_odoo_capabilities(db, settings.merchant).await {
+            Ok(true) => tracing::info!(
+                merchant,
+                "Odoo refused an unknown field: its kept capabilities are dropped"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                merchant, error = %e,
+                "could not drop the store's kept Odoo capabilities"
+            ),
+        }
+        return;
+    }
+    let Some(caps) = probed else {
+        return;
+    };
+    let json = match serde_json::to_value(&*caps) {
+        Ok(json) => json,
+        Err(e) => {
+            tracing::warn!(merchant, error = %e, "Odoo capabilities do not encode");
+            return;
+        }
+    };
+    if let Err(e) = stores::set_odoo_capabilities(
+        db,
+        settings.merchant,
+        &json,
+        OffsetDateTime::now_utc(),
+        Some(settings.updated_at),
+    )
+    .await
+    {
+        tracing::warn!(merchant, error = %e, "could not keep the store's Odoo capabilities");
     }
 }
 
@@ -234,7 +306,11 @@ impl Handler for SyncHandler {
             settings,
             salla: self.salla.clone(),
         };
-        match salla_odoo_sync::apply(&ctx, job).await? {
+        let applied = salla_odoo_sync::apply(&ctx, job).await;
+        if let (Some(settings), Some(odoo)) = (&ctx.settings, &ctx.odoo) {
+            keep_capabilities(db, settings, odoo).await;
+        }
+        match applied? {
             salla_odoo_sync::Applied::Applied { odoo_ids, note } => {
                 if job.kind == JobKind::StoreAuthorize
                     && let Some(backfill) = &self.backfill

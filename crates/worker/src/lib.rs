@@ -1545,7 +1545,8 @@ pub async fn run_with(
         config.store_concurrency,
         config.store_calls_per_sec,
         config.job_timeout + config.drain,
-    );
+    )
+    .with_capabilities_ttl(Duration::from_secs(settings.odoo.capabilities_ttl_secs));
     let grace = Duration::from_secs(u64::from(settings.retention.uninstall_grace_days) * 86_400);
     let salla =
         salla::SallaAccess::from_settings(&settings, pool.clone(), keyring.clone(), limits.clone())

@@ -97,6 +97,9 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// `odoo.capabilities_ttl_secs` of config/default.toml.
+pub const DEFAULT_CAPABILITIES_TTL: Duration = Duration::from_secs(86_400);
+
 /// Per-store concurrency and call-rate limits shared by every worker of a namespace.
 #[derive(Clone, Debug)]
 pub struct StoreLimits {
@@ -107,6 +110,9 @@ pub struct StoreLimits {
     adaptive: Arc<Mutex<HashMap<MerchantId, Aimd>>>,
     calls_per_sec: u32,
     lease: Duration,
+    /// How long a store's kept Odoo capabilities seed its new clients (`odoo.capabilities_ttl_secs`):
+    /// a probe is five Odoo calls of the store's budget.
+    capabilities_ttl: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -144,7 +150,20 @@ impl StoreLimits {
             adaptive: Arc::default(),
             calls_per_sec,
             lease,
+            capabilities_ttl: DEFAULT_CAPABILITIES_TTL,
         }
+    }
+
+    /// Seed the stores' new Odoo clients with capabilities probed less than `ttl` ago (zero:
+    /// never); a day unless set.
+    pub fn with_capabilities_ttl(mut self, ttl: Duration) -> Self {
+        self.capabilities_ttl = ttl;
+        self
+    }
+
+    /// See [`StoreLimits::with_capabilities_ttl`].
+    pub fn capabilities_ttl(&self) -> Duration {
+        self.capabilities_ttl
     }
 
     /// The store's concurrency limit now: its adaptive limit, within the ceiling.

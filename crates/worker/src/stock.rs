@@ -229,6 +229,7 @@ async fn push_with(
         return Ok(finish(report, started));
     };
     let result = run(access, pool, &odoo, &settings, opts, &mut report).await;
+    crate::handler::keep_capabilities(pool, &settings, &odoo).await;
     if let Err(e) = lock.release().await {
         tracing::warn!(error = %e, "stock push lock release failed (its connection is closed instead)");
     }

@@ -191,6 +191,7 @@ pub fn settings_for(merchant: u64, url: &str) -> StoreSettings {
         rounding_max_cents: 100,
         // A store added now: the fixtures' orders are older, and searched by their marker.
         order_intents_since: time::OffsetDateTime::now_utc(),
+        odoo_capabilities: None,
     }
 }
 

@@ -1,0 +1,9 @@
+-- SQLite twin of migrations/20261218000001_odoo_capabilities.sql.
+-- What a store's Odoo supports (the odoo crate's Capabilities: version, transport, renamed field
+-- names), as the last client that probed it found, and when: the next worker seeds its client with
+-- them instead of probing again (five fields_get) while they are younger than
+-- odoo.capabilities_ttl_secs and the server's version is theirs. NULL: unknown (never probed, the
+-- store's Odoo connection changed, or a call named a field Odoo does not have).
+ALTER TABLE stores ADD COLUMN odoo_capabilities TEXT CHECK (json_valid(odoo_capabilities));
+ALTER TABLE stores ADD COLUMN odoo_capabilities_at TEXT
+    CHECK (odoo_capabilities_at IS NULL OR odoo_capabilities_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z');
