@@ -35,6 +35,8 @@ struct Figures {
     busy: Duration,
     calls: u64,
     by_call: BTreeMap<String, u64>,
+    /// Busy milliseconds per `model.method`.
+    busy_by_call: BTreeMap<String, f64>,
 }
 
 impl Figures {
@@ -70,10 +72,19 @@ fn figures(label: String, orders: usize, elapsed: Duration, stats: &Value) -> Fi
                 .collect()
         })
         .unwrap_or_default();
+    let busy_by_call: BTreeMap<String, f64> = stats["by_call"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v["busy_ms"].as_f64().unwrap_or(0.0)))
+                .collect()
+        })
+        .unwrap_or_default();
     Figures {
         label,
         orders,
         elapsed,
+        busy_by_call,
         busy: Duration::from_secs_f64(stats["busy_ms"].as_f64().unwrap_or(0.0) / 1000.0),
         calls: stats["calls"].as_u64().unwrap_or(0),
         by_call,
@@ -513,6 +524,14 @@ async fn main() {
                     .map(|(k, v)| format!("{k} {:.2}", **v as f64 / f.orders as f64))
                     .collect();
                 println!("  calls per order, {}: {}", f.label, list.join(", "));
+                let mut busy: Vec<(&String, &f64)> = f.busy_by_call.iter().collect();
+                busy.sort_by(|a, b| b.1.total_cmp(a.1));
+                let list: Vec<String> = busy
+                    .iter()
+                    .take(top_n)
+                    .map(|(k, v)| format!("{k} {:.0}", **v / f.orders as f64))
+                    .collect();
+                println!("  busy ms per order, {}: {}", f.label, list.join(", "));
             }
         }
     }
