@@ -18,6 +18,14 @@ pub const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(3600)
 
 const COUNTRY_KEY: &str = "country|";
 
+/// How long a product found or made for a code is kept on the client for later orders (see
+/// [`Engine::kept_product`]).
+pub const PRODUCT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn product_key(code: &str) -> String {
+    format!("product_code|{code}")
+}
+
 pub(crate) struct Engine<'a, M: IdMap> {
     pub odoo: &'a Client,
     pub caps: Arc<Capabilities>,
@@ -128,6 +136,50 @@ impl<'a, M: IdMap> Engine<'a, M> {
                 .creation_counts(&self.odoo.scope(), &buckets)
                 .await?,
         ))
+    }
+
+    /// The product kept on the client for `code` by an earlier order ([`Engine::keep_product`]),
+    /// while it can be trusted: no connector has created or written a code of its bucket since
+    /// it was kept (`counted`: its counts read now, before this order's look-up), and it is
+    /// younger than [`PRODUCT_TTL`] (which bounds what a person changes in Odoo by hand).
+    pub fn kept_product(
+        &self,
+        code: &str,
+        counted: &BTreeMap<i32, crate::idmap::Counts>,
+    ) -> Option<Id> {
+        let kept = self.odoo.memo(&product_key(code))?;
+        let (id, started) = (kept.get(0)?.as_i64()?, kept.get(1)?.as_i64()?);
+        let now = counted.get(&salla_odoo_store::creations::bucket(code))?;
+        (now.started == started).then_some(id)
+    }
+
+    /// Keeps `id` as the product of `code` for later orders, with the count of its bucket it is
+    /// valid for: `counted` was read before the look-up that found it (`made`: before the create
+    /// this job made, which counted once more). Not kept when a code of the bucket was in flight
+    /// then: that call may have changed what the look-up saw.
+    pub fn keep_product(
+        &self,
+        code: &str,
+        id: Id,
+        counted: &BTreeMap<i32, crate::idmap::Counts>,
+        made: bool,
+    ) {
+        let Some(then) = counted.get(&salla_odoo_store::creations::bucket(code)) else {
+            return;
+        };
+        if !then.settled() {
+            return;
+        }
+        // Any other count than this one later means a code of the bucket was made or written
+        // since (or, when `made`, that another call counted before this job's create).
+        let started = then.started + i64::from(made);
+        self.odoo
+            .remember(&product_key(code), json!([id, started]), PRODUCT_TTL);
+    }
+
+    /// Forgets the product kept for `code`.
+    pub fn forget_product(&self, code: &str) {
+        self.odoo.forget(&product_key(code));
     }
 
     /// Whether none of `codes` can have become visible in Odoo since `before` was read (nothing of

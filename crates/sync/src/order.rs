@@ -342,16 +342,37 @@ impl<M: IdMap> Engine<'_, M> {
     /// then one create for the codes Odoo does not know (when the store allows it). `extra`: the
     /// plan's adjustment lines (rounding, discount), whose products are found the same way and
     /// created by [`Engine::adjustment_product`].
-    async fn line_products(&self, lines: &[LineInput], extra: &[LineInput]) -> Res<Vec<Id>> {
+    ///
+    /// Products kept on the client from earlier orders ([`Engine::kept_product`]) are not looked
+    /// up; their codes come back second, for the caller to forget them if Odoo refuses the order.
+    async fn line_products(
+        &self,
+        lines: &[LineInput],
+        extra: &[LineInput],
+    ) -> Res<(Vec<Id>, Vec<String>)> {
         let all: Vec<&LineInput> = lines.iter().chain(extra).collect();
         // Read before the look-up: the codes it does not find are created under their locks
         // without a second look-up when no connector made any of them meanwhile.
         let counted = self
             .code_counts(all.iter().map(|l| l.code.as_str()))
             .await?;
-        let found = self
-            .products_by_codes(all.iter().map(|l| l.code.as_str()))
+        let mut found: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+        if let Some(counted) = &counted {
+            for line in &all {
+                if let Some(id) = self.kept_product(&line.code, counted) {
+                    found.insert(line.code.clone(), vec![id]);
+                }
+            }
+        }
+        let kept: Vec<String> = found.keys().cloned().collect();
+        let asked = self
+            .products_by_codes(
+                all.iter()
+                    .map(|l| l.code.as_str())
+                    .filter(|c| !found.contains_key(*c)),
+            )
             .await?;
+        found.extend(asked);
         let mut out: Vec<Option<Id>> = Vec::with_capacity(all.len());
         for line in &all {
             out.push(pick_product(line, found.get(&line.code))?);
@@ -359,6 +380,8 @@ impl<M: IdMap> Engine<'_, M> {
         let mut to_create: Vec<usize> = Vec::new();
         // Codes of lines whose product was found kept as a template (their options already tried).
         let mut known: BTreeSet<String> = BTreeSet::new();
+        // Lines whose product is a variant named by the options, not by the code: not kept.
+        let mut by_options: BTreeSet<usize> = BTreeSet::new();
         for (i, line) in lines.iter().enumerate() {
             if out[i].is_some() {
                 continue;
@@ -371,6 +394,7 @@ impl<M: IdMap> Engine<'_, M> {
             {
                 if let Some(id) = self.variant_of_line(line, template).await? {
                     out[i] = Some(id);
+                    by_options.insert(i);
                     continue;
                 }
                 known.insert(line.code.clone());
@@ -384,12 +408,16 @@ impl<M: IdMap> Engine<'_, M> {
             }
             to_create.push(i);
         }
+        let mut made: BTreeSet<String> = BTreeSet::new();
         if !to_create.is_empty() {
             let created = self
                 .create_line_products(lines, &to_create, &known, counted.as_ref())
                 .await?;
             for i in to_create {
                 out[i] = created.get(&lines[i].code).copied();
+                if out[i].is_some() && !by_options.contains(&i) {
+                    made.insert(lines[i].code.clone());
+                }
             }
         }
         for (i, line) in extra.iter().enumerate() {
@@ -398,7 +426,8 @@ impl<M: IdMap> Engine<'_, M> {
                 out[k] = Some(self.adjustment_product(&line.code).await?);
             }
         }
-        out.into_iter()
+        let ids = out
+            .into_iter()
             .zip(&all)
             .map(|(id, line)| {
                 id.ok_or_else(|| {
@@ -408,7 +437,15 @@ impl<M: IdMap> Engine<'_, M> {
                     ))
                 })
             })
-            .collect()
+            .collect::<Res<Vec<Id>>>()?;
+        if let Some(counted) = &counted {
+            for (i, (line, id)) in all.iter().zip(&ids).enumerate() {
+                if !by_options.contains(&i) && !kept.contains(&line.code) {
+                    self.keep_product(&line.code, *id, counted, made.contains(&line.code));
+                }
+            }
+        }
+        Ok((ids, kept))
     }
 
     /// Creates the products of the lines `which` that Odoo does not know, one `create` for a batch
@@ -671,7 +708,7 @@ impl<M: IdMap> Engine<'_, M> {
 
         // Lines.
         let tax_field = self.caps.sale_line_tax_field.clone();
-        let products = self.line_products(&lines, &plan.extra).await?;
+        let (products, kept_codes) = self.line_products(&lines, &plan.extra).await?;
         let mut desired = Vec::with_capacity(products.len());
         for (i, (line, product)) in lines.iter().chain(&plan.extra).zip(products).enumerate() {
             self.touch("product.product", product);
@@ -714,6 +751,21 @@ impl<M: IdMap> Engine<'_, M> {
             // The kept pricelist may be what Odoo refused: the retry resolves it again.
             self.forget_pricelist(&currency);
         }
+        let written = match written {
+            // A kept product may be what Odoo refused (deleted, or changed by hand in Odoo since):
+            // the retry looks the codes up again, so this failure is not final yet.
+            Err(e) if !kept_codes.is_empty() => {
+                for code in &kept_codes {
+                    self.forget_product(code);
+                }
+                return Err(crate::error::transient(format!(
+                    "{} (the products kept for {} are looked up again on retry)",
+                    e.0,
+                    kept_codes.join(", ")
+                )));
+            }
+            other => other,
+        };
         let (order_id, written) = written?;
         // The id map first: a total that fails below leaves the order findable for the replay.
         idmap::put(
