@@ -69,8 +69,12 @@ impl Guard {
     }
 }
 
-/// How long [`PgIdMap::lock`] waits for a creation lock held by another job.
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long [`PgIdMap::lock`] waits for a creation lock held by another job. A holder makes one
+/// or two Odoo calls under it, and on a saturated Odoo each waits in line behind every other
+/// job's: longer than an Odoo call's default timeout (10 s), so that holder is waited for. Giving
+/// up sooner failed the job after its customer and products were already looked up (an attempt
+/// spent, and that work done again; seen in the benchmark at 3 s).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Where the handlers read and record mappings.
 #[allow(async_fn_in_trait)]
