@@ -501,18 +501,17 @@ impl Client {
     /// capabilities taken from it and that session (unless another call already replaced it), so
     /// that the next call opens a real one.
     fn seeded_session_refused(&self, used: &Arc<Session>) {
-        {
-            let mut cell = self
-                .inner
-                .session
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cell.get().is_some_and(|s| Arc::ptr_eq(s, used)) {
-                *cell = Arc::new(OnceCell::new());
-            }
-        }
+        // The seed first: a session opened from here on is a real one.
         if lock_seed(&self.inner.seed).take().is_some() {
             renew(&self.inner.capabilities);
+        }
+        let mut cell = self
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cell.get().is_some_and(|s| Arc::ptr_eq(s, used)) {
+            *cell = Arc::new(OnceCell::new());
         }
     }
 

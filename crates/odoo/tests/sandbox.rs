@@ -1042,6 +1042,21 @@ async fn a_seed_with_a_stale_uid_authenticates_and_makes_the_call_again() {
     seeded.capabilities().await.unwrap();
     assert_eq!(fields_gets(&sandbox), 10);
     assert_eq!(seeded.take_probed().unwrap().uid, Some(2));
+    // Calls refused together open one real session between them.
+    let mut stale = (*seeded.capabilities().await.unwrap()).clone();
+    stale.uid = Some(999);
+    let auths = calls(&sandbox, "common", "authenticate");
+    let together = client_for(&sandbox, "admin").with_capabilities(stale);
+    let all = Domain::new();
+    let (a, b, c) = tokio::join!(
+        together.search_count("res.partner", &all),
+        together.search_count("res.partner", &all),
+        together.search_count("res.partner", &all),
+    );
+    for n in [a, b, c] {
+        assert!(n.unwrap() > 0);
+    }
+    assert_eq!(calls(&sandbox, "common", "authenticate"), auths + 1);
     // Refusals on a real session are the caller's: a wrong key is not tried again.
     let wrong = client_for(&sandbox, "not-the-key");
     let e = wrong
