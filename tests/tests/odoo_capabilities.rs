@@ -1,8 +1,9 @@
 //! Issue 18: a store's Odoo capabilities are probed once and kept with the store. The production
 //! handler (`SyncHandler`, as a worker runs it) against odoo-sandbox and a Postgres store: a store
-//! with none kept probes once (five `fields_get`) and keeps them; a worker started later (a new
-//! handler: a restart, another worker) asks Odoo only its version; a call refused for an unknown
-//! field drops what is kept, and the next job probes again and keeps the new probe.
+//! with none kept probes once (five `fields_get`) and keeps them, with the API user's uid; a worker
+//! started later (a new handler: a restart, another worker) asks Odoo neither its version nor to
+//! authenticate (kept without the uid, as before it was: only those two); a call refused for an
+//! unknown field drops what is kept, and the next job probes again and keeps the new probe.
 
 use std::time::Duration;
 
@@ -25,6 +26,15 @@ fn fields_gets(odoo: &odoo_sandbox::Sandbox) -> u64 {
         .filter(|(k, _)| k.ends_with(".fields_get"))
         .map(|(_, n)| n.as_u64().unwrap_or_default())
         .sum()
+}
+
+/// How many `common.version` and `common.authenticate` calls the sandbox answered.
+fn session_calls(odoo: &odoo_sandbox::Sandbox) -> (u64, u64) {
+    let calls = odoo.inspect();
+    (
+        calls.calls("common", "version"),
+        calls.calls("common", "authenticate"),
+    )
 }
 
 fn order_job(order: u64) -> SyncJobV1 {
@@ -105,17 +115,71 @@ async fn a_worker_probes_a_stores_odoo_once_and_keeps_what_it_found() {
         .expect("the probe is kept");
     let caps: odoo::Capabilities = serde_json::from_value(kept.capabilities.clone()).unwrap();
     assert_eq!(caps.version.major, 18);
+    assert_eq!(caps.uid, Some(2), "kept with the API user's uid");
     applied(first.handle(&order_job(7_002), &db.pool).await);
     assert_eq!(fields_gets(&odoo), 5, "the worker's client keeps its probe");
+    assert_eq!(session_calls(&odoo), (1, 1), "one session");
 
-    // Kept: another worker asks Odoo no fields_get.
+    // Kept: another worker asks Odoo no fields_get, no version and no authenticate.
     applied(worker().handle(&order_job(7_003), &db.pool).await);
     assert_eq!(fields_gets(&odoo), 5, "seeded from the store");
+    assert_eq!(
+        session_calls(&odoo),
+        (1, 1),
+        "the session seeded from the store"
+    );
     assert_eq!(
         stores::odoo_capabilities(&db.pool, M).await.unwrap(),
         Some(kept.clone()),
         "a seeded client writes nothing back"
     );
+
+    // Kept before the uid was (a row of an earlier connector): no probe, but a session opened as
+    // usual, and nothing written back.
+    let mut old = kept.capabilities.clone();
+    old.as_object_mut().unwrap().remove("uid");
+    assert!(
+        stores::set_odoo_capabilities(&db.pool, M, &old, kept.probed_at, None)
+            .await
+            .unwrap()
+    );
+    applied(worker().handle(&order_job(7_005), &db.pool).await);
+    assert_eq!(fields_gets(&odoo), 5, "seeded from the older row");
+    assert_eq!(session_calls(&odoo), (2, 2), "its own session");
+    assert_eq!(
+        stores::odoo_capabilities(&db.pool, M)
+            .await
+            .unwrap()
+            .map(|k| k.capabilities),
+        Some(old)
+    );
+
+    // Kept with a uid that is no longer the API user's (the user recreated): Odoo refuses the
+    // first call, the client authenticates and makes it again; the job is applied.
+    let mut stale = kept.capabilities.clone();
+    stale["uid"] = serde_json::json!(999);
+    assert!(
+        stores::set_odoo_capabilities(&db.pool, M, &stale, kept.probed_at, None)
+            .await
+            .unwrap()
+    );
+    let fourth = worker();
+    applied(fourth.handle(&order_job(7_006), &db.pool).await);
+    assert_eq!(
+        session_calls(&odoo),
+        (3, 3),
+        "a session opened after the refusal"
+    );
+    assert_eq!(fields_gets(&odoo), 5, "not probed in that job");
+    // The seed is gone from that client: its next job probes, and the probe, with the real uid,
+    // is kept.
+    applied(fourth.handle(&order_job(7_007), &db.pool).await);
+    assert_eq!(fields_gets(&odoo), 10, "probed again");
+    let kept = stores::odoo_capabilities(&db.pool, M)
+        .await
+        .unwrap()
+        .expect("the new probe is kept");
+    assert_eq!(kept.capabilities["uid"], serde_json::json!(2));
 
     // What is kept no longer holds (here: made to name a product field 18 does not have, as if a
     // module had been uninstalled): Odoo refuses the unknown field, and what is kept is dropped.
@@ -137,7 +201,12 @@ async fn a_worker_probes_a_stores_odoo_once_and_keeps_what_it_found() {
     assert_eq!(stores::odoo_capabilities(&db.pool, M).await.unwrap(), None);
     // The job again (its retry), on the same worker: probed afresh, applied, kept.
     applied(third.handle(&job, &db.pool).await);
-    assert_eq!(fields_gets(&odoo), 10, "probed again");
+    assert_eq!(fields_gets(&odoo), 15, "probed again");
+    assert_eq!(
+        session_calls(&odoo),
+        (4, 4),
+        "the seeded session dropped with the seed: the version read again"
+    );
     let again = stores::odoo_capabilities(&db.pool, M)
         .await
         .unwrap()

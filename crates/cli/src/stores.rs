@@ -1008,7 +1008,8 @@ fn print_settings(
 
 /// The checks of the Odoo user a new store acts as ([`crate::odoo_user::checks`]); an Odoo that
 /// cannot be reached is a warning saying how to check later. The capability probe the checks
-/// start with is kept with the store (best effort), so that not even the first worker asks again.
+/// start with is kept with the store (best effort), with the API user's uid it authenticated as,
+/// so that not even the first worker asks again, nor opens a session (version, authenticate).
 async fn odoo_user_checks(
     pool: &salla_odoo_store::Db,
     s: &StoreSettings,
@@ -1036,8 +1037,9 @@ async fn odoo_user_checks(
     }
 }
 
-/// Keep what was probed of a new store's Odoo for the workers; a failure is only logged (the
-/// first worker probes instead).
+/// Keep what was probed of a new store's Odoo (and the uid of the session it was probed on: part
+/// of the capabilities) for the workers; a failure is only logged (the first worker probes
+/// instead).
 async fn keep_capabilities(
     pool: &salla_odoo_store::Db,
     s: &StoreSettings,

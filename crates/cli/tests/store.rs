@@ -804,8 +804,9 @@ async fn pricelists_and_rounding_max_are_set_updated_and_shown() {
     }
 }
 
-/// `store add` keeps what it probed of the store's Odoo (so not even the first worker probes);
-/// changing the store's Odoo drops it, other settings do not.
+/// `store add` keeps what it probed of the store's Odoo, with the API user's uid (so not even
+/// the first worker probes or authenticates); changing the store's Odoo drops it, other settings
+/// do not.
 // The CLI blocks a thread while it runs; the sandbox answers on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_add_keeps_the_odoo_capabilities_and_changing_the_odoo_drops_them() {
@@ -846,6 +847,11 @@ async fn store_add_keeps_the_odoo_capabilities_and_changing_the_odoo_drops_them(
         .expect("store add keeps the probe");
     let caps: odoo::Capabilities = serde_json::from_value(kept.capabilities.clone()).unwrap();
     assert_eq!(caps.version.major, 18);
+    assert_eq!(
+        caps.uid,
+        Some(2),
+        "with the API user's uid: the first worker authenticates no more than it probes"
+    );
 
     let update = |args: &[&str]| {
         let mut all = vec!["store", "update", "--merchant", "51"];

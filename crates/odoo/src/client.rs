@@ -7,10 +7,13 @@
 //!   a transient failure is retried on the next call;
 //! - the [`Capabilities`] probe, also made once ([`Client::capabilities`]), or taken from capabilities
 //!   the caller kept from an earlier probe ([`Client::seed_capabilities`]) when the session's server
-//!   version is theirs;
+//!   version is theirs. A seed that knows the session it was probed on (its version, transport and,
+//!   on JSON-RPC, uid) also stands in for the session: no `common.version`, no `authenticate`;
 //! - both are made again after [`Client::refresh`] (which also drops the seed). A call refused for an
-//!   unknown field drops the seed too, and the capabilities when they came from it
-//!   ([`Client::take_invalid_field`]);
+//!   unknown field drops the seed too, with the capabilities and the session when they came from it
+//!   ([`Client::take_invalid_field`]); so does a call on the seed's session refused with
+//!   `AccessDenied` (the seed's uid is no longer the user's), which is then made once more on a
+//!   real session: the one retry the client makes by itself, of a call Odoo did not run;
 //!
 //! Each call is one HTTP request and one Odoo transaction. The client never retries by itself: the caller
 //! decides from [`crate::Error::class`].
@@ -242,6 +245,8 @@ pub(crate) struct Session {
     pub transport: Transport,
     /// The uid for `execute_kw` (JSON-RPC only).
     pub uid: Option<Id>,
+    /// Taken from seeded capabilities without asking Odoo ([`Client::seed_capabilities`]).
+    pub seeded: bool,
 }
 
 struct Inner {
@@ -253,7 +258,8 @@ struct Inner {
     session: RwLock<Arc<OnceCell<Arc<Session>>>>,
     capabilities: RwLock<Arc<OnceCell<Arc<Capabilities>>>>,
     /// Capabilities probed before (by another process, kept by the caller): used instead of the
-    /// probe when the session's server version and transport are theirs.
+    /// probe when the session's server version and transport are theirs, and as the session when
+    /// they carry all of it. Dropped once they prove wrong.
     seed: std::sync::Mutex<Option<Arc<Capabilities>>>,
     /// The capabilities in the cell came from this client's own probe, and no caller has taken
     /// them yet ([`Client::take_probed`]).
@@ -395,9 +401,17 @@ impl Client {
 
     /// Capabilities probed earlier for this server (e.g. kept in a database by another process),
     /// used by [`Client::capabilities`] instead of its five `fields_get` calls when the server's
-    /// version (`common.version`, asked once per session anyway) and the transport are theirs;
-    /// otherwise the client probes as usual. Give them before the first call: capabilities already
-    /// made stay until [`Client::refresh`].
+    /// version and the transport are theirs; otherwise the client probes as usual.
+    ///
+    /// When they also know the session they were probed on (JSON-2, or a JSON-RPC uid) and their
+    /// transport is the one this client's configuration picks for their version, the session is
+    /// theirs too: the client trusts their version and uid and asks Odoo neither `common.version`
+    /// nor `authenticate` (the caller decides how long kept capabilities are trusted). A call on
+    /// that session refused with `AccessDenied` (the user was recreated under another uid) drops
+    /// the seed, opens a real session and is made once more; an unknown field drops it too.
+    ///
+    /// Give them before the first call: a session and capabilities already made stay until
+    /// [`Client::refresh`].
     pub fn seed_capabilities(&self, caps: Capabilities) {
         *lock_seed(&self.inner.seed) = Some(Arc::new(caps));
     }
@@ -431,7 +445,8 @@ impl Client {
     }
 
     fn seed_for(&self, session: &Session) -> Option<Arc<Capabilities>> {
-        let seed = lock_seed(&self.inner.seed).clone()?;
+        let mut kept = lock_seed(&self.inner.seed);
+        let seed = kept.clone()?;
         if seed.version == session.version && seed.transport == session.transport {
             tracing::debug!(version = %seed.version.serie, "odoo capabilities seeded");
             Some(seed)
@@ -440,17 +455,63 @@ impl Client {
                 seeded = %seed.version.serie, server = %session.version.serie,
                 "seeded odoo capabilities are for another version or transport: probing"
             );
+            // Not this server's: the probe's capabilities are the client's own from now on.
+            kept.take();
             None
         }
     }
 
+    /// The session the seed was probed on, when it knows all of it and this client's
+    /// configuration would pick its transport for its version: trusted without asking Odoo.
+    fn seeded_session(&self) -> Option<Session> {
+        let seed = lock_seed(&self.inner.seed).clone()?;
+        if pick_transport(self.inner.transport, &seed.version) != seed.transport {
+            return None;
+        }
+        let uid = match seed.transport {
+            Transport::JsonRpc => Some(seed.uid.filter(|u| *u > 0)?),
+            Transport::Json2 => None,
+        };
+        tracing::debug!(
+            version = %seed.version.serie, transport = ?seed.transport,
+            "odoo session taken from the seeded capabilities"
+        );
+        Some(Session {
+            version: seed.version.clone(),
+            transport: seed.transport,
+            uid,
+            seeded: true,
+        })
+    }
+
     /// A call named an unknown field: remember it for [`Client::take_invalid_field`], and when the
-    /// capabilities in use came from a seed, forget both so the next [`Client::capabilities`]
-    /// probes (the client's own probe is as fresh as it gets: kept, as before seeds existed).
+    /// capabilities in use came from a seed, forget them and the session, so that the next call
+    /// reads the server's version again (an upgrade in place changes it) and the next
+    /// [`Client::capabilities`] probes (the client's own probe is as fresh as it gets: kept, as
+    /// before seeds existed).
     fn invalid_field_seen(&self) {
         self.inner.invalid_field.store(true, Ordering::Release);
         if lock_seed(&self.inner.seed).take().is_some() {
             renew(&self.inner.capabilities);
+            renew(&self.inner.session);
+        }
+    }
+
+    /// A call on the seed's session `used` was refused with `AccessDenied`: forget the seed, the
+    /// capabilities taken from it and that session (unless another call already replaced it), so
+    /// that the next call opens a real one.
+    fn seeded_session_refused(&self, used: &Arc<Session>) {
+        // The seed first: a session opened from here on is a real one.
+        if lock_seed(&self.inner.seed).take().is_some() {
+            renew(&self.inner.capabilities);
+        }
+        let mut cell = self
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cell.get().is_some_and(|s| Arc::ptr_eq(s, used)) {
+            *cell = Arc::new(OnceCell::new());
         }
     }
 
@@ -545,6 +606,9 @@ impl Client {
     }
 
     async fn open_session(&self) -> Result<Session> {
+        if let Some(session) = self.seeded_session() {
+            return Ok(session);
+        }
         let version = match self.inner.transport {
             TransportChoice::Json2 => match self.web_version().await {
                 Ok(v) => v,
@@ -562,12 +626,7 @@ impl Client {
                 Err(e) => return Err(e),
             },
         };
-        let transport = match self.inner.transport {
-            TransportChoice::JsonRpc => Transport::JsonRpc,
-            TransportChoice::Json2 => Transport::Json2,
-            TransportChoice::Auto if version.major >= 19 => Transport::Json2,
-            TransportChoice::Auto => Transport::JsonRpc,
-        };
+        let transport = pick_transport(self.inner.transport, &version);
         let uid = match transport {
             Transport::JsonRpc => Some(self.authenticate().await?),
             Transport::Json2 => None,
@@ -577,6 +636,7 @@ impl Client {
             version,
             transport,
             uid,
+            seeded: false,
         })
     }
 
@@ -661,12 +721,33 @@ impl Client {
 
     async fn call_in_span(&self, call: &Call) -> Result<Value> {
         let session = self.session().await?;
+        match self.call_on(&session, call).await {
+            // The seed's uid is not the API user's (recreated since the seed was probed), or its
+            // key was revoked: Odoo checks the credentials of `execute_kw` before it runs the
+            // method, and raises `AccessDenied` then, so nothing ran (and any exception rolls the
+            // transaction back anyway). Safe to make the call again, once, on a real session
+            // (version and authenticate; the capabilities are probed again when next asked).
+            Err(e) if session.seeded && session.uid.is_some() && is_access_denied(&e) => {
+                tracing::debug!(
+                    model = %call.model, method = %call.method,
+                    "odoo refused the seeded session: authenticating"
+                );
+                self.seeded_session_refused(&session);
+                let session = self.session().await?;
+                self.call_on(&session, call).await
+            }
+            result => result,
+        }
+    }
+
+    /// One call on `session`, observed and logged (model, method, time, error class).
+    async fn call_on(&self, session: &Session, call: &Call) -> Result<Value> {
         if let Some(o) = &self.inner.observer {
             o.0.before(&call.model, &call.method).await;
         }
         let started = Instant::now();
         let result = match session.transport {
-            Transport::JsonRpc => self.call_jsonrpc(&session, call).await,
+            Transport::JsonRpc => self.call_jsonrpc(session, call).await,
             Transport::Json2 => self.call_json2(call).await,
         };
         if let Some(o) = &self.inner.observer {
@@ -918,6 +999,22 @@ impl Client {
         call = call.kwarg("attributes", json!(attributes));
         self.call_as(&call).await
     }
+}
+
+/// The transport `choice` makes for a server of `version`.
+fn pick_transport(choice: TransportChoice, version: &ServerVersion) -> Transport {
+    match choice {
+        TransportChoice::JsonRpc => Transport::JsonRpc,
+        TransportChoice::Json2 => Transport::Json2,
+        TransportChoice::Auto if version.major >= 19 => Transport::Json2,
+        TransportChoice::Auto => Transport::JsonRpc,
+    }
+}
+
+/// Odoo refused the call's credentials (not its login cooldown, which is its own kind).
+fn is_access_denied(e: &Error) -> bool {
+    e.fault()
+        .is_some_and(|f| f.kind() == crate::FaultKind::AccessDenied)
 }
 
 /// Interprets the `common.authenticate` result: a uid, or `false` for refused credentials.

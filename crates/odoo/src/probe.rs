@@ -126,6 +126,11 @@ pub struct Capabilities {
     pub immediate_transfer: bool,
     /// `sale.order.line.is_delivery` exists (the delivery module is installed).
     pub delivery_lines: bool,
+    /// The API user's uid on the session the probe ran on (JSON-RPC; `None` on JSON-2, which has
+    /// none, and in capabilities kept before it was). With it, a client seeded with these
+    /// capabilities opens its session without asking Odoo anything ([`Client::seed_capabilities`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<crate::Id>,
 }
 
 impl Capabilities {
@@ -240,6 +245,7 @@ impl Capabilities {
             delivery_lines: sale_line.contains_key("is_delivery"),
             version,
             transport,
+            uid: None,
         }
     }
 }
@@ -287,7 +293,7 @@ pub(crate) async fn probe(client: &Client, session: &Session) -> Result<Capabili
             ATTRS,
         ),
     )?;
-    let caps = Capabilities::from_fields(
+    let mut caps = Capabilities::from_fields(
         session.version.clone(),
         session.transport,
         &sale_line,
@@ -297,6 +303,8 @@ pub(crate) async fn probe(client: &Client, session: &Session) -> Result<Capabili
         &stock_move,
     );
     tracing::debug!(?caps, "odoo capabilities probed");
+    // Set after the log line: the uid is no secret, but logs carry nothing they did not before.
+    caps.uid = session.uid;
     Ok(caps)
 }
 

@@ -907,9 +907,11 @@ async fn seeded_capabilities_spare_the_probe_of_the_same_version() {
     assert!(seeded.take_probed().is_none(), "nothing probed to keep");
     assert_eq!(seeded.known_capabilities().as_deref(), Some(&kept));
 
-    // 17's capabilities against an 18 server: probed as if there were none.
+    // 17's capabilities against an 18 server, without the uid of their session (as kept before
+    // uids were): the client asks the version, and probes as if there were none.
     let (v17, c17) = start(Version::V17).await;
-    let caps17 = (*c17.capabilities().await.unwrap()).clone();
+    let mut caps17 = (*c17.capabilities().await.unwrap()).clone();
+    caps17.uid = None;
     let other = client_for(&sandbox, "admin").with_capabilities(caps17);
     let caps = other.capabilities().await.unwrap();
     check_capabilities(&caps, 18);
@@ -923,8 +925,151 @@ async fn seeded_capabilities_spare_the_probe_of_the_same_version() {
     sandbox.shutdown().await;
 }
 
+fn calls(sandbox: &Sandbox, service: &str, method: &str) -> u64 {
+    sandbox.inspect().calls(service, method)
+}
+
+/// Capabilities kept with the uid of the session they were probed on (JSON-RPC) open the
+/// session too: a seeded client asks neither `common.version` nor `authenticate`, nor any
+/// `fields_get`. Kept without it (stored before uids were), they still spare the probe and the
+/// client authenticates.
+#[tokio::test]
+async fn a_seed_with_its_uid_spares_the_version_and_authenticate() {
+    let (sandbox, first) = start(Version::V18).await;
+    let probed = first.take_probed();
+    assert!(probed.is_none());
+    let caps = first.capabilities().await.unwrap();
+    assert_eq!(caps.uid, Some(2), "admin's uid");
+    let stored = serde_json::to_value(&*first.take_probed().unwrap()).unwrap();
+    assert_eq!(stored["uid"], json!(2), "kept with the capabilities");
+    let (versions, auths) = (
+        calls(&sandbox, "common", "version"),
+        calls(&sandbox, "common", "authenticate"),
+    );
+    assert_eq!((versions, auths), (1, 1));
+
+    let kept: Capabilities = serde_json::from_value(stored.clone()).unwrap();
+    let seeded = client_for(&sandbox, "admin").with_capabilities(kept.clone());
+    let id = seeded
+        .create("res.partner", vals(json!({"name": "Seeded"})))
+        .await
+        .unwrap();
+    assert!(id > 0);
+    assert_eq!(*seeded.capabilities().await.unwrap(), kept);
+    assert_eq!(seeded.uid().await.unwrap(), Some(2));
+    assert_eq!(seeded.version().await.unwrap(), kept.version);
+    assert_eq!(calls(&sandbox, "common", "version"), versions, "no version");
+    assert_eq!(
+        calls(&sandbox, "common", "authenticate"),
+        auths,
+        "no authenticate"
+    );
+    assert_eq!(fields_gets(&sandbox), 5, "no probe");
+    assert!(seeded.take_probed().is_none(), "nothing probed to keep");
+
+    // Kept before uids were: the same capabilities, and a session opened as usual.
+    let mut old = stored;
+    old.as_object_mut().unwrap().remove("uid");
+    let old: Capabilities = serde_json::from_value(old).unwrap();
+    assert_eq!(old.uid, None);
+    let seeded = client_for(&sandbox, "admin").with_capabilities(old);
+    seeded
+        .search_count("res.partner", &Domain::new())
+        .await
+        .unwrap();
+    seeded.capabilities().await.unwrap();
+    assert_eq!(calls(&sandbox, "common", "version"), versions + 1);
+    assert_eq!(calls(&sandbox, "common", "authenticate"), auths + 1);
+    assert_eq!(fields_gets(&sandbox), 5, "still no probe");
+    assert!(seeded.take_probed().is_none());
+
+    // A client configured for another transport than the seed's opens its own session.
+    let mut cfg = Config::new(
+        &sandbox.url().to_string(),
+        "odoo",
+        "admin",
+        "admin".to_owned().into(),
+    )
+    .unwrap();
+    cfg.transport = odoo::TransportChoice::Json2;
+    let other = Client::new(cfg).unwrap().with_capabilities(kept);
+    let _ = other.search_count("res.partner", &Domain::new()).await;
+    assert_eq!(other.transport().await.unwrap(), Transport::Json2);
+    sandbox.shutdown().await;
+}
+
+/// A seed whose uid is no longer the API user's (the user was recreated): Odoo refuses the
+/// first call with `AccessDenied` before running it; the client drops the seed, authenticates,
+/// makes the call once more (it ran once) and probes again when asked, keeping the real uid.
+#[tokio::test]
+async fn a_seed_with_a_stale_uid_authenticates_and_makes_the_call_again() {
+    let (sandbox, first) = start(Version::V18).await;
+    let mut stale = (*first.capabilities().await.unwrap()).clone();
+    stale.uid = Some(999);
+    let (versions, auths) = (
+        calls(&sandbox, "common", "version"),
+        calls(&sandbox, "common", "authenticate"),
+    );
+    let seeded = client_for(&sandbox, "admin").with_capabilities(stale);
+    assert_eq!(
+        seeded.uid().await.unwrap(),
+        Some(999),
+        "trusted without asking"
+    );
+    let id = seeded
+        .create("res.partner", vals(json!({"name": "Once Only"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        calls(&sandbox, "res.partner", "create"),
+        2,
+        "refused, then made"
+    );
+    let named = Domain::new().eq("name", "Once Only");
+    assert_eq!(
+        seeded
+            .search("res.partner", &named, &SearchOptions::default())
+            .await
+            .unwrap(),
+        vec![id],
+        "created once"
+    );
+    assert_eq!(seeded.uid().await.unwrap(), Some(2));
+    assert_eq!(calls(&sandbox, "common", "version"), versions + 1);
+    assert_eq!(calls(&sandbox, "common", "authenticate"), auths + 1);
+    // The seed is gone: its capabilities are probed again, to be kept with the real uid.
+    assert_eq!(fields_gets(&sandbox), 5);
+    seeded.capabilities().await.unwrap();
+    assert_eq!(fields_gets(&sandbox), 10);
+    assert_eq!(seeded.take_probed().unwrap().uid, Some(2));
+    // Calls refused together open one real session between them.
+    let mut stale = (*seeded.capabilities().await.unwrap()).clone();
+    stale.uid = Some(999);
+    let auths = calls(&sandbox, "common", "authenticate");
+    let together = client_for(&sandbox, "admin").with_capabilities(stale);
+    let all = Domain::new();
+    let (a, b, c) = tokio::join!(
+        together.search_count("res.partner", &all),
+        together.search_count("res.partner", &all),
+        together.search_count("res.partner", &all),
+    );
+    for n in [a, b, c] {
+        assert!(n.unwrap() > 0);
+    }
+    assert_eq!(calls(&sandbox, "common", "authenticate"), auths + 1);
+    // Refusals on a real session are the caller's: a wrong key is not tried again.
+    let wrong = client_for(&sandbox, "not-the-key");
+    let e = wrong
+        .search_count("res.partner", &Domain::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault_kind(), Some(FaultKind::AccessDenied), "{e}");
+    sandbox.shutdown().await;
+}
+
 /// A call refused for an unknown field is reported once, and a client running on seeded
-/// capabilities drops them and probes again.
+/// capabilities drops them and the session they gave: it reads the version again (an upgrade in
+/// place changes it) and probes again.
 #[tokio::test]
 async fn an_invalid_field_drops_seeded_capabilities() {
     let (sandbox, first) = start(Version::V18).await;
@@ -932,6 +1077,7 @@ async fn an_invalid_field_drops_seeded_capabilities() {
     let seeded = client_for(&sandbox, "admin").with_capabilities(caps);
     seeded.capabilities().await.unwrap();
     assert_eq!(fields_gets(&sandbox), 5);
+    let versions = calls(&sandbox, "common", "version");
     assert!(!seeded.take_invalid_field());
     let e = seeded
         .create(
@@ -943,8 +1089,18 @@ async fn an_invalid_field_drops_seeded_capabilities() {
     assert!(e.is_invalid_field(), "{e}");
     assert!(seeded.take_invalid_field());
     assert!(!seeded.take_invalid_field(), "reported once");
+    assert_eq!(
+        calls(&sandbox, "common", "version"),
+        versions,
+        "the seed's session"
+    );
     seeded.capabilities().await.unwrap();
     assert_eq!(fields_gets(&sandbox), 10, "probed again");
+    assert_eq!(
+        calls(&sandbox, "common", "version"),
+        versions + 1,
+        "the version read again"
+    );
     assert!(seeded.take_probed().is_some());
     // Other refusals are not about fields.
     let e = seeded

@@ -426,6 +426,7 @@ mod tests {
             move_quantity: MoveQuantity::QuantityPicked,
             immediate_transfer: major <= 16,
             delivery_lines: true,
+            uid: None,
         }
     }
 

@@ -122,8 +122,10 @@ impl StoreClients {
 }
 
 /// Give a new client of the store the capabilities a client probed before (this worker's or
-/// another's), when they are younger than `ttl`: it then asks Odoo only for its version, and
-/// probes anyway if that is not theirs (see `odoo::Client::seed_capabilities`).
+/// another's), when they are younger than `ttl`: with the uid of the session they were probed on,
+/// it then asks Odoo nothing before its first call (no version, no authenticate; it authenticates
+/// after all if Odoo refuses that uid); kept without it, only its version, and it probes anyway if
+/// that is not theirs (see `odoo::Client::seed_capabilities`).
 fn seed_kept_capabilities(client: &odoo::Client, settings: &StoreSettings, ttl: Duration) {
     let Some(kept) = &settings.odoo_capabilities else {
         return;
