@@ -273,6 +273,53 @@ struct Inner {
     /// One lock per memo key being filled ([`Client::memo_fill`]): concurrent jobs that miss the
     /// same key wait for the first one's look-up instead of each asking Odoo.
     filling: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Creates waiting to go together ([`Client::create_many_together`]), per model and context.
+    together: std::sync::Mutex<std::collections::HashMap<String, Together>>,
+}
+
+/// The creates of one model (and context) waiting for the one in flight to end.
+#[derive(Default)]
+struct Together {
+    in_flight: bool,
+    waiting: Vec<(
+        Vec<Map<String, Value>>,
+        tokio::sync::oneshot::Sender<TogetherOutcome>,
+    )>,
+}
+
+/// What one caller of [`Client::create_many_together`] gets back.
+enum TogetherOutcome {
+    /// Its own records' ids, or the error of a call that held only its records.
+    Done(Result<Vec<Id>>),
+    /// The call holding its records and others' got no answer: it may have committed.
+    Unknown(String),
+}
+
+/// Ends a [`Client::create_many_together`] task however it stops: a panic or a runtime shutdown
+/// leaves no caller waiting for a task that is gone (their answer is then outcome-unknown).
+struct TogetherEnd<'a> {
+    inner: &'a Inner,
+    key: &'a str,
+    /// Ended normally: marked idle already.
+    done: bool,
+}
+
+impl Drop for TogetherEnd<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut together = self
+            .inner
+            .together
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(t) = together.get_mut(self.key) {
+            t.in_flight = false;
+            // Dropping the senders answers their callers.
+            t.waiting.clear();
+        }
+    }
 }
 
 /// The current cell of a refreshable value (a poisoned lock still holds a valid `Arc`).
@@ -345,6 +392,7 @@ impl Client {
                 observer: config.observer,
                 memo: std::sync::Mutex::new(std::collections::HashMap::new()),
                 filling: std::sync::Mutex::new(std::collections::HashMap::new()),
+                together: std::sync::Mutex::new(std::collections::HashMap::new()),
             }),
             context: Arc::new(config.context),
         })
@@ -968,6 +1016,132 @@ impl Client {
             )));
         }
         Ok(ids)
+    }
+
+    /// [`Client::create_many`], sent together with the creates of the same model that other jobs
+    /// of this client start meanwhile: the first goes at once, and those that come while it is in
+    /// flight wait for it to end and then go as one call (group commit; it adds no wait of its
+    /// own). For products that matters: each create clears Odoo's caches, after which every
+    /// API-key client pays a password check again.
+    ///
+    /// Each caller gets its own records' ids in order. A call holding several callers' records
+    /// that Odoo refuses was rolled back: each caller then makes its own call, so one caller's bad
+    /// record fails only that caller. One that got no answer is outcome-unknown for each of them
+    /// (look up before creating again, as after any create). The calls run on a task of their own,
+    /// so a caller that is dropped meanwhile (a job timed out) strands nobody.
+    pub async fn create_many_together(
+        &self,
+        model: &str,
+        vals_list: Vec<Map<String, Value>>,
+    ) -> Result<Vec<Id>> {
+        if vals_list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = format!(
+            "{model}|{}",
+            serde_json::to_string(&*self.context).unwrap_or_default()
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut together = self
+                .inner
+                .together
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let t = together.entry(key.clone()).or_default();
+            if t.in_flight {
+                t.waiting.push((vals_list, tx));
+                None
+            } else {
+                t.in_flight = true;
+                Some((vals_list, tx))
+            }
+        };
+        if let Some(first) = lead {
+            let me = self.clone();
+            let model = model.to_owned();
+            tokio::spawn(async move { me.create_together(&key, &model, vec![first]).await });
+        }
+        match rx.await {
+            Ok(TogetherOutcome::Done(result)) => result,
+            Ok(TogetherOutcome::Unknown(detail)) => Err(Error::NoAnswer {
+                detail,
+                source: None,
+            }),
+            Err(_) => Err(Error::NoAnswer {
+                detail: "the task creating the records ended without an answer".into(),
+                source: None,
+            }),
+        }
+    }
+
+    /// The task behind [`Client::create_many_together`]: sends `batch`, answers its callers, then
+    /// the creates that waited meanwhile, until none waits.
+    async fn create_together(
+        &self,
+        key: &str,
+        model: &str,
+        mut batch: Vec<(
+            Vec<Map<String, Value>>,
+            tokio::sync::oneshot::Sender<TogetherOutcome>,
+        )>,
+    ) {
+        let mut end = TogetherEnd {
+            inner: &self.inner,
+            key,
+            done: false,
+        };
+        loop {
+            if let [(_, _)] = batch.as_slice() {
+                let (vals, tx) = batch.pop().expect("one");
+                let _ = tx.send(TogetherOutcome::Done(self.create_many(model, vals).await));
+            } else {
+                let sizes: Vec<usize> = batch.iter().map(|(v, _)| v.len()).collect();
+                let all: Vec<Map<String, Value>> =
+                    batch.iter().flat_map(|(v, _)| v.iter().cloned()).collect();
+                match self.create_many(model, all).await {
+                    Ok(ids) => {
+                        let mut ids = ids.into_iter();
+                        for ((_, tx), n) in batch.into_iter().zip(sizes) {
+                            let _ =
+                                tx.send(TogetherOutcome::Done(Ok(ids.by_ref().take(n).collect())));
+                        }
+                    }
+                    Err(e) if e.is_outcome_unknown() => {
+                        let detail = e.to_string();
+                        for (_, tx) in batch {
+                            let _ = tx.send(TogetherOutcome::Unknown(detail.clone()));
+                        }
+                    }
+                    Err(_) => {
+                        // Rolled back: each caller's records alone, one call each.
+                        for (vals, tx) in batch {
+                            let _ =
+                                tx.send(TogetherOutcome::Done(self.create_many(model, vals).await));
+                        }
+                    }
+                }
+            }
+            let next = {
+                let mut together = self
+                    .inner
+                    .together
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let t = together.entry(key.to_owned()).or_default();
+                // Under the same lock as the callers' check: each either waits in `next` or
+                // finds the model idle and leads.
+                if t.waiting.is_empty() {
+                    t.in_flight = false;
+                }
+                std::mem::take(&mut t.waiting)
+            };
+            if next.is_empty() {
+                end.done = true;
+                return;
+            }
+            batch = next;
+        }
     }
 
     /// `write(ids, vals)`. Raises `MissingError` for ids that do not exist.

@@ -1111,3 +1111,95 @@ async fn an_invalid_field_drops_seeded_capabilities() {
     assert!(!seeded.take_invalid_field());
     sandbox.shutdown().await;
 }
+
+fn product_vals(code: &str) -> Map<String, Value> {
+    vals(json!({"name": format!("Together {code}"), "default_code": code}))
+}
+
+/// Creates of one model started while one is in flight go together as one call, and each caller
+/// gets its own records' ids (the three callers register before any call can end: the first
+/// leads alone, the two others wait for it and then go as one call).
+#[tokio::test]
+async fn creates_started_together_go_as_one_call_after_the_first() {
+    let (sandbox, client) = start(Version::V18).await;
+    let (a, b, c) = tokio::join!(
+        client.create_many_together("product.product", vec![product_vals("T-A")]),
+        client.create_many_together(
+            "product.product",
+            vec![product_vals("T-B1"), product_vals("T-B2")]
+        ),
+        client.create_many_together("product.product", vec![product_vals("T-C")]),
+    );
+    assert_eq!(sandbox.inspect().calls("product.product", "create"), 2);
+    for (ids, codes) in [
+        (a.unwrap(), vec!["T-A"]),
+        (b.unwrap(), vec!["T-B1", "T-B2"]),
+        (c.unwrap(), vec!["T-C"]),
+    ] {
+        let recs: Vec<Record> = client
+            .read("product.product", &ids, &["default_code"])
+            .await
+            .unwrap();
+        let got: Vec<&str> = recs
+            .iter()
+            .map(|r| r["default_code"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, codes);
+    }
+}
+
+/// A call holding several callers' records that Odoo refuses fails only the caller whose record
+/// it refused: the others are created by calls of their own.
+#[tokio::test]
+async fn a_refused_record_fails_only_its_caller() {
+    let (sandbox, client) = start(Version::V18).await;
+    let mut bad = product_vals("T-BAD");
+    bad.insert("no_such_field".into(), json!(1));
+    let (_, good, refused) = tokio::join!(
+        client.create_many_together("product.product", vec![product_vals("T-FIRST")]),
+        client.create_many_together("product.product", vec![product_vals("T-GOOD")]),
+        client.create_many_together("product.product", vec![bad]),
+    );
+    assert!(good.is_ok(), "{good:?}");
+    let err = refused.unwrap_err();
+    assert!(!err.is_outcome_unknown(), "{err}");
+    // The leader's, the refused batch, then one each.
+    assert_eq!(sandbox.inspect().calls("product.product", "create"), 4);
+    assert_eq!(
+        count(
+            &sandbox,
+            "product.product",
+            json!([["default_code", "in", ["T-FIRST", "T-GOOD", "T-BAD"]]])
+        ),
+        2
+    );
+}
+
+/// A call holding several callers' records that gets no answer is outcome-unknown for each.
+#[tokio::test]
+async fn a_lost_answer_to_records_created_together_is_unknown_to_every_caller() {
+    let (sandbox, client) = start(Version::V18).await;
+    sandbox.faults().commit_then_drop(
+        odoo_sandbox::Match::any()
+            .model("product.product")
+            .method("create")
+            .times(2),
+    );
+    let (a, b, c) = tokio::join!(
+        client.create_many_together("product.product", vec![product_vals("T-L1")]),
+        client.create_many_together("product.product", vec![product_vals("T-L2")]),
+        client.create_many_together("product.product", vec![product_vals("T-L3")]),
+    );
+    for r in [a, b, c] {
+        assert!(r.as_ref().unwrap_err().is_outcome_unknown(), "{r:?}");
+    }
+    assert_eq!(
+        count(
+            &sandbox,
+            "product.product",
+            json!([["default_code", "in", ["T-L1", "T-L2", "T-L3"]]])
+        ),
+        3,
+        "committed all the same"
+    );
+}

@@ -564,7 +564,9 @@ impl<M: IdMap> Engine<'_, M> {
         let ids = self
             .making_codes(
                 missing.iter().map(|l| l.code.as_str()),
-                self.odoo.create_many("product.product", vals),
+                // With the products other jobs of this store create meanwhile (one cache clear in
+                // Odoo instead of several).
+                self.odoo.create_many_together("product.product", vals),
             )
             .await?;
         for (line, id) in missing.into_iter().zip(ids) {
