@@ -281,11 +281,14 @@ struct Inner {
 #[derive(Default)]
 struct Together {
     in_flight: bool,
-    waiting: Vec<(
-        Vec<Map<String, Value>>,
-        tokio::sync::oneshot::Sender<TogetherOutcome>,
-    )>,
+    waiting: Vec<Waiting>,
 }
+
+/// One caller's records, and where its answer goes.
+type Waiting = (
+    Vec<Map<String, Value>>,
+    tokio::sync::oneshot::Sender<TogetherOutcome>,
+);
 
 /// What one caller of [`Client::create_many_together`] gets back.
 enum TogetherOutcome {
@@ -1077,15 +1080,7 @@ impl Client {
 
     /// The task behind [`Client::create_many_together`]: sends `batch`, answers its callers, then
     /// the creates that waited meanwhile, until none waits.
-    async fn create_together(
-        &self,
-        key: &str,
-        model: &str,
-        mut batch: Vec<(
-            Vec<Map<String, Value>>,
-            tokio::sync::oneshot::Sender<TogetherOutcome>,
-        )>,
-    ) {
+    async fn create_together(&self, key: &str, model: &str, mut batch: Vec<Waiting>) {
         let mut end = TogetherEnd {
             inner: &self.inner,
             key,
