@@ -1732,34 +1732,9 @@ async fn a_customer_without_email_is_matched_in_one_look_up() {
     let h = Harness::new(Version::V18, 1305146709).await;
     let odoo = client(&h.sb);
     h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
-    let customer = |id: u64, mobile: u64| {
-        let mut data = env["data"].clone();
-        data.as_object_mut().unwrap().remove("email");
-        data["id"] = json!(id);
-        data["mobile"] = json!(mobile);
-        job_from(&envelope(
-            "customer.created",
-            1305146709,
-            "2022-01-25 12:36:49",
-            data,
-        ))
-    };
-    let partner = |vals: Value| {
-        let odoo = odoo.clone();
-        async move {
-            let Value::Object(vals) = vals else {
-                unreachable!()
-            };
-            odoo.create("res.partner", vals).await.unwrap()
-        }
-    };
-    let lookups = |calls: &std::collections::BTreeMap<String, u64>| -> Vec<(String, u64)> {
-        calls
-            .iter()
-            .filter(|(k, _)| k.starts_with("res.partner.") && !k.ends_with(".write"))
-            .map(|(k, n)| (k.clone(), *n))
-            .collect()
-    };
+    let customer = |id: u64, mobile: u64| customer_job(&env, id, None, mobile);
+    let partner = |vals: Value| make_partner(&odoo, vals);
+    let lookups = partner_lookups;
     let one = vec![("res.partner.search_read".to_owned(), 1)];
 
     // By phone.
@@ -1827,34 +1802,9 @@ async fn a_customer_with_email_and_phone_is_matched_in_one_look_up() {
     let h = Harness::new(Version::V18, 1305146709).await;
     let odoo = client(&h.sb);
     h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
-    let customer = |id: u64, email: &str, mobile: u64| {
-        let mut data = env["data"].clone();
-        data["id"] = json!(id);
-        data["email"] = json!(email);
-        data["mobile"] = json!(mobile);
-        job_from(&envelope(
-            "customer.created",
-            1305146709,
-            "2022-01-25 12:36:49",
-            data,
-        ))
-    };
-    let partner = |vals: Value| {
-        let odoo = odoo.clone();
-        async move {
-            let Value::Object(vals) = vals else {
-                unreachable!()
-            };
-            odoo.create("res.partner", vals).await.unwrap()
-        }
-    };
-    let lookups = |calls: &std::collections::BTreeMap<String, u64>| -> Vec<(String, u64)> {
-        calls
-            .iter()
-            .filter(|(k, _)| k.starts_with("res.partner.") && !k.ends_with(".write"))
-            .map(|(k, n)| (k.clone(), *n))
-            .collect()
-    };
+    let customer = |id: u64, email: &str, mobile: u64| customer_job(&env, id, Some(email), mobile);
+    let partner = |vals: Value| make_partner(&odoo, vals);
+    let lookups = partner_lookups;
     let one = vec![("res.partner.search_read".to_owned(), 1)];
 
     // Only the phone matches.
@@ -1983,4 +1933,46 @@ async fn an_order_refused_for_a_kept_product_is_retried_with_a_fresh_look_up() {
         &["product_id"],
     );
     assert_ne!(m2o(&line["product_id"]), old.first().copied());
+}
+
+/// A `customer.created` job for the fixture's customer under another id, with this email (`None`:
+/// none) and mobile number.
+fn customer_job(
+    env: &Value,
+    id: u64,
+    email: Option<&str>,
+    mobile: u64,
+) -> salla_odoo_core::SyncJobV1 {
+    let mut data = env["data"].clone();
+    match email {
+        Some(email) => data["email"] = json!(email),
+        None => {
+            data.as_object_mut().unwrap().remove("email");
+        }
+    }
+    data["id"] = json!(id);
+    data["mobile"] = json!(mobile);
+    job_from(&envelope(
+        "customer.created",
+        1305146709,
+        "2022-01-25 12:36:49",
+        data,
+    ))
+}
+
+/// A partner made directly in Odoo.
+async fn make_partner(odoo: &odoo::Client, vals: Value) -> i64 {
+    let Value::Object(vals) = vals else {
+        unreachable!()
+    };
+    odoo.create("res.partner", vals).await.unwrap()
+}
+
+/// The `res.partner` calls among `calls`, writes left out.
+fn partner_lookups(calls: &std::collections::BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("res.partner.") && !k.ends_with(".write"))
+        .map(|(k, n)| (k.clone(), *n))
+        .collect()
 }
