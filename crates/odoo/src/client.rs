@@ -26,6 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 use url::Url;
 
 use crate::domain::Domain;
@@ -1063,7 +1064,12 @@ impl Client {
         if let Some(first) = lead {
             let me = self.clone();
             let model = model.to_owned();
-            tokio::spawn(async move { me.create_together(&key, &model, vec![first]).await });
+            // Its calls belong to the leader's span (its job's trace); a caller that joins a later
+            // call finds its records created under that span too.
+            tokio::spawn(
+                async move { me.create_together(&key, &model, vec![first]).await }
+                    .instrument(tracing::Span::current()),
+            );
         }
         match rx.await {
             Ok(TogetherOutcome::Done(result)) => result,
