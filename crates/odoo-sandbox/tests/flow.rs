@@ -52,6 +52,20 @@ async fn set_stock(addr: std::net::SocketAddr, product: i64, qty: f64) {
     );
 }
 
+/// Confirms the quotation `so` and returns its (first) delivery.
+async fn confirm_and_pick(a: std::net::SocketAddr, so: &Value) -> Value {
+    call(a, "sale.order", "action_confirm", json!([[so]]), json!({})).await;
+    let o = call(
+        a,
+        "sale.order",
+        "read",
+        json!([[so]]),
+        json!({"fields": ["picking_ids"]}),
+    )
+    .await;
+    o[0]["picking_ids"][0].clone()
+}
+
 async fn run_flow(v: Version) {
     let sb = sandbox(v).await;
     let a = sb.addr();
@@ -624,16 +638,7 @@ async fn partial_delivery_and_backorder() {
     .await;
     set_stock(a, product.as_i64().unwrap(), 2.0).await;
     let so = call(a, "sale.order", "create", json!([{"partner_id": partner, "order_line": [[0, 0, {"product_id": product, "product_uom_qty": 5}]]}]), json!({})).await;
-    call(a, "sale.order", "action_confirm", json!([[so]]), json!({})).await;
-    let o = call(
-        a,
-        "sale.order",
-        "read",
-        json!([[so]]),
-        json!({"fields": ["picking_ids"]}),
-    )
-    .await;
-    let pick = o[0]["picking_ids"][0].clone();
+    let pick = confirm_and_pick(a, &so).await;
     // Only 2 reserved of 5: without skip_backorder the backorder wizard comes back.
     let wiz = call(
         a,
@@ -848,16 +853,7 @@ async fn a_stock_count_keeps_the_quantity_written_on_a_waiting_move() {
             json!({}),
         )
         .await;
-        call(a, "sale.order", "action_confirm", json!([[so]]), json!({})).await;
-        let o = call(
-            a,
-            "sale.order",
-            "read",
-            json!([[so]]),
-            json!({"fields": ["picking_ids"]}),
-        )
-        .await;
-        let pick = o[0]["picking_ids"][0].clone();
+        let pick = confirm_and_pick(a, &so).await;
         let p = call(
             a,
             "stock.picking",

@@ -1429,6 +1429,21 @@ async fn purge_leaves_no_row_that_mentions_the_merchant() {
 /// `pricelists` and `rounding_max_cents`: defaults (none named, 1.00), set, kept when other
 /// settings change, replaced as a whole map, refused when negative, on both backends; the columns
 /// refuse a negative limit and (SQLite) a map that is not JSON.
+/// An update of M1 that changes a setting unrelated to the ones under test (its tax).
+async fn change_the_tax(pool: &Db, ring: &Keyring) -> stores::StoreSettings {
+    stores::upsert_settings(
+        pool,
+        ring,
+        M1,
+        &StoreUpdate {
+            tax_id: Some(4),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn pricelists_and_the_rounding_limit_round_trip_on_both_backends() {
     use salla_odoo_core::PricelistMap;
@@ -1462,17 +1477,7 @@ async fn pricelists_and_the_rounding_limit_round_trip_on_both_backends() {
         assert_eq!(json["rounding_max_cents"], 25);
 
         // Other settings change: these stay.
-        let other = stores::upsert_settings(
-            &db.pool,
-            &ring,
-            M1,
-            &StoreUpdate {
-                tax_id: Some(4),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let other = change_the_tax(&db.pool, &ring).await;
         assert_eq!(other.pricelists, map);
         assert_eq!(other.rounding_max_cents, 25);
 
@@ -1582,17 +1587,7 @@ async fn odoo_capabilities_round_trip_on_both_backends() {
         );
 
         // Other settings change: kept; but a probe from before that change is not written.
-        let other = stores::upsert_settings(
-            &db.pool,
-            &ring,
-            M1,
-            &StoreUpdate {
-                tax_id: Some(4),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        let other = change_the_tax(&db.pool, &ring).await;
         assert_eq!(other.odoo_capabilities, Some(kept.clone()));
         assert!(
             !stores::set_odoo_capabilities(&db.pool, M1, &json!({}), at, Some(fresh.updated_at))

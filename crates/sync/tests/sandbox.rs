@@ -125,18 +125,7 @@ async fn partners_match_by_marker_and_email_in_one_look_up() {
     let h = Harness::new(Version::V18, 1305146709).await;
     let odoo = client(&h.sb);
     h.ctx.odoo.as_ref().unwrap().capabilities().await.unwrap();
-    let customer = |id: u64, email: &str| {
-        let mut data = env["data"].clone();
-        data["id"] = json!(id);
-        data["email"] = json!(email);
-        data["mobile"] = json!(500_000_000 + id);
-        job_from(&envelope(
-            "customer.created",
-            1305146709,
-            "2022-01-25 12:36:49",
-            data,
-        ))
-    };
+    let customer = |id: u64, email: &str| customer_job(&env, id, Some(email), 500_000_000 + id);
     let lookups = |h: &Harness| -> u64 {
         let calls = h.sb.inspect().all_calls();
         ["res.partner.search", "res.partner.search_read"]
@@ -144,15 +133,7 @@ async fn partners_match_by_marker_and_email_in_one_look_up() {
             .filter_map(|k| calls.get(*k).and_then(Value::as_u64))
             .sum()
     };
-    let partner = |vals: Value| {
-        let odoo = odoo.clone();
-        async move {
-            let Value::Object(vals) = vals else {
-                unreachable!()
-            };
-            odoo.create("res.partner", vals).await.unwrap()
-        }
-    };
+    let partner = |vals: Value| make_partner(&odoo, vals);
 
     // A new customer: one look-up for marker, address and phone, then the partner is created.
     let before = lookups(&h);
