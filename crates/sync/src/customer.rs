@@ -468,67 +468,59 @@ impl<M: IdMap> Engine<'_, M> {
         fields: &[&str],
     ) -> Res<Option<(Id, Record)>> {
         let by_ref = || Domain::new().eq("ref", mark).is_in("active", [true, false]);
-        let top = || Domain::new().eq("parent_id", false);
-        // Partners with the customer's address, and with its phone, to confirm exactly below.
-        let mut by_address: Option<Vec<Record>> = None;
-        let mut by_phone: Option<Vec<Record>> = None;
-        // Marker, email and phone in one look-up when the customer has them: each row is
-        // confirmed exactly below, the email's before the phone's, so one list serves both.
+        let by_email = |email: &str| {
+            Domain::new()
+                .eq("parent_id", false)
+                .leaf("email", "=ilike", email)
+        };
+        // Marker, email and phone in one look-up, for whichever of the two the customer has: its
+        // rows (the marker's aside) are confirmed exactly below, the email's before the phone's,
+        // so one list serves both.
         let together = match (&input.email, &input.phone) {
-            (Some(email), Some(phone)) => {
-                let by_email = top().leaf("email", "=ilike", email.as_str());
-                Some((
-                    Domain::or(by_email, self.phone_domain(phone)),
-                    MATCH_LIMIT + PHONE_LIMIT,
-                    true,
-                    true,
-                ))
-            }
-            (Some(email), None) => {
-                let by_email = top().leaf("email", "=ilike", email.as_str());
-                Some((by_email, MATCH_LIMIT, true, false))
-            }
-            (None, Some(phone)) => Some((self.phone_domain(phone), PHONE_LIMIT, false, true)),
+            (Some(email), Some(phone)) => Some((
+                Domain::or(by_email(email), self.phone_domain(phone)),
+                MATCH_LIMIT + PHONE_LIMIT,
+            )),
+            (Some(email), None) => Some((by_email(email), MATCH_LIMIT)),
+            (None, Some(phone)) => Some((self.phone_domain(phone), PHONE_LIMIT)),
             (None, None) => None,
         };
-        let mut marker_asked = false;
-        if let Some((other, limit, email_side, phone_side)) = together {
+        let mut asked: Option<Vec<Record>> = None;
+        if let Some((other, limit)) = together {
             match self.marker_or(mark, other, limit, fields).await? {
                 Together::Marked(found) => return Ok(Some(found)),
-                Together::Others(others) => {
-                    if phone_side {
-                        by_phone = Some(others.clone());
-                    }
-                    if email_side {
-                        by_address = Some(others);
-                    }
-                    marker_asked = true;
-                }
+                Together::Others(others) => asked = Some(others),
                 // Asked apart below.
                 Together::Cut => {}
             }
         }
-        if !marker_asked {
-            if let Some(id) = self.find_one("res.partner", by_ref(), mark).await? {
-                return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
+        // Partners with the customer's address, to confirm exactly below.
+        let by_address = match (&asked, &input.email) {
+            (Some(rows), Some(_)) => Some(rows.clone()),
+            (Some(_), None) => None,
+            (None, email) => {
+                if let Some(id) = self.find_one("res.partner", by_ref(), mark).await? {
+                    return Ok(self.read("res.partner", id, fields).await?.map(|r| (id, r)));
+                }
+                match email {
+                    Some(email) => Some(
+                        self.odoo
+                            .search_read(
+                                "res.partner",
+                                &by_email(email),
+                                fields,
+                                &SearchOptions {
+                                    limit: Some(5),
+                                    order: Some("id".into()),
+                                    ..Default::default()
+                                },
+                            )
+                            .await?,
+                    ),
+                    None => None,
+                }
             }
-            if let Some(email) = &input.email {
-                by_address = Some(
-                    self.odoo
-                        .search_read(
-                            "res.partner",
-                            &top().leaf("email", "=ilike", email.as_str()),
-                            fields,
-                            &SearchOptions {
-                                limit: Some(5),
-                                order: Some("id".into()),
-                                ..Default::default()
-                            },
-                        )
-                        .await?,
-                );
-            }
-        }
+        };
         if let (Some(recs), Some(email)) = (by_address, &input.email) {
             // `=ilike` treats `_` and `%` as wildcards: confirm the exact address.
             if let Some(rec) = recs.into_iter().find(|r| {
@@ -540,7 +532,7 @@ impl<M: IdMap> Engine<'_, M> {
             }
         }
         if let Some(phone) = &input.phone {
-            let recs: Vec<Record> = match by_phone {
+            let recs: Vec<Record> = match asked {
                 Some(recs) => recs,
                 None => {
                     self.odoo
