@@ -415,7 +415,8 @@ impl<M: IdMap> Engine<'_, M> {
                 .await?;
             for i in to_create {
                 out[i] = created.get(&lines[i].code).copied();
-                if out[i].is_some() && !by_options.contains(&i) {
+                // (A line found by its options never gets here.)
+                if out[i].is_some() {
                     made.insert(lines[i].code.clone());
                 }
             }
