@@ -299,6 +299,16 @@ enum TogetherOutcome {
     Unknown(String),
 }
 
+impl Inner {
+    /// The creates waiting to go together (a poisoned lock still holds consistent entries: each
+    /// is changed in one step).
+    fn together(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Together>> {
+        self.together
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Ends a [`Client::create_many_together`] task however it stops: a panic or a runtime shutdown
 /// leaves no caller waiting for a task that is gone (their answer is then outcome-unknown).
 struct TogetherEnd<'a> {
@@ -313,12 +323,7 @@ impl Drop for TogetherEnd<'_> {
         if self.done {
             return;
         }
-        let mut together = self
-            .inner
-            .together
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(t) = together.get_mut(self.key) {
+        if let Some(t) = self.inner.together().get_mut(self.key) {
             t.in_flight = false;
             // Dropping the senders answers their callers.
             t.waiting.clear();
@@ -1047,11 +1052,7 @@ impl Client {
         );
         let (tx, rx) = tokio::sync::oneshot::channel();
         let lead = {
-            let mut together = self
-                .inner
-                .together
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut together = self.inner.together();
             let t = together.entry(key.clone()).or_default();
             if t.in_flight {
                 t.waiting.push((vals_list, tx));
@@ -1124,11 +1125,7 @@ impl Client {
                 }
             }
             let next = {
-                let mut together = self
-                    .inner
-                    .together
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut together = self.inner.together();
                 let t = together.entry(key.to_owned()).or_default();
                 // Under the same lock as the callers' check: each either waits in `next` or
                 // finds the model idle and leads.
