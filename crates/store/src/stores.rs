@@ -177,6 +177,19 @@ pub struct StoredCapabilities {
     pub probed_at: OffsetDateTime,
 }
 
+impl StoredCapabilities {
+    /// From the `odoo_capabilities` and `odoo_capabilities_at` columns (both set, or unknown).
+    fn from_columns(
+        json: Option<sqlx::types::Json<serde_json::Value>>,
+        probed_at: Option<OffsetDateTime>,
+    ) -> Option<Self> {
+        Some(StoredCapabilities {
+            capabilities: json?.0,
+            probed_at: probed_at?,
+        })
+    }
+}
+
 /// What Salla is told of a product's Odoo stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -374,13 +387,10 @@ impl SettingsRow {
             pricelists,
             rounding_max_cents: self.rounding_max_cents,
             order_intents_since: self.order_intents_since.unwrap_or(self.created_at),
-            odoo_capabilities: match (self.odoo_capabilities, self.odoo_capabilities_at) {
-                (Some(json), Some(probed_at)) => Some(StoredCapabilities {
-                    capabilities: json.0,
-                    probed_at,
-                }),
-                _ => None,
-            },
+            odoo_capabilities: StoredCapabilities::from_columns(
+                self.odoo_capabilities,
+                self.odoo_capabilities_at,
+            ),
         })
     }
 }
@@ -613,13 +623,7 @@ pub async fn odoo_capabilities(
         .fetch_optional(pool)
         .await?
     });
-    Ok(match row {
-        Some((Some(json), Some(probed_at))) => Some(StoredCapabilities {
-            capabilities: json.0,
-            probed_at,
-        }),
-        _ => None,
-    })
+    Ok(row.and_then(|(json, at)| StoredCapabilities::from_columns(json, at)))
 }
 
 /// Keep what a client probed of a store's Odoo (`capabilities`, probed at `probed_at`). With
