@@ -1026,7 +1026,7 @@ async fn odoo_user_checks(
     };
     match client.capabilities().await {
         Ok(caps) => {
-            keep_capabilities(pool, s, &caps).await;
+            salla_odoo_worker::handler::keep_probed(pool, s, &caps).await;
             crate::odoo_user::checks(&client, s).await
         }
         Err(e) => vec![leveled(
@@ -1034,32 +1034,6 @@ async fn odoo_user_checks(
             Level::Warn,
             format!("could not reach {}: {e}; {later}", conn.url),
         )],
-    }
-}
-
-/// Keep what was probed of a new store's Odoo (and the uid of the session it was probed on: part
-/// of the capabilities) for the workers; a failure is only logged (the first worker probes
-/// instead).
-async fn keep_capabilities(
-    pool: &salla_odoo_store::Db,
-    s: &StoreSettings,
-    caps: &odoo::Capabilities,
-) {
-    let kept = match serde_json::to_value(caps) {
-        Ok(json) => {
-            stores::set_odoo_capabilities(
-                pool,
-                s.merchant,
-                &json,
-                OffsetDateTime::now_utc(),
-                Some(s.updated_at),
-            )
-            .await
-        }
-        Err(e) => Err(salla_odoo_store::StoreError::Invalid(e.to_string())),
-    };
-    if let Err(e) = kept {
-        tracing::warn!(merchant = s.merchant.get(), error = %e, "could not keep the Odoo capabilities");
     }
 }
 

@@ -171,10 +171,17 @@ pub(crate) async fn keep_capabilities(db: &Db, settings: &StoreSettings, client:
         }
         return;
     }
-    let Some(caps) = probed else {
-        return;
-    };
-    let json = match serde_json::to_value(&*caps) {
+    if let Some(caps) = probed {
+        keep_probed(db, settings, &caps).await;
+    }
+}
+
+/// Keep `caps`, probed of the store's Odoo with a client built from `settings`, for the store's
+/// next clients (unless the settings changed meanwhile: see `stores::set_odoo_capabilities`).
+/// Best effort: a failure is only logged (the next client probes).
+pub async fn keep_probed(db: &Db, settings: &StoreSettings, caps: &odoo::Capabilities) {
+    let merchant = settings.merchant.get();
+    let json = match serde_json::to_value(caps) {
         Ok(json) => json,
         Err(e) => {
             tracing::warn!(merchant, error = %e, "Odoo capabilities do not encode");
